@@ -1,0 +1,74 @@
+# ngx_microshop -- build against Debian's nginx-dev, run, test, benchmark.
+#
+#   make run     install what is missing, build, start the demo gateway
+#   make test    unit tests (cmocka) + integration tests (pytest, real nginx)
+#   make bench   wrk ratios: module vs bare nginx, in the same run
+#
+# The module is built out of tree: /usr/share/nginx/src (from nginx-dev) is
+# copied into build/nginx, configured with Debian's own flags plus
+# --add-dynamic-module=., and only the modules are compiled.
+
+SHELL        := /bin/bash
+TOP          := $(CURDIR)
+BUILD        := $(TOP)/build
+NGX_SRC      := /usr/share/nginx/src
+NGX_BUILD    := $(BUILD)/nginx
+MODULE_SO    := $(BUILD)/ngx_http_microshop_module.so
+PYTHON       := /usr/bin/python3
+SOURCES      := $(wildcard ngx_microshop_module/*.c ngx_microshop_module/*.h) config
+# extra compiler flags, e.g. make EXTRA_CFLAGS="-fsanitize=address"
+EXTRA_CFLAGS ?=
+
+.PHONY: all deps build unit test itest run stop bench clean token-tool
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps $(MODULE_SO)
+
+# configure again when config or the list of source files changes
+SRCLIST      := $(sort $(wildcard ngx_microshop_module/*.c ngx_microshop_module/*.h))
+$(shell mkdir -p $(BUILD); echo "$(SRCLIST) $(EXTRA_CFLAGS)" | cmp -s - $(BUILD)/srcs.list \
+    || echo "$(SRCLIST) $(EXTRA_CFLAGS)" > $(BUILD)/srcs.list)
+
+$(NGX_BUILD)/Makefile: config $(BUILD)/srcs.list
+	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
+	cp -a $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-g -O2 -fPIC -fstack-protector-strong $(EXTRA_CFLAGS)" \
+	        --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC $(EXTRA_CFLAGS)" \
+	        --add-dynamic-module=$(TOP) > $(BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+
+$(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_microshop_module.so $(MODULE_SO)
+
+token-tool: deps
+	$(MAKE) -C tools
+
+unit: deps
+	$(MAKE) -C t/unit run
+
+itest: build token-tool
+	$(PYTHON) -m pytest -q t
+
+test: build token-tool unit
+	$(PYTHON) -m pytest -q t
+
+run: build token-tool
+	@scripts/run-demo start
+
+stop:
+	@scripts/run-demo stop
+
+bench: build token-tool
+	@bench/run
+
+clean:
+	rm -rf $(BUILD)
+	$(MAKE) -C t/unit clean
+	$(MAKE) -C tools clean

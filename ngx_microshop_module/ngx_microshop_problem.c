@@ -1,0 +1,137 @@
+/*
+ * ngx_microshop: RFC 9457 problem+json answers made by the gateway.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_problem.h"
+
+
+static ngx_str_t  ngx_microshop_problem_type =
+    ngx_string("application/problem+json");
+
+
+ngx_int_t
+ngx_microshop_header_add(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = body->len;
+
+    if (body->len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_microshop_problem_output(ngx_http_request_t *r, ngx_microshop_problem_t *p)
+{
+    size_t      len;
+    u_char     *pos;
+    ngx_str_t   body, cc;
+
+    len = sizeof("{\"type\":\"urn:problem:microshop:\",\"title\":\"\","
+                 "\"status\":,\"detail\":\"\"}\n") - 1
+          + p->name.len
+          + ngx_escape_json(NULL, p->title.data, p->title.len)
+          + p->title.len
+          + NGX_INT_T_LEN
+          + ngx_escape_json(NULL, p->detail.data, p->detail.len)
+          + p->detail.len
+          + p->extra.len;
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    pos = ngx_sprintf(body.data, "{\"type\":\"urn:problem:microshop:%V\","
+                      "\"title\":\"", &p->name);
+    pos = (u_char *) ngx_escape_json(pos, p->title.data, p->title.len);
+    pos = ngx_sprintf(pos, "\",\"status\":%ui,\"detail\":\"", p->status);
+    pos = (u_char *) ngx_escape_json(pos, p->detail.data, p->detail.len);
+    pos = ngx_sprintf(pos, "\"%V}\n", &p->extra);
+
+    body.len = pos - body.data;
+
+    ngx_str_set(&cc, "no-store");
+
+    if (ngx_microshop_header_add(r, "Cache-Control", &cc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_microshop_send_body(r, p->status, &ngx_microshop_problem_type,
+                                   &body);
+}
+
+
+ngx_int_t
+ngx_microshop_problem_send(ngx_http_request_t *r, ngx_microshop_problem_t *p)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_microshop_problem_output(r, p);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}

@@ -1,0 +1,44 @@
+/*
+ * ngx_microshop: RFC 9457 problem+json answers made by the gateway.
+ */
+
+#ifndef _NGX_MICROSHOP_PROBLEM_H_INCLUDED_
+#define _NGX_MICROSHOP_PROBLEM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct {
+    ngx_uint_t     status;
+    ngx_str_t      name;        /* urn:problem:microshop:<name> */
+    ngx_str_t      title;
+    ngx_str_t      detail;      /* never a secret or the token */
+    ngx_str_t      extra;       /* raw JSON members ",\"skus\":[...]" */
+} ngx_microshop_problem_t;
+
+
+/* add a response header (before ngx_microshop_problem_send) */
+ngx_int_t ngx_microshop_header_add(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+
+/*
+ * Sends the problem, finalizes the request and returns NGX_DONE (what an
+ * access-phase stage returns after answering).  Returns NGX_ERROR when it
+ * could not build the answer.
+ */
+ngx_int_t ngx_microshop_problem_send(ngx_http_request_t *r,
+    ngx_microshop_problem_t *p);
+
+/* the same for a content handler: returns what ngx_http_output_filter did */
+ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
+    ngx_microshop_problem_t *p);
+
+/* sends a complete in-memory answer with the given content type */
+ngx_int_t ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body);
+
+
+#endif /* _NGX_MICROSHOP_PROBLEM_H_INCLUDED_ */

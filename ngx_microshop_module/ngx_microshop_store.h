@@ -1,0 +1,78 @@
+/*
+ * ngx_microshop: the state store interface.
+ *
+ * Every state operation (rate limit, revocation, idempotency, inventory,
+ * reservations) is an ngx_microshop_op_t handed to
+ * ngx_microshop_store_exec().  The call returns
+ *
+ *   NGX_OK     the operation completed now; the result is in op->rc and
+ *              the op's out fields (the shm back end always does this);
+ *   NGX_AGAIN  the result comes later: op->handler(op) is called once,
+ *              from the event loop (a network back end such as Redis).
+ *
+ * op->rc is NGX_OK (done / found), NGX_DECLINED (not found / refused) or
+ * NGX_ERROR (the store could not answer).  Feature code uses only this
+ * interface, never the zone or Redis directly.
+ */
+
+#ifndef _NGX_MICROSHOP_STORE_H_INCLUDED_
+#define _NGX_MICROSHOP_STORE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_microshop_zone.h"
+#include "microshop_gcra.h"
+
+
+typedef enum {
+    NGX_MICROSHOP_OP_GCRA = 0,        /* key: rate key; u.gcra */
+    NGX_MICROSHOP_OP_REVOKE,          /* key: jti; u.revoke.exp */
+    NGX_MICROSHOP_OP_IS_REVOKED       /* key: jti; rc NGX_OK if revoked */
+} ngx_microshop_op_type_e;
+
+
+typedef struct ngx_microshop_op_s     ngx_microshop_op_t;
+typedef struct ngx_microshop_store_s  ngx_microshop_store_t;
+
+typedef void (*ngx_microshop_op_handler_pt)(ngx_microshop_op_t *op);
+
+
+struct ngx_microshop_op_s {
+    ngx_microshop_op_type_e        type;
+    ngx_int_t                      rc;
+    ngx_microshop_op_handler_pt    handler;
+    void                          *data;
+
+    ngx_str_t                      key;
+
+    union {
+        struct {
+            int64_t                    interval;   /* us */
+            int64_t                    burst;
+            int64_t                    cost;
+            microshop_gcra_result_t    result;
+        } gcra;
+
+        struct {
+            int64_t                    exp;        /* unix seconds */
+        } revoke;
+    } u;
+};
+
+
+struct ngx_microshop_store_s {
+    ngx_int_t                    (*exec)(ngx_microshop_store_t *store,
+                                         ngx_microshop_op_t *op);
+    ngx_microshop_zone_t          *zone;
+};
+
+
+#define ngx_microshop_store_exec(store, op)  (store)->exec(store, op)
+
+void ngx_microshop_store_shm_init(ngx_microshop_store_t *store,
+    ngx_microshop_zone_t *zone);
+
+
+#endif /* _NGX_MICROSHOP_STORE_H_INCLUDED_ */

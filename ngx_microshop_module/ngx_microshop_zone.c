@@ -1,0 +1,450 @@
+/*
+ * ngx_microshop: the node-local shared memory zone (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_module.h"
+
+
+/* bump when ngx_microshop_sh_t or a record layout changes */
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000001ULL
+
+#define NGX_MICROSHOP_ZONE_MIN    (8 * ngx_pagesize)
+
+
+static ngx_int_t ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_microshop_zone_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static uint32_t ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key,
+    size_t len);
+
+
+int64_t
+ngx_microshop_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* microshop_zone name=NAME size=SIZE */
+
+char *
+ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    ssize_t      size;
+    ngx_str_t   *value, name, s;
+    ngx_uint_t   i;
+
+    if (mmcf->zone) {
+        return "is duplicate: one zone holds all microshop state";
+    }
+
+    value = cf->args->elts;
+    size = 0;
+    ngx_str_null(&name);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            name.data = value[i].data + 5;
+            name.len = value[i].len - 5;
+
+            if (name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty zone name in \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) NGX_MICROSHOP_ZONE_MIN) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small: %z bytes, "
+                                   "at least %uz are needed",
+                                   &name, size,
+                                   (size_t) NGX_MICROSHOP_ZONE_MIN);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"name=\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"size=\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf->zone = ngx_microshop_zone_add(cf, &name, size);
+    if (mmcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_microshop_zone_t *
+ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_microshop_zone_t  *zone;
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_microshop_zone_t));
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->name = *name;
+    zone->size = size;
+
+    zone->shm_zone = ngx_shared_memory_add(cf, name, size,
+                                           &ngx_http_microshop_module);
+    if (zone->shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", name);
+        return NULL;
+    }
+
+    zone->shm_zone->init = ngx_microshop_zone_init;
+    zone->shm_zone->data = zone;
+
+    return zone;
+}
+
+
+static ngx_int_t
+ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_microshop_zone_t  *ozone = data;
+
+    size_t                 len;
+    ngx_uint_t             k;
+    ngx_microshop_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* nginx -s reload: keep the records and counters */
+
+        if (ozone->sh->magic != NGX_MICROSHOP_ZONE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "microshop_zone \"%V\" was made by another "
+                          "version of the module; restart nginx to "
+                          "change it", &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_microshop_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+    zone->sh->magic = NGX_MICROSHOP_ZONE_MAGIC;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_microshop_zone_rbtree_insert);
+
+    for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
+        ngx_queue_init(&zone->sh->lru[k]);
+    }
+
+    len = sizeof(" in microshop_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in microshop_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is handled (eviction), not logged as a crit per request */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static uint32_t
+ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key, size_t len)
+{
+    uint32_t  crc;
+
+    ngx_crc32_init(crc);
+    ngx_crc32_update(&crc, (u_char *) &kind, sizeof(ngx_uint_t));
+    ngx_crc32_update(&crc, key, len);
+    ngx_crc32_final(crc);
+
+    return crc;
+}
+
+
+static ngx_int_t
+ngx_microshop_rec_cmp(ngx_microshop_rec_t *a, ngx_uint_t kind, u_char *key,
+    size_t len)
+{
+    if (a->kind != kind) {
+        return (ngx_int_t) a->kind - (ngx_int_t) kind;
+    }
+
+    return ngx_memn2cmp(a->data, key, a->key_len, len);
+}
+
+
+static void
+ngx_microshop_zone_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t    **p;
+    ngx_microshop_rec_t   *rec, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            rec = (ngx_microshop_rec_t *) node;
+            t = (ngx_microshop_rec_t *) temp;
+
+            p = (ngx_microshop_rec_cmp(t, rec->kind, rec->data, rec->key_len)
+                 > 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    u_char *key, size_t len, int64_t now)
+{
+    uint32_t              hash;
+    ngx_int_t             rc;
+    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_microshop_rec_t  *rec;
+
+    hash = ngx_microshop_zone_hash(kind, key, len);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        rec = (ngx_microshop_rec_t *) node;
+
+        rc = ngx_microshop_rec_cmp(rec, kind, key, len);
+
+        if (rc == 0) {
+            if (rec->expire && rec->expire <= now) {
+                ngx_microshop_zone_delete(zone, rec);
+                return NULL;
+            }
+
+            ngx_queue_remove(&rec->queue);
+            ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
+
+            return rec;
+        }
+
+        node = (rc > 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_insert(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    u_char *key, size_t len, size_t value_len, int64_t expire, int64_t now)
+{
+    size_t                size;
+    ngx_uint_t            k;
+    ngx_queue_t          *q;
+    ngx_microshop_rec_t  *rec;
+
+    if (len > 0xffff || value_len > 0xffffffff) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_microshop_rec_t, data) + ngx_align(len, 8)
+           + value_len;
+
+    /* as limit_req: every insert retires a couple of expired records */
+    (void) ngx_microshop_zone_expire(zone, kind, now, 2);
+
+    rec = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (rec == NULL) {
+        /* expired records of every kind first */
+        for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
+            (void) ngx_microshop_zone_expire(zone, k, now, 64);
+        }
+
+        rec = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    /* then the least recently used records of the evictable kinds */
+
+    for (k = 0; rec == NULL && k < NGX_MICROSHOP_KIND_MAX; k++) {
+
+        if (!NGX_MICROSHOP_KIND_EVICTABLE(k)) {
+            continue;
+        }
+
+        while (rec == NULL && !ngx_queue_empty(&zone->sh->lru[k])) {
+            q = ngx_queue_last(&zone->sh->lru[k]);
+            ngx_microshop_zone_delete(zone,
+                            ngx_queue_data(q, ngx_microshop_rec_t, queue));
+            ngx_microshop_zone_count(zone,
+                                     NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS, 1);
+
+            rec = ngx_slab_alloc_locked(zone->shpool, size);
+        }
+    }
+
+    if (rec == NULL) {
+        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_FULL, 1);
+        return NULL;
+    }
+
+    rec->node.key = ngx_microshop_zone_hash(kind, key, len);
+    rec->kind = (uint8_t) kind;
+    rec->key_len = (uint16_t) len;
+    rec->value_len = (uint32_t) value_len;
+    rec->expire = expire;
+    ngx_memcpy(rec->data, key, len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &rec->node);
+    ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
+
+    return rec;
+}
+
+
+void
+ngx_microshop_zone_delete(ngx_microshop_zone_t *zone, ngx_microshop_rec_t *rec)
+{
+    ngx_queue_remove(&rec->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &rec->node);
+    ngx_slab_free_locked(zone->shpool, rec);
+}
+
+
+ngx_uint_t
+ngx_microshop_zone_expire(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    int64_t now, ngx_uint_t n)
+{
+    ngx_uint_t            done, seen;
+    ngx_queue_t          *q, *prev;
+    ngx_microshop_rec_t  *rec;
+
+    /*
+     * Records of one kind mostly share a lifetime, so the least recently
+     * used end of the queue is where expired ones are; look at a few more
+     * than asked for, not at the whole queue.
+     */
+
+    done = 0;
+    seen = 0;
+    q = ngx_queue_last(&zone->sh->lru[kind]);
+
+    while (q != ngx_queue_sentinel(&zone->sh->lru[kind])
+           && done < n && seen++ < 4 * n)
+    {
+        prev = ngx_queue_prev(q);
+        rec = ngx_queue_data(q, ngx_microshop_rec_t, queue);
+
+        if (rec->expire && rec->expire <= now) {
+            ngx_microshop_zone_delete(zone, rec);
+            done++;
+
+        } else if (n <= 2) {
+            break;
+        }
+
+        q = prev;
+    }
+
+    return done;
+}

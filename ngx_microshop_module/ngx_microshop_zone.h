@@ -1,0 +1,103 @@
+/*
+ * ngx_microshop: the node-local shared memory zone.
+ *
+ * One slab zone holds every kind of record (verified tokens, rate-limit
+ * state, revocations, idempotency records, inventory, stock) in one rbtree
+ * keyed by (kind, key), with one LRU queue per kind, as nginx's limit_req
+ * does.  Records expire at a wall-clock time; when the slab is full, expired
+ * records go first, then the least recently used record of a kind that may
+ * be evicted (caches and rate-limit state, never revocations or live
+ * idempotency records).  The zone also holds the metrics counters, so they
+ * are summed over all workers and survive `nginx -s reload`.
+ */
+
+#ifndef _NGX_MICROSHOP_ZONE_H_INCLUDED_
+#define _NGX_MICROSHOP_ZONE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_microshop_metrics.h"
+
+
+typedef enum {
+    NGX_MICROSHOP_KIND_TOKEN = 0,     /* verified-token cache     evictable */
+    NGX_MICROSHOP_KIND_RATE,          /* GCRA state               evictable */
+    NGX_MICROSHOP_KIND_INVENTORY,     /* inventory cache          evictable */
+    NGX_MICROSHOP_KIND_REVOKED,       /* revoked jti until exp */
+    NGX_MICROSHOP_KIND_IDEMPOTENCY,   /* idempotency record */
+    NGX_MICROSHOP_KIND_STOCK,         /* stock and holds */
+    NGX_MICROSHOP_KIND_MAX
+} ngx_microshop_kind_e;
+
+#define NGX_MICROSHOP_KIND_EVICTABLE(k)  ((k) <= NGX_MICROSHOP_KIND_INVENTORY)
+
+
+typedef struct {
+    ngx_rbtree_node_t         node;       /* node.key: hash of the key */
+    ngx_queue_t               queue;      /* LRU of its kind */
+    int64_t                   expire;     /* unix ms, 0: never */
+    uint16_t                  key_len;
+    uint8_t                   kind;
+    uint8_t                   reserved;
+    uint32_t                  value_len;
+    u_char                    data[1];    /* key, padded to 8, then value */
+} ngx_microshop_rec_t;
+
+#define ngx_microshop_rec_key(rec)    ((rec)->data)
+#define ngx_microshop_rec_value(rec)                                          \
+    ((rec)->data + ngx_align((rec)->key_len, 8))
+
+
+typedef struct {
+    ngx_uint_t                magic;      /* layout version */
+    ngx_rbtree_t              rbtree;
+    ngx_rbtree_node_t         sentinel;
+    ngx_queue_t               lru[NGX_MICROSHOP_KIND_MAX];
+    ngx_atomic_t              counters[NGX_MICROSHOP_COUNTER_MAX];
+} ngx_microshop_sh_t;
+
+
+typedef struct {
+    ngx_str_t                 name;
+    size_t                    size;
+    ngx_shm_zone_t           *shm_zone;
+    ngx_microshop_sh_t       *sh;
+    ngx_slab_pool_t          *shpool;
+} ngx_microshop_zone_t;
+
+
+char *ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_microshop_zone_t *ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
+
+int64_t ngx_microshop_now_ms(void);
+
+/* all calls below but the counters need the zone lock */
+#define ngx_microshop_zone_lock(z)    ngx_shmtx_lock(&(z)->shpool->mutex)
+#define ngx_microshop_zone_unlock(z)  ngx_shmtx_unlock(&(z)->shpool->mutex)
+
+/* an unexpired record, moved to the head of its LRU; NULL when none */
+ngx_microshop_rec_t *ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone,
+    ngx_uint_t kind, u_char *key, size_t len, int64_t now);
+
+/* a new record with room for value_len bytes (not initialised); a record
+ * with the same key must not exist; NULL when the zone is full */
+ngx_microshop_rec_t *ngx_microshop_zone_insert(ngx_microshop_zone_t *zone,
+    ngx_uint_t kind, u_char *key, size_t len, size_t value_len,
+    int64_t expire, int64_t now);
+
+void ngx_microshop_zone_delete(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec);
+
+/* drop up to n expired records of a kind, oldest first */
+ngx_uint_t ngx_microshop_zone_expire(ngx_microshop_zone_t *zone,
+    ngx_uint_t kind, int64_t now, ngx_uint_t n);
+
+#define ngx_microshop_zone_count(z, c, n)                                     \
+    (void) ngx_atomic_fetch_add(&(z)->sh->counters[c], n)
+
+
+#endif /* _NGX_MICROSHOP_ZONE_H_INCLUDED_ */
