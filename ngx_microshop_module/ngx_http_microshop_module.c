@@ -13,6 +13,9 @@
 
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
+#include "ngx_microshop_identity.h"
+#include "ngx_microshop_admin.h"
+#include "ngx_microshop_policy.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -23,6 +26,7 @@ static char *ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_microshop_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_microshop_preconf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
@@ -30,8 +34,8 @@ static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
 
 /* the access-phase chain; a stage not built yet is NULL and skipped */
 static ngx_microshop_stage_pt  ngx_http_microshop_stages[] = {
-    NULL,                                   /* token */
-    NULL,                                   /* scope and seller */
+    ngx_microshop_token_stage,
+    ngx_microshop_scope_stage,
     NULL,                                   /* rate limit */
     NULL,                                   /* idempotency */
     NULL,                                   /* reservation */
@@ -41,7 +45,7 @@ static ngx_microshop_stage_pt  ngx_http_microshop_stages[] = {
 static ngx_command_t  ngx_http_microshop_commands[] = {
 
     { ngx_string("microshop_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_microshop_zone_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -54,12 +58,103 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       0,
       NULL },
 
+    { ngx_string("microshop_jwt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_microshop_jwt_key_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_jwt_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_microshop_jwt_jwks_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_jwt_list_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_microshop_loc_conf_t, token.issuers),
+      NULL },
+
+    { ngx_string("microshop_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_jwt_list_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_microshop_loc_conf_t, token.audiences),
+      NULL },
+
+    { ngx_string("microshop_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_microshop_jwt_leeway_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_jwt_claims"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_microshop_jwt_claims_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_token_class"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_microshop_token_class_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_microshop_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("microshop_require_scope"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_microshop_require_scope_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_seller"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_microshop_seller_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_policy"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_microshop_policy_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_microshop_audit_log_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_microshop_admin_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_microshop_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_microshop_preconf,            /* preconfiguration */
     ngx_http_microshop_init,               /* postconfiguration */
 
     ngx_http_microshop_create_main_conf,   /* create main configuration */
@@ -106,6 +201,10 @@ ngx_http_microshop_create_main_conf(ngx_conf_t *cf)
      *     mmcf->store = { 0 };
      */
 
+    if (ngx_microshop_token_main_init(cf, mmcf) != NGX_OK) {
+        return NULL;
+    }
+
     return mmcf;
 }
 
@@ -130,6 +229,10 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_microshop_store_shm_init(&mmcf->store, mmcf->zone);
 
+    if (mmcf->token.leeway == NGX_CONF_UNSET) {
+        mmcf->token.leeway = 30;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -146,6 +249,12 @@ ngx_http_microshop_create_loc_conf(ngx_conf_t *cf)
 
     mlcf->auth = NGX_CONF_UNSET;
 
+    if (ngx_microshop_token_loc_create(cf, mlcf) != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_microshop_scope_loc_create(&mlcf->scope);
+
     return mlcf;
 }
 
@@ -158,9 +267,23 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->auth, prev->auth, 0);
 
+    if (ngx_microshop_token_loc_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_microshop_scope_loc_merge(cf, &prev->scope, &conf->scope)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     conf->enabled = conf->auth;
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_microshop_preconf(ngx_conf_t *cf)
+{
+    return ngx_microshop_add_variables(cf);
 }
 
 
@@ -203,6 +326,8 @@ ngx_http_microshop_get_ctx(ngx_http_request_t *r)
             return NULL;
         }
 
+        ctx->rate_remaining = -1;
+
         ngx_http_set_ctx(r, ctx, ngx_http_microshop_module);
     }
 
@@ -218,15 +343,32 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
     ngx_http_microshop_ctx_t       *ctx;
     ngx_http_microshop_loc_conf_t  *mlcf;
 
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+
+    if (ctx == NULL || ctx->stage == NGX_MICROSHOP_STAGE_TOKEN) {
+        /* identity headers come only from the gateway, everywhere */
+        if (ngx_microshop_identity_strip(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
 
-    if (!mlcf->enabled || r != r->main) {
+    if (!mlcf->enabled) {
         return NGX_DECLINED;
     }
 
     ctx = ngx_http_microshop_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->stage == NGX_MICROSHOP_STAGE_DONE) {
+        return NGX_DECLINED;
     }
 
     while (ctx->stage < NGX_MICROSHOP_STAGE_DONE) {
@@ -264,15 +406,90 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
         ctx->reason = NGX_MICROSHOP_REASON_OK;
     }
 
+    if (ctx->has_token
+        && ngx_microshop_identity_forward(r, &ctx->token.id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return NGX_DECLINED;
 }
 
 
-void
-ngx_http_microshop_resume(ngx_http_request_t *r)
+static void
+ngx_http_microshop_op_done(ngx_microshop_op_t *op)
 {
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_microshop_ctx_t  *ctx;
+
+    r = op->data;
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    ctx->op_state = NGX_MICROSHOP_OP_DONE;
+
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+ngx_int_t
+ngx_http_microshop_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    switch (ctx->op_state) {
+
+    case NGX_MICROSHOP_OP_PENDING:
+        return NGX_AGAIN;
+
+    case NGX_MICROSHOP_OP_DONE:
+        ctx->op_state = NGX_MICROSHOP_OP_IDLE;
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    ctx->op.handler = ngx_http_microshop_op_done;
+    ctx->op.data = r;
+
+    rc = ngx_microshop_store_exec(&mmcf->store, &ctx->op);
+
+    if (rc == NGX_AGAIN) {
+        ctx->op_state = NGX_MICROSHOP_OP_PENDING;
+        return NGX_AGAIN;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_microshop_store_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_str_t                retry;
+    ngx_microshop_problem_t  problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_STORE_UNAVAILABLE;
+
+    ngx_str_set(&retry, "1");
+
+    if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    ngx_str_set(&problem.name, "store-unavailable");
+    ngx_str_set(&problem.title, "State store unavailable");
+    ngx_str_set(&problem.detail,
+                "The gateway cannot reach its state store; retry later.");
+
+    return ngx_microshop_problem_send(r, &problem);
 }
 
 
@@ -291,6 +508,10 @@ ngx_http_microshop_log_handler(ngx_http_request_t *r)
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
 
     ngx_microshop_zone_count(mmcf->zone, ctx->reason, 1);
+
+    if (mmcf->audit.file) {
+        ngx_microshop_audit_write(r, ctx);
+    }
 
     return NGX_OK;
 }

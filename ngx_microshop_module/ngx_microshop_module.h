@@ -16,6 +16,10 @@
 #include "ngx_microshop_zone.h"
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_metrics.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_audit.h"
 
 
 /* the access-phase chain, in the order of the SPEC's request path */
@@ -29,28 +33,43 @@ typedef enum {
 } ngx_microshop_stage_e;
 
 
-typedef struct {
-    ngx_microshop_zone_t     *zone;       /* microshop_zone (or implicit) */
-    ngx_microshop_store_t     store;      /* where shared state lives */
-    void                     *token;      /* ngx_microshop_token_main_t */
-} ngx_http_microshop_main_conf_t;
+struct ngx_http_microshop_main_conf_s {
+    ngx_microshop_zone_t       *zone;     /* microshop_zone (or implicit) */
+    ngx_microshop_store_t       store;    /* where shared state lives */
+    ngx_microshop_token_main_t  token;
+    ngx_microshop_audit_main_t  audit;
+};
 
 
-typedef struct {
-    ngx_flag_t                auth;       /* microshop_auth */
-    void                     *token;      /* ngx_microshop_token_loc_t */
+struct ngx_http_microshop_loc_conf_s {
+    ngx_flag_t                  auth;     /* microshop_auth */
+    ngx_microshop_token_loc_t   token;
+    ngx_microshop_scope_loc_t   scope;
 
     /* set by merge: does any stage run in this location? */
-    ngx_flag_t                enabled;
-} ngx_http_microshop_loc_conf_t;
+    ngx_flag_t                  enabled;
+};
 
 
-typedef struct {
-    ngx_microshop_stage_e     stage;
-    ngx_microshop_reason_e    reason;     /* the decision, for metrics */
-    ngx_microshop_op_t        op;         /* the store operation in flight */
-    void                     *token;      /* ngx_microshop_token_ctx_t */
-} ngx_http_microshop_ctx_t;
+struct ngx_http_microshop_ctx_s {
+    ngx_microshop_stage_e       stage;
+    ngx_microshop_reason_e      reason;   /* the decision, for metrics */
+    ngx_microshop_op_t          op;       /* the store operation */
+    ngx_uint_t                  op_state; /* NGX_MICROSHOP_OP_* */
+    ngx_microshop_token_ctx_t   token;
+    ngx_uint_t                  has_token;
+    ngx_str_t                   scopes_required;
+
+    /* for the audit log and variables; set by the stages that ran */
+    ngx_int_t                   rate_remaining;   /* -1: not limited */
+    ngx_str_t                   idempotency;      /* new, replay, ... */
+    ngx_str_t                   cache;            /* hit, miss, stale */
+};
+
+
+#define NGX_MICROSHOP_OP_IDLE     0
+#define NGX_MICROSHOP_OP_PENDING  1
+#define NGX_MICROSHOP_OP_DONE     2
 
 
 extern ngx_module_t  ngx_http_microshop_module;
@@ -69,8 +88,17 @@ ngx_http_microshop_ctx_t *ngx_http_microshop_get_ctx(ngx_http_request_t *r);
 typedef ngx_int_t (*ngx_microshop_stage_pt)(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
-/* continue the phases after an asynchronous stage completed */
-void ngx_http_microshop_resume(ngx_http_request_t *r);
+/*
+ * Runs ctx->op on the store.  NGX_OK: the result is in ctx->op (at once,
+ * or when the stage is entered again after the operation completed);
+ * NGX_AGAIN: in flight, the phases resume when it completes.
+ */
+ngx_int_t ngx_http_microshop_store(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+/* 503 store-unavailable */
+ngx_int_t ngx_http_microshop_store_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
 
 
 #endif /* _NGX_MICROSHOP_MODULE_H_INCLUDED_ */

@@ -1,0 +1,456 @@
+/*
+ * ngx_microshop: scopes per method and the seller a route addresses.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_module.h"
+#include "ngx_microshop_problem.h"
+#include "microshop_scopes.h"
+
+
+typedef struct {
+    ngx_str_t     name;
+    ngx_uint_t    method;
+} ngx_microshop_method_t;
+
+
+static ngx_microshop_method_t  ngx_microshop_methods[] = {
+    { ngx_string("GET"), NGX_HTTP_GET },
+    { ngx_string("HEAD"), NGX_HTTP_HEAD },
+    { ngx_string("POST"), NGX_HTTP_POST },
+    { ngx_string("PUT"), NGX_HTTP_PUT },
+    { ngx_string("PATCH"), NGX_HTTP_PATCH },
+    { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_string("OPTIONS"), NGX_HTTP_OPTIONS },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_int_t ngx_microshop_scope_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *required);
+static ngx_int_t ngx_microshop_seller_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_method_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_scope_loc_t *slcf);
+
+
+void
+ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf)
+{
+    slcf->rules = NGX_CONF_UNSET_PTR;
+    slcf->seller = NGX_CONF_UNSET_PTR;
+}
+
+
+u_char *
+ngx_microshop_methods_text(u_char *p, ngx_uint_t methods)
+{
+    u_char                  *start;
+    ngx_microshop_method_t  *m;
+
+    start = p;
+
+    for (m = ngx_microshop_methods; m->name.len; m++) {
+        if (methods & m->method) {
+            if (p != start) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, m->name.data, m->name.len);
+        }
+    }
+
+    return p;
+}
+
+
+/* microshop_require_scope METHODS SCOPE... */
+
+char *
+ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    int                          n;
+    u_char                      *p, *last, *e, *buf;
+    size_t                       len;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_microshop_method_t      *m;
+    ngx_microshop_scope_rule_t  *rule;
+
+    value = cf->args->elts;
+
+    if (mlcf->scope.rules == NGX_CONF_UNSET_PTR) {
+        mlcf->scope.rules = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_microshop_scope_rule_t));
+        if (mlcf->scope.rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rule = ngx_array_push(mlcf->scope.rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_microshop_scope_rule_t));
+    rule->methods_text = value[1];
+
+    if (value[1].len == 1 && value[1].data[0] == '*') {
+        rule->any = 1;
+
+    } else {
+        p = value[1].data;
+        last = p + value[1].len;
+
+        while (p < last) {
+            e = ngx_strlchr(p, last, ',');
+            if (e == NULL) {
+                e = last;
+            }
+
+            for (m = ngx_microshop_methods; m->name.len; m++) {
+                if (m->name.len == (size_t) (e - p)
+                    && ngx_strncmp(m->name.data, p, e - p) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (m->name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "unknown method \"%*s\" in \"%V\" "
+                                   "(GET, HEAD, POST, PUT, PATCH, DELETE, "
+                                   "OPTIONS or *)", e - p, p, &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            rule->methods |= m->method;
+            p = e + 1;
+        }
+    }
+
+    len = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        len += value[i].len + 1;
+    }
+
+    buf = ngx_pnalloc(cf->pool, 2 * (len + 1));
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = buf;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        p = ngx_cpymem(p, value[i].data, value[i].len);
+        *p++ = ' ';
+    }
+
+    n = microshop_scopes_normalize_str((char *) buf, p - buf, ' ',
+                                       (char *) buf + len + 1, len + 1);
+    buf += len + 1;
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid scope in \"%V\": printable ASCII without "
+                           "quotes or backslashes", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    rule->scopes.data = buf;
+    rule->scopes.len = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_seller VALUE */
+
+char *
+ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (mlcf->scope.seller != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mlcf->scope.seller = ngx_palloc(cf->pool,
+                                    sizeof(ngx_http_complex_value_t));
+    if (mlcf->scope.seller == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = mlcf->scope.seller;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_microshop_scope_loc_merge(ngx_conf_t *cf, ngx_microshop_scope_loc_t *prev,
+    ngx_microshop_scope_loc_t *conf)
+{
+    u_char                      *p;
+    ngx_uint_t                   i;
+    ngx_microshop_scope_rule_t  *rule;
+
+    ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+    ngx_conf_merge_ptr_value(conf->seller, prev->seller, NULL);
+
+    conf->covered = 0;
+    conf->any = 0;
+
+    if (conf->rules == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    rule = conf->rules->elts;
+
+    for (i = 0; i < conf->rules->nelts; i++) {
+        conf->covered |= rule[i].methods;
+        conf->any |= rule[i].any;
+    }
+
+    /* GET implies HEAD, as nginx's limit_except does */
+    if (conf->covered & NGX_HTTP_GET) {
+        conf->covered |= NGX_HTTP_HEAD;
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_MICROSHOP_METHODS_TEXT_LEN);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->allow.data = p;
+    conf->allow.len = ngx_microshop_methods_text(p, conf->covered) - p;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_scope_required(ngx_http_request_t *r,
+    ngx_microshop_scope_loc_t *slcf, ngx_str_t *out)
+{
+    int                          n;
+    u_char                      *p;
+    size_t                       len;
+    ngx_uint_t                   i, method;
+    ngx_microshop_scope_rule_t  *rule;
+
+    ngx_str_null(out);
+
+    if (slcf->rules == NULL) {
+        return NGX_OK;
+    }
+
+    method = r->method;
+
+    rule = slcf->rules->elts;
+    len = 0;
+
+    for (i = 0; i < slcf->rules->nelts; i++) {
+        if (rule[i].any || (rule[i].methods & method)
+            || (method == NGX_HTTP_HEAD && (rule[i].methods & NGX_HTTP_GET)))
+        {
+            len += rule[i].scopes.len + 1;
+        }
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(r->pool, 2 * len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < slcf->rules->nelts; i++) {
+        if (rule[i].any || (rule[i].methods & method)
+            || (method == NGX_HTTP_HEAD && (rule[i].methods & NGX_HTTP_GET)))
+        {
+            p = ngx_cpymem(p, rule[i].scopes.data, rule[i].scopes.len);
+            *p++ = ' ';
+        }
+    }
+
+    n = microshop_scopes_normalize_str((char *) out->data, p - out->data, ' ',
+                                       (char *) out->data + len, len);
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    out->data += len;
+    out->len = n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_str_t                       required, seller;
+    ngx_microshop_identity_t       *id;
+    ngx_microshop_scope_loc_t      *slcf;
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    slcf = &mlcf->scope;
+
+    if (!ctx->has_token) {
+        /* scopes and sellers are checked where microshop_auth is on */
+        return NGX_DECLINED;
+    }
+
+    id = &ctx->token.id;
+
+    if (slcf->rules) {
+
+        if (!slcf->any && !(r->method & slcf->covered)) {
+            return ngx_microshop_method_reject(r, ctx, slcf);
+        }
+
+        if (ngx_microshop_scope_required(r, slcf, &required) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->scopes_required = required;
+
+        if (!microshop_scopes_contains_all(
+                               (char *) id->f[NGX_MICROSHOP_ID_SCOPES].data,
+                               id->f[NGX_MICROSHOP_ID_SCOPES].len,
+                               (char *) required.data, required.len,
+                               NULL, 0))
+        {
+            return ngx_microshop_scope_reject(r, ctx, &required);
+        }
+    }
+
+    if (slcf->seller) {
+        if (ngx_http_complex_value(r, slcf->seller, &seller) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (seller.len == 0
+            || seller.len != id->f[NGX_MICROSHOP_ID_SELLER].len
+            || ngx_strncmp(seller.data, id->f[NGX_MICROSHOP_ID_SELLER].data,
+                           seller.len) != 0)
+        {
+            return ngx_microshop_seller_reject(r, ctx);
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_microshop_scope_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *required)
+{
+    u_char                   *p;
+    ngx_str_t                 www;
+    ngx_microshop_problem_t   problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_INSUFFICIENT_SCOPE;
+
+    www.data = ngx_pnalloc(r->pool, sizeof("Bearer realm=\"microshop\", "
+                                           "error=\"insufficient_scope\", "
+                                           "scope=\"\"") + required->len);
+    if (www.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(www.data, "Bearer realm=\"microshop\", "
+                    "error=\"insufficient_scope\", scope=\"%V\"", required);
+    www.len = p - www.data;
+
+    if (ngx_microshop_header_add(r, "WWW-Authenticate", &www) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = NGX_HTTP_FORBIDDEN;
+    ngx_str_set(&problem.name, "insufficient-scope");
+    ngx_str_set(&problem.title, "The token lacks a required scope");
+
+    problem.detail.data = ngx_pnalloc(r->pool,
+                                      sizeof("This request needs the scopes: ")
+                                      + required->len);
+    if (problem.detail.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    problem.detail.len = ngx_sprintf(problem.detail.data,
+                                     "This request needs the scopes: %V",
+                                     required)
+                         - problem.detail.data;
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+static ngx_int_t
+ngx_microshop_seller_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_microshop_problem_t  problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_SELLER_MISMATCH;
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = NGX_HTTP_FORBIDDEN;
+    ngx_str_set(&problem.name, "seller-mismatch");
+    ngx_str_set(&problem.title, "The token belongs to another seller");
+    ngx_str_set(&problem.detail,
+                "The token's seller is not the seller this route addresses.");
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+static ngx_int_t
+ngx_microshop_method_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_scope_loc_t *slcf)
+{
+    ngx_microshop_problem_t  problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_METHOD_NOT_ALLOWED;
+
+    if (ngx_microshop_header_add(r, "Allow", &slcf->allow) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = NGX_HTTP_NOT_ALLOWED;
+    ngx_str_set(&problem.name, "method-not-allowed");
+    ngx_str_set(&problem.title, "Method not allowed");
+    ngx_str_set(&problem.detail,
+                "No scope rule of this location covers the method.");
+
+    return ngx_microshop_problem_send(r, &problem);
+}

@@ -1,0 +1,59 @@
+/*
+ * ngx_microshop: scopes per method and the seller a route addresses.
+ *
+ * microshop_require_scope METHODS SCOPE...  for these methods every listed
+ *     scope is required (several lines covering one method add up); once a
+ *     location has a rule, a method no rule covers gets 405 with Allow.
+ * microshop_seller VALUE  the token's seller must equal it.
+ */
+
+#ifndef _NGX_MICROSHOP_SCOPE_H_INCLUDED_
+#define _NGX_MICROSHOP_SCOPE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_types.h"
+
+
+typedef struct {
+    ngx_uint_t                 methods;    /* NGX_HTTP_GET|... */
+    ngx_uint_t                 any;        /* "*" */
+    ngx_str_t                  methods_text;
+    ngx_str_t                  scopes;     /* normalized */
+} ngx_microshop_scope_rule_t;
+
+
+typedef struct {
+    ngx_array_t               *rules;      /* ngx_microshop_scope_rule_t */
+    ngx_uint_t                 covered;    /* union of the rules' methods */
+    ngx_uint_t                 any;
+    ngx_str_t                  allow;      /* the Allow header for 405 */
+    ngx_http_complex_value_t  *seller;
+} ngx_microshop_scope_loc_t;
+
+
+char *ngx_microshop_require_scope_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+void ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf);
+char *ngx_microshop_scope_loc_merge(ngx_conf_t *cf,
+    ngx_microshop_scope_loc_t *prev, ngx_microshop_scope_loc_t *conf);
+
+ngx_int_t ngx_microshop_scope_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+/* the scopes the request's method needs (normalized), for audit */
+ngx_int_t ngx_microshop_scope_required(ngx_http_request_t *r,
+    ngx_microshop_scope_loc_t *slcf, ngx_str_t *out);
+
+/* "GET,HEAD" for a method mask */
+u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
+#define NGX_MICROSHOP_METHODS_TEXT_LEN  128
+
+
+#endif /* _NGX_MICROSHOP_SCOPE_H_INCLUDED_ */

@@ -1,0 +1,1208 @@
+/*
+ * ngx_microshop: bearer tokens at the edge (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/sha.h>
+
+#include "ngx_microshop_module.h"
+#include "ngx_microshop_problem.h"
+#include "microshop_scopes.h"
+
+
+#define NGX_MICROSHOP_MAX_LEEWAY  3600
+#define NGX_MICROSHOP_SCOPES_MAX  2048
+
+
+/* the cached identity: this header, then the strings back to back */
+typedef struct {
+    int64_t                   exp;
+    int64_t                   nbf;
+    int64_t                   iat;
+    uint16_t                  len[NGX_MICROSHOP_ID_MAX];
+} ngx_microshop_identity_rec_t;
+
+
+static ngx_str_t  ngx_microshop_default_claims[] = {
+    ngx_string("seller"),
+    ngx_string("sub"),
+    ngx_string("scope"),
+    ngx_string("token_class"),
+    ngx_string("tier"),
+};
+
+
+static void ngx_microshop_keyset_cleanup(void *data);
+static ngx_int_t ngx_microshop_token_parse_bearer(ngx_http_request_t *r,
+    ngx_str_t *token);
+static ngx_int_t ngx_microshop_token_verify(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash);
+static ngx_int_t ngx_microshop_token_from_cache(ngx_http_request_t *r,
+    ngx_microshop_identity_t *id, u_char *hash);
+static void ngx_microshop_token_to_cache(ngx_http_request_t *r,
+    ngx_microshop_identity_t *id, u_char *hash);
+static const char *ngx_microshop_token_check(ngx_http_request_t *r,
+    ngx_microshop_identity_t *id);
+static ngx_int_t ngx_microshop_token_class_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, const char *description);
+
+
+/* configuration */
+
+ngx_int_t
+ngx_microshop_token_main_init(ngx_conf_t *cf,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    microshop_keyset_init(&mmcf->token.keys);
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_microshop_keyset_cleanup;
+    cln->data = &mmcf->token.keys;
+
+    if (ngx_array_init(&mmcf->token.jwks, cf->pool, 1, sizeof(ngx_str_t))
+        != NGX_OK
+        || ngx_array_init(&mmcf->token.classes, cf->pool, 4,
+                          sizeof(ngx_microshop_token_class_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    mmcf->token.leeway = NGX_CONF_UNSET;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_keyset_cleanup(void *data)
+{
+    microshop_keyset_free(data);
+}
+
+
+ngx_int_t
+ngx_microshop_token_loc_create(ngx_conf_t *cf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    mlcf->token.issuers = NGX_CONF_UNSET_PTR;
+    mlcf->token.audiences = NGX_CONF_UNSET_PTR;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_microshop_token_loc_merge(ngx_conf_t *cf,
+    ngx_http_microshop_loc_conf_t *prev, ngx_http_microshop_loc_conf_t *conf)
+{
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    ngx_conf_merge_ptr_value(conf->token.issuers, prev->token.issuers, NULL);
+    ngx_conf_merge_ptr_value(conf->token.audiences, prev->token.audiences,
+                             NULL);
+
+    if (conf->auth == 1) {
+        mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_microshop_module);
+
+        if (mmcf->token.keys.nkeys == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"microshop_auth on\" needs at least one "
+                               "\"microshop_jwt_key\" or "
+                               "\"microshop_jwt_jwks\" at http level");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_microshop_cstr(ngx_conf_t *cf, u_char *data, size_t len)
+{
+    char  *s;
+
+    s = ngx_pnalloc(cf->pool, len + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(s, data, len);
+    s[len] = '\0';
+
+    return s;
+}
+
+
+/* microshop_jwt_key FILE [kid=ID] [alg=ALG] */
+
+char *
+ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    char        *kid, *alg, err[512];
+    ngx_str_t   *value, file;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+    kid = NULL;
+    alg = NULL;
+
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "kid=", 4) == 0
+            && value[i].len > 4)
+        {
+            kid = ngx_microshop_cstr(cf, value[i].data + 4, value[i].len - 4);
+            if (kid == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "alg=", 4) == 0
+            && value[i].len > 4)
+        {
+            alg = ngx_microshop_cstr(cf, value[i].data + 4, value[i].len - 4);
+            if (alg == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (microshop_keyset_add_file(&mmcf->token.keys, (char *) file.data, kid,
+                                  alg, err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_jwt_jwks FILE */
+
+char *
+ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    char        err[512];
+    ngx_str_t  *value, *file;
+
+    value = cf->args->elts;
+
+    file = ngx_array_push(&mmcf->token.jwks);
+    if (file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (microshop_keyset_add_jwks_file(&mmcf->token.keys, (char *) file->data,
+                                       err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_jwt_issuer ISS..., microshop_jwt_audience AUD... */
+
+char *
+ngx_microshop_jwt_list_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t     *value, *s;
+    ngx_uint_t     i;
+    ngx_array_t  **a;
+
+    a = (ngx_array_t **) (p + cmd->offset);
+
+    if (*a != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    *a = ngx_array_create(cf->pool, cf->args->nelts - 1, sizeof(ngx_str_t));
+    if (*a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0) {
+            return "has an empty value";
+        }
+
+        s = ngx_array_push(*a);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_jwt_leeway TIME */
+
+char *
+ngx_microshop_jwt_leeway_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    time_t      t;
+    ngx_str_t  *value;
+
+    if (mmcf->token.leeway != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    t = ngx_parse_time(&value[1], 1);
+
+    if (t == (time_t) NGX_ERROR || t > NGX_MICROSHOP_MAX_LEEWAY) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid leeway \"%V\": a time up to 1h",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf->token.leeway = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_jwt_claims [seller=NAME] [scope=NAME] [class=NAME] [tier=NAME] */
+
+char *
+ngx_microshop_jwt_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    static struct {
+        ngx_str_t    prefix;
+        ngx_uint_t   field;
+    } params[] = {
+        { ngx_string("seller="), NGX_MICROSHOP_ID_SELLER },
+        { ngx_string("scope="), NGX_MICROSHOP_ID_SCOPES },
+        { ngx_string("class="), NGX_MICROSHOP_ID_CLASS },
+        { ngx_string("tier="), NGX_MICROSHOP_ID_TIER },
+    };
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, k;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
+            if (value[i].len > params[k].prefix.len
+                && ngx_strncmp(value[i].data, params[k].prefix.data,
+                               params[k].prefix.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == sizeof(params) / sizeof(params[0])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (mmcf->token.claim[params[k].field].len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        mmcf->token.claim[params[k].field].data =
+                                     value[i].data + params[k].prefix.len;
+        mmcf->token.claim[params[k].field].len =
+                                     value[i].len - params[k].prefix.len;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_token_class NAME max_ttl=TIME [scopes=S1,S2,...] */
+
+char *
+ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    int                           n;
+    u_char                       *buf;
+    ngx_str_t                    *value, s;
+    ngx_uint_t                    i;
+    ngx_microshop_token_class_t  *tc, *c;
+
+    value = cf->args->elts;
+
+    c = mmcf->token.classes.elts;
+
+    for (i = 0; i < mmcf->token.classes.nelts; i++) {
+        if (c[i].name.len == value[1].len
+            && ngx_strncmp(c[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "token class \"%V\" is already declared "
+                               "at line %ui", &value[1], c[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tc = ngx_array_push(&mmcf->token.classes);
+    if (tc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(tc, sizeof(ngx_microshop_token_class_t));
+
+    tc->name = value[1];
+    tc->max_ttl = 0;
+    tc->line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            tc->max_ttl = ngx_parse_time(&s, 1);
+
+            if (tc->max_ttl == (time_t) NGX_ERROR || tc->max_ttl == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "scopes=", 7) == 0) {
+            buf = ngx_pnalloc(cf->pool, value[i].len);
+            if (buf == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            n = microshop_scopes_normalize_str((char *) value[i].data + 7,
+                                               value[i].len - 7, ',',
+                                               (char *) buf, value[i].len);
+            if (n <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid scope list \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            tc->scopes.data = buf;
+            tc->scopes.len = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (tc->max_ttl == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "token class \"%V\" needs \"max_ttl=\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len == 7 && ngx_strncmp(value[1].data, "default", 7) == 0) {
+        mmcf->token.default_class = tc;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the TOKEN stage */
+
+ngx_int_t
+ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                           hash[SHA256_DIGEST_LENGTH];
+    ngx_int_t                        rc;
+    ngx_str_t                        token;
+    const char                      *err;
+    ngx_microshop_identity_t        *id;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    if (!mlcf->auth) {
+        return NGX_DECLINED;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    id = &ctx->token.id;
+
+    if (!ctx->has_token) {
+
+        rc = ngx_microshop_token_parse_bearer(r, &token);
+
+        if (rc != NGX_OK) {
+            return ngx_microshop_token_reject(r, ctx,
+                     (rc == NGX_DECLINED) ? NGX_MICROSHOP_REASON_NO_TOKEN
+                                          : NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                     (rc == NGX_DECLINED) ? NULL
+                         : "the Authorization header is not a bearer token");
+        }
+
+        if (token.len > MICROSHOP_JWT_MAX_LEN) {
+            return ngx_microshop_token_reject(r, ctx,
+                                           NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                           "token too large");
+        }
+
+        SHA256(token.data, token.len, hash);
+
+        rc = ngx_microshop_token_from_cache(r, id, hash);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            ngx_microshop_zone_count(mmcf->zone,
+                                     NGX_MICROSHOP_COUNTER_TOKEN_CACHE_HITS,
+                                     1);
+
+        } else {
+            rc = ngx_microshop_token_verify(r, ctx, &token, hash);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        err = ngx_microshop_token_check(r, id);
+        if (err) {
+            return ngx_microshop_token_reject(r, ctx,
+                                           NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                           err);
+        }
+
+        ctx->has_token = 1;
+
+        if (id->f[NGX_MICROSHOP_ID_JTI].len == 0) {
+            /* nothing to revoke it by */
+            return NGX_DECLINED;
+        }
+
+        ctx->op.type = NGX_MICROSHOP_OP_IS_REVOKED;
+        ctx->op.key = id->f[NGX_MICROSHOP_ID_JTI];
+    }
+
+    rc = ngx_http_microshop_store(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->op.rc == NGX_OK) {
+        return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_REASON_REVOKED,
+                                          "token revoked");
+    }
+
+    if (ctx->op.rc == NGX_ERROR) {
+        return ngx_http_microshop_store_failed(r, ctx);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * "Bearer <b64token>" (RFC 6750 2.1; scheme case-insensitive).  Returns
+ * NGX_OK, NGX_DECLINED when no Authorization header was sent, NGX_ERROR
+ * for anything else.
+ */
+
+static ngx_int_t
+ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char     *p, *last;
+    ngx_str_t  *v;
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v = &r->headers_in.authorization->value;
+
+    if (v->len < sizeof("Bearer x") - 1
+        || ngx_strncasecmp(v->data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    p = v->data + 7;
+    last = v->data + v->len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    token->data = p;
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+              || (*p >= '0' && *p <= '9')
+              || *p == '-' || *p == '.' || *p == '_' || *p == '~'
+              || *p == '+' || *p == '/' || *p == '='))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    token->len = last - token->data;
+
+    return token->len ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_microshop_claim_string(ngx_http_request_t *r, json_t *claims,
+    ngx_str_t *name, ngx_str_t *out)
+{
+    char     key[256];
+    json_t  *v;
+
+    out->len = 0;
+    out->data = NULL;
+
+    if (name->len >= sizeof(key)) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(key, name->data, name->len);
+    key[name->len] = '\0';
+
+    v = json_object_get(claims, key);
+
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (!json_is_string(v) || json_string_length(v) > 1024) {
+        return NGX_ERROR;
+    }
+
+    out->len = json_string_length(v);
+    out->data = ngx_pnalloc(r->pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, json_string_value(v), out->len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_claim_audience(ngx_http_request_t *r, json_t *claims,
+    ngx_str_t *out)
+{
+    u_char  *p;
+    size_t   i, len, n;
+    json_t  *v, *e;
+
+    ngx_str_null(out);
+
+    v = json_object_get(claims, "aud");
+
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (json_is_string(v)) {
+        n = json_string_length(v);
+        if (n > 1024 || ngx_strlchr((u_char *) json_string_value(v),
+                                    (u_char *) json_string_value(v) + n,
+                                    '\n'))
+        {
+            return NGX_ERROR;
+        }
+
+        out->data = (u_char *) json_string_value(v);
+        out->len = n;
+
+    } else if (json_is_array(v)) {
+        len = 0;
+
+        json_array_foreach(v, i, e) {
+            if (!json_is_string(e) || json_string_length(e) > 1024) {
+                return NGX_ERROR;
+            }
+
+            len += json_string_length(e) + 1;
+        }
+
+        out->data = ngx_pnalloc(r->pool, len);
+        if (out->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = out->data;
+
+        json_array_foreach(v, i, e) {
+            n = json_string_length(e);
+
+            if (ngx_strlchr((u_char *) json_string_value(e),
+                            (u_char *) json_string_value(e) + n, '\n'))
+            {
+                return NGX_ERROR;
+            }
+
+            if (p != out->data) {
+                *p++ = '\n';
+            }
+
+            p = ngx_cpymem(p, json_string_value(e), n);
+        }
+
+        out->len = p - out->data;
+        return NGX_OK;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    /* copy out of the JSON document, which is freed soon */
+
+    p = ngx_pnalloc(r->pool, out->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, out->data, out->len);
+    out->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_token_verify(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash)
+{
+    int                               n;
+    char                              scopes[NGX_MICROSHOP_SCOPES_MAX];
+    json_t                           *v;
+    ngx_str_t                        *names;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    const char                       *reason;
+    microshop_jwt_t                   jwt;
+    ngx_microshop_identity_t         *id;
+    microshop_claims_policy_t         policy;
+    ngx_microshop_token_class_t      *tc, *c;
+    ngx_http_microshop_main_conf_t   *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    names = mmcf->token.claim;
+    id = &ctx->token.id;
+
+    ngx_microshop_zone_count(mmcf->zone,
+                             NGX_MICROSHOP_COUNTER_TOKEN_VERIFICATIONS, 1);
+
+    if (microshop_jwt_verify(&mmcf->token.keys, (char *) token->data,
+                             token->len, &jwt, &reason)
+        != 0)
+    {
+        return ngx_microshop_token_reject(r, ctx,
+                                          NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                          reason);
+    }
+
+    ngx_memzero(&policy, sizeof(microshop_claims_policy_t));
+    policy.now = ngx_time();
+    policy.leeway = mmcf->token.leeway;
+
+    if (microshop_jwt_check_claims(jwt.claims, &policy, &reason) != 0) {
+        rc = ngx_microshop_token_reject(r, ctx,
+                                        NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                        reason);
+        goto done;
+    }
+
+    rc = NGX_ERROR;
+    reason = "a claim has the wrong type";
+
+    if (microshop_jwt_numeric_date(json_object_get(jwt.claims, "exp"),
+                                   &id->exp)
+        != 0)
+    {
+        goto invalid;
+    }
+
+    v = json_object_get(jwt.claims, "nbf");
+    id->nbf = NGX_MICROSHOP_NO_TIME;
+
+    if (v && microshop_jwt_numeric_date(v, &id->nbf) != 0) {
+        goto invalid;
+    }
+
+    v = json_object_get(jwt.claims, "iat");
+    id->iat = NGX_MICROSHOP_NO_TIME;
+
+    if (v && microshop_jwt_numeric_date(v, &id->iat) != 0) {
+        goto invalid;
+    }
+
+    for (i = NGX_MICROSHOP_ID_SELLER; i < NGX_MICROSHOP_ID_JTI; i++) {
+        if (i == NGX_MICROSHOP_ID_SCOPES) {
+            continue;
+        }
+
+        if (ngx_microshop_claim_string(r, jwt.claims,
+                                       names[i].len ? &names[i]
+                                           : &ngx_microshop_default_claims[i],
+                                       &id->f[i])
+            != NGX_OK)
+        {
+            goto invalid;
+        }
+    }
+
+    if (ngx_microshop_claim_string(r, jwt.claims,
+                                   &(ngx_str_t) ngx_string("jti"),
+                                   &id->f[NGX_MICROSHOP_ID_JTI])
+           != NGX_OK
+        || ngx_microshop_claim_string(r, jwt.claims,
+                                      &(ngx_str_t) ngx_string("iss"),
+                                      &id->f[NGX_MICROSHOP_ID_ISS])
+           != NGX_OK
+        || ngx_microshop_claim_audience(r, jwt.claims,
+                                        &id->f[NGX_MICROSHOP_ID_AUD])
+           != NGX_OK)
+    {
+        goto invalid;
+    }
+
+    reason = "invalid scope claim";
+
+    v = names[NGX_MICROSHOP_ID_SCOPES].len
+        ? json_object_getn(jwt.claims,
+                           (char *) names[NGX_MICROSHOP_ID_SCOPES].data,
+                           names[NGX_MICROSHOP_ID_SCOPES].len)
+        : json_object_get(jwt.claims, "scope");
+
+    n = microshop_scopes_normalize(v, scopes, sizeof(scopes));
+    if (n < 0) {
+        goto invalid;
+    }
+
+    id->f[NGX_MICROSHOP_ID_SCOPES].len = n;
+    id->f[NGX_MICROSHOP_ID_SCOPES].data = ngx_pnalloc(r->pool, n);
+    if (id->f[NGX_MICROSHOP_ID_SCOPES].data == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(id->f[NGX_MICROSHOP_ID_SCOPES].data, scopes, n);
+
+    ngx_str_set(&id->f[NGX_MICROSHOP_ID_ALG], "");
+    id->f[NGX_MICROSHOP_ID_ALG].data =
+                               (u_char *) microshop_alg_name(jwt.key->alg);
+    id->f[NGX_MICROSHOP_ID_ALG].len =
+                               ngx_strlen(id->f[NGX_MICROSHOP_ID_ALG].data);
+
+    if (jwt.key->kid) {
+        id->f[NGX_MICROSHOP_ID_KID].data = (u_char *) jwt.key->kid;
+        id->f[NGX_MICROSHOP_ID_KID].len = ngx_strlen(jwt.key->kid);
+    }
+
+    /* token classes: off when none is declared */
+
+    if (mmcf->token.classes.nelts) {
+        tc = NULL;
+
+        if (id->f[NGX_MICROSHOP_ID_CLASS].len == 0) {
+            tc = mmcf->token.default_class;
+
+            if (tc == NULL) {
+                rc = ngx_microshop_token_class_reject(r, ctx,
+                                                 "token has no token class");
+                goto done;
+            }
+
+            id->f[NGX_MICROSHOP_ID_CLASS] = tc->name;
+
+        } else {
+            c = mmcf->token.classes.elts;
+
+            for (i = 0; i < mmcf->token.classes.nelts; i++) {
+                if (c[i].name.len == id->f[NGX_MICROSHOP_ID_CLASS].len
+                    && ngx_strncmp(c[i].name.data,
+                                   id->f[NGX_MICROSHOP_ID_CLASS].data,
+                                   c[i].name.len) == 0)
+                {
+                    tc = &c[i];
+                    break;
+                }
+            }
+
+            if (tc == NULL) {
+                rc = ngx_microshop_token_class_reject(r, ctx,
+                                                    "unknown token class");
+                goto done;
+            }
+        }
+
+        if (microshop_jwt_check_class(jwt.claims, tc->max_ttl,
+                                      tc->scopes.len
+                                          ? (char *) tc->scopes.data : NULL,
+                                      tc->scopes.len, scopes, n, &reason)
+            != 0)
+        {
+            rc = ngx_microshop_token_class_reject(r, ctx, reason);
+            goto done;
+        }
+    }
+
+    ctx->token.verified = 1;
+
+    ngx_microshop_token_to_cache(r, id, hash);
+
+    rc = NGX_OK;
+    goto done;
+
+invalid:
+
+    rc = ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                    reason);
+
+done:
+
+    microshop_jwt_release(&jwt);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_microshop_token_from_cache(ngx_http_request_t *r,
+    ngx_microshop_identity_t *id, u_char *hash)
+{
+    u_char                          *p, *copy;
+    size_t                           len;
+    ngx_uint_t                       i;
+    ngx_microshop_rec_t             *rec;
+    ngx_microshop_identity_rec_t     ir;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    ngx_microshop_zone_lock(mmcf->zone);
+
+    rec = ngx_microshop_zone_lookup(mmcf->zone, NGX_MICROSHOP_KIND_TOKEN,
+                                    hash, SHA256_DIGEST_LENGTH,
+                                    ngx_microshop_now_ms());
+    if (rec == NULL) {
+        ngx_microshop_zone_unlock(mmcf->zone);
+        return NGX_DECLINED;
+    }
+
+    len = rec->value_len;
+
+    copy = ngx_pnalloc(r->pool, len);
+    if (copy == NULL) {
+        ngx_microshop_zone_unlock(mmcf->zone);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, ngx_microshop_rec_value(rec), len);
+
+    ngx_microshop_zone_unlock(mmcf->zone);
+
+    ngx_memcpy(&ir, copy, sizeof(ngx_microshop_identity_rec_t));
+
+    id->exp = ir.exp;
+    id->nbf = ir.nbf;
+    id->iat = ir.iat;
+
+    p = copy + sizeof(ngx_microshop_identity_rec_t);
+
+    for (i = 0; i < NGX_MICROSHOP_ID_MAX; i++) {
+        id->f[i].data = p;
+        id->f[i].len = ir.len[i];
+        p += ir.len[i];
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_token_to_cache(ngx_http_request_t *r,
+    ngx_microshop_identity_t *id, u_char *hash)
+{
+    u_char                          *p;
+    size_t                           len;
+    int64_t                          now, expire;
+    ngx_uint_t                       i;
+    ngx_microshop_rec_t             *rec;
+    ngx_microshop_identity_rec_t     ir;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    ngx_memzero(&ir, sizeof(ngx_microshop_identity_rec_t));
+
+    ir.exp = id->exp;
+    ir.nbf = id->nbf;
+    ir.iat = id->iat;
+
+    len = sizeof(ngx_microshop_identity_rec_t);
+
+    for (i = 0; i < NGX_MICROSHOP_ID_MAX; i++) {
+        ir.len[i] = (uint16_t) id->f[i].len;
+        len += id->f[i].len;
+    }
+
+    now = ngx_microshop_now_ms();
+    expire = (id->exp + mmcf->token.leeway) * 1000 + 1000;
+
+    ngx_microshop_zone_lock(mmcf->zone);
+
+    rec = ngx_microshop_zone_lookup(mmcf->zone, NGX_MICROSHOP_KIND_TOKEN,
+                                    hash, SHA256_DIGEST_LENGTH, now);
+
+    if (rec == NULL) {
+        /* another worker may have cached it meanwhile: then keep that */
+
+        rec = ngx_microshop_zone_insert(mmcf->zone, NGX_MICROSHOP_KIND_TOKEN,
+                                        hash, SHA256_DIGEST_LENGTH, len,
+                                        expire, now);
+        if (rec) {
+            p = ngx_cpymem(ngx_microshop_rec_value(rec), &ir,
+                           sizeof(ngx_microshop_identity_rec_t));
+
+            for (i = 0; i < NGX_MICROSHOP_ID_MAX; i++) {
+                p = ngx_cpymem(p, id->f[i].data, id->f[i].len);
+            }
+        }
+    }
+
+    ngx_microshop_zone_unlock(mmcf->zone);
+}
+
+
+/* checked on every request, cached or not */
+
+static const char *
+ngx_microshop_token_check(ngx_http_request_t *r, ngx_microshop_identity_t *id)
+{
+    u_char                          *p, *last, *e;
+    time_t                           now, leeway;
+    ngx_str_t                       *s;
+    ngx_uint_t                       i;
+    ngx_array_t                     *a;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    now = ngx_time();
+    leeway = mmcf->token.leeway;
+
+    if (now > id->exp + leeway) {
+        return "token expired";
+    }
+
+    if (id->nbf != NGX_MICROSHOP_NO_TIME && now + leeway < id->nbf) {
+        return "token not yet valid";
+    }
+
+    if (id->iat != NGX_MICROSHOP_NO_TIME && id->iat > now + leeway) {
+        return "token issued in the future";
+    }
+
+    a = mlcf->token.issuers;
+
+    if (a) {
+        s = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            if (s[i].len == id->f[NGX_MICROSHOP_ID_ISS].len
+                && ngx_strncmp(s[i].data, id->f[NGX_MICROSHOP_ID_ISS].data,
+                               s[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == a->nelts) {
+            return "issuer not accepted";
+        }
+    }
+
+    a = mlcf->token.audiences;
+
+    if (a) {
+        s = a->elts;
+        p = id->f[NGX_MICROSHOP_ID_AUD].data;
+        last = p + id->f[NGX_MICROSHOP_ID_AUD].len;
+
+        while (p < last) {
+            e = ngx_strlchr(p, last, '\n');
+            if (e == NULL) {
+                e = last;
+            }
+
+            for (i = 0; i < a->nelts; i++) {
+                if (s[i].len == (size_t) (e - p)
+                    && ngx_strncmp(s[i].data, p, s[i].len) == 0)
+                {
+                    return NULL;
+                }
+            }
+
+            p = e + 1;
+        }
+
+        return "audience not accepted";
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_microshop_token_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_reason_e reason,
+    const char *description)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_str_t                 www;
+    ngx_microshop_problem_t   problem;
+
+    ctx->reason = reason;
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = NGX_HTTP_UNAUTHORIZED;
+    ngx_str_set(&problem.name, "invalid-token");
+    ngx_str_set(&problem.title, "Invalid or missing bearer token");
+
+    if (description == NULL) {
+        ngx_str_set(&www, "Bearer realm=\"microshop\"");
+        ngx_str_set(&problem.detail, "This resource needs a bearer token.");
+
+    } else {
+        len = ngx_strlen(description);
+
+        www.data = ngx_pnalloc(r->pool, sizeof("Bearer realm=\"microshop\", "
+                                   "error=\"invalid_token\", "
+                                   "error_description=\"\"") + len);
+        if (www.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_sprintf(www.data, "Bearer realm=\"microshop\", "
+                        "error=\"invalid_token\", error_description=\"%s\"",
+                        description);
+        www.len = p - www.data;
+
+        problem.detail.data = (u_char *) description;
+        problem.detail.len = len;
+    }
+
+    if (reason == NGX_MICROSHOP_REASON_TOKEN_CLASS) {
+        ngx_str_set(&problem.name, "token-class-violation");
+        ngx_str_set(&problem.title, "The token breaks its token class");
+    }
+
+    if (ngx_microshop_header_add(r, "WWW-Authenticate", &www) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+static ngx_int_t
+ngx_microshop_token_class_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, const char *description)
+{
+    return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_REASON_TOKEN_CLASS,
+                                      description);
+}
+
+
+ngx_microshop_identity_t *
+ngx_microshop_token_identity(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+
+    if (ctx == NULL || !ctx->has_token) {
+        return NULL;
+    }
+
+    return &ctx->token.id;
+}
