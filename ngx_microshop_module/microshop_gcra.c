@@ -20,6 +20,7 @@ microshop_gcra_apply(int64_t *tat, int64_t now, int64_t interval,
      */
     if (t > now + tau) {
         t = now + tau;
+        *tat = t;
     }
 
     if (t < now) {

@@ -27,8 +27,8 @@ typedef struct {
 
 
 /*
- * Applies one request to *tat (updated only when allowed; 0 means "never
- * seen").  All times in microseconds.  Returns the result in res.
+ * Applies one request to *tat (0 means "never seen"; updated when allowed,
+ * and when a clock that went back is clamped).  All times in microseconds.
  */
 void microshop_gcra_apply(int64_t *tat, int64_t now, int64_t interval,
     int64_t burst, int64_t cost, microshop_gcra_result_t *res);

@@ -30,13 +30,17 @@ static ngx_int_t ngx_http_microshop_preconf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_microshop_header_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 /* the access-phase chain; a stage not built yet is NULL and skipped */
 static ngx_microshop_stage_pt  ngx_http_microshop_stages[] = {
     ngx_microshop_token_stage,
     ngx_microshop_scope_stage,
-    NULL,                                   /* rate limit */
+    ngx_microshop_ratelimit_stage,
     NULL,                                   /* idempotency */
     NULL,                                   /* reservation */
 };
@@ -101,7 +105,7 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NULL },
 
     { ngx_string("microshop_token_class"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_microshop_token_class_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -139,6 +143,20 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_microshop_audit_log_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_rate_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_microshop_rate_tier_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_rate_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -201,7 +219,9 @@ ngx_http_microshop_create_main_conf(ngx_conf_t *cf)
      *     mmcf->store = { 0 };
      */
 
-    if (ngx_microshop_token_main_init(cf, mmcf) != NGX_OK) {
+    if (ngx_microshop_token_main_init(cf, mmcf) != NGX_OK
+        || ngx_microshop_rate_main_init(cf, &mmcf->rate) != NGX_OK)
+    {
         return NULL;
     }
 
@@ -254,6 +274,7 @@ ngx_http_microshop_create_loc_conf(ngx_conf_t *cf)
     }
 
     ngx_microshop_scope_loc_create(&mlcf->scope);
+    ngx_microshop_rate_loc_create(&mlcf->rate);
 
     return mlcf;
 }
@@ -269,12 +290,14 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_microshop_token_loc_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_microshop_scope_loc_merge(cf, &prev->scope, &conf->scope)
+           != NGX_CONF_OK
+        || ngx_microshop_rate_loc_merge(cf, &prev->rate, &conf->rate)
            != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    conf->enabled = conf->auth;
+    conf->enabled = conf->auth || conf->rate.on;
 
     return NGX_CONF_OK;
 }
@@ -308,6 +331,9 @@ ngx_http_microshop_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_microshop_log_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_microshop_header_filter;
 
     return NGX_OK;
 }
@@ -490,6 +516,27 @@ ngx_http_microshop_store_failed(ngx_http_request_t *r,
                 "The gateway cannot reach its state store; retry later.");
 
     return ngx_microshop_problem_send(r, &problem);
+}
+
+
+static ngx_int_t
+ngx_http_microshop_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->rate.tier
+        && ngx_microshop_ratelimit_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
 }
 
 

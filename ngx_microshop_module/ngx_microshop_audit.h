@@ -1,6 +1,15 @@
 /*
  * ngx_microshop: the audit log (microshop_audit_log), one JSON object per
  * decision, never the token itself.
+ *
+ * microshop_audit_log FILE|off [buffer=SIZE] [flush=TIME]
+ *
+ * The file is opened with ngx_conf_open_file(), as access_log does, so
+ * `nginx -s reopen` reopens it.  Without buffer= every line is one write()
+ * on the O_APPEND descriptor, so lines of several workers never mix.  With
+ * buffer= each worker keeps whole lines in its own buffer and writes it when
+ * the next line does not fit, when the flush= timer fires, before the file
+ * is reopened and when the worker exits (the open file's flush callback).
  */
 
 #ifndef _NGX_MICROSHOP_AUDIT_H_INCLUDED_
@@ -16,8 +25,17 @@
 
 typedef struct {
     ngx_open_file_t          *file;       /* NULL: off */
-    size_t                    buffer;
-    ngx_msec_t                flush;
+    size_t                    buffer;     /* 0: a write() per line */
+    ngx_msec_t                flush;      /* 0: no timer */
+    ngx_uint_t                set;        /* the directive was given */
+    ngx_int_t                 request_id; /* index of $request_id */
+
+    /* per worker (the configuration is copied by fork) */
+    u_char                   *start;
+    u_char                   *pos;
+    u_char                   *last;
+    ngx_event_t              *event;      /* the flush= timer */
+    time_t                    error_log_time;
 } ngx_microshop_audit_main_t;
 
 

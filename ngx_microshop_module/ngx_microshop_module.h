@@ -20,6 +20,7 @@
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_audit.h"
+#include "ngx_microshop_ratelimit.h"
 
 
 /* the access-phase chain, in the order of the SPEC's request path */
@@ -38,6 +39,7 @@ struct ngx_http_microshop_main_conf_s {
     ngx_microshop_store_t       store;    /* where shared state lives */
     ngx_microshop_token_main_t  token;
     ngx_microshop_audit_main_t  audit;
+    ngx_microshop_rate_main_t   rate;
 };
 
 
@@ -45,6 +47,7 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_flag_t                  auth;     /* microshop_auth */
     ngx_microshop_token_loc_t   token;
     ngx_microshop_scope_loc_t   scope;
+    ngx_microshop_rate_loc_t    rate;
 
     /* set by merge: does any stage run in this location? */
     ngx_flag_t                  enabled;
@@ -59,6 +62,7 @@ struct ngx_http_microshop_ctx_s {
     ngx_microshop_token_ctx_t   token;
     ngx_uint_t                  has_token;
     ngx_str_t                   scopes_required;
+    ngx_microshop_rate_ctx_t    rate;
 
     /* for the audit log and variables; set by the stages that ran */
     ngx_int_t                   rate_remaining;   /* -1: not limited */

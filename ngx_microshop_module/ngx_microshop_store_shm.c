@@ -85,27 +85,26 @@ ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     microshop_gcra_apply(&tat, now_us, op->u.gcra.interval,
                          op->u.gcra.burst, op->u.gcra.cost, &op->u.gcra.result);
 
-    if (!op->u.gcra.result.allowed) {
-        return NGX_DECLINED;
-    }
-
     /* the state is useless once the bucket is full again */
     expire = tat / 1000 + 1;
 
-    if (rec == NULL) {
+    if (rec) {
+        /* a refusal changes the state only when a clock went back */
+        ngx_memcpy(ngx_microshop_rec_value(rec), &tat, sizeof(int64_t));
+        rec->expire = expire;
+
+    } else if (op->u.gcra.result.allowed) {
         rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_RATE,
                                         op->key.data, op->key.len,
                                         sizeof(int64_t), expire, now);
-        if (rec == NULL) {
-            /* allocation failed even after eviction: let it pass */
-            return NGX_OK;
+
+        /* when even eviction found no room, the request passes */
+        if (rec) {
+            ngx_memcpy(ngx_microshop_rec_value(rec), &tat, sizeof(int64_t));
         }
     }
 
-    rec->expire = expire;
-    ngx_memcpy(ngx_microshop_rec_value(rec), &tat, sizeof(int64_t));
-
-    return NGX_OK;
+    return op->u.gcra.result.allowed ? NGX_OK : NGX_DECLINED;
 }
 
 

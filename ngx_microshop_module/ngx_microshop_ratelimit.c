@@ -1,0 +1,486 @@
+/*
+ * ngx_microshop: per-seller rate limits (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_module.h"
+#include "ngx_microshop_problem.h"
+
+
+#define NGX_MICROSHOP_RATE_KEY_MAX  512
+
+
+static ngx_microshop_rate_tier_t *ngx_microshop_rate_tier_find(
+    ngx_microshop_rate_main_t *rmcf, ngx_str_t *name);
+static ngx_int_t ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, int64_t retry_after);
+
+
+ngx_int_t
+ngx_microshop_rate_main_init(ngx_conf_t *cf, ngx_microshop_rate_main_t *rmcf)
+{
+    return ngx_array_init(&rmcf->tiers, cf->pool, 4,
+                          sizeof(ngx_microshop_rate_tier_t));
+}
+
+
+void
+ngx_microshop_rate_loc_create(ngx_microshop_rate_loc_t *rlcf)
+{
+    rlcf->on = NGX_CONF_UNSET;
+    rlcf->cost = NGX_CONF_UNSET_UINT;
+    rlcf->dry_run = NGX_CONF_UNSET;
+    rlcf->key = NGX_CONF_UNSET_PTR;
+}
+
+
+static ngx_microshop_rate_tier_t *
+ngx_microshop_rate_tier_find(ngx_microshop_rate_main_t *rmcf, ngx_str_t *name)
+{
+    ngx_uint_t                  i;
+    ngx_microshop_rate_tier_t  *tier;
+
+    tier = rmcf->tiers.elts;
+
+    for (i = 0; i < rmcf->tiers.nelts; i++) {
+        if (tier[i].name.len == name->len
+            && ngx_strncmp(tier[i].name.data, name->data, name->len) == 0)
+        {
+            return &tier[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* microshop_rate_tier NAME rate=Nr/s|Nr/m burst=N */
+
+char *
+ngx_microshop_rate_tier_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_main_conf_t *mmcf = conf;
+
+    u_char                     *p;
+    ngx_int_t                   rate, scale, n;
+    ngx_str_t                  *value;
+    ngx_uint_t                  i;
+    ngx_microshop_rate_tier_t  *tier;
+
+    value = cf->args->elts;
+
+    tier = ngx_microshop_rate_tier_find(&mmcf->rate, &value[1]);
+    if (tier) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "rate tier \"%V\" is already declared at line %ui",
+                           &value[1], tier->line);
+        return NGX_CONF_ERROR;
+    }
+
+    tier = ngx_array_push(&mmcf->rate.tiers);
+    if (tier == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(tier, sizeof(ngx_microshop_rate_tier_t));
+    tier->name = value[1];
+    tier->line = cf->conf_file->line;
+
+    rate = 0;
+    scale = 1;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            p = value[i].data + value[i].len - 3;
+            n = value[i].len - 8;
+
+            if (value[i].len > 8 && ngx_strncmp(p, "r/s", 3) == 0) {
+                scale = 1;
+
+            } else if (value[i].len > 8 && ngx_strncmp(p, "r/m", 3) == 0) {
+                scale = 60;
+
+            } else {
+                n = 0;
+            }
+
+            rate = (n > 0) ? ngx_atoi(value[i].data + 5, n) : NGX_ERROR;
+
+            if (rate <= 0 || rate > 1000000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid rate \"%V\": a whole number of "
+                                   "requests from 1 to 1000000, \"r/s\" or "
+                                   "\"r/m\", e.g. rate=50r/s", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            tier->rate_text.data = value[i].data + 5;
+            tier->rate_text.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            tier->burst = ngx_atoi(value[i].data + 6, value[i].len - 6);
+
+            if (tier->burst <= 0 || tier->burst > 1000000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid burst \"%V\": a whole number "
+                                   "from 1 to 1000000", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rate == 0 || tier->burst == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "rate tier \"%V\" needs \"rate=\" and \"burst=\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    tier->interval = (int64_t) scale * 1000000 / rate;
+
+    if (value[1].len == 7 && ngx_strncmp(value[1].data, "default", 7) == 0) {
+        mmcf->rate.default_tier = tier;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_rate_limit on|off [cost=N] [key=VALUE] [dry_run] */
+
+char *
+ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    ngx_int_t                          n;
+    ngx_str_t                         *value, key;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (mlcf->rate.on != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        mlcf->rate.on = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        mlcf->rate.on = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"on\" or "
+                           "\"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->rate.file = cf->conf_file->file.name.data;
+    mlcf->rate.line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "cost=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n <= 0 || n > 1000000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid cost \"%V\": a whole number "
+                                   "from 1 to 1000000", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->rate.cost = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0 && value[i].len > 4) {
+            key.data = value[i].data + 4;
+            key.len = value[i].len - 4;
+
+            mlcf->rate.key = ngx_palloc(cf->pool,
+                                        sizeof(ngx_http_complex_value_t));
+            if (mlcf->rate.key == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+            ccv.cf = cf;
+            ccv.value = &key;
+            ccv.complex_value = mlcf->rate.key;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dry_run") == 0) {
+            mlcf->rate.dry_run = 1;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_microshop_rate_loc_merge(ngx_conf_t *cf, ngx_microshop_rate_loc_t *prev,
+    ngx_microshop_rate_loc_t *conf)
+{
+    ngx_uint_t                       i;
+    ngx_microshop_rate_tier_t       *tier;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    if (conf->on == NGX_CONF_UNSET) {
+        /* the directive is inherited whole, as limit_req is */
+        conf->on = prev->on;
+        conf->cost = prev->cost;
+        conf->dry_run = prev->dry_run;
+        conf->key = prev->key;
+        conf->file = prev->file;
+        conf->line = prev->line;
+    }
+
+    ngx_conf_merge_value(conf->on, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_uint_value(conf->cost, NGX_CONF_UNSET_UINT, 1);
+    ngx_conf_merge_value(conf->dry_run, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_ptr_value(conf->key, NGX_CONF_UNSET_PTR, NULL);
+
+    if (!conf->on) {
+        return NGX_CONF_OK;
+    }
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_microshop_module);
+
+    if (mmcf->rate.default_tier == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"microshop_rate_limit on\" needs a rate tier named "
+                      "\"default\" (microshop_rate_tier default rate=... "
+                      "burst=...) in %s:%ui", conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    tier = mmcf->rate.tiers.elts;
+
+    for (i = 0; i < mmcf->rate.tiers.nelts; i++) {
+        if ((int64_t) conf->cost > tier[i].burst) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"microshop_rate_limit\" cost=%ui is larger than "
+                          "the burst=%L of rate tier \"%V\": such requests "
+                          "could never pass, in %s:%ui", conf->cost,
+                          tier[i].burst, &tier[i].name, conf->file,
+                          conf->line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                          *p;
+    ngx_str_t                        key, *name;
+    microshop_gcra_result_t         *res;
+    ngx_microshop_rate_tier_t       *tier;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    if (!mlcf->rate.on) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
+        mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+        tier = NULL;
+
+        if (ctx->has_token) {
+            name = &ctx->token.id.f[NGX_MICROSHOP_ID_TIER];
+
+            if (name->len) {
+                tier = ngx_microshop_rate_tier_find(&mmcf->rate, name);
+            }
+        }
+
+        if (tier == NULL) {
+            tier = mmcf->rate.default_tier;
+        }
+
+        if (mlcf->rate.key) {
+            if (ngx_http_complex_value(r, mlcf->rate.key, &key) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else if (ctx->has_token) {
+            key = ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+
+        } else {
+            ngx_str_null(&key);
+        }
+
+        if (key.len == 0 || key.len > NGX_MICROSHOP_RATE_KEY_MAX) {
+            /* no seller to limit: the client address stands for it */
+            key = r->connection->addr_text;
+        }
+
+        /* "k:" custom keys and "s:" sellers never share a bucket */
+        p = ngx_pnalloc(r->pool, key.len + 2);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        p[0] = mlcf->rate.key ? 'k' : 's';
+        p[1] = ':';
+        ngx_memcpy(p + 2, key.data, key.len);
+
+        ctx->rate.tier = tier;
+
+        ctx->op.type = NGX_MICROSHOP_OP_GCRA;
+        ctx->op.key.data = p;
+        ctx->op.key.len = key.len + 2;
+        ctx->op.u.gcra.interval = tier->interval;
+        ctx->op.u.gcra.burst = tier->burst;
+        ctx->op.u.gcra.cost = mlcf->rate.cost;
+    }
+
+    if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->op.rc == NGX_ERROR) {
+        ctx->rate.tier = NULL;
+        return ngx_http_microshop_store_failed(r, ctx);
+    }
+
+    res = &ctx->op.u.gcra.result;
+
+    ctx->rate.remaining = res->remaining;
+    ctx->rate.reset_after = res->reset_after;
+    ctx->rate_remaining = res->remaining;
+
+    if (res->allowed) {
+        return NGX_DECLINED;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    if (mlcf->rate.dry_run) {
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_RATE_DRY_RUN, 1);
+        ctx->reason = NGX_MICROSHOP_REASON_DRY_RUN;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "microshop: rate limit of \"%V\" exceeded "
+                      "(dry run), key \"%V\"", &ctx->rate.tier->name,
+                      &ctx->op.key);
+        return NGX_DECLINED;
+    }
+
+    ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_RATE_LIMITED,
+                             1);
+
+    return ngx_microshop_ratelimit_reject(r, ctx, res->retry_after);
+}
+
+
+static ngx_int_t
+ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, int64_t retry_after)
+{
+    ngx_str_t                 retry;
+    ngx_microshop_problem_t   problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_RATE_LIMITED;
+
+    retry.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (retry.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    retry.len = ngx_sprintf(retry.data, "%L",
+                            microshop_gcra_seconds_ceil(retry_after))
+                - retry.data;
+
+    if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = NGX_HTTP_TOO_MANY_REQUESTS;
+    ngx_str_set(&problem.name, "rate-limited");
+    ngx_str_set(&problem.title, "Too many requests");
+    ngx_str_set(&problem.detail,
+                "The seller's request rate is over its tier; retry after "
+                "the time in Retry-After.");
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+ngx_int_t
+ngx_microshop_ratelimit_headers(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_str_t                   policy, state;
+    ngx_microshop_rate_tier_t  *tier;
+
+    tier = ctx->rate.tier;
+
+    len = sizeof("\"\";q=;w=") - 1 + tier->name.len + 2 * NGX_INT64_LEN;
+
+    p = ngx_pnalloc(r->pool, 2 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    policy.data = p;
+    policy.len = ngx_sprintf(p, "\"%V\";q=%L;w=%L", &tier->name, tier->burst,
+                             microshop_gcra_seconds_ceil(tier->burst
+                                                         * tier->interval))
+                 - p;
+
+    state.data = p + len;
+    state.len = ngx_sprintf(state.data, "\"%V\";r=%L;t=%L", &tier->name,
+                            ctx->rate.remaining,
+                            microshop_gcra_seconds_ceil(ctx->rate.reset_after))
+                - state.data;
+
+    if (ngx_microshop_header_add(r, "RateLimit-Policy", &policy) != NGX_OK
+        || ngx_microshop_header_add(r, "RateLimit", &state) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,76 @@
+/*
+ * ngx_microshop: per-seller rate limits (GCRA) with tiers and costs.
+ *
+ * microshop_rate_tier NAME rate=Nr/s|Nr/m burst=N       (http)
+ * microshop_rate_limit on|off [cost=N] [key=VALUE] [dry_run]   (loc)
+ *
+ * The key defaults to the verified token's seller; the tier comes from the
+ * token's tier claim, "default" when it names no declared tier.  Every
+ * limited response carries the RateLimit-Policy and RateLimit fields of
+ * draft-ietf-httpapi-ratelimit-headers; a refusal is 429 rate-limited
+ * with Retry-After.
+ */
+
+#ifndef _NGX_MICROSHOP_RATELIMIT_H_INCLUDED_
+#define _NGX_MICROSHOP_RATELIMIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_types.h"
+
+
+typedef struct {
+    ngx_str_t                  name;
+    ngx_str_t                  rate_text;   /* as written: 50r/s */
+    int64_t                    interval;    /* us per unit */
+    int64_t                    burst;
+    ngx_uint_t                 line;
+} ngx_microshop_rate_tier_t;
+
+
+typedef struct {
+    ngx_array_t                tiers;       /* ngx_microshop_rate_tier_t */
+    ngx_microshop_rate_tier_t *default_tier;
+} ngx_microshop_rate_main_t;
+
+
+typedef struct {
+    ngx_flag_t                 on;
+    ngx_uint_t                 cost;
+    ngx_flag_t                 dry_run;
+    ngx_http_complex_value_t  *key;         /* NULL: the token's seller */
+    u_char                    *file;        /* where it was configured */
+    ngx_uint_t                 line;
+} ngx_microshop_rate_loc_t;
+
+
+typedef struct {
+    ngx_microshop_rate_tier_t *tier;        /* NULL: not limited */
+    int64_t                    remaining;
+    int64_t                    reset_after; /* us */
+} ngx_microshop_rate_ctx_t;
+
+
+ngx_int_t ngx_microshop_rate_main_init(ngx_conf_t *cf,
+    ngx_microshop_rate_main_t *rmcf);
+void ngx_microshop_rate_loc_create(ngx_microshop_rate_loc_t *rlcf);
+char *ngx_microshop_rate_loc_merge(ngx_conf_t *cf,
+    ngx_microshop_rate_loc_t *prev, ngx_microshop_rate_loc_t *conf);
+
+char *ngx_microshop_rate_tier_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_int_t ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+/* adds RateLimit-Policy and RateLimit to r->headers_out */
+ngx_int_t ngx_microshop_ratelimit_headers(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+
+#endif /* _NGX_MICROSHOP_RATELIMIT_H_INCLUDED_ */
