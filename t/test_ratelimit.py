@@ -14,7 +14,7 @@ microshop_zone name=shop size=%(zone_size)s;
 microshop_jwt_key %(ec_pub)s kid=k1;
 
 microshop_rate_tier default rate=10r/s burst=3;
-microshop_rate_tier gold    rate=100r/s burst=8;
+microshop_rate_tier gold    rate=2r/s burst=8;
 microshop_rate_tier slow    rate=30r/m burst=2;
 
 server {
@@ -123,7 +123,7 @@ def test_tiers_differ(gw, keys):
     codes = [gw.get("/items/a.txt", token=t).status_code for _ in range(9)]
     assert codes == [200] * 8 + [429]
     r = gw.get("/items/a.txt", token=t)
-    assert r.headers["RateLimit-Policy"] == '"gold";q=8;w=1'
+    assert r.headers["RateLimit-Policy"] == '"gold";q=8;w=4'
 
     t = token(keys, "tier-slow", tier="slow")
     codes = [gw.get("/items/a.txt", token=t).status_code for _ in range(3)]
