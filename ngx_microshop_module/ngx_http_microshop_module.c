@@ -31,9 +31,12 @@ static ngx_int_t ngx_http_microshop_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_microshop_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /* the access-phase chain; a stage not built yet is NULL and skipped */
@@ -41,7 +44,7 @@ static ngx_microshop_stage_pt  ngx_http_microshop_stages[] = {
     ngx_microshop_token_stage,
     ngx_microshop_scope_stage,
     ngx_microshop_ratelimit_stage,
-    NULL,                                   /* idempotency */
+    ngx_microshop_idempotency_stage,
     NULL,                                   /* reservation */
 };
 
@@ -156,6 +159,13 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
     { ngx_string("microshop_rate_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_microshop_rate_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_idempotency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_idempotency_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -275,6 +285,7 @@ ngx_http_microshop_create_loc_conf(ngx_conf_t *cf)
 
     ngx_microshop_scope_loc_create(&mlcf->scope);
     ngx_microshop_rate_loc_create(&mlcf->rate);
+    ngx_microshop_idem_loc_create(&mlcf->idem);
 
     return mlcf;
 }
@@ -292,12 +303,15 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || ngx_microshop_scope_loc_merge(cf, &prev->scope, &conf->scope)
            != NGX_CONF_OK
         || ngx_microshop_rate_loc_merge(cf, &prev->rate, &conf->rate)
+           != NGX_CONF_OK
+        || ngx_microshop_idem_loc_merge(cf, &prev->idem, &conf->idem)
            != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    conf->enabled = conf->auth || conf->rate.on;
+    conf->enabled = conf->auth || conf->rate.on
+                    || conf->idem.mode != NGX_MICROSHOP_IDEM_OFF;
 
     return NGX_CONF_OK;
 }
@@ -334,6 +348,9 @@ ngx_http_microshop_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_microshop_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_microshop_body_filter;
 
     return NGX_OK;
 }
@@ -530,6 +547,12 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ctx->idem.active
+        && ngx_microshop_idem_header_filter(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ctx->rate.tier
         && ngx_microshop_ratelimit_headers(r, ctx) != NGX_OK)
     {
@@ -537,6 +560,23 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_microshop_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+
+    if (ctx && r == r->main && ctx->idem.capture
+        && ngx_microshop_idem_body_filter(r, ctx, in) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_body_filter(r, in);
 }
 
 
@@ -553,6 +593,8 @@ ngx_http_microshop_log_handler(ngx_http_request_t *r)
     }
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    ngx_microshop_idem_settle(r, ctx);
 
     ngx_microshop_zone_count(mmcf->zone, ctx->reason, 1);
 

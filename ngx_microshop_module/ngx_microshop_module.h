@@ -21,6 +21,7 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
 
 
 /* the access-phase chain, in the order of the SPEC's request path */
@@ -48,6 +49,7 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_microshop_token_loc_t   token;
     ngx_microshop_scope_loc_t   scope;
     ngx_microshop_rate_loc_t    rate;
+    ngx_microshop_idem_loc_t    idem;
 
     /* set by merge: does any stage run in this location? */
     ngx_flag_t                  enabled;
@@ -63,6 +65,7 @@ struct ngx_http_microshop_ctx_s {
     ngx_uint_t                  has_token;
     ngx_str_t                   scopes_required;
     ngx_microshop_rate_ctx_t    rate;
+    ngx_microshop_idem_ctx_t    idem;
 
     /* for the audit log and variables; set by the stages that ran */
     ngx_int_t                   rate_remaining;   /* -1: not limited */

@@ -36,6 +36,9 @@ ngx_int_t ngx_microshop_problem_send(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
     ngx_microshop_problem_t *p);
 
+/* sends the body of an answer whose header was sent, as the last buffer */
+ngx_int_t ngx_microshop_send_buffer(ngx_http_request_t *r, ngx_str_t *body);
+
 /* sends a complete in-memory answer with the given content type */
 ngx_int_t ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body);

@@ -67,6 +67,47 @@ ngx_microshop_methods_text(u_char *p, ngx_uint_t methods)
 }
 
 
+ngx_int_t
+ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
+    ngx_uint_t *methods)
+{
+    u_char                  *p, *last, *e;
+    ngx_microshop_method_t  *m;
+
+    *methods = 0;
+    p = text->data;
+    last = p + text->len;
+
+    while (p < last) {
+        e = ngx_strlchr(p, last, ',');
+        if (e == NULL) {
+            e = last;
+        }
+
+        for (m = ngx_microshop_methods; m->name.len; m++) {
+            if (m->name.len == (size_t) (e - p)
+                && ngx_strncmp(m->name.data, p, e - p) == 0)
+            {
+                break;
+            }
+        }
+
+        if (m->name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown method \"%*s\" in \"%V\" "
+                               "(GET, HEAD, POST, PUT, PATCH, DELETE, "
+                               "OPTIONS or *)", e - p, p, text);
+            return NGX_ERROR;
+        }
+
+        *methods |= m->method;
+        p = e + 1;
+    }
+
+    return NGX_OK;
+}
+
+
 /* microshop_require_scope METHODS SCOPE... */
 
 char *
@@ -76,11 +117,10 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
     int                          n;
-    u_char                      *p, *last, *e, *buf;
+    u_char                      *p, *buf;
     size_t                       len;
     ngx_str_t                   *value;
     ngx_uint_t                   i;
-    ngx_microshop_method_t      *m;
     ngx_microshop_scope_rule_t  *rule;
 
     value = cf->args->elts;
@@ -104,35 +144,10 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (value[1].len == 1 && value[1].data[0] == '*') {
         rule->any = 1;
 
-    } else {
-        p = value[1].data;
-        last = p + value[1].len;
-
-        while (p < last) {
-            e = ngx_strlchr(p, last, ',');
-            if (e == NULL) {
-                e = last;
-            }
-
-            for (m = ngx_microshop_methods; m->name.len; m++) {
-                if (m->name.len == (size_t) (e - p)
-                    && ngx_strncmp(m->name.data, p, e - p) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (m->name.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "unknown method \"%*s\" in \"%V\" "
-                                   "(GET, HEAD, POST, PUT, PATCH, DELETE, "
-                                   "OPTIONS or *)", e - p, p, &value[1]);
-                return NGX_CONF_ERROR;
-            }
-
-            rule->methods |= m->method;
-            p = e + 1;
-        }
+    } else if (ngx_microshop_methods_parse(cf, &value[1], &rule->methods)
+               != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     len = 0;

@@ -51,6 +51,10 @@ ngx_int_t ngx_microshop_scope_stage(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_scope_required(ngx_http_request_t *r,
     ngx_microshop_scope_loc_t *slcf, ngx_str_t *out);
 
+/* "GET,HEAD" -> NGX_HTTP_GET|NGX_HTTP_HEAD; logs and fails on others */
+ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
+    ngx_uint_t *methods);
+
 /* "GET,HEAD" for a method mask */
 u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
 #define NGX_MICROSHOP_METHODS_TEXT_LEN  128

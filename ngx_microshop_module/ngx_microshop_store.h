@@ -29,8 +29,23 @@
 typedef enum {
     NGX_MICROSHOP_OP_GCRA = 0,        /* key: rate key; u.gcra */
     NGX_MICROSHOP_OP_REVOKE,          /* key: jti; u.revoke.exp */
-    NGX_MICROSHOP_OP_IS_REVOKED       /* key: jti; rc NGX_OK if revoked */
+    NGX_MICROSHOP_OP_IS_REVOKED,      /* key: jti; rc NGX_OK if revoked */
+    NGX_MICROSHOP_OP_IDEM_BEGIN,      /* key: seller + key; u.idem */
+    NGX_MICROSHOP_OP_IDEM_COMPLETE,   /* store the answer (or "too big") */
+    NGX_MICROSHOP_OP_IDEM_RELEASE     /* forget an in-flight key */
 } ngx_microshop_op_type_e;
+
+
+/* u.idem.result of NGX_MICROSHOP_OP_IDEM_BEGIN */
+typedef enum {
+    NGX_MICROSHOP_IDEM_NEW = 0,       /* the lock is ours: execute */
+    NGX_MICROSHOP_IDEM_IN_PROGRESS,   /* same request still in flight */
+    NGX_MICROSHOP_IDEM_MISMATCH,      /* the key was used for another one */
+    NGX_MICROSHOP_IDEM_DONE,          /* u.idem.response holds the answer */
+    NGX_MICROSHOP_IDEM_UNAVAILABLE    /* executed, answer not kept */
+} ngx_microshop_idem_result_e;
+
+#define NGX_MICROSHOP_FINGERPRINT_LEN  32
 
 
 typedef struct ngx_microshop_op_s     ngx_microshop_op_t;
@@ -46,6 +61,7 @@ struct ngx_microshop_op_s {
     void                          *data;
 
     ngx_str_t                      key;
+    ngx_pool_t                    *pool;      /* for results that copy */
 
     union {
         struct {
@@ -58,6 +74,17 @@ struct ngx_microshop_op_s {
         struct {
             int64_t                    exp;        /* unix seconds */
         } revoke;
+
+        struct {
+            u_char                     fingerprint[
+                                           NGX_MICROSHOP_FINGERPRINT_LEN];
+            int64_t                    lock;       /* ms */
+            int64_t                    ttl;        /* ms */
+            ngx_uint_t                 result;     /* begin */
+            ngx_uint_t                 unavailable; /* complete: too big */
+            ngx_str_t                  response;   /* complete: in;
+                                                      begin: out */
+        } idem;
     } u;
 };
 

@@ -15,6 +15,20 @@ static ngx_int_t ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 static ngx_int_t ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
+static ngx_int_t ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+static ngx_int_t ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+static ngx_int_t ngx_microshop_shm_idem_release(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+
+
+/* an idempotency record: this header, then the stored answer */
+typedef struct {
+    u_char     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
+    uint32_t   state;                  /* ngx_microshop_idem_result_e */
+    uint32_t   response_len;
+} ngx_microshop_idem_rec_t;
 
 
 void
@@ -52,6 +66,18 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
         op->rc = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
                                            op->key.data, op->key.len, now)
                  ? NGX_OK : NGX_DECLINED;
+        break;
+
+    case NGX_MICROSHOP_OP_IDEM_BEGIN:
+        op->rc = ngx_microshop_shm_idem_begin(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_IDEM_COMPLETE:
+        op->rc = ngx_microshop_shm_idem_complete(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_IDEM_RELEASE:
+        op->rc = ngx_microshop_shm_idem_release(zone, op, now);
         break;
 
     default:
@@ -133,4 +159,149 @@ ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
                                     op->key.data, op->key.len, 0, expire, now);
 
     return rec ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    ngx_microshop_rec_t       *rec;
+    ngx_microshop_idem_rec_t   ir;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                    op->key.data, op->key.len, now);
+
+    if (rec == NULL) {
+        rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                        op->key.data, op->key.len,
+                                        sizeof(ngx_microshop_idem_rec_t),
+                                        now + op->u.idem.lock, now);
+        if (rec == NULL) {
+            /* no room for the lock: never risk a second execution */
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ir.fingerprint, op->u.idem.fingerprint,
+                   NGX_MICROSHOP_FINGERPRINT_LEN);
+        ir.state = NGX_MICROSHOP_IDEM_IN_PROGRESS;
+        ir.response_len = 0;
+        ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
+
+        op->u.idem.result = NGX_MICROSHOP_IDEM_NEW;
+        return NGX_OK;
+    }
+
+    ngx_memcpy(&ir, ngx_microshop_rec_value(rec), sizeof(ir));
+
+    if (ngx_memcmp(ir.fingerprint, op->u.idem.fingerprint,
+                   NGX_MICROSHOP_FINGERPRINT_LEN) != 0)
+    {
+        op->u.idem.result = NGX_MICROSHOP_IDEM_MISMATCH;
+        return NGX_OK;
+    }
+
+    op->u.idem.result = ir.state;
+
+    if (ir.state == NGX_MICROSHOP_IDEM_DONE) {
+        op->u.idem.response.len = ir.response_len;
+        op->u.idem.response.data = ngx_pnalloc(op->pool, ir.response_len);
+        if (op->u.idem.response.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(op->u.idem.response.data,
+                   ngx_microshop_rec_value(rec) + sizeof(ir),
+                   ir.response_len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    size_t                     len;
+    ngx_microshop_rec_t       *rec;
+    ngx_microshop_idem_rec_t   ir;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                    op->key.data, op->key.len, now);
+    if (rec) {
+        ngx_memcpy(&ir, ngx_microshop_rec_value(rec), sizeof(ir));
+
+        if (ngx_memcmp(ir.fingerprint, op->u.idem.fingerprint,
+                       NGX_MICROSHOP_FINGERPRINT_LEN) != 0)
+        {
+            /* the lock expired and another request took the key */
+            return NGX_DECLINED;
+        }
+
+        ngx_microshop_zone_delete(zone, rec);
+    }
+
+    len = op->u.idem.unavailable ? 0 : op->u.idem.response.len;
+
+    ngx_memcpy(ir.fingerprint, op->u.idem.fingerprint,
+               NGX_MICROSHOP_FINGERPRINT_LEN);
+    ir.state = op->u.idem.unavailable ? NGX_MICROSHOP_IDEM_UNAVAILABLE
+                                      : NGX_MICROSHOP_IDEM_DONE;
+    ir.response_len = (uint32_t) len;
+
+    rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                    op->key.data, op->key.len,
+                                    sizeof(ir) + len, now + op->u.idem.ttl,
+                                    now);
+
+    if (rec == NULL && len) {
+        /* no room for the answer: keep at least "executed" */
+        ir.state = NGX_MICROSHOP_IDEM_UNAVAILABLE;
+        ir.response_len = 0;
+        len = 0;
+
+        rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                        op->key.data, op->key.len,
+                                        sizeof(ir), now + op->u.idem.ttl,
+                                        now);
+    }
+
+    if (rec == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
+    ngx_memcpy(ngx_microshop_rec_value(rec) + sizeof(ir),
+               op->u.idem.response.data, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_shm_idem_release(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    ngx_microshop_rec_t       *rec;
+    ngx_microshop_idem_rec_t   ir;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                    op->key.data, op->key.len, now);
+    if (rec == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(&ir, ngx_microshop_rec_value(rec), sizeof(ir));
+
+    if (ir.state != NGX_MICROSHOP_IDEM_IN_PROGRESS
+        || ngx_memcmp(ir.fingerprint, op->u.idem.fingerprint,
+                      NGX_MICROSHOP_FINGERPRINT_LEN) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_microshop_zone_delete(zone, rec);
+
+    return NGX_OK;
 }

@@ -1,0 +1,41 @@
+/*
+ * Idempotency keys and request fingerprints.  Pure logic, no nginx.
+ */
+
+#ifndef _MICROSHOP_IDEM_H_INCLUDED_
+#define _MICROSHOP_IDEM_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <openssl/evp.h>
+
+
+#define MICROSHOP_IDEM_KEY_MAX  255
+
+
+/*
+ * An Idempotency-Key header value: a bare token (abc) or the draft's
+ * sf-string ("abc"), which are the same key.  The key is 1 to 255
+ * printable ASCII characters (0x20-0x7e); inside quotes '"' and '\' must
+ * not appear (no escapes).  Returns 0 and the key's offset and length in
+ * *start and *klen, or -1.
+ */
+int microshop_idem_key_parse(const unsigned char *in, size_t len,
+    size_t *start, size_t *klen);
+
+
+/*
+ * SHA-256 over the method, the URI with arguments and the exact body,
+ * each length-prefixed so that no two requests share a fingerprint by
+ * moving bytes between parts.  begin() returns NULL on allocation failure;
+ * finish() frees the context and writes 32 bytes.
+ */
+EVP_MD_CTX *microshop_fingerprint_begin(const unsigned char *method,
+    size_t method_len, const unsigned char *uri, size_t uri_len,
+    unsigned long long body_len);
+int microshop_fingerprint_update(EVP_MD_CTX *md, const unsigned char *data,
+    size_t len);
+int microshop_fingerprint_finish(EVP_MD_CTX *md, unsigned char *out);
+
+
+#endif /* _MICROSHOP_IDEM_H_INCLUDED_ */

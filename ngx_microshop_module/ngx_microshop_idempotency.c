@@ -1,0 +1,910 @@
+/*
+ * ngx_microshop: idempotency keys (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_module.h"
+#include "ngx_microshop_problem.h"
+#include "microshop_idem.h"
+
+
+#define NGX_MICROSHOP_IDEM_READ_CHUNK  65536
+
+
+/* answer headers worth replaying (end-to-end, about the representation) */
+static ngx_str_t  ngx_microshop_idem_keep[] = {
+    ngx_string("location"),
+    ngx_string("etag"),
+    ngx_string("last-modified"),
+    ngx_string("cache-control"),
+    ngx_string("expires"),
+    ngx_string("content-language"),
+    ngx_string("content-location"),
+    ngx_string("link"),
+    ngx_string("vary"),
+    ngx_null_string
+};
+
+
+static void ngx_microshop_idem_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_microshop_idem_fingerprint(ngx_http_request_t *r,
+    ngx_microshop_idem_ctx_t *ictx);
+static ngx_int_t ngx_microshop_idem_replay(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *stored);
+static ngx_int_t ngx_microshop_idem_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_uint_t status, char *name,
+    char *title, char *detail, char *retry_after);
+static ngx_table_elt_t *ngx_microshop_header_in(ngx_http_request_t *r,
+    ngx_str_t *name);
+
+
+void
+ngx_microshop_idem_loc_create(ngx_microshop_idem_loc_t *ilcf)
+{
+    ilcf->mode = NGX_CONF_UNSET_UINT;
+    ilcf->methods = NGX_CONF_UNSET_UINT;
+    ilcf->ttl = NGX_CONF_UNSET_MSEC;
+    ilcf->lock = NGX_CONF_UNSET_MSEC;
+    ilcf->max_body = NGX_CONF_UNSET_SIZE;
+}
+
+
+/*
+ * microshop_idempotency off|on|required [methods=...] [ttl=T] [lock=T]
+ *                       [max_body=SIZE] [header=NAME]
+ */
+
+char *
+ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    ssize_t                    size;
+    ngx_msec_t                 t;
+    ngx_str_t                 *value, s;
+    ngx_uint_t                 i;
+    ngx_microshop_idem_loc_t  *ilcf;
+
+    ilcf = &mlcf->idem;
+
+    if (ilcf->mode != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ilcf->mode = NGX_MICROSHOP_IDEM_OFF;
+
+    } else if (ngx_strcmp(value[1].data, "on") == 0) {
+        ilcf->mode = NGX_MICROSHOP_IDEM_ON;
+
+    } else if (ngx_strcmp(value[1].data, "required") == 0) {
+        ilcf->mode = NGX_MICROSHOP_IDEM_REQUIRED;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"off\", "
+                           "\"on\" or \"required\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "methods=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            if (s.len == 0
+                || ngx_microshop_methods_parse(cf, &s, &ilcf->methods)
+                   != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0
+            || ngx_strncmp(value[i].data, "lock=", 5) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            t = ngx_parse_time(&s, 0);
+
+            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid time \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[0] == 't') {
+                ilcf->ttl = t;
+
+            } else {
+                ilcf->lock = t;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_body=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || size > 64 * 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid size \"%V\" (at most 64m)",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            ilcf->max_body = size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "header=", 7) == 0
+            && value[i].len > 7)
+        {
+            ilcf->header.data = value[i].data + 7;
+            ilcf->header.len = value[i].len - 7;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_microshop_idem_loc_merge(ngx_conf_t *cf, ngx_microshop_idem_loc_t *prev,
+    ngx_microshop_idem_loc_t *conf)
+{
+    if (conf->mode == NGX_CONF_UNSET_UINT) {
+        /* the directive is inherited whole */
+        *conf = *prev;
+    }
+
+    ngx_conf_merge_uint_value(conf->mode, NGX_CONF_UNSET_UINT,
+                              NGX_MICROSHOP_IDEM_OFF);
+    ngx_conf_merge_uint_value(conf->methods, NGX_CONF_UNSET_UINT,
+                              NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH
+                              |NGX_HTTP_DELETE);
+    ngx_conf_merge_msec_value(conf->ttl, NGX_CONF_UNSET_MSEC,
+                              24 * 60 * 60 * 1000);
+    ngx_conf_merge_msec_value(conf->lock, NGX_CONF_UNSET_MSEC, 60 * 1000);
+    ngx_conf_merge_size_value(conf->max_body, NGX_CONF_UNSET_SIZE,
+                              1024 * 1024);
+    ngx_conf_merge_str_value(conf->header, (ngx_str_t) ngx_null_string,
+                             "Idempotency-Key");
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_microshop_header_in(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_microshop_idempotency_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                          *p;
+    size_t                           start, klen;
+    ngx_int_t                        rc;
+    ngx_str_t                       *seller;
+    ngx_table_elt_t                 *h;
+    ngx_microshop_idem_ctx_t        *ictx;
+    ngx_microshop_idem_loc_t        *ilcf;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    ilcf = &mlcf->idem;
+    ictx = &ctx->idem;
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    if (ilcf->mode == NGX_MICROSHOP_IDEM_OFF || !(r->method & ilcf->methods)) {
+        return NGX_DECLINED;
+    }
+
+    if (ictx->key.len == 0) {
+
+        h = ngx_microshop_header_in(r, &ilcf->header);
+
+        if (h == NULL) {
+            if (ilcf->mode != NGX_MICROSHOP_IDEM_REQUIRED) {
+                return NGX_DECLINED;
+            }
+
+            ngx_str_set(&ctx->idempotency, "missing");
+            ngx_microshop_zone_count(mmcf->zone,
+                                     NGX_MICROSHOP_COUNTER_IDEM_INVALID, 1);
+
+            return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                       "idempotency-key-missing", "Idempotency key missing",
+                       "This request needs an Idempotency-Key header.",
+                       NULL);
+        }
+
+        if (microshop_idem_key_parse(h->value.data, h->value.len,
+                                     &start, &klen)
+            != 0)
+        {
+            ngx_str_set(&ctx->idempotency, "invalid");
+            ngx_microshop_zone_count(mmcf->zone,
+                                     NGX_MICROSHOP_COUNTER_IDEM_INVALID, 1);
+
+            return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                       "idempotency-key-invalid", "Invalid idempotency key",
+                       "An idempotency key is 1 to 255 printable ASCII "
+                       "characters, bare or as a quoted string.", NULL);
+        }
+
+        /* keys are scoped per seller: two sellers' keys never meet */
+
+        seller = ctx->has_token ? &ctx->token.id.f[NGX_MICROSHOP_ID_SELLER]
+                                : &r->connection->addr_text;
+
+        ictx->key.len = seller->len + 1 + klen;
+        ictx->key.data = ngx_pnalloc(r->pool, ictx->key.len);
+        if (ictx->key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(ictx->key.data, seller->data, seller->len);
+        *p++ = '\n';
+        ngx_memcpy(p, h->value.data + start, klen);
+    }
+
+    if (!ictx->body_read) {
+        r->request_body_in_single_buf = 0;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_microshop_idem_body_read);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ctx->reason = NGX_MICROSHOP_REASON_ERROR;
+            ngx_http_finalize_request(r, rc);
+            return NGX_DONE;
+        }
+
+        ngx_http_finalize_request(r, NGX_DONE);
+        return NGX_AGAIN;
+    }
+
+    if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
+        ctx->op.type = NGX_MICROSHOP_OP_IDEM_BEGIN;
+        ctx->op.key = ictx->key;
+        ctx->op.pool = r->pool;
+        ngx_memcpy(ctx->op.u.idem.fingerprint, ictx->fingerprint,
+                   NGX_MICROSHOP_FINGERPRINT_LEN);
+        ctx->op.u.idem.lock = ilcf->lock;
+        ctx->op.u.idem.ttl = ilcf->ttl;
+    }
+
+    if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->op.rc != NGX_OK) {
+        return ngx_http_microshop_store_failed(r, ctx);
+    }
+
+    switch (ctx->op.u.idem.result) {
+
+    case NGX_MICROSHOP_IDEM_NEW:
+        ictx->active = 1;
+        ngx_str_set(&ctx->idempotency, "new");
+        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_IDEM_NEW,
+                                 1);
+        return NGX_DECLINED;
+
+    case NGX_MICROSHOP_IDEM_DONE:
+        ngx_str_set(&ctx->idempotency, "replay");
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_IDEM_REPLAY, 1);
+        ctx->reason = NGX_MICROSHOP_REASON_REPLAY;
+        return ngx_microshop_idem_replay(r, ctx, &ctx->op.u.idem.response);
+
+    case NGX_MICROSHOP_IDEM_IN_PROGRESS:
+        ngx_str_set(&ctx->idempotency, "conflict");
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_IDEM_IN_PROGRESS, 1);
+        return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_CONFLICT,
+                   "idempotency-in-progress", "Request in progress",
+                   "A request with this idempotency key is still being "
+                   "processed; retry later.", "1");
+
+    case NGX_MICROSHOP_IDEM_MISMATCH:
+        ngx_str_set(&ctx->idempotency, "mismatch");
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_IDEM_MISMATCH, 1);
+        return ngx_microshop_idem_reject(r, ctx,
+                   422,
+                   "idempotency-key-reused", "Idempotency key reused",
+                   "This idempotency key was used for a different request "
+                   "(method, URI or body).", NULL);
+
+    default: /* NGX_MICROSHOP_IDEM_UNAVAILABLE */
+        ngx_str_set(&ctx->idempotency, "unavailable");
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_IDEM_UNAVAILABLE, 1);
+        return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_CONFLICT,
+                   "idempotency-response-unavailable",
+                   "Stored response unavailable",
+                   "The request with this idempotency key was executed, "
+                   "but its answer was too large to keep; it is not "
+                   "executed again.", NULL);
+    }
+}
+
+
+static void
+ngx_microshop_idem_body_read(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+
+    if (ngx_microshop_idem_fingerprint(r, &ctx->idem) != NGX_OK) {
+        ctx->reason = NGX_MICROSHOP_REASON_ERROR;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->idem.body_read = 1;
+
+    /* the body stays for the upstream, also across internal redirects */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_microshop_idem_fingerprint(ngx_http_request_t *r,
+    ngx_microshop_idem_ctx_t *ictx)
+{
+    u_char       *buf;
+    off_t         len, pos;
+    size_t        n;
+    ssize_t       got;
+    ngx_buf_t    *b;
+    EVP_MD_CTX   *md;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    md = microshop_fingerprint_begin(r->method_name.data, r->method_name.len,
+                                     r->unparsed_uri.data,
+                                     r->unparsed_uri.len, len);
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    buf = NULL;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            if (microshop_fingerprint_update(md, b->pos, b->last - b->pos)
+                != 0)
+            {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        /* a body nginx spilled to a temporary file: read it in chunks */
+
+        if (buf == NULL) {
+            buf = ngx_palloc(r->pool, NGX_MICROSHOP_IDEM_READ_CHUNK);
+            if (buf == NULL) {
+                goto failed;
+            }
+        }
+
+        for (pos = b->file_pos; pos < b->file_last; pos += got) {
+            n = (size_t) ngx_min(b->file_last - pos,
+                                 NGX_MICROSHOP_IDEM_READ_CHUNK);
+
+            got = ngx_read_file(b->file, buf, n, pos);
+
+            if (got <= 0) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "microshop: cannot read the request body "
+                              "from \"%V\"", &b->file->name);
+                goto failed;
+            }
+
+            if (microshop_fingerprint_update(md, buf, got) != 0) {
+                goto failed;
+            }
+        }
+    }
+
+    if (buf) {
+        ngx_pfree(r->pool, buf);
+    }
+
+    return microshop_fingerprint_finish(md, ictx->fingerprint) == 0
+           ? NGX_OK : NGX_ERROR;
+
+failed:
+
+    (void) microshop_fingerprint_finish(md, ictx->fingerprint);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
+    ngx_uint_t status, char *name, char *title, char *detail,
+    char *retry_after)
+{
+    ngx_str_t                 retry;
+    ngx_microshop_problem_t   problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_IDEMPOTENCY;
+
+    if (retry_after) {
+        retry.data = (u_char *) retry_after;
+        retry.len = ngx_strlen(retry_after);
+
+        if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = status;
+    problem.name.data = (u_char *) name;
+    problem.name.len = ngx_strlen(name);
+    problem.title.data = (u_char *) title;
+    problem.title.len = ngx_strlen(title);
+    problem.detail.data = (u_char *) detail;
+    problem.detail.len = ngx_strlen(detail);
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+/*
+ * A stored answer: status (2 bytes), the content type and the kept
+ * headers as (name length 2, value length 4, name, value), an empty name
+ * closing the list, then the body.
+ */
+
+static u_char *
+ngx_microshop_idem_put_header(u_char *p, ngx_str_t *name, ngx_str_t *value)
+{
+    uint16_t  nlen;
+    uint32_t  vlen;
+
+    nlen = (uint16_t) name->len;
+    vlen = (uint32_t) value->len;
+
+    p = ngx_cpymem(p, &nlen, sizeof(uint16_t));
+    p = ngx_cpymem(p, &vlen, sizeof(uint32_t));
+    p = ngx_cpymem(p, name->data, name->len);
+    return ngx_cpymem(p, value->data, value->len);
+}
+
+
+ngx_int_t
+ngx_microshop_idem_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  type, *keep;
+    ngx_uint_t                 i;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    ngx_microshop_idem_ctx_t  *ictx;
+
+    ictx = &ctx->idem;
+    ictx->header_seen = 1;
+    ictx->status = r->headers_out.status;
+
+    /*
+     * Only a real answer of the upstream is kept: a 5xx, an upstream
+     * failure (nginx's own 502/504) or an answer made at the edge after
+     * the lock was taken releases the key, so the client may retry.
+     */
+    if (r->upstream == NULL || ictx->status >= 500 || ictx->status < 200) {
+        return NGX_OK;
+    }
+
+    ictx->capture = 1;
+
+    type = r->headers_out.content_type;
+
+    len = sizeof(uint16_t) + 2 * (sizeof(uint16_t) + sizeof(uint32_t))
+          + sizeof("content-type") - 1 + type.len;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        for (keep = ngx_microshop_idem_keep; keep->len; keep++) {
+            if (keep->len == h[i].key.len
+                && ngx_strncasecmp(keep->data, h[i].key.data, keep->len)
+                   == 0)
+            {
+                len += sizeof(uint16_t) + sizeof(uint32_t) + h[i].key.len
+                       + h[i].value.len;
+                break;
+            }
+        }
+    }
+
+    ictx->headers.data = ngx_pnalloc(r->pool, len);
+    if (ictx->headers.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ictx->headers.data;
+    p = ngx_cpymem(p, &(uint16_t) { (uint16_t) ictx->status },
+                   sizeof(uint16_t));
+
+    if (type.len) {
+        p = ngx_microshop_idem_put_header(p,
+                                 &(ngx_str_t) ngx_string("Content-Type"),
+                                 &type);
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        for (keep = ngx_microshop_idem_keep; keep->len; keep++) {
+            if (keep->len == h[i].key.len
+                && ngx_strncasecmp(keep->data, h[i].key.data, keep->len)
+                   == 0)
+            {
+                p = ngx_microshop_idem_put_header(p, &h[i].key,
+                                                  &h[i].value);
+                break;
+            }
+        }
+    }
+
+    p = ngx_microshop_idem_put_header(p, &(ngx_str_t) ngx_null_string,
+                                      &(ngx_str_t) ngx_null_string);
+
+    ictx->headers.len = p - ictx->headers.data;
+    ictx->last = &ictx->body;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_idem_body_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in)
+{
+    off_t                      size;
+    ssize_t                    n;
+    ngx_buf_t                 *b, *copy;
+    ngx_chain_t               *cl, *ln;
+    ngx_http_microshop_loc_conf_t  *mlcf;
+    ngx_microshop_idem_ctx_t  *ictx;
+
+    ictx = &ctx->idem;
+
+    if (!ictx->capture || ictx->complete) {
+        return NGX_OK;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            ictx->complete = 1;
+        }
+
+        if (ictx->oversize) {
+            continue;
+        }
+
+        size = ngx_buf_size(b);
+
+        if (size == 0) {
+            continue;
+        }
+
+        if (ictx->body_len + size > mlcf->idem.max_body) {
+            ictx->oversize = 1;
+            ictx->body = NULL;
+            continue;
+        }
+
+        copy = ngx_create_temp_buf(r->pool, (size_t) size);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            copy->last = ngx_cpymem(copy->pos, b->pos, size);
+
+        } else {
+            /* the upstream's answer was buffered to a temporary file */
+            n = ngx_read_file(b->file, copy->pos, (size_t) size,
+                              b->file_pos);
+            if (n != size) {
+                ictx->oversize = 1;
+                ictx->body = NULL;
+                continue;
+            }
+
+            copy->last = copy->pos + n;
+        }
+
+        ln = ngx_alloc_chain_link(r->pool);
+        if (ln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ln->buf = copy;
+        ln->next = NULL;
+        *ictx->last = ln;
+        ictx->last = &ln->next;
+        ictx->body_len += size;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                          *p;
+    ngx_chain_t                     *cl;
+    ngx_microshop_op_t              *op;
+    ngx_microshop_idem_ctx_t        *ictx;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    ictx = &ctx->idem;
+
+    if (!ictx->active) {
+        return;
+    }
+
+    ictx->active = 0;
+
+    if (!ictx->header_seen) {
+        /*
+         * The client went away before the upstream answered: it may
+         * have executed.  The lock stays until "lock=" runs out.
+         */
+        return;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    op = &ictx->op;
+    op->key = ictx->key;
+    op->pool = r->pool;
+    op->handler = NULL;
+    ngx_memcpy(op->u.idem.fingerprint, ictx->fingerprint,
+               NGX_MICROSHOP_FINGERPRINT_LEN);
+    op->u.idem.ttl = mlcf->idem.ttl;
+
+    if (!ictx->capture) {
+        op->type = NGX_MICROSHOP_OP_IDEM_RELEASE;
+        ngx_str_set(&ctx->idempotency, "released");
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_IDEM_RELEASED, 1);
+
+    } else {
+        op->type = NGX_MICROSHOP_OP_IDEM_COMPLETE;
+
+        /* executed; replayable only when the whole answer was kept */
+        op->u.idem.unavailable = ictx->oversize || !ictx->complete;
+
+        if (!op->u.idem.unavailable) {
+            op->u.idem.response.len = ictx->headers.len + ictx->body_len;
+            op->u.idem.response.data = ngx_pnalloc(r->pool,
+                                                   op->u.idem.response.len);
+            if (op->u.idem.response.data == NULL) {
+                op->u.idem.unavailable = 1;
+
+            } else {
+                p = ngx_cpymem(op->u.idem.response.data, ictx->headers.data,
+                               ictx->headers.len);
+
+                for (cl = ictx->body; cl; cl = cl->next) {
+                    p = ngx_cpymem(p, cl->buf->pos,
+                                   cl->buf->last - cl->buf->pos);
+                }
+            }
+        }
+    }
+
+    (void) ngx_microshop_store_exec(&mmcf->store, op);
+}
+
+
+static ngx_int_t
+ngx_microshop_idem_replay(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
+    ngx_str_t *stored)
+{
+    u_char           *p, *last;
+    uint16_t          nlen, status;
+    uint32_t          vlen;
+    ngx_int_t         rc;
+    ngx_str_t         name, value, body, yes;
+    ngx_table_elt_t  *h;
+
+    p = stored->data;
+    last = p + stored->len;
+
+    if (last - p < (ssize_t) sizeof(uint16_t)) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&status, p, sizeof(uint16_t));
+    p += sizeof(uint16_t);
+
+    r->headers_out.status = status;
+
+    for ( ;; ) {
+        if (last - p < (ssize_t) (sizeof(uint16_t) + sizeof(uint32_t))) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(&nlen, p, sizeof(uint16_t));
+        ngx_memcpy(&vlen, p + sizeof(uint16_t), sizeof(uint32_t));
+        p += sizeof(uint16_t) + sizeof(uint32_t);
+
+        if (nlen == 0) {
+            break;
+        }
+
+        if ((size_t) (last - p) < (size_t) nlen + vlen) {
+            return NGX_ERROR;
+        }
+
+        name.data = p;
+        name.len = nlen;
+        value.data = p + nlen;
+        value.len = vlen;
+        p += nlen + vlen;
+
+        if (nlen == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(name.data, (u_char *) "Content-Type", nlen)
+               == 0)
+        {
+            r->headers_out.content_type = value;
+            r->headers_out.content_type_len = value.len;
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key = name;
+        h->value = value;
+    }
+
+    ngx_str_set(&yes, "true");
+
+    if (ngx_microshop_header_add(r, "Idempotent-Replayed", &yes) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    body.data = p;
+    body.len = last - p;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    r->headers_out.content_length_n = body.len;
+
+    if (body.len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc != NGX_ERROR && rc <= NGX_OK && !r->header_only) {
+        rc = ngx_microshop_send_buffer(r, &body);
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}

@@ -1,0 +1,79 @@
+/*
+ * ngx_microshop: idempotency keys -- a retried write executes at most once.
+ *
+ * microshop_idempotency off|on|required [methods=...] [ttl=T] [lock=T]
+ *                       [max_body=SIZE] [header=NAME]            (loc)
+ *
+ * The IDEMPOTENCY stage validates the key, reads the request body (it still
+ * reaches the upstream byte for byte), fingerprints method, URI and body,
+ * and takes the key's lock in the store; a duplicate is answered from the
+ * stored answer (replay), 409 while the first is in flight, 422 when the
+ * key was used for another request.  The header and body filters capture
+ * the upstream's answer; the log phase stores it, or releases the key
+ * when the answer was a 5xx or the upstream failed.
+ */
+
+#ifndef _NGX_MICROSHOP_IDEMPOTENCY_H_INCLUDED_
+#define _NGX_MICROSHOP_IDEMPOTENCY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_store.h"
+
+
+#define NGX_MICROSHOP_IDEM_OFF       0
+#define NGX_MICROSHOP_IDEM_ON        1
+#define NGX_MICROSHOP_IDEM_REQUIRED  2
+
+
+typedef struct {
+    ngx_uint_t                 mode;
+    ngx_uint_t                 methods;
+    ngx_msec_t                 ttl;
+    ngx_msec_t                 lock;
+    size_t                     max_body;
+    ngx_str_t                  header;
+} ngx_microshop_idem_loc_t;
+
+
+typedef struct {
+    ngx_str_t                  key;          /* seller "\n" key */
+    u_char                     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
+    ngx_microshop_op_t         op;           /* the settling operation */
+
+    ngx_uint_t                 status;
+    ngx_str_t                  headers;      /* captured, serialized */
+    ngx_chain_t               *body;         /* captured copy */
+    ngx_chain_t              **last;
+    size_t                     body_len;
+
+    unsigned                   body_read:1;
+    unsigned                   active:1;     /* we hold the lock */
+    unsigned                   header_seen:1;
+    unsigned                   capture:1;    /* an answer worth keeping */
+    unsigned                   complete:1;   /* last_buf seen */
+    unsigned                   oversize:1;
+} ngx_microshop_idem_ctx_t;
+
+
+char *ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_microshop_idem_loc_create(ngx_microshop_idem_loc_t *ilcf);
+char *ngx_microshop_idem_loc_merge(ngx_conf_t *cf,
+    ngx_microshop_idem_loc_t *prev, ngx_microshop_idem_loc_t *conf);
+
+ngx_int_t ngx_microshop_idempotency_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+ngx_int_t ngx_microshop_idem_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+ngx_int_t ngx_microshop_idem_body_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in);
+void ngx_microshop_idem_settle(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+
+#endif /* _NGX_MICROSHOP_IDEMPOTENCY_H_INCLUDED_ */
