@@ -45,7 +45,9 @@ $(NGX_BUILD)/Makefile: config $(BUILD)/srcs.list
 
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_microshop_module.so $(MODULE_SO)
+	@# a new file, not an overwrite: a running nginx keeps its mapping
+	cp $(NGX_BUILD)/objs/ngx_http_microshop_module.so $(MODULE_SO).tmp
+	mv -f $(MODULE_SO).tmp $(MODULE_SO)
 
 token-tool: deps
 	$(MAKE) -C tools

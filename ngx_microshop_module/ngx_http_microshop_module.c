@@ -116,7 +116,7 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
 
     { ngx_string("microshop_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_microshop_auth_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_microshop_loc_conf_t, auth),
       NULL },
@@ -261,6 +261,10 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mmcf->token.leeway == NGX_CONF_UNSET) {
         mmcf->token.leeway = 30;
+    }
+
+    if (ngx_microshop_token_main_done(cf, mmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -39,6 +39,8 @@ ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mlcf->auth = 1;
+    mlcf->token.auth_file = cf->conf_file->file.name.data;
+    mlcf->token.auth_line = cf->conf_file->line;
 
     if (mlcf->scope.rules != NGX_CONF_UNSET_PTR) {
         return "must come before \"microshop_require_scope\": it requires "

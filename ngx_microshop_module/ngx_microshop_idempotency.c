@@ -566,6 +566,8 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
      * the lock was taken releases the key, so the client may retry.
      */
     if (r->upstream == NULL || ictx->status >= 500 || ictx->status < 200) {
+        /* released before the client sees the answer, so it may retry */
+        ngx_microshop_idem_settle(r, ctx);
         return NGX_OK;
     }
 
@@ -736,6 +738,11 @@ ngx_microshop_idem_body_filter(ngx_http_request_t *r,
         *ictx->last = ln;
         ictx->last = &ln->next;
         ictx->body_len += size;
+    }
+
+    if (ictx->complete) {
+        /* stored before the client sees the end of the answer */
+        ngx_microshop_idem_settle(r, ctx);
     }
 
     return NGX_OK;

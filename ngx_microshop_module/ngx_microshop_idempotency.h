@@ -9,8 +9,10 @@
  * and takes the key's lock in the store; a duplicate is answered from the
  * stored answer (replay), 409 while the first is in flight, 422 when the
  * key was used for another request.  The header and body filters capture
- * the upstream's answer; the log phase stores it, or releases the key
- * when the answer was a 5xx or the upstream failed.
+ * the upstream's answer and store it before its last byte goes out, or
+ * release the key when the answer was a 5xx or the upstream failed; the
+ * log phase settles what is left (an answer cut short: executed, not
+ * replayable).
  */
 
 #ifndef _NGX_MICROSHOP_IDEMPOTENCY_H_INCLUDED_

@@ -148,6 +148,11 @@ ngx_microshop_identity_strip(ngx_http_request_t *r)
 
     r->headers_in.headers = headers;
 
+    /* the copy's "last" must point into the request, not at this frame */
+    if (headers.last == &headers.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
+
     return NGX_OK;
 }
 
@@ -157,6 +162,11 @@ ngx_microshop_header_in_add(ngx_http_request_t *r, char *name, char *lowcase,
     ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
+
+    if (value->len == 0) {
+        /* a claim the token does not carry: no header */
+        return NGX_OK;
+    }
 
     h = ngx_list_push(&r->headers_in.headers);
     if (h == NULL) {

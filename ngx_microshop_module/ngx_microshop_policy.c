@@ -44,14 +44,14 @@ static json_t *ngx_microshop_policy_document(ngx_http_request_t *r);
 static ngx_int_t ngx_microshop_policy_servers(json_t *doc,
     ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
 static ngx_int_t ngx_microshop_policy_server(json_t *servers,
-    ngx_http_core_srv_conf_t *cscf);
+    ngx_http_core_srv_conf_t *cscf, ngx_pool_t *pool);
 static ngx_int_t ngx_microshop_policy_walk(json_t *list,
     ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_microshop_policy_tree(json_t *list,
     ngx_http_core_loc_conf_t *parent, ngx_http_location_tree_node_t *node);
 static ngx_int_t ngx_microshop_policy_location(json_t *list,
     ngx_http_core_loc_conf_t *parent, ngx_http_core_loc_conf_t *clcf,
-    const char *match);
+    void **loc_conf, const char *match);
 
 static ngx_int_t ngx_microshop_policy_loc_auth(json_t *loc,
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
@@ -245,7 +245,9 @@ ngx_microshop_policy_servers(json_t *doc, ngx_http_request_t *r,
     cscfp = cmcf->servers.elts;
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
-        if (ngx_microshop_policy_server(servers, cscfp[s]) != NGX_OK) {
+        if (ngx_microshop_policy_server(servers, cscfp[s], r->pool)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -255,12 +257,17 @@ ngx_microshop_policy_servers(json_t *doc, ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf)
+ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf,
+    ngx_pool_t *pool)
 {
     json_t                     *server, *names, *list;
+    ngx_str_t                   name;
     ngx_uint_t                  i;
     ngx_http_server_name_t     *sn;
     ngx_http_core_loc_conf_t   *clcf, **clcfp;
+#if (NGX_PCRE)
+    u_char                     *p;
+#endif
 
     server = json_object();
 
@@ -277,8 +284,26 @@ ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf)
     sn = cscf->server_names.elts;
 
     for (i = 0; i < cscf->server_names.nelts; i++) {
-        if (ngx_microshop_json_append(names,
-                                      ngx_microshop_json_str(&sn[i].name))
+        name = sn[i].name;
+
+#if (NGX_PCRE)
+        /* a regex name as it is written: "~^api\." */
+
+        if (sn[i].regex && (name.len == 0 || name.data[0] != '~')) {
+            p = ngx_pnalloc(pool, name.len + 1);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            *p = '~';
+            ngx_memcpy(p + 1, name.data, name.len);
+
+            name.data = p;
+            name.len++;
+        }
+#endif
+
+        if (ngx_microshop_json_append(names, ngx_microshop_json_str(&name))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -295,13 +320,17 @@ ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf)
 
     clcf = cscf->ctx->loc_conf[ngx_http_core_module.ctx_index];
 
-    if (ngx_microshop_policy_location(list, NULL, clcf, "server") != NGX_OK) {
+    if (ngx_microshop_policy_location(list, NULL, clcf, cscf->ctx->loc_conf,
+                                      "server")
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     if (cscf->named_locations) {
         for (clcfp = cscf->named_locations; *clcfp; clcfp++) {
-            if (ngx_microshop_policy_location(list, NULL, *clcfp, "named")
+            if (ngx_microshop_policy_location(list, NULL, *clcfp,
+                                              (*clcfp)->loc_conf, "named")
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -332,7 +361,8 @@ ngx_microshop_policy_walk(json_t *list, ngx_http_core_loc_conf_t *clcf)
 
     if (clcf->regex_locations) {
         for (clcfp = clcf->regex_locations; *clcfp; clcfp++) {
-            if (ngx_microshop_policy_location(list, clcf, *clcfp, "regex")
+            if (ngx_microshop_policy_location(list, clcf, *clcfp,
+                                              (*clcfp)->loc_conf, "regex")
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -359,7 +389,8 @@ ngx_microshop_policy_tree(json_t *list, ngx_http_core_loc_conf_t *parent,
     }
 
     if (node->exact
-        && ngx_microshop_policy_location(list, parent, node->exact, "exact")
+        && ngx_microshop_policy_location(list, parent, node->exact,
+                                         node->exact->loc_conf, "exact")
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -367,6 +398,7 @@ ngx_microshop_policy_tree(json_t *list, ngx_http_core_loc_conf_t *parent,
 
     if (node->inclusive
         && ngx_microshop_policy_location(list, parent, node->inclusive,
+                                         node->inclusive->loc_conf,
                                          node->inclusive->noregex
                                          ? "prefix_noregex" : "prefix")
            != NGX_OK)
@@ -386,13 +418,13 @@ ngx_microshop_policy_tree(json_t *list, ngx_http_core_loc_conf_t *parent,
 
 static ngx_int_t
 ngx_microshop_policy_location(json_t *list, ngx_http_core_loc_conf_t *parent,
-    ngx_http_core_loc_conf_t *clcf, const char *match)
+    ngx_http_core_loc_conf_t *clcf, void **loc_conf, const char *match)
 {
     json_t                         *loc;
     ngx_microshop_policy_loc_pt    *section;
     ngx_http_microshop_loc_conf_t  *mlcf;
 
-    mlcf = clcf->loc_conf[ngx_http_microshop_module.ctx_index];
+    mlcf = loc_conf[ngx_http_microshop_module.ctx_index];
 
     loc = json_object();
 

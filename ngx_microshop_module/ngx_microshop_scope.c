@@ -78,6 +78,14 @@ ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
     p = text->data;
     last = p + text->len;
 
+    if (text->len == 0 || last[-1] == ',') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": method list \"%V\" ends with a comma "
+                           "(methods are written without spaces: GET,HEAD)",
+                           &((ngx_str_t *) cf->args->elts)[0], text);
+        return NGX_ERROR;
+    }
+
     while (p < last) {
         e = ngx_strlchr(p, last, ',');
         if (e == NULL) {
@@ -94,9 +102,11 @@ ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
 
         if (m->name.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown method \"%*s\" in \"%V\" "
+                               "\"%V\": unknown method \"%*s\" in \"%V\" "
                                "(GET, HEAD, POST, PUT, PATCH, DELETE, "
-                               "OPTIONS or *)", e - p, p, text);
+                               "OPTIONS or *)",
+                               &((ngx_str_t *) cf->args->elts)[0],
+                               e - p, p, text);
             return NGX_ERROR;
         }
 

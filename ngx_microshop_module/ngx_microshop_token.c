@@ -7,6 +7,7 @@
 #include <ngx_http.h>
 
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
@@ -46,6 +47,8 @@ static void ngx_microshop_token_to_cache(ngx_http_request_t *r,
     ngx_microshop_identity_t *id, u_char *hash);
 static const char *ngx_microshop_token_check(ngx_http_request_t *r,
     ngx_microshop_identity_t *id);
+static void ngx_microshop_token_cache_key(ngx_http_microshop_main_conf_t *mmcf,
+    u_char *hash);
 static ngx_int_t ngx_microshop_token_class_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, const char *description);
 
@@ -83,6 +86,92 @@ ngx_microshop_token_main_init(ngx_conf_t *cf,
 }
 
 
+/* the configuration digest, once every http-level directive was read */
+
+ngx_int_t
+ngx_microshop_token_main_done(ngx_conf_t *cf,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    int                           n;
+    u_char                       *der;
+    size_t                        i;
+    EVP_MD_CTX                   *md;
+    unsigned int                  len;
+    microshop_key_t              *k;
+    ngx_microshop_token_class_t  *c;
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < mmcf->token.keys.nkeys; i++) {
+        k = &mmcf->token.keys.keys[i];
+
+        EVP_DigestUpdate(md, &k->alg, sizeof(k->alg));
+        EVP_DigestUpdate(md, k->kid ? k->kid : "", k->kid ? strlen(k->kid)
+                                                          : 0);
+        EVP_DigestUpdate(md, "\n", 1);
+
+        if (k->secret) {
+            EVP_DigestUpdate(md, k->secret, k->secret_len);
+
+        } else {
+            der = NULL;
+            n = i2d_PUBKEY(k->pkey, &der);
+            if (n <= 0) {
+                EVP_MD_CTX_free(md);
+                return NGX_ERROR;
+            }
+
+            EVP_DigestUpdate(md, der, n);
+            OPENSSL_free(der);
+        }
+    }
+
+    c = mmcf->token.classes.elts;
+
+    for (i = 0; i < mmcf->token.classes.nelts; i++) {
+        EVP_DigestUpdate(md, c[i].name.data, c[i].name.len);
+        EVP_DigestUpdate(md, &c[i].max_ttl, sizeof(time_t));
+        EVP_DigestUpdate(md, c[i].scopes.data, c[i].scopes.len);
+        EVP_DigestUpdate(md, "\n", 1);
+    }
+
+    for (i = 0; i < NGX_MICROSHOP_ID_JTI; i++) {
+        EVP_DigestUpdate(md, mmcf->token.claim[i].data,
+                         mmcf->token.claim[i].len);
+        EVP_DigestUpdate(md, "\n", 1);
+    }
+
+    n = EVP_DigestFinal_ex(md, mmcf->token.config_hash, &len);
+    EVP_MD_CTX_free(md);
+
+    return n == 1 ? NGX_OK : NGX_ERROR;
+}
+
+
+/* microshop_auth on|off */
+
+char *
+ngx_microshop_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        mlcf->token.auth_file = cf->conf_file->file.name.data;
+        mlcf->token.auth_line = cf->conf_file->line;
+    }
+
+    return rv;
+}
+
+
 static void
 ngx_microshop_keyset_cleanup(void *data)
 {
@@ -111,15 +200,21 @@ ngx_microshop_token_loc_merge(ngx_conf_t *cf,
     ngx_conf_merge_ptr_value(conf->token.audiences, prev->token.audiences,
                              NULL);
 
+    if (conf->token.auth_file == NULL) {
+        conf->token.auth_file = prev->token.auth_file;
+        conf->token.auth_line = prev->token.auth_line;
+    }
+
     if (conf->auth == 1) {
         mmcf = ngx_http_conf_get_module_main_conf(cf,
                                                   ngx_http_microshop_module);
 
         if (mmcf->token.keys.nkeys == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"microshop_auth on\" needs at least one "
-                               "\"microshop_jwt_key\" or "
-                               "\"microshop_jwt_jwks\" at http level");
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"microshop_auth on\" needs at least one "
+                          "\"microshop_jwt_key\" or \"microshop_jwt_jwks\" "
+                          "at http level in %s:%ui",
+                          conf->token.auth_file, conf->token.auth_line);
             return NGX_CONF_ERROR;
         }
     }
@@ -511,7 +606,14 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
                                            "token too large");
         }
 
-        SHA256(token.data, token.len, hash);
+        /* the cache key: this configuration's digest and the token */
+        if (EVP_Digest(token.data, token.len, hash, NULL, EVP_sha256(), NULL)
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_microshop_token_cache_key(mmcf, hash);
 
         rc = ngx_microshop_token_from_cache(r, id, hash);
 
@@ -586,9 +688,15 @@ ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
 
     v = &r->headers_in.authorization->value;
 
-    if (v->len < sizeof("Bearer x") - 1
-        || ngx_strncasecmp(v->data, (u_char *) "Bearer ", 7) != 0)
+    if (v->len < sizeof("Bearer") - 1
+        || ngx_strncasecmp(v->data, (u_char *) "Bearer", 6) != 0
+        || (v->len > 6 && v->data[6] != ' '))
     {
+        /* another scheme: as no token at all (RFC 6750 3.1) */
+        return NGX_DECLINED;
+    }
+
+    if (v->len < sizeof("Bearer x") - 1) {
         return NGX_ERROR;
     }
 
@@ -1047,6 +1155,21 @@ ngx_microshop_token_to_cache(ngx_http_request_t *r,
     }
 
     ngx_microshop_zone_unlock(mmcf->zone);
+}
+
+
+/* SHA-256(config digest || SHA-256(token)), in place */
+
+static void
+ngx_microshop_token_cache_key(ngx_http_microshop_main_conf_t *mmcf,
+    u_char *hash)
+{
+    u_char  both[64];
+
+    ngx_memcpy(both, mmcf->token.config_hash, 32);
+    ngx_memcpy(both + 32, hash, 32);
+
+    (void) EVP_Digest(both, sizeof(both), hash, NULL, EVP_sha256(), NULL);
 }
 
 

@@ -62,12 +62,22 @@ typedef struct {
     ngx_str_t                 claim[NGX_MICROSHOP_ID_JTI];  /* seller..tier */
     ngx_array_t               classes;    /* ngx_microshop_token_class_t */
     ngx_microshop_token_class_t *default_class;
+
+    /*
+     * A digest of everything verification depends on (keys, classes,
+     * claim names): part of the token cache key, so that a reload which
+     * drops a key or tightens a class never serves tokens verified under
+     * the old configuration.
+     */
+    u_char                    config_hash[32];
 } ngx_microshop_token_main_t;
 
 
 typedef struct {
     ngx_array_t              *issuers;    /* ngx_str_t */
     ngx_array_t              *audiences;  /* ngx_str_t */
+    u_char                   *auth_file;  /* where microshop_auth was set */
+    ngx_uint_t                auth_line;
 } ngx_microshop_token_loc_t;
 
 
@@ -79,11 +89,15 @@ typedef struct {
 
 ngx_int_t ngx_microshop_token_main_init(ngx_conf_t *cf,
     ngx_http_microshop_main_conf_t *mmcf);
+ngx_int_t ngx_microshop_token_main_done(ngx_conf_t *cf,
+    ngx_http_microshop_main_conf_t *mmcf);
 ngx_int_t ngx_microshop_token_loc_create(ngx_conf_t *cf,
     ngx_http_microshop_loc_conf_t *mlcf);
 char *ngx_microshop_token_loc_merge(ngx_conf_t *cf,
     ngx_http_microshop_loc_conf_t *prev, ngx_http_microshop_loc_conf_t *conf);
 
+char *ngx_microshop_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
