@@ -16,6 +16,7 @@
 #include "ngx_microshop_identity.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_policy.h"
+#include "ngx_microshop_events.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -28,6 +29,7 @@ static char *ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_microshop_preconf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_microshop_init_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_header_filter(ngx_http_request_t *r);
@@ -45,7 +47,8 @@ static ngx_microshop_stage_pt  ngx_http_microshop_stages[] = {
     ngx_microshop_scope_stage,
     ngx_microshop_ratelimit_stage,
     ngx_microshop_idempotency_stage,
-    NULL,                                   /* reservation */
+    ngx_microshop_reserve_stage,
+    ngx_microshop_cache_stage,
 };
 
 
@@ -170,6 +173,27 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       0,
       NULL },
 
+    { ngx_string("microshop_inventory_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_inventory_cache_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_reserve"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_reserve_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_events"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_events_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("microshop_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_microshop_admin_directive,
@@ -203,7 +227,7 @@ ngx_module_t  ngx_http_microshop_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_microshop_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -290,6 +314,8 @@ ngx_http_microshop_create_loc_conf(ngx_conf_t *cf)
     ngx_microshop_scope_loc_create(&mlcf->scope);
     ngx_microshop_rate_loc_create(&mlcf->rate);
     ngx_microshop_idem_loc_create(&mlcf->idem);
+    ngx_microshop_cache_loc_create(&mlcf->cache);
+    ngx_microshop_reserve_loc_create(&mlcf->reserve);
 
     return mlcf;
 }
@@ -309,13 +335,19 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || ngx_microshop_rate_loc_merge(cf, &prev->rate, &conf->rate)
            != NGX_CONF_OK
         || ngx_microshop_idem_loc_merge(cf, &prev->idem, &conf->idem)
+           != NGX_CONF_OK
+        || ngx_microshop_cache_loc_merge(cf, &prev->cache, &conf->cache)
+           != NGX_CONF_OK
+        || ngx_microshop_reserve_loc_merge(cf, &prev->reserve,
+                                           &conf->reserve)
            != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     conf->enabled = conf->auth || conf->rate.on
-                    || conf->idem.mode != NGX_MICROSHOP_IDEM_OFF;
+                    || conf->idem.mode != NGX_MICROSHOP_IDEM_OFF
+                    || conf->cache.sku || conf->reserve.on;
 
     return NGX_CONF_OK;
 }
@@ -357,6 +389,13 @@ ngx_http_microshop_init(ngx_conf_t *cf)
     ngx_http_top_body_filter = ngx_http_microshop_body_filter;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_microshop_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_microshop_reserve_init_process(cycle);
 }
 
 
@@ -514,6 +553,45 @@ ngx_http_microshop_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 }
 
 
+static void
+ngx_http_microshop_body_done(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    ctx->body_read = 1;
+
+    /* the body stays for the upstream, also across internal redirects */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+ngx_int_t
+ngx_http_microshop_read_body(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->body_read) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_microshop_body_done);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_AGAIN;
+}
+
+
 ngx_int_t
 ngx_http_microshop_store_failed(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
@@ -557,6 +635,16 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ctx->reserve.held) {
+        ngx_microshop_reserve_header_filter(r, ctx);
+    }
+
+    if (ctx->cache_ctx.lookup_done
+        && ngx_microshop_cache_header_filter(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ctx->rate.tier
         && ngx_microshop_ratelimit_headers(r, ctx) != NGX_OK)
     {
@@ -574,8 +662,18 @@ ngx_http_microshop_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
 
-    if (ctx && r == r->main && ctx->idem.capture
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->idem.capture
         && ngx_microshop_idem_body_filter(r, ctx, in) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if ((ctx->cache_ctx.capture || ctx->cache_ctx.serve_stale)
+        && ngx_microshop_cache_body_filter(r, ctx, &in) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -599,6 +697,7 @@ ngx_http_microshop_log_handler(ngx_http_request_t *r)
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
 
     ngx_microshop_idem_settle(r, ctx);
+    ngx_microshop_reserve_settle(r, ctx);
 
     ngx_microshop_zone_count(mmcf->zone, ctx->reason, 1);
 

@@ -11,6 +11,7 @@
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_body.h"
+#include "ngx_microshop_events.h"
 #include "ngx_microshop_problem.h"
 #include "microshop_scopes.h"
 
@@ -22,6 +23,15 @@
 static ngx_int_t ngx_microshop_admin_handler(ngx_http_request_t *r);
 static void ngx_microshop_admin_revoke(ngx_http_request_t *r);
 static void ngx_microshop_admin_op_done(ngx_microshop_op_t *op);
+static ngx_int_t ngx_microshop_admin_stock(ngx_http_request_t *r,
+    ngx_str_t *route);
+static ngx_int_t ngx_microshop_admin_stock_op(ngx_http_request_t *r,
+    ngx_str_t *route, ngx_microshop_op_t **opp);
+static void ngx_microshop_admin_stock_exec(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
+static void ngx_microshop_admin_stock_put(ngx_http_request_t *r);
+static void ngx_microshop_admin_stock_done(ngx_microshop_op_t *op);
+static ngx_str_t *ngx_microshop_admin_route(ngx_http_request_t *r);
 static ngx_int_t ngx_microshop_admin_problem(ngx_http_request_t *r,
     ngx_uint_t status, char *name, char *title, char *detail);
 
@@ -74,9 +84,8 @@ static ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  route;
+    ngx_str_t                 *route;
     ngx_microshop_identity_t  *id;
-    ngx_http_core_loc_conf_t  *clcf;
 
     /* the access phase checked it; a second look costs nothing */
     id = ngx_microshop_token_identity(r);
@@ -90,22 +99,19 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         return NGX_HTTP_FORBIDDEN;
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    route = r->uri;
-
-    if (!clcf->regex && route.len >= clcf->name.len) {
-        route.data += clcf->name.len;
-        route.len -= clcf->name.len;
+    route = ngx_microshop_admin_route(r);
+    if (route == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    while (route.len && route.data[0] == '/') {
-        route.data++;
-        route.len--;
+    if (route->len > sizeof("stock/") - 1
+        && ngx_strncmp(route->data, "stock/", sizeof("stock/") - 1) == 0)
+    {
+        return ngx_microshop_admin_stock(r, route);
     }
 
-    if (route.len == sizeof("revocations") - 1
-        && ngx_strncmp(route.data, "revocations", route.len) == 0)
+    if (route->len == sizeof("revocations") - 1
+        && ngx_strncmp(route->data, "revocations", route->len) == 0)
     {
         if (r->method != NGX_HTTP_POST) {
             return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_ALLOWED,
@@ -125,6 +131,310 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
     return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND, "not-found",
                                        "Not found",
                                        "No admin route has this path.");
+}
+
+
+/* the path below the location, without leading slashes */
+
+static ngx_str_t *
+ngx_microshop_admin_route(ngx_http_request_t *r)
+{
+    ngx_str_t                 *route;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    route = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (route == NULL) {
+        return NULL;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *route = r->uri;
+
+    if (!clcf->regex && route->len >= clcf->name.len) {
+        route->data += clcf->name.len;
+        route->len -= clcf->name.len;
+    }
+
+    while (route->len && route->data[0] == '/') {
+        route->data++;
+        route->len--;
+    }
+
+    return route;
+}
+
+
+/*
+ * PUT <loc>/stock/<seller>/<sku>  {"available":N}  -> 204
+ * GET <loc>/stock/<seller>/<sku>  -> 200 {"available":N,"held":M}, 404
+ */
+
+static ngx_int_t
+ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
+{
+    ngx_int_t            rc;
+    ngx_str_t            allow;
+    ngx_microshop_op_t  *op;
+
+    rc = ngx_microshop_admin_stock_op(r, route, &op);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        op->type = NGX_MICROSHOP_OP_STOCK_GET;
+        op->u.stock.available = -1;
+
+        /* the request lives on until the completion finalizes it */
+        r->main->count++;
+
+        ngx_microshop_admin_stock_exec(r, op);
+
+        return NGX_DONE;
+    }
+
+    if (r->method == NGX_HTTP_PUT) {
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_microshop_admin_stock_put);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    ngx_str_set(&allow, "GET, HEAD, PUT");
+
+    if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_ALLOWED,
+                                       "method-not-allowed",
+                                       "Method not allowed",
+                                       "Stock is read with GET and set "
+                                       "with PUT.");
+}
+
+
+/*
+ * A new op keyed "seller\nsku" from "stock/<seller>/<sku>".  NGX_OK, or
+ * the answer sent (a problem) or to send.
+ */
+
+static ngx_int_t
+ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
+    ngx_microshop_op_t **opp)
+{
+    u_char              *slash, *p;
+    ngx_str_t            seller, sku;
+    ngx_microshop_op_t  *op;
+
+    seller.data = route->data + sizeof("stock/") - 1;
+    seller.len = route->len - (sizeof("stock/") - 1);
+
+    slash = ngx_strlchr(seller.data, seller.data + seller.len, '/');
+
+    if (slash == NULL) {
+        return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
+                                  "not-found", "Not found",
+                                  "Stock routes are stock/<seller>/<sku>.");
+    }
+
+    sku.data = slash + 1;
+    sku.len = seller.data + seller.len - sku.data;
+    seller.len = slash - seller.data;
+
+    if (seller.len == 0 || sku.len == 0
+        || ngx_strlchr(sku.data, sku.data + sku.len, '/') != NULL)
+    {
+        return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
+                                  "not-found", "Not found",
+                                  "Stock routes are stock/<seller>/<sku>.");
+    }
+
+    if (!ngx_microshop_events_name_valid(seller.data, seller.len)
+        || !ngx_microshop_events_name_valid(sku.data, sku.len))
+    {
+        return ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
+                                  "invalid-request", "Invalid stock route",
+                                  "A seller or SKU has at most 256 bytes "
+                                  "and no control characters.");
+    }
+
+    op = ngx_pcalloc(r->pool, sizeof(ngx_microshop_op_t));
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->key.len = seller.len + 1 + sku.len;
+    op->key.data = ngx_pnalloc(r->pool, op->key.len);
+    if (op->key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(op->key.data, seller.data, seller.len);
+    *p++ = '\n';
+    ngx_memcpy(p, sku.data, sku.len);
+
+    op->pool = r->pool;
+    op->handler = ngx_microshop_admin_stock_done;
+    op->data = r;
+
+    *opp = op;
+
+    return NGX_OK;
+}
+
+
+/* the answer is sent by ngx_microshop_admin_stock_done(), now or later */
+
+static void
+ngx_microshop_admin_stock_exec(ngx_http_request_t *r, ngx_microshop_op_t *op)
+{
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    if (ngx_microshop_store_exec(&mmcf->store, op) == NGX_OK) {
+        ngx_microshop_admin_stock_done(op);
+    }
+}
+
+
+static void
+ngx_microshop_admin_stock_put(ngx_http_request_t *r)
+{
+    json_t              *doc, *available;
+    ngx_int_t            rc;
+    ngx_str_t            body, *route;
+    json_error_t         err;
+    ngx_microshop_op_t  *op;
+
+    route = ngx_microshop_admin_route(r);
+    if (route == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_microshop_admin_stock_op(r, route, &op);
+
+    if (rc != NGX_OK) {
+        /* the route was checked before the body was read */
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    rc = ngx_microshop_body_get(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &body);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    doc = NULL;
+
+    if (rc == NGX_OK && body.len) {
+        doc = json_loadb((char *) body.data, body.len,
+                         JSON_REJECT_DUPLICATES, &err);
+    }
+
+    available = json_object_get(doc, "available");
+
+    if (!json_is_object(doc)
+        || json_object_size(doc) != 1
+        || !json_is_integer(available)
+        || json_integer_value(available) < 0)
+    {
+        json_decref(doc);
+        ngx_http_finalize_request(r,
+            ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
+                              "invalid-request", "Invalid stock",
+                              "The body must be {\"available\":<integer "
+                              ">= 0>} and nothing else."));
+        return;
+    }
+
+    op->type = NGX_MICROSHOP_OP_STOCK_SET;
+    op->u.stock.available = json_integer_value(available);
+
+    json_decref(doc);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "microshop: stock of \"%V\" set to %L by the admin API",
+                  route, op->u.stock.available);
+
+    /* reading the body took the reference that the completion releases */
+    ngx_microshop_admin_stock_exec(r, op);
+}
+
+
+static void
+ngx_microshop_admin_stock_done(ngx_microshop_op_t *op)
+{
+    u_char              *p;
+    ngx_str_t            body, type, cc, retry;
+    ngx_http_request_t  *r;
+
+    r = op->data;
+
+    if (op->rc == NGX_DECLINED && op->type == NGX_MICROSHOP_OP_STOCK_GET) {
+        ngx_http_finalize_request(r,
+            ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
+                              "not-found", "No stock",
+                              "No stock is set for this seller and SKU."));
+        return;
+    }
+
+    if (op->rc != NGX_OK) {
+        ngx_str_set(&retry, "1");
+
+        if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_microshop_admin_problem(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "store-unavailable", "State store unavailable",
+                              "The stock could not be read or stored."));
+        return;
+    }
+
+    if (op->type == NGX_MICROSHOP_OP_STOCK_SET) {
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        ngx_http_finalize_request(r, ngx_http_send_header(r));
+        return;
+    }
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"available\":,\"held\":}\n")
+                                     - 1 + 2 * NGX_INT64_LEN);
+    if (body.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(body.data, "{\"available\":%L,\"held\":%L}\n",
+                    op->u.stock.available, op->u.stock.held);
+    body.len = p - body.data;
+
+    ngx_str_set(&cc, "no-store");
+
+    if (ngx_microshop_header_add(r, "Cache-Control", &cc) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    ngx_http_finalize_request(r,
+        ngx_microshop_send_body(r, NGX_HTTP_OK, &type, &body));
 }
 
 

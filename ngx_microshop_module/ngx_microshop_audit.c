@@ -434,9 +434,9 @@ ngx_microshop_audit_fields(ngx_http_request_t *r,
     } else {
         mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
 
-        if (ngx_microshop_scope_required(r, &mlcf->scope, v) != NGX_OK
-            || v->len == 0)
-        {
+        *v = *ngx_microshop_scope_required(r, &mlcf->scope);
+
+        if (v->len == 0) {
             ngx_str_null(v);
         }
     }

@@ -29,7 +29,6 @@ static ngx_str_t  ngx_microshop_idem_keep[] = {
 };
 
 
-static void ngx_microshop_idem_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_microshop_idem_fingerprint(ngx_http_request_t *r,
     ngx_microshop_idem_ctx_t *ictx);
 static ngx_int_t ngx_microshop_idem_replay(ngx_http_request_t *r,
@@ -296,20 +295,17 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
         ngx_memcpy(p, h->value.data + start, klen);
     }
 
-    if (!ictx->body_read) {
-        r->request_body_in_single_buf = 0;
-
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_microshop_idem_body_read);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            ctx->reason = NGX_MICROSHOP_REASON_ERROR;
-            ngx_http_finalize_request(r, rc);
-            return NGX_DONE;
+    if (!ictx->fingerprinted) {
+        rc = ngx_http_microshop_read_body(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
-        ngx_http_finalize_request(r, NGX_DONE);
-        return NGX_AGAIN;
+        if (ngx_microshop_idem_fingerprint(r, ictx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ictx->fingerprinted = 1;
     }
 
     if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
@@ -376,29 +372,6 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                    "but its answer was too large to keep; it is not "
                    "executed again.", NULL);
     }
-}
-
-
-static void
-ngx_microshop_idem_body_read(ngx_http_request_t *r)
-{
-    ngx_http_microshop_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
-
-    if (ngx_microshop_idem_fingerprint(r, &ctx->idem) != NGX_OK) {
-        ctx->reason = NGX_MICROSHOP_REASON_ERROR;
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ctx->idem.body_read = 1;
-
-    /* the body stays for the upstream, also across internal redirects */
-    r->preserve_body = 1;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 

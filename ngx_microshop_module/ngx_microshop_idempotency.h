@@ -53,7 +53,7 @@ typedef struct {
     ngx_chain_t              **last;
     size_t                     body_len;
 
-    unsigned                   body_read:1;
+    unsigned                   fingerprinted:1;
     unsigned                   active:1;     /* we hold the lock */
     unsigned                   header_seen:1;
     unsigned                   capture:1;    /* an answer worth keeping */

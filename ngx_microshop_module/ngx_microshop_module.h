@@ -22,6 +22,7 @@
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
 
 
 /* the access-phase chain, in the order of the SPEC's request path */
@@ -31,6 +32,7 @@ typedef enum {
     NGX_MICROSHOP_STAGE_RATELIMIT,
     NGX_MICROSHOP_STAGE_IDEMPOTENCY,
     NGX_MICROSHOP_STAGE_RESERVE,
+    NGX_MICROSHOP_STAGE_CACHE,
     NGX_MICROSHOP_STAGE_DONE
 } ngx_microshop_stage_e;
 
@@ -41,6 +43,7 @@ struct ngx_http_microshop_main_conf_s {
     ngx_microshop_token_main_t  token;
     ngx_microshop_audit_main_t  audit;
     ngx_microshop_rate_main_t   rate;
+    ngx_flag_t                  reserve_used;
 };
 
 
@@ -50,6 +53,9 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_microshop_scope_loc_t   scope;
     ngx_microshop_rate_loc_t    rate;
     ngx_microshop_idem_loc_t    idem;
+    ngx_microshop_cache_loc_t   cache;
+    ngx_microshop_reserve_loc_t reserve;
+    void                       *events;   /* ngx_microshop_events_loc_t */
 
     /* set by merge: does any stage run in this location? */
     ngx_flag_t                  enabled;
@@ -63,9 +69,12 @@ struct ngx_http_microshop_ctx_s {
     ngx_uint_t                  op_state; /* NGX_MICROSHOP_OP_* */
     ngx_microshop_token_ctx_t   token;
     ngx_uint_t                  has_token;
+    ngx_uint_t                  body_read;
     ngx_str_t                   scopes_required;
     ngx_microshop_rate_ctx_t    rate;
     ngx_microshop_idem_ctx_t    idem;
+    ngx_microshop_cache_ctx_t   cache_ctx;
+    ngx_microshop_reserve_ctx_t reserve;
 
     /* for the audit log and variables; set by the stages that ran */
     ngx_int_t                   rate_remaining;   /* -1: not limited */
@@ -101,6 +110,15 @@ typedef ngx_int_t (*ngx_microshop_stage_pt)(ngx_http_request_t *r,
  * NGX_AGAIN: in flight, the phases resume when it completes.
  */
 ngx_int_t ngx_http_microshop_store(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+/*
+ * Reads the request body in the access phase (once per request; it still
+ * reaches the upstream as it came).  NGX_OK: read; NGX_AGAIN: reading,
+ * the phases resume when it is done; NGX_DONE: the request was finalized
+ * (413, client gone).
+ */
+ngx_int_t ngx_http_microshop_read_body(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
 /* 503 store-unavailable */

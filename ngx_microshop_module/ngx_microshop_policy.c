@@ -44,7 +44,7 @@ static json_t *ngx_microshop_policy_document(ngx_http_request_t *r);
 static ngx_int_t ngx_microshop_policy_servers(json_t *doc,
     ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
 static ngx_int_t ngx_microshop_policy_server(json_t *servers,
-    ngx_http_core_srv_conf_t *cscf, ngx_pool_t *pool);
+    ngx_http_core_srv_conf_t *cscf);
 static ngx_int_t ngx_microshop_policy_walk(json_t *list,
     ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_microshop_policy_tree(json_t *list,
@@ -59,12 +59,18 @@ static ngx_int_t ngx_microshop_policy_loc_scope(json_t *loc,
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 static ngx_int_t ngx_microshop_policy_loc_token(json_t *loc,
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+static ngx_int_t ngx_microshop_policy_loc_rate(json_t *loc,
+    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+static ngx_int_t ngx_microshop_policy_loc_idem(json_t *loc,
+    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 
 static ngx_int_t ngx_microshop_policy_keys(json_t *doc,
     ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
 static ngx_int_t ngx_microshop_policy_token(json_t *doc,
     ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
 static ngx_int_t ngx_microshop_policy_classes(json_t *doc,
+    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
+static ngx_int_t ngx_microshop_policy_rate_tiers(json_t *doc,
     ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
 static ngx_int_t ngx_microshop_policy_zone(json_t *doc,
     ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
@@ -76,6 +82,7 @@ static ngx_int_t ngx_microshop_json_set(json_t *obj, const char *key,
 static ngx_int_t ngx_microshop_json_append(json_t *array, json_t *value);
 static json_t *ngx_microshop_json_str(ngx_str_t *s);
 static json_t *ngx_microshop_json_str_list(ngx_array_t *a);
+static json_t *ngx_microshop_json_msec(ngx_msec_t ms);
 static ngx_int_t ngx_microshop_json_scopes(json_t *array, ngx_str_t *set);
 
 
@@ -84,9 +91,10 @@ static ngx_microshop_policy_main_pt  ngx_microshop_policy_main_sections[] = {
     ngx_microshop_policy_token,
     ngx_microshop_policy_keys,
     ngx_microshop_policy_classes,
+    ngx_microshop_policy_rate_tiers,
     ngx_microshop_policy_zone,
     ngx_microshop_policy_audit,
-    /* rate tiers, Redis, ...: one function each */
+    /* Redis, ...: one function each */
     ngx_microshop_policy_servers,
     NULL
 };
@@ -97,7 +105,9 @@ static ngx_microshop_policy_loc_pt  ngx_microshop_policy_loc_sections[] = {
     ngx_microshop_policy_loc_auth,
     ngx_microshop_policy_loc_scope,
     ngx_microshop_policy_loc_token,
-    /* rate limit, idempotency, inventory, reservation: one function each */
+    ngx_microshop_policy_loc_rate,
+    ngx_microshop_policy_loc_idem,
+    /* inventory cache, reservation: one function each */
     NULL
 };
 
@@ -245,9 +255,7 @@ ngx_microshop_policy_servers(json_t *doc, ngx_http_request_t *r,
     cscfp = cmcf->servers.elts;
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
-        if (ngx_microshop_policy_server(servers, cscfp[s], r->pool)
-            != NGX_OK)
-        {
+        if (ngx_microshop_policy_server(servers, cscfp[s]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -257,57 +265,24 @@ ngx_microshop_policy_servers(json_t *doc, ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf,
-    ngx_pool_t *pool)
+ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf)
 {
-    json_t                     *server, *names, *list;
-    ngx_str_t                   name;
-    ngx_uint_t                  i;
-    ngx_http_server_name_t     *sn;
+    json_t                     *server, *list;
     ngx_http_core_loc_conf_t   *clcf, **clcfp;
-#if (NGX_PCRE)
-    u_char                     *p;
-#endif
 
     server = json_object();
 
-    if (ngx_microshop_json_append(servers, server) != NGX_OK) {
+    /*
+     * the server's first name, as nginx keeps it ("~..." for a regex);
+     * the full list of names lives only while the configuration is read
+     */
+
+    if (ngx_microshop_json_append(servers, server) != NGX_OK
+        || ngx_microshop_json_set(server, "server_name",
+                                  ngx_microshop_json_str(&cscf->server_name))
+           != NGX_OK)
+    {
         return NGX_ERROR;
-    }
-
-    names = json_array();
-
-    if (ngx_microshop_json_set(server, "server_names", names) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    sn = cscf->server_names.elts;
-
-    for (i = 0; i < cscf->server_names.nelts; i++) {
-        name = sn[i].name;
-
-#if (NGX_PCRE)
-        /* a regex name as it is written: "~^api\." */
-
-        if (sn[i].regex && (name.len == 0 || name.data[0] != '~')) {
-            p = ngx_pnalloc(pool, name.len + 1);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            *p = '~';
-            ngx_memcpy(p + 1, name.data, name.len);
-
-            name.data = p;
-            name.len++;
-        }
-#endif
-
-        if (ngx_microshop_json_append(names, ngx_microshop_json_str(&name))
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
     }
 
     list = json_array();
@@ -612,9 +587,9 @@ ngx_microshop_policy_loc_scope(json_t *loc, ngx_http_core_loc_conf_t *clcf,
 seller:
 
     return ngx_microshop_json_set(loc, "seller",
-                                  slcf->seller
-                                  ? ngx_microshop_json_str(&slcf->seller->value)
-                                  : json_null());
+                             slcf->seller
+                             ? ngx_microshop_json_str(&slcf->seller->value)
+                             : json_null());
 }
 
 
@@ -629,6 +604,90 @@ ngx_microshop_policy_loc_token(json_t *loc, ngx_http_core_loc_conf_t *clcf,
         != NGX_OK
         || ngx_microshop_json_set(loc, "audiences",
                          ngx_microshop_json_str_list(mlcf->token.audiences))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_policy_loc_rate(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    json_t                    *rate;
+    ngx_microshop_rate_loc_t  *rlcf;
+
+    rlcf = &mlcf->rate;
+
+    if (!rlcf->on) {
+        return ngx_microshop_json_set(loc, "rate_limit", json_null());
+    }
+
+    rate = json_object();
+
+    /* key null: the token's seller */
+
+    if (ngx_microshop_json_set(loc, "rate_limit", rate) != NGX_OK
+        || ngx_microshop_json_set(rate, "cost", json_integer(rlcf->cost))
+           != NGX_OK
+        || ngx_microshop_json_set(rate, "key",
+                                  rlcf->key
+                                  ? ngx_microshop_json_str(&rlcf->key->value)
+                                  : json_null())
+           != NGX_OK
+        || ngx_microshop_json_set(rate, "dry_run",
+                                  json_boolean(rlcf->dry_run == 1))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_policy_loc_idem(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    u_char                    methods[NGX_MICROSHOP_METHODS_TEXT_LEN];
+    json_t                   *idem;
+    ngx_str_t                 text;
+    ngx_microshop_idem_loc_t  *ilcf;
+
+    ilcf = &mlcf->idem;
+
+    if (ilcf->mode == NGX_MICROSHOP_IDEM_OFF) {
+        return ngx_microshop_json_set(loc, "idempotency", json_null());
+    }
+
+    text.data = methods;
+    text.len = ngx_microshop_methods_text(methods, ilcf->methods) - methods;
+
+    idem = json_object();
+
+    if (ngx_microshop_json_set(loc, "idempotency", idem) != NGX_OK
+        || ngx_microshop_json_set(idem, "mode",
+                         json_string(ilcf->mode == NGX_MICROSHOP_IDEM_REQUIRED
+                                     ? "required" : "on"))
+           != NGX_OK
+        || ngx_microshop_json_set(idem, "methods",
+                                  ngx_microshop_json_str(&text))
+           != NGX_OK
+        || ngx_microshop_json_set(idem, "ttl",
+                                  ngx_microshop_json_msec(ilcf->ttl))
+           != NGX_OK
+        || ngx_microshop_json_set(idem, "lock",
+                                  ngx_microshop_json_msec(ilcf->lock))
+           != NGX_OK
+        || ngx_microshop_json_set(idem, "max_body",
+                                  json_integer(ilcf->max_body))
+           != NGX_OK
+        || ngx_microshop_json_set(idem, "header",
+                                  ngx_microshop_json_str(&ilcf->header))
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -755,8 +814,8 @@ ngx_microshop_policy_keys(json_t *doc, ngx_http_request_t *r,
             || ngx_microshop_json_set(key, "type", json_string(type))
                != NGX_OK
             || ngx_microshop_json_set(key, "bits",
-                                  k->pkey ? json_integer(EVP_PKEY_bits(k->pkey))
-                                          : json_null())
+                               k->pkey ? json_integer(EVP_PKEY_bits(k->pkey))
+                                       : json_null())
                != NGX_OK
             || ngx_microshop_json_set(key, "source",
                                       k->source ? json_string(k->source)
@@ -825,6 +884,44 @@ ngx_microshop_policy_classes(json_t *doc, ngx_http_request_t *r,
 
 
 static ngx_int_t
+ngx_microshop_policy_rate_tiers(json_t *doc, ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    json_t                     *tiers, *t;
+    ngx_uint_t                  i;
+    ngx_microshop_rate_tier_t  *tier;
+
+    tiers = json_array();
+
+    if (ngx_microshop_json_set(doc, "rate_tiers", tiers) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tier = mmcf->rate.tiers.elts;
+
+    for (i = 0; i < mmcf->rate.tiers.nelts; i++) {
+        t = json_object();
+
+        if (ngx_microshop_json_append(tiers, t) != NGX_OK
+            || ngx_microshop_json_set(t, "name",
+                                      ngx_microshop_json_str(&tier[i].name))
+               != NGX_OK
+            || ngx_microshop_json_set(t, "rate",
+                                  ngx_microshop_json_str(&tier[i].rate_text))
+               != NGX_OK
+            || ngx_microshop_json_set(t, "burst",
+                                      json_integer(tier[i].burst))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_microshop_policy_zone(json_t *doc, ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
@@ -871,7 +968,7 @@ ngx_microshop_policy_audit(json_t *doc, ngx_http_request_t *r,
                                   json_integer(mmcf->audit.buffer))
            != NGX_OK
         || ngx_microshop_json_set(audit, "flush",
-                                  json_integer(mmcf->audit.flush))
+                                  ngx_microshop_json_msec(mmcf->audit.flush))
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -975,6 +1072,19 @@ ngx_microshop_json_str_list(ngx_array_t *a)
     }
 
     return list;
+}
+
+
+/* a time in seconds, as the other times of the document */
+
+static json_t *
+ngx_microshop_json_msec(ngx_msec_t ms)
+{
+    if (ms % 1000 == 0) {
+        return json_integer(ms / 1000);
+    }
+
+    return json_real(ms / 1000.0);
 }
 
 

@@ -29,6 +29,8 @@ static ngx_microshop_method_t  ngx_microshop_methods[] = {
 };
 
 
+static ngx_int_t ngx_microshop_scope_union(ngx_conf_t *cf,
+    ngx_microshop_scope_loc_t *slcf, ngx_uint_t method, ngx_str_t *out);
 static ngx_int_t ngx_microshop_scope_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *required);
 static ngx_int_t ngx_microshop_seller_reject(ngx_http_request_t *r,
@@ -236,7 +238,7 @@ ngx_microshop_scope_loc_merge(ngx_conf_t *cf, ngx_microshop_scope_loc_t *prev,
     ngx_microshop_scope_loc_t *conf)
 {
     u_char                      *p;
-    ngx_uint_t                   i;
+    ngx_uint_t                   i, n;
     ngx_microshop_scope_rule_t  *rule;
 
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
@@ -269,27 +271,40 @@ ngx_microshop_scope_loc_merge(ngx_conf_t *cf, ngx_microshop_scope_loc_t *prev,
     conf->allow.data = p;
     conf->allow.len = ngx_microshop_methods_text(p, conf->covered) - p;
 
+    /* what each method needs, worked out once, not per request */
+
+    n = sizeof(ngx_microshop_methods) / sizeof(ngx_microshop_method_t);
+
+    conf->required = ngx_pcalloc(cf->pool, n * sizeof(ngx_str_t));
+    if (conf->required == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_microshop_scope_union(cf, conf,
+                                      ngx_microshop_methods[i].method,
+                                      &conf->required[i])
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     return NGX_CONF_OK;
 }
 
 
-ngx_int_t
-ngx_microshop_scope_required(ngx_http_request_t *r,
-    ngx_microshop_scope_loc_t *slcf, ngx_str_t *out)
+/* the union of the rules covering a method, normalized (config time) */
+
+static ngx_int_t
+ngx_microshop_scope_union(ngx_conf_t *cf, ngx_microshop_scope_loc_t *slcf,
+    ngx_uint_t method, ngx_str_t *out)
 {
     int                          n;
-    u_char                      *p;
+    u_char                      *p, *buf;
     size_t                       len;
-    ngx_uint_t                   i, method;
+    ngx_uint_t                   i;
     ngx_microshop_scope_rule_t  *rule;
-
-    ngx_str_null(out);
-
-    if (slcf->rules == NULL) {
-        return NGX_OK;
-    }
-
-    method = r->method;
 
     rule = slcf->rules->elts;
     len = 0;
@@ -302,16 +317,18 @@ ngx_microshop_scope_required(ngx_http_request_t *r,
         }
     }
 
+    ngx_str_null(out);
+
     if (len == 0) {
         return NGX_OK;
     }
 
-    out->data = ngx_pnalloc(r->pool, 2 * len);
-    if (out->data == NULL) {
+    buf = ngx_pnalloc(cf->pool, 2 * len);
+    if (buf == NULL) {
         return NGX_ERROR;
     }
 
-    p = out->data;
+    p = buf;
 
     for (i = 0; i < slcf->rules->nelts; i++) {
         if (rule[i].any || (rule[i].methods & method)
@@ -322,23 +339,45 @@ ngx_microshop_scope_required(ngx_http_request_t *r,
         }
     }
 
-    n = microshop_scopes_normalize_str((char *) out->data, p - out->data, ' ',
-                                       (char *) out->data + len, len);
+    n = microshop_scopes_normalize_str((char *) buf, p - buf, ' ',
+                                       (char *) buf + len, len);
     if (n < 0) {
         return NGX_ERROR;
     }
 
-    out->data += len;
+    out->data = buf + len;
     out->len = n;
 
     return NGX_OK;
 }
 
 
+ngx_str_t *
+ngx_microshop_scope_required(ngx_http_request_t *r,
+    ngx_microshop_scope_loc_t *slcf)
+{
+    ngx_uint_t  i;
+
+    static ngx_str_t  none = ngx_null_string;
+
+    if (slcf->required == NULL) {
+        return &none;
+    }
+
+    for (i = 0; ngx_microshop_methods[i].name.len; i++) {
+        if (ngx_microshop_methods[i].method == r->method) {
+            break;
+        }
+    }
+
+    return &slcf->required[i];
+}
+
+
 ngx_int_t
 ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 {
-    ngx_str_t                       required, seller;
+    ngx_str_t                      *required, seller;
     ngx_microshop_identity_t       *id;
     ngx_microshop_scope_loc_t      *slcf;
     ngx_http_microshop_loc_conf_t  *mlcf;
@@ -359,19 +398,17 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
             return ngx_microshop_method_reject(r, ctx, slcf);
         }
 
-        if (ngx_microshop_scope_required(r, slcf, &required) != NGX_OK) {
-            return NGX_ERROR;
-        }
+        required = ngx_microshop_scope_required(r, slcf);
 
-        ctx->scopes_required = required;
+        ctx->scopes_required = *required;
 
         if (!microshop_scopes_contains_all(
                                (char *) id->f[NGX_MICROSHOP_ID_SCOPES].data,
                                id->f[NGX_MICROSHOP_ID_SCOPES].len,
-                               (char *) required.data, required.len,
+                               (char *) required->data, required->len,
                                NULL, 0))
         {
-            return ngx_microshop_scope_reject(r, ctx, &required);
+            return ngx_microshop_scope_reject(r, ctx, required);
         }
     }
 

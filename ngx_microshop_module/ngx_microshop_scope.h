@@ -31,6 +31,8 @@ typedef struct {
     ngx_uint_t                 covered;    /* union of the rules' methods */
     ngx_uint_t                 any;
     ngx_str_t                  allow;      /* the Allow header for 405 */
+    ngx_str_t                 *required;   /* per method of the table, and
+                                              last for any other method */
     ngx_http_complex_value_t  *seller;
 } ngx_microshop_scope_loc_t;
 
@@ -48,8 +50,8 @@ ngx_int_t ngx_microshop_scope_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
 /* the scopes the request's method needs (normalized), for audit */
-ngx_int_t ngx_microshop_scope_required(ngx_http_request_t *r,
-    ngx_microshop_scope_loc_t *slcf, ngx_str_t *out);
+ngx_str_t *ngx_microshop_scope_required(ngx_http_request_t *r,
+    ngx_microshop_scope_loc_t *slcf);
 
 /* "GET,HEAD" -> NGX_HTTP_GET|NGX_HTTP_HEAD; logs and fails on others */
 ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,

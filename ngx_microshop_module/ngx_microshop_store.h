@@ -32,8 +32,33 @@ typedef enum {
     NGX_MICROSHOP_OP_IS_REVOKED,      /* key: jti; rc NGX_OK if revoked */
     NGX_MICROSHOP_OP_IDEM_BEGIN,      /* key: seller + key; u.idem */
     NGX_MICROSHOP_OP_IDEM_COMPLETE,   /* store the answer (or "too big") */
-    NGX_MICROSHOP_OP_IDEM_RELEASE     /* forget an in-flight key */
+    NGX_MICROSHOP_OP_IDEM_RELEASE,    /* forget an in-flight key */
+    NGX_MICROSHOP_OP_INV_GET,         /* key: seller "\n" sku; u.inv */
+    NGX_MICROSHOP_OP_INV_PUT,         /* fill or refresh from the backend */
+    NGX_MICROSHOP_OP_INV_DROP,
+    NGX_MICROSHOP_OP_EVENT,           /* key: seller "\n" sku; u.event */
+    NGX_MICROSHOP_OP_STOCK_SET,       /* key: seller "\n" sku; u.stock */
+    NGX_MICROSHOP_OP_STOCK_GET,       /* rc NGX_DECLINED: no stock set */
+    NGX_MICROSHOP_OP_RESERVE,         /* u.reserve; NGX_DECLINED: short */
+    NGX_MICROSHOP_OP_SETTLE,          /* u.reserve: commit or release */
+    NGX_MICROSHOP_OP_SWEEP            /* release holds past their time */
 } ngx_microshop_op_type_e;
+
+
+/* u.event.result */
+typedef enum {
+    NGX_MICROSHOP_EVENT_ACCEPTED = 0,
+    NGX_MICROSHOP_EVENT_DUPLICATE,    /* this event id was seen */
+    NGX_MICROSHOP_EVENT_STALE         /* not newer than what is stored */
+} ngx_microshop_event_result_e;
+
+
+/* one line of a checkout */
+typedef struct {
+    ngx_str_t                      sku;
+    int64_t                        quantity;
+    ngx_uint_t                     short_of_stock;  /* out */
+} ngx_microshop_line_t;
 
 
 /* u.idem.result of NGX_MICROSHOP_OP_IDEM_BEGIN */
@@ -85,6 +110,40 @@ struct ngx_microshop_op_s {
             ngx_str_t                  response;   /* complete: in;
                                                       begin: out */
         } idem;
+
+        struct {
+            ngx_str_t                  body;       /* get: out; put: in */
+            ngx_str_t                  etag;
+            int64_t                    stored_at;  /* unix ms, out */
+            int64_t                    version;    /* 0: none */
+            int64_t                    keep;       /* put: ms */
+        } inv;
+
+        struct {
+            ngx_str_t                  id;
+            int64_t                    version;
+            ngx_uint_t                 has_available;
+            int64_t                    available;
+            ngx_uint_t                 has_item;
+            ngx_str_t                  item;       /* the representation */
+            ngx_str_t                  etag;
+            ngx_uint_t                 result;     /* out */
+        } event;
+
+        struct {
+            int64_t                    available;  /* -1: not known */
+            int64_t                    held;       /* out */
+        } stock;
+
+        struct {
+            ngx_str_t                  seller;
+            ngx_str_t                  id;         /* reservation id */
+            ngx_microshop_line_t      *lines;
+            ngx_uint_t                 nlines;
+            int64_t                    hold;       /* ms */
+            ngx_uint_t                 commit;     /* settle */
+            ngx_uint_t                 held;       /* out: a hold exists */
+        } reserve;
     } u;
 };
 

@@ -7,6 +7,7 @@
 #include <ngx_core.h>
 
 #include "ngx_microshop_store.h"
+#include "ngx_microshop_store_shm.h"
 
 
 static ngx_int_t ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
@@ -78,6 +79,42 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
 
     case NGX_MICROSHOP_OP_IDEM_RELEASE:
         op->rc = ngx_microshop_shm_idem_release(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_INV_GET:
+        op->rc = ngx_microshop_shm_inv_get(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_INV_PUT:
+        op->rc = ngx_microshop_shm_inv_put(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_INV_DROP:
+        op->rc = ngx_microshop_shm_inv_drop(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_EVENT:
+        op->rc = ngx_microshop_shm_event(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_STOCK_SET:
+        op->rc = ngx_microshop_shm_stock_set(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_STOCK_GET:
+        op->rc = ngx_microshop_shm_stock_get(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_RESERVE:
+        op->rc = ngx_microshop_shm_reserve(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_SETTLE:
+        op->rc = ngx_microshop_shm_settle(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_SWEEP:
+        op->rc = ngx_microshop_shm_sweep(zone, op, now);
         break;
 
     default:

@@ -47,8 +47,8 @@ static void ngx_microshop_token_to_cache(ngx_http_request_t *r,
     ngx_microshop_identity_t *id, u_char *hash);
 static const char *ngx_microshop_token_check(ngx_http_request_t *r,
     ngx_microshop_identity_t *id);
-static void ngx_microshop_token_cache_key(ngx_http_microshop_main_conf_t *mmcf,
-    u_char *hash);
+static ngx_int_t ngx_microshop_token_cache_key(
+    ngx_http_microshop_main_conf_t *mmcf, ngx_str_t *token, u_char *hash);
 static ngx_int_t ngx_microshop_token_class_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, const char *description);
 
@@ -606,14 +606,9 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
                                            "token too large");
         }
 
-        /* the cache key: this configuration's digest and the token */
-        if (EVP_Digest(token.data, token.len, hash, NULL, EVP_sha256(), NULL)
-            != 1)
-        {
+        if (ngx_microshop_token_cache_key(mmcf, &token, hash) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        ngx_microshop_token_cache_key(mmcf, hash);
 
         rc = ngx_microshop_token_from_cache(r, id, hash);
 
@@ -1158,18 +1153,41 @@ ngx_microshop_token_to_cache(ngx_http_request_t *r,
 }
 
 
-/* SHA-256(config digest || SHA-256(token)), in place */
+/*
+ * The cache key: SHA-256(config digest || token).  OpenSSL 3 looks the
+ * algorithm up again on every EVP_Digest() call, under a lock; a worker
+ * fetches it once and keeps one digest context.
+ */
 
-static void
+static ngx_int_t
 ngx_microshop_token_cache_key(ngx_http_microshop_main_conf_t *mmcf,
-    u_char *hash)
+    ngx_str_t *token, u_char *hash)
 {
-    u_char  both[64];
+    static EVP_MD      *sha256;
+    static EVP_MD_CTX  *md;
 
-    ngx_memcpy(both, mmcf->token.config_hash, 32);
-    ngx_memcpy(both + 32, hash, 32);
+    if (md == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        md = EVP_MD_CTX_new();
 
-    (void) EVP_Digest(both, sizeof(both), hash, NULL, EVP_sha256(), NULL);
+        if (sha256 == NULL || md == NULL) {
+            EVP_MD_free(sha256);
+            EVP_MD_CTX_free(md);
+            sha256 = NULL;
+            md = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex2(md, sha256, NULL) != 1
+        || EVP_DigestUpdate(md, mmcf->token.config_hash, 32) != 1
+        || EVP_DigestUpdate(md, token->data, token->len) != 1
+        || EVP_DigestFinal_ex(md, hash, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

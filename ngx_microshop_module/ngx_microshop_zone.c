@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000001ULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000002ULL
 
 #define NGX_MICROSHOP_ZONE_MIN    (8 * ngx_pagesize)
 
@@ -385,6 +385,16 @@ ngx_microshop_zone_insert(ngx_microshop_zone_t *zone, ngx_uint_t kind,
 
     if (rec == NULL) {
         ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_FULL, 1);
+
+        /* said once a second per worker, not per request */
+        if (ngx_time() != zone->full_logged) {
+            zone->full_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "microshop_zone \"%V\" is full: no room for "
+                          "%uz bytes even after evicting caches; raise "
+                          "its size", &zone->name, size);
+        }
+
         return NULL;
     }
 

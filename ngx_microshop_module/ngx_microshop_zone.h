@@ -25,13 +25,17 @@ typedef enum {
     NGX_MICROSHOP_KIND_TOKEN = 0,     /* verified-token cache     evictable */
     NGX_MICROSHOP_KIND_RATE,          /* GCRA state               evictable */
     NGX_MICROSHOP_KIND_INVENTORY,     /* inventory cache          evictable */
+    NGX_MICROSHOP_KIND_EVENT,         /* webhook event ids seen   evictable */
     NGX_MICROSHOP_KIND_REVOKED,       /* revoked jti until exp */
     NGX_MICROSHOP_KIND_IDEMPOTENCY,   /* idempotency record */
-    NGX_MICROSHOP_KIND_STOCK,         /* stock and holds */
+    NGX_MICROSHOP_KIND_STOCK,         /* stock of a (seller, sku) */
+    NGX_MICROSHOP_KIND_HOLD,          /* a reservation's hold; released by
+                                         the store's sweep, never by the
+                                         zone's expiry */
     NGX_MICROSHOP_KIND_MAX
 } ngx_microshop_kind_e;
 
-#define NGX_MICROSHOP_KIND_EVICTABLE(k)  ((k) <= NGX_MICROSHOP_KIND_INVENTORY)
+#define NGX_MICROSHOP_KIND_EVICTABLE(k)  ((k) <= NGX_MICROSHOP_KIND_EVENT)
 
 
 typedef struct {
@@ -65,6 +69,7 @@ typedef struct {
     ngx_shm_zone_t           *shm_zone;
     ngx_microshop_sh_t       *sh;
     ngx_slab_pool_t          *shpool;
+    time_t                    full_logged;  /* per worker */
 } ngx_microshop_zone_t;
 
 

@@ -1,0 +1,1084 @@
+/*
+ * ngx_microshop: inventory at the edge -- the cache of inventory reads and
+ * live-drop reservations (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "ngx_microshop_module.h"
+#include "ngx_microshop_body.h"
+#include "ngx_microshop_problem.h"
+#include "microshop_checkout.h"
+
+
+#define NGX_MICROSHOP_CACHE_MAX_BODY   (256 * 1024)
+#define NGX_MICROSHOP_CHECKOUT_MAX     (1024 * 1024)
+#define NGX_MICROSHOP_SWEEP_INTERVAL   1000
+
+
+static ngx_int_t ngx_microshop_route_seller(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller);
+static ngx_int_t ngx_microshop_cache_key(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *key);
+static ngx_int_t ngx_microshop_cache_answer(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *body, ngx_str_t *etag);
+static void ngx_microshop_cache_store(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_reserve_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static void ngx_microshop_sweep_handler(ngx_event_t *ev);
+
+
+/* configuration */
+
+void
+ngx_microshop_cache_loc_create(ngx_microshop_cache_loc_t *c)
+{
+    c->sku = NGX_CONF_UNSET_PTR;
+    c->ttl = NGX_CONF_UNSET_MSEC;
+    c->stale_if_error = NGX_CONF_UNSET_MSEC;
+}
+
+
+void
+ngx_microshop_reserve_loc_create(ngx_microshop_reserve_loc_t *c)
+{
+    c->on = NGX_CONF_UNSET;
+    c->hold = NGX_CONF_UNSET_MSEC;
+}
+
+
+/* microshop_inventory_cache sku=VALUE [ttl=T] [stale_if_error=T] */
+
+char *
+ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_msec_t                         t;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (mlcf->cache.sku != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mlcf->cache.sku = NULL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "sku=", 4) == 0 && value[i].len > 4) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            mlcf->cache.sku = ngx_palloc(cf->pool,
+                                         sizeof(ngx_http_complex_value_t));
+            if (mlcf->cache.sku == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = mlcf->cache.sku;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0
+            || ngx_strncmp(value[i].data, "stale_if_error=", 15) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            t = ngx_parse_time(&s, 0);
+
+            if (t == (ngx_msec_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid time \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[0] == 't') {
+                mlcf->cache.ttl = t;
+
+            } else {
+                mlcf->cache.stale_if_error = t;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mlcf->cache.sku == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs \"sku=\", e.g. sku=$sku",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_microshop_cache_loc_merge(ngx_conf_t *cf, ngx_microshop_cache_loc_t *prev,
+    ngx_microshop_cache_loc_t *conf)
+{
+    if (conf->sku == NGX_CONF_UNSET_PTR) {
+        *conf = *prev;
+    }
+
+    ngx_conf_merge_ptr_value(conf->sku, NGX_CONF_UNSET_PTR, NULL);
+    ngx_conf_merge_msec_value(conf->ttl, NGX_CONF_UNSET_MSEC, 5000);
+    ngx_conf_merge_msec_value(conf->stale_if_error, NGX_CONF_UNSET_MSEC, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_reserve on|off [hold=T] */
+
+char *
+ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    ngx_str_t                       *value, s;
+    ngx_uint_t                       i;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    if (mlcf->reserve.on != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        mlcf->reserve.on = 1;
+
+        mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_microshop_module);
+        mmcf->reserve_used = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        mlcf->reserve.on = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"on\" or "
+                           "\"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "hold=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            mlcf->reserve.hold = ngx_parse_time(&s, 0);
+
+            if (mlcf->reserve.hold == (ngx_msec_t) NGX_ERROR
+                || mlcf->reserve.hold == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid time \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_microshop_reserve_loc_merge(ngx_conf_t *cf,
+    ngx_microshop_reserve_loc_t *prev, ngx_microshop_reserve_loc_t *conf)
+{
+    if (conf->on == NGX_CONF_UNSET) {
+        *conf = *prev;
+    }
+
+    ngx_conf_merge_value(conf->on, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_msec_value(conf->hold, NGX_CONF_UNSET_MSEC, 30000);
+
+    return NGX_CONF_OK;
+}
+
+
+/* the seller a route addresses: microshop_seller, else the token's */
+
+static ngx_int_t
+ngx_microshop_route_seller(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller)
+{
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    if (mlcf->scope.seller) {
+        return ngx_http_complex_value(r, mlcf->scope.seller, seller);
+    }
+
+    if (ctx->has_token) {
+        *seller = ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+
+    } else {
+        ngx_str_null(seller);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the key of (seller, sku) */
+
+static ngx_int_t
+ngx_microshop_cache_key(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
+    ngx_str_t *key)
+{
+    u_char                         *p;
+    ngx_str_t                       seller, sku;
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    ngx_str_null(key);
+
+    if (ngx_microshop_route_seller(r, ctx, &seller) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_complex_value(r, mlcf->cache.sku, &sku) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (seller.len == 0 || sku.len == 0 || sku.len > NGX_MICROSHOP_SKU_MAX
+        || seller.len > NGX_MICROSHOP_SKU_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    key->len = seller.len + 1 + sku.len;
+    key->data = ngx_pnalloc(r->pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key->data, seller.data, seller.len);
+    *p++ = '\n';
+    ngx_memcpy(p, sku.data, sku.len);
+
+    return NGX_OK;
+}
+
+
+/* the CACHE stage: inventory reads answered at the edge */
+
+ngx_int_t
+ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    int64_t                          age;
+    ngx_int_t                        rc;
+    ngx_microshop_cache_ctx_t       *cc;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    if (mlcf->cache.sku == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cc = &ctx->cache_ctx;
+
+    if (!cc->lookup_done) {
+        rc = ngx_microshop_cache_key(r, ctx, &cc->key);
+
+        if (rc != NGX_OK) {
+            return (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
+        }
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            /* a write: its answer refreshes or drops the entry */
+            cc->lookup_done = 1;
+            cc->drop = 1;
+            return NGX_DECLINED;
+        }
+
+        if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
+            ctx->op.type = NGX_MICROSHOP_OP_INV_GET;
+            ctx->op.key = cc->key;
+            ctx->op.pool = r->pool;
+        }
+
+        if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        cc->lookup_done = 1;
+
+        mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+        if (ctx->op.rc == NGX_OK) {
+            age = ngx_microshop_now_ms() - ctx->op.u.inv.stored_at;
+
+            if (age < (int64_t) mlcf->cache.ttl) {
+                ngx_microshop_zone_count(mmcf->zone,
+                                         NGX_MICROSHOP_COUNTER_CACHE_HIT, 1);
+                ngx_str_set(&ctx->cache, "hit");
+                ctx->reason = NGX_MICROSHOP_REASON_CACHE_HIT;
+
+                return ngx_microshop_cache_answer(r, ctx,
+                                                  &ctx->op.u.inv.body,
+                                                  &ctx->op.u.inv.etag);
+            }
+
+            if (age < (int64_t) mlcf->cache.stale_if_error) {
+                cc->stale_body = ctx->op.u.inv.body;
+                cc->stale_etag = ctx->op.u.inv.etag;
+                cc->stale_version = ctx->op.u.inv.version;
+            }
+        }
+
+        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_MISS,
+                                 1);
+        ngx_str_set(&ctx->cache, "miss");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_microshop_etag_matches(ngx_http_request_t *r, ngx_str_t *etag)
+{
+    u_char     *p, *last, *start;
+    ngx_str_t  *inm;
+
+    if (r->headers_in.if_none_match == NULL) {
+        return 0;
+    }
+
+    inm = &r->headers_in.if_none_match->value;
+
+    if (inm->len == 1 && inm->data[0] == '*') {
+        return 1;
+    }
+
+    /* a list of entity tags; W/ compares weakly, as RFC 9110 13.1.2 */
+
+    p = inm->data;
+    last = p + inm->len;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == ',')) {
+            p++;
+        }
+
+        if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+            p += 2;
+        }
+
+        start = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        while (p > start && p[-1] == ' ') {
+            p--;
+        }
+
+        if ((size_t) (p - start) == etag->len
+            && ngx_strncmp(start, etag->data, etag->len) == 0)
+        {
+            return 1;
+        }
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_microshop_cache_answer(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *body, ngx_str_t *etag)
+{
+    ngx_int_t  rc;
+    ngx_str_t  status, type;
+
+    ngx_str_set(&status, "microshop; hit");
+
+    if (ngx_microshop_header_add(r, "ETag", etag) != NGX_OK
+        || ngx_microshop_header_add(r, "Cache-Status", &status) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    if (ngx_microshop_etag_matches(r, etag)) {
+        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+        r->header_only = 1;
+
+        rc = ngx_http_send_header(r);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    rc = ngx_microshop_send_body(r, NGX_HTTP_OK, &type, body);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_microshop_cache_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_str_t                   status, *type;
+    ngx_uint_t                  json;
+    ngx_microshop_cache_ctx_t  *cc;
+
+    cc = &ctx->cache_ctx;
+
+    if (r->upstream == NULL) {
+        return NGX_OK;
+    }
+
+    type = &r->headers_out.content_type;
+    json = (type->len >= 16
+            && ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
+               == 0);
+
+    if (cc->drop) {
+        /* a write through a cached location */
+        if (r->headers_out.status >= 200 && r->headers_out.status < 300) {
+            cc->capture = json && (r->method & (NGX_HTTP_PUT|NGX_HTTP_PATCH));
+
+            if (!cc->capture) {
+                ngx_microshop_cache_store(r, ctx);
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    if (r->headers_out.status >= 500 && cc->stale_body.data) {
+        return ngx_microshop_cache_stale_headers(r, ctx);
+    }
+
+    ngx_str_set(&status, "microshop; fwd=miss");
+
+    if (r->headers_out.status == NGX_HTTP_OK && json) {
+        cc->capture = 1;
+        ngx_str_set(&status, "microshop; fwd=miss; stored");
+
+        if (r->headers_out.etag) {
+            cc->etag = r->headers_out.etag->value;
+        }
+    }
+
+    return ngx_microshop_header_add(r, "Cache-Status", &status);
+}
+
+
+/* the backend failed: a stale entry answers instead */
+
+static ngx_int_t
+ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_uint_t                       i;
+    ngx_str_t                        status;
+    ngx_list_part_t                 *part;
+    ngx_table_elt_t                 *h;
+    ngx_microshop_cache_ctx_t       *cc;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    cc = &ctx->cache_ctx;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        h[i].hash = 0;
+    }
+
+    r->err_status = 0;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status_line.len = 0;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+    r->headers_out.content_length = NULL;
+    r->headers_out.content_length_n = cc->stale_body.len;
+    r->headers_out.content_encoding = NULL;
+    r->headers_out.location = NULL;
+    r->headers_out.refresh = NULL;
+    r->headers_out.last_modified = NULL;
+    r->headers_out.last_modified_time = -1;
+    r->headers_out.etag = NULL;
+    r->headers_out.expires = NULL;
+    r->headers_out.www_authenticate = NULL;
+
+    ngx_str_set(&status, "microshop; hit; detail=stale");
+
+    if (ngx_microshop_header_add(r, "ETag", &cc->stale_etag) != NGX_OK
+        || ngx_microshop_header_add(r, "Cache-Status", &status) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cc->serve_stale = 1;
+    ngx_str_set(&ctx->cache, "stale");
+    ctx->reason = NGX_MICROSHOP_REASON_CACHE_HIT;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_STALE, 1);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_cache_body_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_chain_t **in)
+{
+    off_t                       size;
+    ngx_buf_t                  *b, *copy;
+    ngx_chain_t                *cl, *ln;
+    ngx_microshop_cache_ctx_t  *cc;
+
+    cc = &ctx->cache_ctx;
+
+    if (cc->serve_stale) {
+        /* the failure's own body is consumed, the stale one goes out */
+
+        for (cl = *in; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (ngx_buf_in_memory(b)) {
+                b->pos = b->last;
+            }
+
+            if (b->in_file) {
+                b->file_pos = b->file_last;
+            }
+        }
+
+        if (cc->stale_sent) {
+            *in = NULL;
+            return NGX_OK;
+        }
+
+        b = ngx_calloc_buf(r->pool);
+        ln = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || ln == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = cc->stale_body.data;
+        b->last = cc->stale_body.data + cc->stale_body.len;
+        b->memory = 1;
+        b->last_buf = 1;
+        b->last_in_chain = 1;
+
+        ln->buf = b;
+        ln->next = NULL;
+        *in = ln;
+        cc->stale_sent = 1;
+
+        return NGX_OK;
+    }
+
+    if (!cc->capture || cc->complete) {
+        return NGX_OK;
+    }
+
+    for (cl = *in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            cc->complete = 1;
+        }
+
+        size = ngx_buf_size(b);
+
+        if (cc->too_big || size == 0) {
+            continue;
+        }
+
+        if (!ngx_buf_in_memory(b)
+            || cc->body_len + size > NGX_MICROSHOP_CACHE_MAX_BODY)
+        {
+            cc->too_big = 1;
+            continue;
+        }
+
+        copy = ngx_create_temp_buf(r->pool, (size_t) size);
+        ln = ngx_alloc_chain_link(r->pool);
+        if (copy == NULL || ln == NULL) {
+            return NGX_ERROR;
+        }
+
+        copy->last = ngx_cpymem(copy->pos, b->pos, size);
+
+        ln->buf = copy;
+        ln->next = NULL;
+
+        if (cc->last == NULL) {
+            cc->last = &cc->body;
+        }
+
+        *cc->last = ln;
+        cc->last = &ln->next;
+        cc->body_len += size;
+    }
+
+    if (cc->complete) {
+        ngx_microshop_cache_store(r, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/* fill, refresh or drop the entry, before the answer's end goes out */
+
+static void
+ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                          *p;
+    json_t                          *doc, *v;
+    ngx_chain_t                     *cl;
+    json_error_t                     err;
+    ngx_microshop_op_t              *op;
+    ngx_microshop_cache_ctx_t       *cc;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    cc = &ctx->cache_ctx;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    op = ngx_pcalloc(r->pool, sizeof(ngx_microshop_op_t));
+    if (op == NULL) {
+        return;
+    }
+
+    op->key = cc->key;
+    op->pool = r->pool;
+
+    if (!cc->capture || cc->too_big) {
+        op->type = NGX_MICROSHOP_OP_INV_DROP;
+        (void) ngx_microshop_store_exec(&mmcf->store, op);
+        return;
+    }
+
+    op->type = NGX_MICROSHOP_OP_INV_PUT;
+    op->u.inv.body.len = cc->body_len;
+    op->u.inv.body.data = ngx_pnalloc(r->pool, cc->body_len);
+    if (op->u.inv.body.data == NULL) {
+        return;
+    }
+
+    p = op->u.inv.body.data;
+
+    for (cl = cc->body; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    /* only a JSON object is a representation worth serving */
+
+    doc = json_loadb((char *) op->u.inv.body.data, op->u.inv.body.len, 0,
+                     &err);
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        op->type = NGX_MICROSHOP_OP_INV_DROP;
+        (void) ngx_microshop_store_exec(&mmcf->store, op);
+        return;
+    }
+
+    v = json_object_get(doc, "version");
+    op->u.inv.version = json_is_integer(v) ? json_integer_value(v) : 0;
+    json_decref(doc);
+
+    if (cc->etag.len) {
+        op->u.inv.etag = cc->etag;
+
+    } else if (ngx_microshop_inventory_etag(r->pool, &op->u.inv.body,
+                                            &op->u.inv.etag)
+               != NGX_OK)
+    {
+        return;
+    }
+
+    op->u.inv.keep = ngx_max(mlcf->cache.ttl, mlcf->cache.stale_if_error);
+
+    if (ngx_microshop_store_exec(&mmcf->store, op) == NGX_OK
+        && op->rc == NGX_OK)
+    {
+        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_STORE,
+                                 1);
+    }
+}
+
+
+/* the RESERVE stage: checkout bodies hold stock at the edge */
+
+ngx_int_t
+ngx_microshop_reserve_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    int                              n, i;
+    u_char                          *p;
+    ngx_int_t                        rc;
+    ngx_str_t                        body, seller;
+    const char                      *err;
+    ngx_microshop_op_t              *op;
+    ngx_microshop_problem_t          problem;
+    ngx_microshop_reserve_ctx_t     *rc_ctx;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+    microshop_checkout_line_t       *parsed;
+
+    static ngx_atomic_uint_t         counter;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    if (!mlcf->reserve.on || r->method != NGX_HTTP_POST) {
+        return NGX_DECLINED;
+    }
+
+    rc_ctx = &ctx->reserve;
+    op = &rc_ctx->op;
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    if (!rc_ctx->parsed) {
+        rc = ngx_http_microshop_read_body(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc_ctx->parsed = 1;
+
+        rc = ngx_microshop_body_get(r, NGX_MICROSHOP_CHECKOUT_MAX, &body);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        parsed = ngx_palloc(r->pool, MICROSHOP_CHECKOUT_MAX_LINES
+                                     * sizeof(microshop_checkout_line_t));
+        if (parsed == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = (rc == NGX_OK)
+            ? microshop_checkout_parse((char *) body.data, body.len, parsed,
+                                       MICROSHOP_CHECKOUT_MAX_LINES, &err)
+            : -1;
+
+        if (rc == NGX_DECLINED) {
+            err = "the checkout body is too large";
+        }
+
+        if (n < 0) {
+            ctx->reason = NGX_MICROSHOP_REASON_INVALID_CHECKOUT;
+
+            ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+            problem.status = NGX_HTTP_BAD_REQUEST;
+            ngx_str_set(&problem.name, "invalid-checkout");
+            ngx_str_set(&problem.title, "Invalid checkout");
+            problem.detail.data = (u_char *) err;
+            problem.detail.len = ngx_strlen(err);
+
+            return ngx_microshop_problem_send(r, &problem);
+        }
+
+        if (ngx_microshop_route_seller(r, ctx, &seller) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (seller.len == 0 || seller.len > NGX_MICROSHOP_SKU_MAX) {
+            /* no seller: nothing at the edge to reserve from */
+            return NGX_DECLINED;
+        }
+
+        rc_ctx->lines = ngx_palloc(r->pool, n * sizeof(ngx_microshop_line_t));
+        if (rc_ctx->lines == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            rc_ctx->lines[i].sku.len = parsed[i].sku_len;
+            rc_ctx->lines[i].sku.data = ngx_pnalloc(r->pool,
+                                                    parsed[i].sku_len);
+            if (rc_ctx->lines[i].sku.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(rc_ctx->lines[i].sku.data, parsed[i].sku,
+                       parsed[i].sku_len);
+            rc_ctx->lines[i].quantity = parsed[i].quantity;
+            rc_ctx->lines[i].short_of_stock = 0;
+        }
+
+        rc_ctx->nlines = n;
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN * 3 + 3);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        op->type = NGX_MICROSHOP_OP_RESERVE;
+        op->pool = r->pool;
+        op->u.reserve.seller = seller;
+        op->u.reserve.lines = rc_ctx->lines;
+        op->u.reserve.nlines = n;
+        op->u.reserve.hold = mlcf->reserve.hold;
+        op->u.reserve.id.data = p;
+        op->u.reserve.id.len = ngx_sprintf(p, "%P-%T-%uA", ngx_pid,
+                                           ngx_time(),
+                                           ngx_atomic_fetch_add(&counter, 1))
+                               - p;
+
+        ctx->op = *op;
+    }
+
+    if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->op.rc == NGX_ERROR) {
+        return ngx_http_microshop_store_failed(r, ctx);
+    }
+
+    if (ctx->op.rc == NGX_DECLINED) {
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_RESERVE_OUT_OF_STOCK,
+                                 1);
+        return ngx_microshop_reserve_reject(r, ctx);
+    }
+
+    rc_ctx->held = ctx->op.u.reserve.held;
+
+    if (rc_ctx->held) {
+        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_RESERVE_OK,
+                                 1);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_microshop_reserve_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i, first;
+    ngx_microshop_line_t     *line;
+    ngx_microshop_problem_t   problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_OUT_OF_STOCK;
+    line = ctx->reserve.lines;
+
+    len = sizeof(",\"skus\":[]") - 1;
+
+    for (i = 0; i < ctx->reserve.nlines; i++) {
+        if (line[i].short_of_stock) {
+            len += 3 + line[i].sku.len
+                   + ngx_escape_json(NULL, line[i].sku.data, line[i].sku.len);
+        }
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+
+    problem.extra.data = ngx_pnalloc(r->pool, len);
+    if (problem.extra.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(problem.extra.data, ",\"skus\":[", 9);
+    first = 1;
+
+    for (i = 0; i < ctx->reserve.nlines; i++) {
+        if (!line[i].short_of_stock) {
+            continue;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+        *p++ = '"';
+        p = (u_char *) ngx_escape_json(p, line[i].sku.data, line[i].sku.len);
+        *p++ = '"';
+    }
+
+    *p++ = ']';
+    problem.extra.len = p - problem.extra.data;
+
+    problem.status = NGX_HTTP_CONFLICT;
+    ngx_str_set(&problem.name, "out-of-stock");
+    ngx_str_set(&problem.title, "Out of stock");
+    ngx_str_set(&problem.detail,
+                "Not enough stock is left for the SKUs listed in \"skus\"; "
+                "nothing was reserved.");
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+/* the backend answered: commit on 2xx, release on anything else */
+
+void
+ngx_microshop_reserve_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ctx->reserve.header_seen = 1;
+    ctx->reserve.status = r->headers_out.status;
+
+    ngx_microshop_reserve_settle(r, ctx);
+}
+
+
+void
+ngx_microshop_reserve_settle(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_microshop_op_t              *op;
+    ngx_microshop_reserve_ctx_t     *rs;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    rs = &ctx->reserve;
+
+    if (!rs->held) {
+        return;
+    }
+
+    rs->held = 0;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    op = &rs->op;
+    op->type = NGX_MICROSHOP_OP_SETTLE;
+    op->handler = NULL;
+    op->u.reserve.commit = (rs->header_seen && r->upstream
+                            && rs->status >= 200 && rs->status < 300);
+
+    ngx_microshop_zone_count(mmcf->zone,
+                             op->u.reserve.commit
+                                 ? NGX_MICROSHOP_COUNTER_RESERVE_COMMIT
+                                 : NGX_MICROSHOP_COUNTER_RESERVE_RELEASE,
+                             1);
+
+    (void) ngx_microshop_store_exec(&mmcf->store, op);
+}
+
+
+/* the periodic sweep of holds that were never settled */
+
+ngx_int_t
+ngx_microshop_reserve_init_process(ngx_cycle_t *cycle)
+{
+    ngx_event_t                     *ev;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_microshop_module);
+
+    if (mmcf == NULL || !mmcf->reserve_used) {
+        return NGX_OK;
+    }
+
+    ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->handler = ngx_microshop_sweep_handler;
+    ev->data = mmcf;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_MICROSHOP_SWEEP_INTERVAL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_sweep_handler(ngx_event_t *ev)
+{
+    ngx_microshop_op_t               op;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ev->data;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+    op.type = NGX_MICROSHOP_OP_SWEEP;
+    op.pool = ngx_cycle->pool;
+
+    (void) ngx_microshop_store_exec(&mmcf->store, &op);
+
+    ngx_add_timer(ev, NGX_MICROSHOP_SWEEP_INTERVAL);
+}

@@ -1,0 +1,37 @@
+/*
+ * ngx_microshop: the shm store's operations on inventory, stock and
+ * reservations (ngx_microshop_store_shm_stock.c), called under the zone
+ * lock by the dispatcher in ngx_microshop_store_shm.c.
+ */
+
+#ifndef _NGX_MICROSHOP_STORE_SHM_H_INCLUDED_
+#define _NGX_MICROSHOP_STORE_SHM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_microshop_store.h"
+
+
+ngx_int_t ngx_microshop_shm_inv_get(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_inv_put(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_inv_drop(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_event(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_stock_set(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_stock_get(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_settle(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+
+
+#endif /* _NGX_MICROSHOP_STORE_SHM_H_INCLUDED_ */
