@@ -188,7 +188,7 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NULL },
 
     { ngx_string("microshop_events"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
       ngx_microshop_events_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

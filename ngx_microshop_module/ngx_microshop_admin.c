@@ -27,6 +27,8 @@ static ngx_int_t ngx_microshop_admin_stock(ngx_http_request_t *r,
     ngx_str_t *route);
 static ngx_int_t ngx_microshop_admin_stock_op(ngx_http_request_t *r,
     ngx_str_t *route, ngx_microshop_op_t **opp);
+static ngx_int_t ngx_microshop_admin_stock_refuse(ngx_http_request_t *r,
+    ngx_int_t rc);
 static void ngx_microshop_admin_stock_exec(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 static void ngx_microshop_admin_stock_put(ngx_http_request_t *r);
@@ -84,7 +86,7 @@ static ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *route;
+    ngx_str_t                 *route, allow;
     ngx_microshop_identity_t  *id;
 
     /* the access phase checked it; a second look costs nothing */
@@ -114,6 +116,12 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(route->data, "revocations", route->len) == 0)
     {
         if (r->method != NGX_HTTP_POST) {
+            ngx_str_set(&allow, "POST");
+
+            if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_ALLOWED,
                                   "method-not-allowed", "Method not allowed",
                                   "Revocations are made with POST.");
@@ -180,7 +188,7 @@ ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
     rc = ngx_microshop_admin_stock_op(r, route, &op);
 
     if (rc != NGX_OK) {
-        return rc;
+        return ngx_microshop_admin_stock_refuse(r, rc);
     }
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
@@ -222,7 +230,8 @@ ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
 
 /*
  * A new op keyed "seller\nsku" from "stock/<seller>/<sku>".  NGX_OK, or
- * the answer sent (a problem) or to send.
+ * the problem to answer with: NGX_HTTP_NOT_FOUND (not a stock route),
+ * NGX_HTTP_BAD_REQUEST (a bad name); NGX_ERROR on a memory shortage.
  */
 
 static ngx_int_t
@@ -239,9 +248,7 @@ ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
     slash = ngx_strlchr(seller.data, seller.data + seller.len, '/');
 
     if (slash == NULL) {
-        return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
-                                  "not-found", "Not found",
-                                  "Stock routes are stock/<seller>/<sku>.");
+        return NGX_HTTP_NOT_FOUND;
     }
 
     sku.data = slash + 1;
@@ -251,29 +258,24 @@ ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
     if (seller.len == 0 || sku.len == 0
         || ngx_strlchr(sku.data, sku.data + sku.len, '/') != NULL)
     {
-        return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
-                                  "not-found", "Not found",
-                                  "Stock routes are stock/<seller>/<sku>.");
+        return NGX_HTTP_NOT_FOUND;
     }
 
     if (!ngx_microshop_events_name_valid(seller.data, seller.len)
         || !ngx_microshop_events_name_valid(sku.data, sku.len))
     {
-        return ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
-                                  "invalid-request", "Invalid stock route",
-                                  "A seller or SKU has at most 256 bytes "
-                                  "and no control characters.");
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     op = ngx_pcalloc(r->pool, sizeof(ngx_microshop_op_t));
     if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     op->key.len = seller.len + 1 + sku.len;
     op->key.data = ngx_pnalloc(r->pool, op->key.len);
     if (op->key.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     p = ngx_cpymem(op->key.data, seller.data, seller.len);
@@ -287,6 +289,28 @@ ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
     *opp = op;
 
     return NGX_OK;
+}
+
+
+/* the answer to what ngx_microshop_admin_stock_op() refused */
+
+static ngx_int_t
+ngx_microshop_admin_stock_refuse(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_HTTP_NOT_FOUND) {
+        return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
+                                  "not-found", "Not found",
+                                  "Stock routes are stock/<seller>/<sku>.");
+    }
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        return ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
+                                  "invalid-request", "Invalid stock route",
+                                  "A seller or SKU has 1 to 256 bytes and "
+                                  "no control characters.");
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -323,8 +347,7 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
     rc = ngx_microshop_admin_stock_op(r, route, &op);
 
     if (rc != NGX_OK) {
-        /* the route was checked before the body was read */
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(r, ngx_microshop_admin_stock_refuse(r, rc));
         return;
     }
 

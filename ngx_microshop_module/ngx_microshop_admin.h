@@ -1,7 +1,9 @@
 /*
  * ngx_microshop: the admin API (microshop_admin), content handler.
  *
- *   POST <loc>/revocations  {"jti":"...","exp":<unix>}  -> 204
+ *   POST <loc>/revocations           {"jti":"...","exp":<unix>}  -> 204
+ *   PUT  <loc>/stock/<seller>/<sku>  {"available":N}              -> 204
+ *   GET  <loc>/stock/<seller>/<sku>  -> {"available":N,"held":M}
  *
  * The location needs a token with the scope microshop:admin: the
  * directive turns microshop_auth on there and adds that scope rule.

@@ -24,6 +24,7 @@
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_problem.h"
 #include "ngx_microshop_admin.h"
+#include "ngx_microshop_events.h"
 
 
 typedef ngx_int_t (*ngx_microshop_policy_main_pt)(json_t *doc,
@@ -62,6 +63,12 @@ static ngx_int_t ngx_microshop_policy_loc_token(json_t *loc,
 static ngx_int_t ngx_microshop_policy_loc_rate(json_t *loc,
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 static ngx_int_t ngx_microshop_policy_loc_idem(json_t *loc,
+    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+static ngx_int_t ngx_microshop_policy_loc_cache(json_t *loc,
+    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+static ngx_int_t ngx_microshop_policy_loc_reserve(json_t *loc,
+    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+static ngx_int_t ngx_microshop_policy_loc_events(json_t *loc,
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 
 static ngx_int_t ngx_microshop_policy_keys(json_t *doc,
@@ -107,7 +114,10 @@ static ngx_microshop_policy_loc_pt  ngx_microshop_policy_loc_sections[] = {
     ngx_microshop_policy_loc_token,
     ngx_microshop_policy_loc_rate,
     ngx_microshop_policy_loc_idem,
-    /* inventory cache, reservation: one function each */
+    ngx_microshop_policy_loc_cache,
+    ngx_microshop_policy_loc_reserve,
+    ngx_microshop_policy_loc_events,
+    /* a new feature: one function here */
     NULL
 };
 
@@ -688,6 +698,95 @@ ngx_microshop_policy_loc_idem(json_t *loc, ngx_http_core_loc_conf_t *clcf,
            != NGX_OK
         || ngx_microshop_json_set(idem, "header",
                                   ngx_microshop_json_str(&ilcf->header))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_policy_loc_cache(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    json_t                     *cache;
+    ngx_microshop_cache_loc_t  *c;
+
+    c = &mlcf->cache;
+
+    if (c->sku == NULL) {
+        return ngx_microshop_json_set(loc, "inventory_cache", json_null());
+    }
+
+    cache = json_object();
+
+    if (ngx_microshop_json_set(loc, "inventory_cache", cache) != NGX_OK
+        || ngx_microshop_json_set(cache, "sku",
+                                  ngx_microshop_json_str(&c->sku->value))
+           != NGX_OK
+        || ngx_microshop_json_set(cache, "ttl",
+                                  ngx_microshop_json_msec(c->ttl))
+           != NGX_OK
+        || ngx_microshop_json_set(cache, "stale_if_error",
+                                  ngx_microshop_json_msec(c->stale_if_error))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_policy_loc_reserve(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    json_t  *reserve;
+
+    if (!mlcf->reserve.on) {
+        return ngx_microshop_json_set(loc, "reserve", json_null());
+    }
+
+    reserve = json_object();
+
+    if (ngx_microshop_json_set(loc, "reserve", reserve) != NGX_OK
+        || ngx_microshop_json_set(reserve, "hold",
+                               ngx_microshop_json_msec(mlcf->reserve.hold))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_policy_loc_events(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    json_t                      *events;
+    ngx_microshop_events_loc_t  *ev;
+
+    ev = mlcf->events;
+
+    if (ev == NULL) {
+        return ngx_microshop_json_set(loc, "events", json_null());
+    }
+
+    /* the secret's file, never the secret */
+
+    events = json_object();
+
+    if (ngx_microshop_json_set(loc, "events", events) != NGX_OK
+        || ngx_microshop_json_set(events, "secret_file",
+                                  ngx_microshop_json_str(&ev->secret_file))
+           != NGX_OK
+        || ngx_microshop_json_set(events, "tolerance",
+                                  json_integer(ev->tolerance))
            != NGX_OK)
     {
         return NGX_ERROR;
