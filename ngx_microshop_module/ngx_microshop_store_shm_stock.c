@@ -218,12 +218,28 @@ ngx_int_t
 ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
+    u_char                  id[NGX_MICROSHOP_KEY_MAX], *p, *nl;
+    size_t                  id_len;
     ngx_int_t               rc;
     ngx_microshop_rec_t    *rec;
     ngx_microshop_stock_t  *st;
 
-    if (ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_EVENT,
-                                  op->u.event.id.data, op->u.event.id.len,
+    /* event ids are the seller's: "seller\nid" */
+
+    nl = ngx_strlchr(op->key.data, op->key.data + op->key.len, '\n');
+
+    if (nl == NULL
+        || (size_t) (nl - op->key.data) + 1 + op->u.event.id.len
+           > NGX_MICROSHOP_KEY_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(id, op->key.data, nl - op->key.data + 1);
+    p = ngx_cpymem(p, op->u.event.id.data, op->u.event.id.len);
+    id_len = p - id;
+
+    if (ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_EVENT, id, id_len,
                                   now))
     {
         op->u.event.result = NGX_MICROSHOP_EVENT_DUPLICATE;
@@ -268,9 +284,8 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     }
 
     /* remembered for a day; forgetting one early is harmless (versions) */
-    (void) ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_EVENT,
-                                     op->u.event.id.data,
-                                     op->u.event.id.len, 0,
+    (void) ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_EVENT, id,
+                                     id_len, 0,
                                      now + NGX_MICROSHOP_EVENT_KEEP, now);
 
     return NGX_OK;
