@@ -327,3 +327,17 @@ def test_counters(gw):
                  'microshop_reservations_total{result="committed"}',
                  'microshop_reservations_total{result="released"}'):
         assert re.search(r"^%s \d+$" % re.escape(name), text, re.M), name
+
+
+def test_event_ids_belong_to_their_seller(gw, keys, backend, clean, secret):
+    for seller in ("s1", "s2"):
+        event = {"id": "evt-shared-id", "seller": seller, "sku": "Z9",
+                 "available": 4, "version": 1}
+        r = backend.send_webhook(gw.url("/events"), secret, event)
+        assert r["status"] == 200
+        assert json.loads(r["body"])["status"] == "accepted"
+        assert stock(gw, keys, seller, "Z9")["available"] == 4
+    r = backend.send_webhook(gw.url("/events"), secret,
+                             {"id": "evt-shared-id", "seller": "s1",
+                              "sku": "Z9", "available": 9, "version": 2})
+    assert json.loads(r["body"])["status"] == "duplicate"
