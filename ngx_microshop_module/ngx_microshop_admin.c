@@ -20,7 +20,6 @@
 #define NGX_MICROSHOP_JTI_MAX         256
 
 
-static ngx_int_t ngx_microshop_admin_handler(ngx_http_request_t *r);
 static void ngx_microshop_admin_revoke(ngx_http_request_t *r);
 static void ngx_microshop_admin_op_done(ngx_microshop_op_t *op);
 static ngx_int_t ngx_microshop_admin_stock(ngx_http_request_t *r,
@@ -82,7 +81,7 @@ ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;

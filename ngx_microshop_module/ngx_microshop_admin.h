@@ -23,6 +23,7 @@
 
 char *ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_microshop_admin_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_MICROSHOP_ADMIN_H_INCLUDED_ */

@@ -26,6 +26,8 @@ static char *ngx_microshop_events_read_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_microshop_events_loc_t *ec);
 static void ngx_microshop_events_cleanup(void *data);
 static ngx_int_t ngx_microshop_events_handler(ngx_http_request_t *r);
+static void ngx_microshop_events_decision(ngx_http_request_t *r,
+    ngx_microshop_reason_e reason);
 static void ngx_microshop_events_body(ngx_http_request_t *r);
 static char *ngx_microshop_events_signature(ngx_http_request_t *r,
     ngx_microshop_events_loc_t *ec, ngx_str_t *body);
@@ -302,6 +304,22 @@ ngx_microshop_events_name_valid(u_char *data, size_t len)
 }
 
 
+/* webhooks are decisions too: counted and audited like requests */
+
+static void
+ngx_microshop_events_decision(ngx_http_request_t *r,
+    ngx_microshop_reason_e reason)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_http_microshop_get_ctx(r);
+
+    if (ctx) {
+        ctx->reason = reason;
+    }
+}
+
+
 static ngx_int_t
 ngx_microshop_events_handler(ngx_http_request_t *r)
 {
@@ -369,6 +387,8 @@ ngx_microshop_events_body(ngx_http_request_t *r)
     }
 
     if (detail != NULL) {
+        ngx_microshop_events_decision(r, NGX_MICROSHOP_REASON_INVALID_SIGNATURE);
+
         ngx_str_set(&challenge, "Microshop-Signature realm=\"microshop\"");
 
         if (ngx_microshop_header_add(r, "WWW-Authenticate", &challenge)
@@ -752,6 +772,8 @@ ngx_microshop_events_done(ngx_microshop_op_t *op)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "microshop: webhook event \"%V\" version %L: %V",
                   &op->u.event.id, op->u.event.version, &result);
+
+    ngx_microshop_events_decision(r, NGX_MICROSHOP_REASON_OK);
 
     ngx_http_finalize_request(r,
         ngx_microshop_send_body(r, NGX_HTTP_OK,

@@ -488,6 +488,10 @@ ngx_microshop_cache_header_filter(ngx_http_request_t *r,
             && ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
                == 0);
 
+    if (r->headers_out.etag) {
+        cc->etag = r->headers_out.etag->value;
+    }
+
     if (cc->drop) {
         /* a write through a cached location */
         if (r->headers_out.status >= 200 && r->headers_out.status < 300) {
@@ -505,15 +509,11 @@ ngx_microshop_cache_header_filter(ngx_http_request_t *r,
         return ngx_microshop_cache_stale_headers(r, ctx);
     }
 
+    /* whether it gets stored is known only at its end: no "stored" here */
     ngx_str_set(&status, "microshop; fwd=miss");
 
     if (r->headers_out.status == NGX_HTTP_OK && json) {
         cc->capture = 1;
-        ngx_str_set(&status, "microshop; fwd=miss; stored");
-
-        if (r->headers_out.etag) {
-            cc->etag = r->headers_out.etag->value;
-        }
     }
 
     return ngx_microshop_header_add(r, "Cache-Status", &status);

@@ -450,27 +450,8 @@ ngx_microshop_policy_loc_auth(json_t *loc, ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
     ngx_uint_t                   admin;
-    ngx_microshop_scope_rule_t  *rule;
 
-    /*
-     * a microshop_admin location: the handler is the admin API and its
-     * first rule is the "* microshop:admin" the directive adds
-     */
-
-    admin = 0;
-
-    if (clcf->handler
-        && clcf->handler != ngx_microshop_policy_handler
-        && mlcf->scope.rules
-        && mlcf->scope.rules->nelts)
-    {
-        rule = mlcf->scope.rules->elts;
-
-        admin = rule[0].any
-                && rule[0].scopes.len == sizeof(NGX_MICROSHOP_ADMIN_SCOPE) - 1
-                && ngx_strncmp(rule[0].scopes.data, NGX_MICROSHOP_ADMIN_SCOPE,
-                               rule[0].scopes.len) == 0;
-    }
+    admin = (clcf->handler == ngx_microshop_admin_handler);
 
     if (ngx_microshop_json_set(loc, "auth", json_boolean(mlcf->auth == 1))
         != NGX_OK

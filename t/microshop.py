@@ -30,6 +30,11 @@ T_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(T_DIR)
 MODULE_SO = os.path.join(REPO, "build", "ngx_http_microshop_module.so")
 NGINX_BIN = "/usr/sbin/nginx"
+
+# MICROSHOP_VALGRIND=1 runs every nginx of the suite under valgrind (see
+# scripts/valgrind-suite); waits are stretched to match.
+VALGRIND = os.environ.get("MICROSHOP_VALGRIND") == "1"
+SLOW = 15 if VALGRIND else 1
 PYTHON = "/usr/bin/python3"
 BACKEND_PY = os.path.join(T_DIR, "backend", "backend.py")
 
@@ -58,7 +63,7 @@ def free_port():
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
     """Poll predicate() until it returns a true value, which is returned."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while True:
         value = predicate()
         if value:
@@ -255,7 +260,7 @@ class Backend:
 
     def _control(self, method, path, **kw):
         resp = self.http.request(method, self.url("/__backend/" + path),
-                                 timeout=30, **kw)
+                                 timeout=30 * SLOW, **kw)
         resp.raise_for_status()
         return resp.json()
 
@@ -388,6 +393,25 @@ def bad_log_lines(text, allow=()):
             and not any(re.search(pattern, line) for pattern in allow)]
 
 
+def valgrind_errors(log_dir):
+    """valgrind's reports (memory errors, definite leaks) whose stack
+    passes through the module; nginx's and OpenSSL's own are not ours."""
+    found = []
+    if not os.path.isdir(log_dir):
+        return found
+    for name in sorted(os.listdir(log_dir)):
+        if not name.startswith("valgrind."):
+            continue
+        with open(os.path.join(log_dir, name)) as f:
+            records = re.split(r"\n==\d+== ?\n", f.read())
+        for record in records:
+            if "microshop" in record and re.search(
+                    r"definitely lost|Invalid (read|write|free)|"
+                    r"uninitialised|Mismatched|overlap", record):
+                found.append("%s: %s" % (name, record.strip()[:2000]))
+    return found
+
+
 def _children(pid):
     """{child pid: command line} of a process, from /proc."""
     children = {}
@@ -459,7 +483,7 @@ class Nginx:
         headers = dict(kw.pop("headers", None) or {})
         if token is not None:
             headers["Authorization"] = "Bearer " + token
-        kw.setdefault("timeout", 30)
+        kw.setdefault("timeout", 30 * SLOW)
         with http_session() as session:
             return session.request(method, self.url(path), headers=headers,
                                    **kw)
@@ -490,10 +514,15 @@ class Nginx:
                                  self.main_conf, self.events_conf))
 
     def _nginx(self, prefix, *args):
+        wrapper = []
+        if VALGRIND and not args:
+            wrapper = ["valgrind", "--quiet", "--leak-check=full",
+                       "--show-leak-kinds=definite",
+                       "--log-file=%s/logs/valgrind.%%p.log" % prefix]
         return subprocess.run(
-            [NGINX_BIN, "-p", prefix + "/", "-e", "logs/error.log",
-             "-c", "conf/nginx.conf", *args],
-            capture_output=True, text=True, timeout=30)
+            wrapper + [NGINX_BIN, "-p", prefix + "/", "-e", "logs/error.log",
+                       "-c", "conf/nginx.conf", *args],
+            capture_output=True, text=True, timeout=30 * SLOW)
 
     def start(self, http_conf, workers=1, main_conf="", events_conf="",
               allow_log=()):
@@ -579,7 +608,8 @@ class Nginx:
         return result.returncode, result.stderr
 
     def bad_log_lines(self):
-        return bad_log_lines(self.error_log(), self.allow_log)
+        return (bad_log_lines(self.error_log(), self.allow_log)
+                + valgrind_errors(os.path.join(self.prefix, "logs")))
 
 
 class NginxFactory:
