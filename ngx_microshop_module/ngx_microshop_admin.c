@@ -33,8 +33,6 @@ static void ngx_microshop_admin_stock_exec(ngx_http_request_t *r,
 static void ngx_microshop_admin_stock_put(ngx_http_request_t *r);
 static void ngx_microshop_admin_stock_done(ngx_microshop_op_t *op);
 static ngx_str_t *ngx_microshop_admin_route(ngx_http_request_t *r);
-static ngx_int_t ngx_microshop_admin_problem(ngx_http_request_t *r,
-    ngx_uint_t status, char *name, char *title, char *detail);
 
 
 char *
@@ -121,7 +119,7 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_ALLOWED,
+            return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
                                   "method-not-allowed", "Method not allowed",
                                   "Revocations are made with POST.");
         }
@@ -135,7 +133,7 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND, "not-found",
+    return ngx_microshop_problem_text(r, NGX_HTTP_NOT_FOUND, "not-found",
                                        "Not found",
                                        "No admin route has this path.");
 }
@@ -219,7 +217,7 @@ ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_ALLOWED,
+    return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
                                        "method-not-allowed",
                                        "Method not allowed",
                                        "Stock is read with GET and set "
@@ -297,13 +295,13 @@ static ngx_int_t
 ngx_microshop_admin_stock_refuse(ngx_http_request_t *r, ngx_int_t rc)
 {
     if (rc == NGX_HTTP_NOT_FOUND) {
-        return ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
+        return ngx_microshop_problem_text(r, NGX_HTTP_NOT_FOUND,
                                   "not-found", "Not found",
                                   "Stock routes are stock/<seller>/<sku>.");
     }
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
-        return ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
                                   "invalid-request", "Invalid stock route",
                                   "A seller or SKU has 1 to 256 bytes and "
                                   "no control characters.");
@@ -373,7 +371,7 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
     {
         json_decref(doc);
         ngx_http_finalize_request(r,
-            ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
+            ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
                               "invalid-request", "Invalid stock",
                               "The body must be {\"available\":<integer "
                               ">= 0>} and nothing else."));
@@ -405,7 +403,7 @@ ngx_microshop_admin_stock_done(ngx_microshop_op_t *op)
 
     if (op->rc == NGX_DECLINED && op->type == NGX_MICROSHOP_OP_STOCK_GET) {
         ngx_http_finalize_request(r,
-            ngx_microshop_admin_problem(r, NGX_HTTP_NOT_FOUND,
+            ngx_microshop_problem_text(r, NGX_HTTP_NOT_FOUND,
                               "not-found", "No stock",
                               "No stock is set for this seller and SKU."));
         return;
@@ -420,7 +418,7 @@ ngx_microshop_admin_stock_done(ngx_microshop_op_t *op)
         }
 
         ngx_http_finalize_request(r,
-            ngx_microshop_admin_problem(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+            ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                               "store-unavailable", "State store unavailable",
                               "The stock could not be read or stored."));
         return;
@@ -496,7 +494,7 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
     {
         json_decref(doc);
         ngx_http_finalize_request(r,
-            ngx_microshop_admin_problem(r, NGX_HTTP_BAD_REQUEST,
+            ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
                               "invalid-request", "Invalid revocation",
                               "The body must be {\"jti\":\"<non-empty "
                               "string>\",\"exp\":<unix time>}."));
@@ -546,7 +544,7 @@ ngx_microshop_admin_op_done(ngx_microshop_op_t *op)
 
     if (op->rc != NGX_OK) {
         ngx_http_finalize_request(r,
-            ngx_microshop_admin_problem(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+            ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                               "store-unavailable", "State store unavailable",
                               "The revocation could not be stored."));
         return;
@@ -559,21 +557,3 @@ ngx_microshop_admin_op_done(ngx_microshop_op_t *op)
     ngx_http_finalize_request(r, ngx_http_send_header(r));
 }
 
-
-static ngx_int_t
-ngx_microshop_admin_problem(ngx_http_request_t *r, ngx_uint_t status,
-    char *name, char *title, char *detail)
-{
-    ngx_microshop_problem_t  problem;
-
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = status;
-    problem.name.data = (u_char *) name;
-    problem.name.len = ngx_strlen(name);
-    problem.title.data = (u_char *) title;
-    problem.title.len = ngx_strlen(title);
-    problem.detail.data = (u_char *) detail;
-    problem.detail.len = ngx_strlen(detail);
-
-    return ngx_microshop_problem_output(r, &problem);
-}

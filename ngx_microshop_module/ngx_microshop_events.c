@@ -36,8 +36,6 @@ static char *ngx_microshop_events_parse(ngx_http_request_t *r,
 static ngx_int_t ngx_microshop_events_str(ngx_http_request_t *r,
     json_t *v, ngx_str_t *out);
 static void ngx_microshop_events_done(ngx_microshop_op_t *op);
-static ngx_int_t ngx_microshop_events_problem(ngx_http_request_t *r,
-    ngx_uint_t status, char *name, char *title, char *detail);
 
 
 static ngx_str_t  ngx_microshop_events_json_type =
@@ -333,7 +331,7 @@ ngx_microshop_events_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_microshop_events_problem(r, NGX_HTTP_NOT_ALLOWED,
+        return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
                                             "method-not-allowed",
                                             "Method not allowed",
                                             "Events are delivered with POST.");
@@ -372,7 +370,7 @@ ngx_microshop_events_body(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         ngx_http_finalize_request(r,
-            ngx_microshop_events_problem(r,
+            ngx_microshop_problem_text(r,
                               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                               "event-too-large", "Event too large",
                               "An event body may have at most 1 MB."));
@@ -399,7 +397,7 @@ ngx_microshop_events_body(ngx_http_request_t *r)
         }
 
         ngx_http_finalize_request(r,
-            ngx_microshop_events_problem(r, NGX_HTTP_UNAUTHORIZED,
+            ngx_microshop_problem_text(r, NGX_HTTP_UNAUTHORIZED,
                                          "invalid-signature",
                                          "Invalid signature", detail));
         return;
@@ -423,7 +421,7 @@ ngx_microshop_events_body(ngx_http_request_t *r)
                       "microshop: webhook event refused: %s", detail);
 
         ngx_http_finalize_request(r,
-            ngx_microshop_events_problem(r, NGX_HTTP_BAD_REQUEST,
+            ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid-event", "Invalid event",
                                          detail));
         return;
@@ -745,7 +743,7 @@ ngx_microshop_events_done(ngx_microshop_op_t *op)
         }
 
         ngx_http_finalize_request(r,
-            ngx_microshop_events_problem(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+            ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                               "store-unavailable", "State store unavailable",
                               "The event could not be stored; retry later."));
         return;
@@ -780,24 +778,6 @@ ngx_microshop_events_done(ngx_microshop_op_t *op)
                                 &ngx_microshop_events_json_type, &body));
 }
 
-
-static ngx_int_t
-ngx_microshop_events_problem(ngx_http_request_t *r, ngx_uint_t status,
-    char *name, char *title, char *detail)
-{
-    ngx_microshop_problem_t  problem;
-
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = status;
-    problem.name.data = (u_char *) name;
-    problem.name.len = ngx_strlen(name);
-    problem.title.data = (u_char *) title;
-    problem.title.len = ngx_strlen(title);
-    problem.detail.data = (u_char *) detail;
-    problem.detail.len = ngx_strlen(detail);
-
-    return ngx_microshop_problem_output(r, &problem);
-}
 
 
 /* "ms-" and the first 16 hex digits of SHA-256(body), quoted */

@@ -468,8 +468,8 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_uint_t status, char *name, char *title, char *detail,
     char *retry_after)
 {
-    ngx_str_t                 retry;
-    ngx_microshop_problem_t   problem;
+    ngx_int_t   rc;
+    ngx_str_t   retry;
 
     ctx->reason = NGX_MICROSHOP_REASON_IDEMPOTENCY;
 
@@ -482,16 +482,15 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
         }
     }
 
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = status;
-    problem.name.data = (u_char *) name;
-    problem.name.len = ngx_strlen(name);
-    problem.title.data = (u_char *) title;
-    problem.title.len = ngx_strlen(title);
-    problem.detail.data = (u_char *) detail;
-    problem.detail.len = ngx_strlen(detail);
+    rc = ngx_microshop_problem_text(r, status, name, title, detail);
 
-    return ngx_microshop_problem_send(r, &problem);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
 }
 
 

@@ -62,10 +62,9 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
-    ngx_str_t                         *value, s;
-    ngx_uint_t                         i;
-    ngx_msec_t                         t;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+    ngx_msec_t   t;
 
     if (mlcf->cache.sku != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -80,18 +79,8 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
 
-            mlcf->cache.sku = ngx_palloc(cf->pool,
-                                         sizeof(ngx_http_complex_value_t));
+            mlcf->cache.sku = ngx_microshop_complex_value(cf, &s);
             if (mlcf->cache.sku == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = mlcf->cache.sku;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 

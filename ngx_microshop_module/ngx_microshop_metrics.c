@@ -93,6 +93,13 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
 };
 
 
+/* in the order of ngx_microshop_kind_e */
+static const char  *ngx_microshop_kind_names[] = {
+    "token", "rate", "inventory", "event", "revoked", "idempotency",
+    "stock", "hold"
+};
+
+
 static ngx_int_t ngx_microshop_status_handler(ngx_http_request_t *r);
 
 
@@ -167,7 +174,7 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
     c = mmcf->zone->sh->counters;
 
-    len = 4096 + (NGX_MICROSHOP_REASON_MAX
+    len = 4096 + (NGX_MICROSHOP_REASON_MAX + NGX_MICROSHOP_KIND_MAX
                   + sizeof(ngx_microshop_metric_lines)
                     / sizeof(ngx_microshop_metric_t))
                  * (128 + NGX_ATOMIC_T_LEN);
@@ -208,6 +215,15 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
 
         p = ngx_sprintf(p, "%s %uA\n", line,
                         c[ngx_microshop_metric_lines[i].counter]);
+    }
+
+    p = ngx_cpymem(p, "# TYPE microshop_zone_records gauge\n",
+                   sizeof("# TYPE microshop_zone_records gauge\n") - 1);
+
+    for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
+        p = ngx_sprintf(p, "microshop_zone_records{kind=\"%s\"} %uA\n",
+                        ngx_microshop_kind_names[i],
+                        mmcf->zone->sh->records[i]);
     }
 
     p = ngx_sprintf(p, "# TYPE microshop_redis_up gauge\n"

@@ -143,3 +143,22 @@ ngx_microshop_problem_send(ngx_http_request_t *r, ngx_microshop_problem_t *p)
 
     return NGX_DONE;
 }
+
+
+ngx_int_t
+ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
+    char *name, char *title, char *detail)
+{
+    ngx_microshop_problem_t  problem;
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+    problem.status = status;
+    problem.name.data = (u_char *) name;
+    problem.name.len = ngx_strlen(name);
+    problem.title.data = (u_char *) title;
+    problem.title.len = ngx_strlen(title);
+    problem.detail.data = (u_char *) detail;
+    problem.detail.len = ngx_strlen(detail);
+
+    return ngx_microshop_problem_output(r, &problem);
+}

@@ -36,6 +36,10 @@ ngx_int_t ngx_microshop_problem_send(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
     ngx_microshop_problem_t *p);
 
+/* ngx_microshop_problem_output() of plain C strings */
+ngx_int_t ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
+    char *name, char *title, char *detail);
+
 /* sends the body of an answer whose header was sent, as the last buffer */
 ngx_int_t ngx_microshop_send_buffer(ngx_http_request_t *r, ngx_str_t *body);
 

@@ -167,10 +167,9 @@ ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
-    ngx_int_t                          n;
-    ngx_str_t                         *value, key;
-    ngx_uint_t                         i;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_int_t    n;
+    ngx_str_t   *value, key;
+    ngx_uint_t   i;
 
     if (mlcf->rate.on != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -214,18 +213,8 @@ ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             key.data = value[i].data + 4;
             key.len = value[i].len - 4;
 
-            mlcf->rate.key = ngx_palloc(cf->pool,
-                                        sizeof(ngx_http_complex_value_t));
+            mlcf->rate.key = ngx_microshop_complex_value(cf, &key);
             if (mlcf->rate.key == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-            ccv.cf = cf;
-            ccv.value = &key;
-            ccv.complex_value = mlcf->rate.key;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 

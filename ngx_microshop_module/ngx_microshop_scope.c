@@ -197,6 +197,31 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+ngx_http_complex_value_t *
+ngx_microshop_complex_value(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NULL;
+    }
+
+    return cv;
+}
+
+
 /* microshop_seller VALUE */
 
 char *
@@ -204,8 +229,7 @@ ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value;
 
     if (mlcf->scope.seller != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -213,23 +237,9 @@ ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    mlcf->scope.seller = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
-    if (mlcf->scope.seller == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    mlcf->scope.seller = ngx_microshop_complex_value(cf, &value[1]);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = mlcf->scope.seller;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return mlcf->scope.seller ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 

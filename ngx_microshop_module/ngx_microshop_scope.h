@@ -53,6 +53,10 @@ ngx_int_t ngx_microshop_scope_stage(ngx_http_request_t *r,
 ngx_str_t *ngx_microshop_scope_required(ngx_http_request_t *r,
     ngx_microshop_scope_loc_t *slcf);
 
+/* a compiled complex value ($seller, $sku, ...); NULL on error */
+ngx_http_complex_value_t *ngx_microshop_complex_value(ngx_conf_t *cf,
+    ngx_str_t *value);
+
 /* "GET,HEAD" -> NGX_HTTP_GET|NGX_HTTP_HEAD; logs and fails on others */
 ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
     ngx_uint_t *methods);

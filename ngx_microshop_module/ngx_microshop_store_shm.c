@@ -51,6 +51,14 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
     zone = store->zone;
     now = ngx_microshop_now_ms();
 
+    if (op->type == NGX_MICROSHOP_OP_IS_REVOKED
+        && zone->sh->records[NGX_MICROSHOP_KIND_REVOKED] == 0)
+    {
+        /* the common case on every request: nothing was ever revoked */
+        op->rc = NGX_DECLINED;
+        return NGX_OK;
+    }
+
     ngx_microshop_zone_lock(zone);
 
     switch (op->type) {

@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000002ULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000003ULL
 
 #define NGX_MICROSHOP_ZONE_MIN    (8 * ngx_pagesize)
 
@@ -407,6 +407,7 @@ ngx_microshop_zone_insert(ngx_microshop_zone_t *zone, ngx_uint_t kind,
 
     ngx_rbtree_insert(&zone->sh->rbtree, &rec->node);
     ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
+    zone->sh->records[kind]++;
 
     return rec;
 }
@@ -415,6 +416,7 @@ ngx_microshop_zone_insert(ngx_microshop_zone_t *zone, ngx_uint_t kind,
 void
 ngx_microshop_zone_delete(ngx_microshop_zone_t *zone, ngx_microshop_rec_t *rec)
 {
+    zone->sh->records[rec->kind]--;
     ngx_queue_remove(&rec->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, &rec->node);
     ngx_slab_free_locked(zone->shpool, rec);

@@ -59,6 +59,7 @@ typedef struct {
     ngx_rbtree_t              rbtree;
     ngx_rbtree_node_t         sentinel;
     ngx_queue_t               lru[NGX_MICROSHOP_KIND_MAX];
+    ngx_atomic_t              records[NGX_MICROSHOP_KIND_MAX];
     ngx_atomic_t              counters[NGX_MICROSHOP_COUNTER_MAX];
 } ngx_microshop_sh_t;
 

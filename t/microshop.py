@@ -551,8 +551,10 @@ class Nginx:
 
     def worker_pids(self):
         """Pids of the current generation of workers (not shutting down)."""
+        # under valgrind nginx cannot retitle its processes: every child
+        # is taken for a worker
         return sorted(pid for pid, cmd in _children(self.master_pid).items()
-                      if cmd == "nginx: worker process")
+                      if cmd == "nginx: worker process" or VALGRIND)
 
     def error_log(self):
         with open(self.error_log_path, errors="replace") as f:

@@ -84,7 +84,12 @@ def test_status_is_prometheus_text(gateway, keys):
         assert re.search(r"^%s \d+$" % name, r.text, re.M), name
     assert metric(r.text, 'microshop_requests_total{decision="deny",'
                           'reason="no_token"}') >= 1
-    assert gateway.post("/status").status_code == 405
+    gateway.get("/protected/hello.txt", token=mint(keys, kid="k1"))
+    assert metric(gateway.get("/status").text,
+                  'microshop_zone_records{kind="token"}') >= 1
+    r = gateway.post("/status")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
+    problem(r, "method-not-allowed")
 
 
 def test_counters_summed_over_workers_and_kept_across_reload(gateway, keys,
