@@ -231,6 +231,12 @@ ngx_microshop_route_seller(ngx_http_request_t *r,
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
 
+    if (ctx->route_seller.len) {
+        /* the scope stage evaluated it already */
+        *seller = ctx->route_seller;
+        return NGX_OK;
+    }
+
     if (mlcf->scope.seller) {
         return ngx_http_complex_value(r, mlcf->scope.seller, seller);
     }

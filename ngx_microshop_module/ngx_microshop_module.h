@@ -71,6 +71,7 @@ struct ngx_http_microshop_ctx_s {
     ngx_uint_t                  has_token;
     ngx_uint_t                  body_read;
     ngx_str_t                   scopes_required;
+    ngx_str_t                   route_seller;  /* microshop_seller, once */
     ngx_microshop_rate_ctx_t    rate;
     ngx_microshop_idem_ctx_t    idem;
     ngx_microshop_cache_ctx_t   cache_ctx;

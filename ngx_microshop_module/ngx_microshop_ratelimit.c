@@ -151,6 +151,20 @@ ngx_microshop_rate_tier_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     tier->interval = (int64_t) scale * 1000000 / rate;
 
+    /* the same on every answer: written once */
+    tier->policy.data = ngx_pnalloc(cf->pool, sizeof("\"\";q=;w=") - 1
+                                              + tier->name.len
+                                              + 2 * NGX_INT64_LEN);
+    if (tier->policy.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tier->policy.len = ngx_sprintf(tier->policy.data, "\"%V\";q=%L;w=%L",
+                                   &tier->name, tier->burst,
+                                   microshop_gcra_seconds_ceil(tier->burst
+                                                           * tier->interval))
+                       - tier->policy.data;
+
     if (value[1].len == 7 && ngx_strncmp(value[1].data, "default", 7) == 0) {
         mmcf->rate.default_tier = tier;
     }
@@ -440,32 +454,25 @@ ngx_microshop_ratelimit_headers(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
     u_char                     *p;
-    size_t                      len;
-    ngx_str_t                   policy, state;
+    ngx_str_t                   state;
     ngx_microshop_rate_tier_t  *tier;
 
     tier = ctx->rate.tier;
 
-    len = sizeof("\"\";q=;w=") - 1 + tier->name.len + 2 * NGX_INT64_LEN;
-
-    p = ngx_pnalloc(r->pool, 2 * len);
+    p = ngx_pnalloc(r->pool, sizeof("\"\";r=;t=") - 1 + tier->name.len
+                             + 2 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    policy.data = p;
-    policy.len = ngx_sprintf(p, "\"%V\";q=%L;w=%L", &tier->name, tier->burst,
-                             microshop_gcra_seconds_ceil(tier->burst
-                                                         * tier->interval))
-                 - p;
-
-    state.data = p + len;
-    state.len = ngx_sprintf(state.data, "\"%V\";r=%L;t=%L", &tier->name,
+    state.data = p;
+    state.len = ngx_sprintf(p, "\"%V\";r=%L;t=%L", &tier->name,
                             ctx->rate.remaining,
                             microshop_gcra_seconds_ceil(ctx->rate.reset_after))
-                - state.data;
+                - p;
 
-    if (ngx_microshop_header_add(r, "RateLimit-Policy", &policy) != NGX_OK
+    if (ngx_microshop_header_add(r, "RateLimit-Policy", &tier->policy)
+        != NGX_OK
         || ngx_microshop_header_add(r, "RateLimit", &state) != NGX_OK)
     {
         return NGX_ERROR;

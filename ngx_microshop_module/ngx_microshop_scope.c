@@ -427,6 +427,8 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
             return NGX_ERROR;
         }
 
+        ctx->route_seller = seller;
+
         if (seller.len == 0
             || seller.len != id->f[NGX_MICROSHOP_ID_SELLER].len
             || ngx_strncmp(seller.data, id->f[NGX_MICROSHOP_ID_SELLER].data,

@@ -677,6 +677,22 @@ ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
     u_char     *p, *last;
     ngx_str_t  *v;
 
+    /* b64token (RFC 6750 2.1): ALPHA DIGIT - . _ ~ + / = */
+    static uint32_t  b64token[] = {
+        0x00000000, /* control characters */
+
+                    /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+        0x23ffe800, /* 0010 0011 1111 1111  1110 1000 0000 0000 */
+
+                    /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+        0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
+
+                    /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+        0x47fffffe, /* 0100 0111 1111 1111  1111 1111 1111 1110 */
+
+        0x00000000, 0x00000000, 0x00000000, 0x00000000  /* non-ASCII */
+    };
+
     if (r->headers_in.authorization == NULL) {
         return NGX_DECLINED;
     }
@@ -709,11 +725,7 @@ ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
     token->data = p;
 
     for ( /* void */ ; p < last; p++) {
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-              || (*p >= '0' && *p <= '9')
-              || *p == '-' || *p == '.' || *p == '_' || *p == '~'
-              || *p == '+' || *p == '/' || *p == '='))
-        {
+        if (!(b64token[*p >> 5] & (1U << (*p & 0x1f)))) {
             return NGX_ERROR;
         }
     }

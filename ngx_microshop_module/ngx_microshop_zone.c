@@ -10,15 +10,16 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000003ULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000004ULL
+
+/* one bucket of the index per this many bytes of zone */
+#define NGX_MICROSHOP_ZONE_BUCKET_BYTES  512
 
 #define NGX_MICROSHOP_ZONE_MIN    (8 * ngx_pagesize)
 
 
 static ngx_int_t ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_microshop_zone_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static uint32_t ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key,
     size_t len);
 
@@ -158,7 +159,7 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_microshop_zone_t  *ozone = data;
 
     size_t                 len;
-    ngx_uint_t             k;
+    ngx_uint_t             i, k;
     ngx_microshop_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -194,8 +195,18 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool->data = zone->sh;
     zone->sh->magic = NGX_MICROSHOP_ZONE_MAGIC;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_microshop_zone_rbtree_insert);
+    zone->sh->nbuckets = shm_zone->shm.size / NGX_MICROSHOP_ZONE_BUCKET_BYTES;
+
+    zone->sh->buckets = ngx_slab_alloc(zone->shpool,
+                                       zone->sh->nbuckets
+                                       * sizeof(ngx_queue_t));
+    if (zone->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < zone->sh->nbuckets; i++) {
+        ngx_queue_init(&zone->sh->buckets[i]);
+    }
 
     for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
         ngx_queue_init(&zone->sh->lru[k]);
@@ -221,65 +232,8 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 static uint32_t
 ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key, size_t len)
 {
-    uint32_t  crc;
-
-    ngx_crc32_init(crc);
-    ngx_crc32_update(&crc, (u_char *) &kind, sizeof(ngx_uint_t));
-    ngx_crc32_update(&crc, key, len);
-    ngx_crc32_final(crc);
-
-    return crc;
-}
-
-
-static ngx_int_t
-ngx_microshop_rec_cmp(ngx_microshop_rec_t *a, ngx_uint_t kind, u_char *key,
-    size_t len)
-{
-    if (a->kind != kind) {
-        return (ngx_int_t) a->kind - (ngx_int_t) kind;
-    }
-
-    return ngx_memn2cmp(a->data, key, a->key_len, len);
-}
-
-
-static void
-ngx_microshop_zone_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t    **p;
-    ngx_microshop_rec_t   *rec, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            rec = (ngx_microshop_rec_t *) node;
-            t = (ngx_microshop_rec_t *) temp;
-
-            p = (ngx_microshop_rec_cmp(t, rec->kind, rec->data, rec->key_len)
-                 > 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    /* murmur2 reads four bytes a step; the kind moves the whole result */
+    return ngx_murmur_hash2(key, len) ^ (uint32_t) (kind * 0x9e3779b1);
 }
 
 
@@ -288,46 +242,33 @@ ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone, ngx_uint_t kind,
     u_char *key, size_t len, int64_t now)
 {
     uint32_t              hash;
-    ngx_int_t             rc;
-    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_queue_t          *bucket, *q;
     ngx_microshop_rec_t  *rec;
 
     hash = ngx_microshop_zone_hash(kind, key, len);
+    bucket = &zone->sh->buckets[hash % zone->sh->nbuckets];
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
+    for (q = ngx_queue_head(bucket);
+         q != ngx_queue_sentinel(bucket);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_microshop_rec_t, chain);
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
+        if (rec->hash != hash || rec->kind != kind || rec->key_len != len
+            || ngx_memcmp(rec->data, key, len) != 0)
+        {
             continue;
         }
 
-        if (hash > node->key) {
-            node = node->right;
-            continue;
+        if (rec->expire && rec->expire <= now) {
+            ngx_microshop_zone_delete(zone, rec);
+            return NULL;
         }
 
-        /* hash == node->key */
+        ngx_queue_remove(&rec->queue);
+        ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
 
-        rec = (ngx_microshop_rec_t *) node;
-
-        rc = ngx_microshop_rec_cmp(rec, kind, key, len);
-
-        if (rc == 0) {
-            if (rec->expire && rec->expire <= now) {
-                ngx_microshop_zone_delete(zone, rec);
-                return NULL;
-            }
-
-            ngx_queue_remove(&rec->queue);
-            ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
-
-            return rec;
-        }
-
-        node = (rc > 0) ? node->left : node->right;
+        return rec;
     }
 
     return NULL;
@@ -398,14 +339,15 @@ ngx_microshop_zone_insert(ngx_microshop_zone_t *zone, ngx_uint_t kind,
         return NULL;
     }
 
-    rec->node.key = ngx_microshop_zone_hash(kind, key, len);
+    rec->hash = ngx_microshop_zone_hash(kind, key, len);
     rec->kind = (uint8_t) kind;
     rec->key_len = (uint16_t) len;
     rec->value_len = (uint32_t) value_len;
     rec->expire = expire;
     ngx_memcpy(rec->data, key, len);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, &rec->node);
+    ngx_queue_insert_head(&zone->sh->buckets[rec->hash % zone->sh->nbuckets],
+                          &rec->chain);
     ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
     zone->sh->records[kind]++;
 
@@ -418,7 +360,7 @@ ngx_microshop_zone_delete(ngx_microshop_zone_t *zone, ngx_microshop_rec_t *rec)
 {
     zone->sh->records[rec->kind]--;
     ngx_queue_remove(&rec->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, &rec->node);
+    ngx_queue_remove(&rec->chain);
     ngx_slab_free_locked(zone->shpool, rec);
 }
 
