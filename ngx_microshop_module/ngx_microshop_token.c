@@ -978,7 +978,6 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
 
     ngx_memcpy(id->f[NGX_MICROSHOP_ID_SCOPES].data, scopes, n);
 
-    ngx_str_set(&id->f[NGX_MICROSHOP_ID_ALG], "");
     id->f[NGX_MICROSHOP_ID_ALG].data =
                                (u_char *) microshop_alg_name(jwt.key->alg);
     id->f[NGX_MICROSHOP_ID_ALG].len =
