@@ -60,29 +60,21 @@ microshop_fingerprint_length(EVP_MD_CTX *md, unsigned long long len)
 }
 
 
-EVP_MD_CTX *
-microshop_fingerprint_begin(const unsigned char *method, size_t method_len,
-    const unsigned char *uri, size_t uri_len, unsigned long long body_len)
+int
+microshop_fingerprint_begin(EVP_MD_CTX *md, const unsigned char *method,
+    size_t method_len, const unsigned char *uri, size_t uri_len,
+    unsigned long long body_len)
 {
-    EVP_MD_CTX  *md;
-
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NULL;
-    }
-
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || microshop_fingerprint_length(md, method_len) != 1
+    if (microshop_fingerprint_length(md, method_len) != 1
         || EVP_DigestUpdate(md, method, method_len) != 1
         || microshop_fingerprint_length(md, uri_len) != 1
         || EVP_DigestUpdate(md, uri, uri_len) != 1
         || microshop_fingerprint_length(md, body_len) != 1)
     {
-        EVP_MD_CTX_free(md);
-        return NULL;
+        return -1;
     }
 
-    return md;
+    return 0;
 }
 
 
@@ -97,11 +89,7 @@ microshop_fingerprint_update(EVP_MD_CTX *md, const unsigned char *data,
 int
 microshop_fingerprint_finish(EVP_MD_CTX *md, unsigned char *out)
 {
-    int           rc;
     unsigned int  n;
 
-    rc = EVP_DigestFinal_ex(md, out, &n);
-    EVP_MD_CTX_free(md);
-
-    return (rc == 1 && n == 32) ? 0 : -1;
+    return (EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32) ? 0 : -1;
 }

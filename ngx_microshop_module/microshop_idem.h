@@ -27,10 +27,11 @@ int microshop_idem_key_parse(const unsigned char *in, size_t len,
 /*
  * SHA-256 over the method, the URI with arguments and the exact body,
  * each length-prefixed so that no two requests share a fingerprint by
- * moving bytes between parts.  begin() returns NULL on allocation failure;
- * finish() frees the context and writes 32 bytes.
+ * moving bytes between parts.  md is a context initialised for SHA-256
+ * (EVP_DigestInit_ex2); the caller owns it.  Each returns 0 or -1;
+ * finish() writes 32 bytes.
  */
-EVP_MD_CTX *microshop_fingerprint_begin(const unsigned char *method,
+int microshop_fingerprint_begin(EVP_MD_CTX *md, const unsigned char *method,
     size_t method_len, const unsigned char *uri, size_t uri_len,
     unsigned long long body_len);
 int microshop_fingerprint_update(EVP_MD_CTX *md, const unsigned char *data,

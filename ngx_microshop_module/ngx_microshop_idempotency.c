@@ -9,6 +9,7 @@
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
 #include "microshop_idem.h"
+#include "ngx_microshop_digest.h"
 
 
 #define NGX_MICROSHOP_IDEM_READ_CHUNK  65536
@@ -395,10 +396,15 @@ ngx_microshop_idem_fingerprint(ngx_http_request_t *r,
         }
     }
 
-    md = microshop_fingerprint_begin(r->method_name.data, r->method_name.len,
-                                     r->unparsed_uri.data,
-                                     r->unparsed_uri.len, len);
-    if (md == NULL) {
+    md = ngx_microshop_sha256_begin();
+
+    if (md == NULL
+        || microshop_fingerprint_begin(md, r->method_name.data,
+                                       r->method_name.len,
+                                       r->unparsed_uri.data,
+                                       r->unparsed_uri.len, len)
+           != 0)
+    {
         return NGX_ERROR;
     }
 
@@ -456,8 +462,6 @@ ngx_microshop_idem_fingerprint(ngx_http_request_t *r,
            ? NGX_OK : NGX_ERROR;
 
 failed:
-
-    (void) microshop_fingerprint_finish(md, ictx->fingerprint);
 
     return NGX_ERROR;
 }
@@ -524,9 +528,10 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     size_t                     len;
     ngx_str_t                  type, *keep;
     ngx_uint_t                 i;
-    ngx_list_part_t           *part;
-    ngx_table_elt_t           *h;
-    ngx_microshop_idem_ctx_t  *ictx;
+    ngx_list_part_t                *part;
+    ngx_table_elt_t                *h;
+    ngx_microshop_idem_ctx_t       *ictx;
+    ngx_http_microshop_loc_conf_t  *mlcf;
 
     ictx = &ctx->idem;
     ictx->header_seen = 1;
@@ -581,12 +586,24 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
         }
     }
 
-    ictx->headers.data = ngx_pnalloc(r->pool, len);
-    if (ictx->headers.data == NULL) {
+    /* one buffer for the whole answer: its body usually has a length */
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+
+    ictx->answer_cap = len;
+
+    if (r->headers_out.content_length_n > 0
+        && r->headers_out.content_length_n <= (off_t) mlcf->idem.max_body)
+    {
+        ictx->answer_cap += (size_t) r->headers_out.content_length_n;
+    }
+
+    ictx->answer.data = ngx_pnalloc(r->pool, ictx->answer_cap);
+    if (ictx->answer.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ictx->headers.data;
+    p = ictx->answer.data;
     p = ngx_cpymem(p, &(uint16_t) { (uint16_t) ictx->status },
                    sizeof(uint16_t));
 
@@ -630,8 +647,8 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     p = ngx_microshop_idem_put_header(p, &(ngx_str_t) ngx_null_string,
                                       &(ngx_str_t) ngx_null_string);
 
-    ictx->headers.len = p - ictx->headers.data;
-    ictx->last = &ictx->body;
+    ictx->headers_len = p - ictx->answer.data;
+    ictx->answer.len = ictx->headers_len;
 
     return NGX_OK;
 }
@@ -641,12 +658,14 @@ ngx_int_t
 ngx_microshop_idem_body_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in)
 {
-    off_t                      size;
-    ssize_t                    n;
-    ngx_buf_t                 *b, *copy;
-    ngx_chain_t               *cl, *ln;
+    u_char                         *p;
+    off_t                           size;
+    size_t                          cap;
+    ssize_t                         n;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    ngx_microshop_idem_ctx_t       *ictx;
     ngx_http_microshop_loc_conf_t  *mlcf;
-    ngx_microshop_idem_ctx_t  *ictx;
 
     ictx = &ctx->idem;
 
@@ -663,53 +682,48 @@ ngx_microshop_idem_body_filter(ngx_http_request_t *r,
             ictx->complete = 1;
         }
 
-        if (ictx->oversize) {
-            continue;
-        }
-
         size = ngx_buf_size(b);
 
-        if (size == 0) {
+        if (ictx->oversize || size == 0) {
             continue;
         }
 
-        if (ictx->body_len + size > mlcf->idem.max_body) {
+        if (ictx->answer.len - ictx->headers_len + size > mlcf->idem.max_body)
+        {
             ictx->oversize = 1;
-            ictx->body = NULL;
             continue;
         }
 
-        copy = ngx_create_temp_buf(r->pool, (size_t) size);
-        if (copy == NULL) {
-            return NGX_ERROR;
+        if (ictx->answer.len + size > ictx->answer_cap) {
+            /* no length was announced: grow, at most to max_body */
+            cap = ngx_max(2 * ictx->answer_cap, ictx->answer.len + size);
+            cap = ngx_min(cap, ictx->headers_len + mlcf->idem.max_body);
+
+            p = ngx_pnalloc(r->pool, cap);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, ictx->answer.data, ictx->answer.len);
+            ictx->answer.data = p;
+            ictx->answer_cap = cap;
         }
+
+        p = ictx->answer.data + ictx->answer.len;
 
         if (ngx_buf_in_memory(b)) {
-            copy->last = ngx_cpymem(copy->pos, b->pos, size);
+            ngx_memcpy(p, b->pos, size);
 
         } else {
             /* the upstream's answer was buffered to a temporary file */
-            n = ngx_read_file(b->file, copy->pos, (size_t) size,
-                              b->file_pos);
+            n = ngx_read_file(b->file, p, (size_t) size, b->file_pos);
             if (n != size) {
                 ictx->oversize = 1;
-                ictx->body = NULL;
                 continue;
             }
-
-            copy->last = copy->pos + n;
         }
 
-        ln = ngx_alloc_chain_link(r->pool);
-        if (ln == NULL) {
-            return NGX_ERROR;
-        }
-
-        ln->buf = copy;
-        ln->next = NULL;
-        *ictx->last = ln;
-        ictx->last = &ln->next;
-        ictx->body_len += size;
+        ictx->answer.len += size;
     }
 
     if (ictx->complete) {
@@ -724,8 +738,6 @@ ngx_microshop_idem_body_filter(ngx_http_request_t *r,
 void
 ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 {
-    u_char                          *p;
-    ngx_chain_t                     *cl;
     ngx_microshop_op_t              *op;
     ngx_microshop_idem_ctx_t        *ictx;
     ngx_http_microshop_loc_conf_t   *mlcf;
@@ -770,23 +782,7 @@ ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         /* executed; replayable only when the whole answer was kept */
         op->u.idem.unavailable = ictx->oversize || !ictx->complete;
 
-        if (!op->u.idem.unavailable) {
-            op->u.idem.response.len = ictx->headers.len + ictx->body_len;
-            op->u.idem.response.data = ngx_pnalloc(r->pool,
-                                                   op->u.idem.response.len);
-            if (op->u.idem.response.data == NULL) {
-                op->u.idem.unavailable = 1;
-
-            } else {
-                p = ngx_cpymem(op->u.idem.response.data, ictx->headers.data,
-                               ictx->headers.len);
-
-                for (cl = ictx->body; cl; cl = cl->next) {
-                    p = ngx_cpymem(p, cl->buf->pos,
-                                   cl->buf->last - cl->buf->pos);
-                }
-            }
-        }
+        op->u.idem.response = ictx->answer;
     }
 
     (void) ngx_microshop_store_exec(&mmcf->store, op);

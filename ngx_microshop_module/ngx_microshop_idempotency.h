@@ -48,10 +48,9 @@ typedef struct {
     ngx_microshop_op_t         op;           /* the settling operation */
 
     ngx_uint_t                 status;
-    ngx_str_t                  headers;      /* captured, serialized */
-    ngx_chain_t               *body;         /* captured copy */
-    ngx_chain_t              **last;
-    size_t                     body_len;
+    ngx_str_t                  answer;       /* headers, then the body */
+    size_t                     answer_cap;
+    size_t                     headers_len;
 
     unsigned                   fingerprinted:1;
     unsigned                   active:1;     /* we hold the lock */

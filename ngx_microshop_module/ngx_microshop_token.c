@@ -11,6 +11,7 @@
 
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
+#include "ngx_microshop_digest.h"
 #include "microshop_scopes.h"
 
 
@@ -1164,33 +1165,17 @@ ngx_microshop_token_to_cache(ngx_http_request_t *r,
 }
 
 
-/*
- * The cache key: SHA-256(config digest || token).  OpenSSL 3 looks the
- * algorithm up again on every EVP_Digest() call, under a lock; a worker
- * fetches it once and keeps one digest context.
- */
+/* the cache key: SHA-256(config digest || token) */
 
 static ngx_int_t
 ngx_microshop_token_cache_key(ngx_http_microshop_main_conf_t *mmcf,
     ngx_str_t *token, u_char *hash)
 {
-    static EVP_MD      *sha256;
-    static EVP_MD_CTX  *md;
+    EVP_MD_CTX  *md;
 
-    if (md == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        md = EVP_MD_CTX_new();
+    md = ngx_microshop_sha256_begin();
 
-        if (sha256 == NULL || md == NULL) {
-            EVP_MD_free(sha256);
-            EVP_MD_CTX_free(md);
-            sha256 = NULL;
-            md = NULL;
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_DigestInit_ex2(md, sha256, NULL) != 1
+    if (md == NULL
         || EVP_DigestUpdate(md, mmcf->token.config_hash, 32) != 1
         || EVP_DigestUpdate(md, token->data, token->len) != 1
         || EVP_DigestFinal_ex(md, hash, NULL) != 1)
