@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from microshop import mint, problem
+from microshop import VALGRIND, mint, problem
 
 CONF = """
 microshop_zone name=shop size=%(zone_size)s;
@@ -81,6 +81,12 @@ def metric(n, name):
     return int(m.group(1))
 
 
+# refills at 10r/s: under valgrind requests are slower than that
+timing = pytest.mark.skipif(VALGRIND, reason="needs requests faster than "
+                            "the tier refills")
+
+
+@timing
 def test_burst_then_429_with_headers(gw, keys):
     t = token(keys, "burst-1")
     seen = []
@@ -100,6 +106,7 @@ def test_burst_then_429_with_headers(gw, keys):
     assert r.headers["RateLimit"] == '"default";r=0;t=1'
 
 
+@timing
 def test_refill_at_the_tier_rate(gw, keys):
     t = token(keys, "refill-1")
     for _ in range(3):
