@@ -678,20 +678,25 @@ ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
     u_char     *p, *last;
     ngx_str_t  *v;
 
-    /* b64token (RFC 6750 2.1): ALPHA DIGIT - . _ ~ + / = */
-    static uint32_t  b64token[] = {
-        0x00000000, /* control characters */
-
-                    /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
-        0x23ffe800, /* 0010 0011 1111 1111  1110 1000 0000 0000 */
-
-                    /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
-        0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
-
-                    /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
-        0x47fffffe, /* 0100 0111 1111 1111  1111 1111 1111 1110 */
-
-        0x00000000, 0x00000000, 0x00000000, 0x00000000  /* non-ASCII */
+    /* b64token (RFC 6750 2.1): ALPHA DIGIT - . _ ~ + / =; a byte table,
+     * as every request's token is checked */
+    static const u_char  b64token[256] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     };
 
     if (r->headers_in.authorization == NULL) {
@@ -726,7 +731,7 @@ ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
     token->data = p;
 
     for ( /* void */ ; p < last; p++) {
-        if (!(b64token[*p >> 5] & (1U << (*p & 0x1f)))) {
+        if (!b64token[*p]) {
             return NGX_ERROR;
         }
     }
