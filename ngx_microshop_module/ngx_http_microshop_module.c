@@ -17,6 +17,7 @@
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_events.h"
+#include "ngx_microshop_lint.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -348,6 +349,10 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->enabled = conf->auth || conf->rate.on
                     || conf->idem.mode != NGX_MICROSHOP_IDEM_OFF
                     || conf->cache.sku || conf->reserve.on;
+
+    if (conf->enabled) {
+        ngx_microshop_lint_location(cf);
+    }
 
     return NGX_CONF_OK;
 }

@@ -156,3 +156,22 @@ def test_nginx_t_rejects_bad_zone(nginx, keys, backend, zone, message):
     with open(m.group(1)) as f:
         lines = f.read().split("\n")
     assert lines[int(m.group(2)) - 1].strip() == zone.split("\n")[-1]
+
+
+def test_nginx_t_warns_about_return_in_a_protected_location(nginx, keys,
+                                                           backend):
+    n = nginx.new()
+    conf = """
+microshop_jwt_key %s kid=k1;
+server {
+    listen 127.0.0.1:%d;
+    location /fine/ { microshop_auth on; root html; }
+    location /leaky/ { microshop_auth on; return 200 "secret"; }
+    location /open/ { return 200 "public"; }
+}
+""" % (keys.ec256_public_pem, n.port)
+    rc, err = n.test_config(conf)
+    assert rc == 0, err
+    warnings = [l for l in err.splitlines() if "[warn]" in l]
+    assert len(warnings) == 1, err
+    assert 'location "/leaky/" answers with "return"' in warnings[0]
