@@ -2,10 +2,11 @@
 through the real nginx with the built module."""
 
 import re
+import time
 
 import pytest
 
-from microshop import mint, problem
+from microshop import mint, problem, wait_for
 
 CONF = """
 %(zone)s
@@ -95,13 +96,21 @@ def test_status_is_prometheus_text(gateway, keys):
 def test_counters_summed_over_workers_and_kept_across_reload(gateway, keys,
                                                              backend):
     token = mint(keys, kid="k1")
-    before = metric(gateway.get("/status").text,
-                    'microshop_requests_total{decision="allow",reason="ok"}')
+    name = 'microshop_requests_total{decision="allow",reason="ok"}'
+
+    def settled():
+        # a request is counted in its log phase, just after its answer
+        # went out: read until two reads agree
+        a = metric(gateway.get("/status").text, name)
+        time.sleep(0.05)
+        b = metric(gateway.get("/status").text, name)
+        return (b,) if a == b else None
+
+    before, = wait_for(settled, what="settled counters")
     for _ in range(20):     # fresh connections: both workers take some
         assert gateway.get("/protected/hello.txt", token=token) \
             .status_code == 200
-    after = metric(gateway.get("/status").text,
-                   'microshop_requests_total{decision="allow",reason="ok"}')
+    after, = wait_for(settled, what="settled counters")
     assert after == before + 20
 
     old_workers = set(gateway.worker_pids())
