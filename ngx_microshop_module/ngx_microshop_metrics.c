@@ -110,13 +110,6 @@ ngx_microshop_reason_name(ngx_microshop_reason_e reason)
 }
 
 
-ngx_uint_t
-ngx_microshop_reason_denies(ngx_microshop_reason_e reason)
-{
-    return reason >= NGX_MICROSHOP_REASON_NO_TOKEN;
-}
-
-
 const char *
 ngx_microshop_reason_decision(ngx_microshop_reason_e reason)
 {

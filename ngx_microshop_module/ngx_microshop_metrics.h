@@ -70,7 +70,6 @@ typedef enum {
 
 
 const char *ngx_microshop_reason_name(ngx_microshop_reason_e reason);
-ngx_uint_t ngx_microshop_reason_denies(ngx_microshop_reason_e reason);
 const char *ngx_microshop_reason_decision(ngx_microshop_reason_e reason);
 
 char *ngx_microshop_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
