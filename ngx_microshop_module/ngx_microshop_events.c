@@ -453,38 +453,13 @@ ngx_microshop_events_signature(ngx_http_request_t *r,
     ngx_microshop_events_loc_t *ec, ngx_str_t *body)
 {
     char                    *detail;
-    ngx_uint_t               i, count;
-    ngx_list_part_t         *part;
-    ngx_table_elt_t         *h, *sig;
+    ngx_uint_t               count;
+    ngx_table_elt_t         *sig;
     microshop_sig_result_e   rc;
 
     static ngx_str_t  name = ngx_string("Microshop-Signature");
 
-    sig = NULL;
-    count = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name.len
-            && ngx_strncasecmp(h[i].key.data, name.data, name.len) == 0)
-        {
-            sig = &h[i];
-            count++;
-        }
-    }
+    sig = ngx_microshop_header_in(r, &name, &count);
 
     if (sig == NULL) {
         rc = MICROSHOP_SIG_MALFORMED;

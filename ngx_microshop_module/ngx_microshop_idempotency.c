@@ -37,8 +37,6 @@ static ngx_int_t ngx_microshop_idem_replay(ngx_http_request_t *r,
 static ngx_int_t ngx_microshop_idem_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_uint_t status, char *name,
     char *title, char *detail, char *retry_after);
-static ngx_table_elt_t *ngx_microshop_header_in(ngx_http_request_t *r,
-    ngx_str_t *name);
 
 
 void
@@ -193,37 +191,6 @@ ngx_microshop_idem_loc_merge(ngx_conf_t *cf, ngx_microshop_idem_loc_t *prev,
 }
 
 
-static ngx_table_elt_t *
-ngx_microshop_header_in(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 ngx_int_t
 ngx_microshop_idempotency_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
@@ -249,7 +216,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
 
     if (ictx->key.len == 0) {
 
-        h = ngx_microshop_header_in(r, &ilcf->header);
+        h = ngx_microshop_header_in(r, &ilcf->header, NULL);
 
         if (h == NULL) {
             if (ilcf->mode != NGX_MICROSHOP_IDEM_REQUIRED) {
@@ -498,6 +465,27 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
 }
 
 
+static ngx_uint_t
+ngx_microshop_idem_kept(ngx_table_elt_t *h)
+{
+    ngx_str_t  *keep;
+
+    if (h->hash == 0) {
+        return 0;
+    }
+
+    for (keep = ngx_microshop_idem_keep; keep->len; keep++) {
+        if (keep->len == h->key.len
+            && ngx_strncasecmp(keep->data, h->key.data, keep->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * A stored answer: status (2 bytes), the content type and the kept
  * headers as (name length 2, value length 4, name, value), an empty name
@@ -524,10 +512,10 @@ ngx_int_t
 ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    u_char                    *p;
-    size_t                     len;
-    ngx_str_t                  type, *keep;
-    ngx_uint_t                 i;
+    u_char                         *p;
+    size_t                          len;
+    ngx_str_t                       type;
+    ngx_uint_t                      i;
     ngx_list_part_t                *part;
     ngx_table_elt_t                *h;
     ngx_microshop_idem_ctx_t       *ictx;
@@ -570,19 +558,9 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        for (keep = ngx_microshop_idem_keep; keep->len; keep++) {
-            if (keep->len == h[i].key.len
-                && ngx_strncasecmp(keep->data, h[i].key.data, keep->len)
-                   == 0)
-            {
-                len += sizeof(uint16_t) + sizeof(uint32_t) + h[i].key.len
-                       + h[i].value.len;
-                break;
-            }
+        if (ngx_microshop_idem_kept(&h[i])) {
+            len += sizeof(uint16_t) + sizeof(uint32_t) + h[i].key.len
+                   + h[i].value.len;
         }
     }
 
@@ -628,19 +606,8 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        for (keep = ngx_microshop_idem_keep; keep->len; keep++) {
-            if (keep->len == h[i].key.len
-                && ngx_strncasecmp(keep->data, h[i].key.data, keep->len)
-                   == 0)
-            {
-                p = ngx_microshop_idem_put_header(p, &h[i].key,
-                                                  &h[i].value);
-                break;
-            }
+        if (ngx_microshop_idem_kept(&h[i])) {
+            p = ngx_microshop_idem_put_header(p, &h[i].key, &h[i].value);
         }
     }
 

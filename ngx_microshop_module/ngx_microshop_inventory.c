@@ -441,11 +441,11 @@ ngx_microshop_cache_answer(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
     if (ngx_microshop_etag_matches(r, etag)) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+
         r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
         r->header_only = 1;
 

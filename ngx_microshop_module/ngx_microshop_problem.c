@@ -32,6 +32,55 @@ ngx_microshop_header_add(ngx_http_request_t *r, char *name, ngx_str_t *value)
 }
 
 
+ngx_table_elt_t *
+ngx_microshop_header_in(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t *count)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+    n = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            n++;
+
+            if (count == NULL) {
+                break;
+            }
+        }
+    }
+
+    if (count) {
+        *count = n;
+    }
+
+    return found;
+}
+
+
 ngx_int_t
 ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body)

@@ -20,6 +20,11 @@ typedef struct {
 } ngx_microshop_problem_t;
 
 
+/* the first request header of that name (any case); with count, how many
+ * the request carries */
+ngx_table_elt_t *ngx_microshop_header_in(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_uint_t *count);
+
 /* add a response header (before ngx_microshop_problem_send) */
 ngx_int_t ngx_microshop_header_add(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
