@@ -282,7 +282,11 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
-    ngx_microshop_store_shm_init(&mmcf->store, mmcf->zone);
+    if (ngx_microshop_store_init_conf(cf, &mmcf->store, mmcf->zone)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (mmcf->token.leeway == NGX_CONF_UNSET) {
         mmcf->token.leeway = 30;

@@ -1,18 +1,33 @@
 /*
- * ngx_microshop: the state store interface.
+ * ngx_microshop: the store contract (docs/architecture.md).
  *
- * Every state operation (rate limit, revocation, idempotency, inventory,
- * reservations) is an ngx_microshop_op_t handed to
- * ngx_microshop_store_exec().  The call returns
+ * Every piece of shared state (rate limits, revocations, idempotency,
+ * inventory, stock and reservations) is read and written through an
+ * ngx_microshop_op_t handed to one of three calls.  Feature code uses only
+ * these calls; it never names a back end, the zone or Redis.
  *
- *   NGX_OK     the operation completed now; the result is in op->rc and
- *              the op's out fields (the shm back end always does this);
- *   NGX_AGAIN  the result comes later: op->handler(op) is called once,
- *              from the event loop (a network back end such as Redis).
+ * exec(op)    an operation a request waits for.  The op, its key and
+ *             every buffer it points to belong to the caller (the request
+ *             pool) and must stay valid until the op finished or was
+ *             cancelled.  Returns NGX_OK: finished now, the result is in
+ *             op->rc and the op's out fields, op->handler is NOT called;
+ *             NGX_AGAIN: op->handler(op) runs exactly once, later, from
+ *             the event loop.  Results that need memory (a stored answer,
+ *             an inventory body) are allocated from op->pool.  A back end
+ *             that waits on the network bounds the wait itself: a timeout
+ *             finishes the op with rc NGX_ERROR, never a hang.
+ * post(op)    fire-and-forget work (settle, complete, release, cache fill,
+ *             sweep).  The back end copies what it needs before post()
+ *             returns; the caller may free the op at once.  No handler
+ *             runs.  When the op succeeds, op->counter (if not 0) is
+ *             counted; a failure is logged and counted as a store error.
+ * cancel(op)  the request of a pending exec() died first (client gone,
+ *             timeout, reload).  After cancel() the back end never touches
+ *             the op again and never calls its handler; the answer that
+ *             still arrives is dropped and counted (store_late_answers).
  *
  * op->rc is NGX_OK (done / found), NGX_DECLINED (not found / refused) or
- * NGX_ERROR (the store could not answer).  Feature code uses only this
- * interface, never the zone or Redis directly.
+ * NGX_ERROR (the store could not answer).
  */
 
 #ifndef _NGX_MICROSHOP_STORE_H_INCLUDED_
@@ -76,6 +91,8 @@ typedef enum {
 typedef struct ngx_microshop_op_s     ngx_microshop_op_t;
 typedef struct ngx_microshop_store_s  ngx_microshop_store_t;
 
+typedef struct ngx_microshop_store_backend_s  ngx_microshop_store_backend_t;
+
 typedef void (*ngx_microshop_op_handler_pt)(ngx_microshop_op_t *op);
 
 
@@ -87,6 +104,9 @@ struct ngx_microshop_op_s {
 
     ngx_str_t                      key;
     ngx_pool_t                    *pool;      /* for results that copy */
+    ngx_uint_t                     counter;   /* post: counted on success */
+    void                          *pending;   /* the back end's, while an
+                                                 exec() is in flight */
 
     union {
         struct {
@@ -148,17 +168,78 @@ struct ngx_microshop_op_s {
 };
 
 
-struct ngx_microshop_store_s {
+/*
+ * A back end.  Registered in the table of ngx_microshop_store.c; chosen by
+ * name at configuration time.  data is its own (the shm back end keeps
+ * the zone there).
+ */
+struct ngx_microshop_store_backend_s {
+    ngx_str_t                      name;
+    ngx_int_t                    (*init_conf)(ngx_conf_t *cf,
+                                              ngx_microshop_store_t *store);
+    ngx_int_t                    (*init_process)(ngx_cycle_t *cycle,
+                                                 ngx_microshop_store_t *store);
+    void                         (*exit_process)(ngx_cycle_t *cycle,
+                                                 ngx_microshop_store_t *store);
     ngx_int_t                    (*exec)(ngx_microshop_store_t *store,
                                          ngx_microshop_op_t *op);
-    ngx_microshop_zone_t          *zone;
+    void                         (*post)(ngx_microshop_store_t *store,
+                                         ngx_microshop_op_t *op);
+    void                         (*cancel)(ngx_microshop_store_t *store,
+                                           ngx_microshop_op_t *op);
 };
 
 
-#define ngx_microshop_store_exec(store, op)  (store)->exec(store, op)
+struct ngx_microshop_store_s {
+    const ngx_microshop_store_backend_t  *backend;
+    void                                 *data;      /* the back end's */
 
-void ngx_microshop_store_shm_init(ngx_microshop_store_t *store,
-    ngx_microshop_zone_t *zone);
+    /* the node-local zone: where the store's own outcomes are counted and
+     * where the shm back end keeps its records */
+    ngx_microshop_zone_t                 *local;
+};
+
+
+/*
+ * Chooses the back end at configuration time: "shm" unless the test
+ * switch NGX_MICROSHOP_TEST_STORE names another one (docs/architecture.md).
+ */
+ngx_int_t ngx_microshop_store_init_conf(ngx_conf_t *cf,
+    ngx_microshop_store_t *store, ngx_microshop_zone_t *local);
+ngx_int_t ngx_microshop_store_init_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store);
+void ngx_microshop_store_exit_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store);
+
+#define ngx_microshop_store_exec(store, op)                                   \
+    (store)->backend->exec(store, op)
+#define ngx_microshop_store_post(store, op)                                   \
+    (store)->backend->post(store, op)
+#define ngx_microshop_store_cancel(store, op)                                 \
+    (store)->backend->cancel(store, op)
+
+
+/* for back ends */
+
+/* a posted op finished: counts op->counter or the error */
+void ngx_microshop_store_posted(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op);
+
+/* an answer arrived for an op that was cancelled */
+void ngx_microshop_store_late(ngx_microshop_store_t *store);
+
+/*
+ * A deep copy of op (key and every buffer) in a pool of its own, for a
+ * back end that finishes a posted op later; ngx_destroy_pool(copy->pool)
+ * frees it whole.  NULL when out of memory.
+ */
+ngx_microshop_op_t *ngx_microshop_store_op_copy(ngx_microshop_op_t *op,
+    ngx_log_t *log);
+
+
+/* the back ends */
+extern const ngx_microshop_store_backend_t  ngx_microshop_store_shm;
+extern const ngx_microshop_store_backend_t  ngx_microshop_store_deferred;
 
 
 #endif /* _NGX_MICROSHOP_STORE_H_INCLUDED_ */

@@ -1,6 +1,8 @@
 /*
- * ngx_microshop: the store on the node-local shared memory zone.  Every
- * operation completes at once, under the zone lock.
+ * ngx_microshop: the "shm" back end, the store on the node-local shared
+ * memory zone.  Every operation completes at once, under the zone lock:
+ * exec() always returns NGX_OK, post() finishes before it returns, and
+ * there is never anything to cancel.
  */
 
 #include <ngx_config.h>
@@ -10,7 +12,13 @@
 #include "ngx_microshop_store_shm.h"
 
 
+static ngx_int_t ngx_microshop_store_shm_init_conf(ngx_conf_t *cf,
+    ngx_microshop_store_t *store);
 static ngx_int_t ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op);
+static void ngx_microshop_store_shm_post(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op);
+static void ngx_microshop_store_shm_cancel(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
 static ngx_int_t ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
@@ -32,12 +40,43 @@ typedef struct {
 } ngx_microshop_idem_rec_t;
 
 
-void
-ngx_microshop_store_shm_init(ngx_microshop_store_t *store,
-    ngx_microshop_zone_t *zone)
+const ngx_microshop_store_backend_t  ngx_microshop_store_shm = {
+    ngx_string("shm"),
+    ngx_microshop_store_shm_init_conf,
+    NULL,                                  /* init_process */
+    NULL,                                  /* exit_process */
+    ngx_microshop_store_shm_exec,
+    ngx_microshop_store_shm_post,
+    ngx_microshop_store_shm_cancel
+};
+
+
+static ngx_int_t
+ngx_microshop_store_shm_init_conf(ngx_conf_t *cf,
+    ngx_microshop_store_t *store)
 {
-    store->exec = ngx_microshop_store_shm_exec;
-    store->zone = zone;
+    /* the records live in the node-local zone itself */
+    store->data = store->local;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_store_shm_post(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op)
+{
+    (void) ngx_microshop_store_shm_exec(store, op);
+
+    ngx_microshop_store_posted(store, op);
+}
+
+
+static void
+ngx_microshop_store_shm_cancel(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op)
+{
+    /* an shm op never waits */
 }
 
 
@@ -48,7 +87,7 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
     int64_t                now;
     ngx_microshop_zone_t  *zone;
 
-    zone = store->zone;
+    zone = store->data;
     now = ngx_microshop_now_ms();
 
     if (op->type == NGX_MICROSHOP_OP_IS_REVOKED

@@ -1,0 +1,245 @@
+/*
+ * ngx_microshop: the store's back-end table and what every back end
+ * shares (docs/architecture.md): choosing one at configuration time, the
+ * per-worker hooks, the accounting of posted ops and late answers, and
+ * the deep copy of an op that a back end finishes later.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_microshop_store.h"
+
+
+/* the test switch that runs the suite on another back end */
+#define NGX_MICROSHOP_STORE_ENV  "NGX_MICROSHOP_TEST_STORE"
+
+
+static const ngx_microshop_store_backend_t  *ngx_microshop_store_backends[] = {
+    &ngx_microshop_store_shm,
+    NULL
+};
+
+
+ngx_int_t
+ngx_microshop_store_init_conf(ngx_conf_t *cf, ngx_microshop_store_t *store,
+    ngx_microshop_zone_t *local)
+{
+    char                                 *env;
+    size_t                                len;
+    const ngx_microshop_store_backend_t **b;
+
+    store->local = local;
+
+    env = getenv(NGX_MICROSHOP_STORE_ENV);
+
+    if (env == NULL || *env == '\0') {
+        env = "shm";
+    }
+
+    len = ngx_strlen(env);
+
+    for (b = ngx_microshop_store_backends; *b; b++) {
+        if ((*b)->name.len == len
+            && ngx_strncmp((*b)->name.data, env, len) == 0)
+        {
+            store->backend = *b;
+
+            if (*b != &ngx_microshop_store_shm) {
+                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                                   "microshop: the test store \"%s\" is in "
+                                   "use (" NGX_MICROSHOP_STORE_ENV ")", env);
+            }
+
+            return store->backend->init_conf(cf, store);
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "microshop: unknown store \"%s\" in "
+                       NGX_MICROSHOP_STORE_ENV, env);
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_microshop_store_init_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store)
+{
+    if (store->backend == NULL || store->backend->init_process == NULL) {
+        return NGX_OK;
+    }
+
+    return store->backend->init_process(cycle, store);
+}
+
+
+void
+ngx_microshop_store_exit_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store)
+{
+    if (store->backend && store->backend->exit_process) {
+        store->backend->exit_process(cycle, store);
+    }
+}
+
+
+void
+ngx_microshop_store_posted(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op)
+{
+    if (op->rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "microshop: store operation %ui failed", op->type);
+
+        ngx_microshop_zone_count(store->local,
+                                 NGX_MICROSHOP_COUNTER_STORE_ERRORS, 1);
+        return;
+    }
+
+    if (op->rc == NGX_OK && op->counter) {
+        ngx_microshop_zone_count(store->local, op->counter, 1);
+    }
+}
+
+
+void
+ngx_microshop_store_late(ngx_microshop_store_t *store)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "microshop: store answer for a request that is gone");
+
+    ngx_microshop_zone_count(store->local, NGX_MICROSHOP_COUNTER_STORE_LATE,
+                             1);
+}
+
+
+static ngx_int_t
+ngx_microshop_store_str_copy(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, s->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->data = ngx_cpymem(p, s->data, s->len) - s->len;
+
+    return NGX_OK;
+}
+
+
+ngx_microshop_op_t *
+ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
+{
+    ngx_uint_t             i;
+    ngx_pool_t            *pool;
+    ngx_microshop_op_t    *copy;
+    ngx_microshop_line_t  *lines;
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    copy = ngx_palloc(pool, sizeof(ngx_microshop_op_t));
+    if (copy == NULL) {
+        goto failed;
+    }
+
+    *copy = *op;
+    copy->pool = pool;
+    copy->handler = NULL;
+    copy->data = NULL;
+    copy->pending = NULL;
+
+    if (ngx_microshop_store_str_copy(pool, &copy->key) != NGX_OK) {
+        goto failed;
+    }
+
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_IDEM_BEGIN:
+    case NGX_MICROSHOP_OP_IDEM_COMPLETE:
+    case NGX_MICROSHOP_OP_IDEM_RELEASE:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.idem.response)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_INV_GET:
+    case NGX_MICROSHOP_OP_INV_PUT:
+    case NGX_MICROSHOP_OP_INV_DROP:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.inv.body) != NGX_OK
+            || ngx_microshop_store_str_copy(pool, &copy->u.inv.etag)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_EVENT:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.event.id) != NGX_OK
+            || ngx_microshop_store_str_copy(pool, &copy->u.event.item)
+               != NGX_OK
+            || ngx_microshop_store_str_copy(pool, &copy->u.event.etag)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_RESERVE:
+    case NGX_MICROSHOP_OP_SETTLE:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.reserve.seller)
+            != NGX_OK
+            || ngx_microshop_store_str_copy(pool, &copy->u.reserve.id)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        if (op->u.reserve.nlines == 0) {
+            break;
+        }
+
+        lines = ngx_palloc(pool,
+                           op->u.reserve.nlines * sizeof(ngx_microshop_line_t));
+        if (lines == NULL) {
+            goto failed;
+        }
+
+        for (i = 0; i < op->u.reserve.nlines; i++) {
+            lines[i] = op->u.reserve.lines[i];
+
+            if (ngx_microshop_store_str_copy(pool, &lines[i].sku) != NGX_OK) {
+                goto failed;
+            }
+        }
+
+        copy->u.reserve.lines = lines;
+        break;
+
+    default:
+        break;
+    }
+
+    return copy;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NULL;
+}
