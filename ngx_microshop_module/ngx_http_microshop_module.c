@@ -11,9 +11,18 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_zone.h"
+#include "ngx_microshop_store.h"
+#include "ngx_microshop_metrics.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
 #include "ngx_microshop_identity.h"
+#include "ngx_microshop_audit.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_events.h"
@@ -31,6 +40,7 @@ static char *ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_microshop_preconf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_init_process(ngx_cycle_t *cycle);
+static void ngx_http_microshop_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_header_filter(ngx_http_request_t *r);
@@ -38,11 +48,14 @@ static ngx_int_t ngx_http_microshop_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
 
+extern ngx_module_t  ngx_http_microshop_module;  /* below; the zone's tag */
+
+
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
-/* the access-phase chain; a stage not built yet is NULL and skipped */
+/* the access-phase chain, in the order of ngx_microshop_stage_e */
 static ngx_microshop_stage_pt  ngx_http_microshop_stages[] = {
     ngx_microshop_token_stage,
     ngx_microshop_scope_stage,
@@ -59,8 +72,8 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_microshop_zone_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_microshop_main_conf_t, zone),
+      &ngx_http_microshop_module },
 
     { ngx_string("microshop_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -231,7 +244,7 @@ ngx_module_t  ngx_http_microshop_module = {
     ngx_http_microshop_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_microshop_exit_process,       /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -276,7 +289,8 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&name, "microshop");
 
         mmcf->zone = ngx_microshop_zone_add(cf, &name,
-                                            NGX_MICROSHOP_DEFAULT_ZONE_SIZE);
+                                            NGX_MICROSHOP_DEFAULT_ZONE_SIZE,
+                                            &ngx_http_microshop_module);
         if (mmcf->zone == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -365,6 +379,8 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_microshop_preconf(ngx_conf_t *cf)
 {
+    ngx_microshop_request_init(&ngx_http_microshop_module);
+
     return ngx_microshop_add_variables(cf);
 }
 
@@ -404,29 +420,32 @@ ngx_http_microshop_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_microshop_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_microshop_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_microshop_store_init_process(cycle, &mmcf->store) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_microshop_reserve_init_process(cycle);
 }
 
 
-ngx_http_microshop_ctx_t *
-ngx_http_microshop_get_ctx(ngx_http_request_t *r)
+static void
+ngx_http_microshop_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_microshop_ctx_t  *ctx;
+    ngx_http_microshop_main_conf_t  *mmcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
-
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_microshop_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ctx->rate_remaining = -1;
-
-        ngx_http_set_ctx(r, ctx, ngx_http_microshop_module);
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_microshop_module);
+    if (mmcf) {
+        ngx_microshop_store_exit_process(cycle, &mmcf->store);
     }
-
-    return ctx;
 }
 
 
@@ -457,7 +476,7 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_microshop_get_ctx(r);
+    ctx = ngx_microshop_request_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -469,11 +488,6 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
     while (ctx->stage < NGX_MICROSHOP_STAGE_DONE) {
 
         stage = ngx_http_microshop_stages[ctx->stage];
-
-        if (stage == NULL) {
-            ctx->stage++;
-            continue;
-        }
 
         rc = stage(r, ctx);
 
@@ -508,122 +522,6 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
-}
-
-
-static void
-ngx_http_microshop_op_done(ngx_microshop_op_t *op)
-{
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_microshop_ctx_t  *ctx;
-
-    r = op->data;
-    c = r->connection;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
-    ctx->op_state = NGX_MICROSHOP_OP_DONE;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-ngx_int_t
-ngx_http_microshop_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
-{
-    ngx_int_t                        rc;
-    ngx_http_microshop_main_conf_t  *mmcf;
-
-    switch (ctx->op_state) {
-
-    case NGX_MICROSHOP_OP_PENDING:
-        return NGX_AGAIN;
-
-    case NGX_MICROSHOP_OP_DONE:
-        ctx->op_state = NGX_MICROSHOP_OP_IDLE;
-        return NGX_OK;
-    }
-
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
-
-    ctx->op.handler = ngx_http_microshop_op_done;
-    ctx->op.data = r;
-
-    rc = ngx_microshop_store_exec(&mmcf->store, &ctx->op);
-
-    if (rc == NGX_AGAIN) {
-        ctx->op_state = NGX_MICROSHOP_OP_PENDING;
-        return NGX_AGAIN;
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_microshop_body_done(ngx_http_request_t *r)
-{
-    ngx_http_microshop_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
-    ctx->body_read = 1;
-
-    /* the body stays for the upstream, also across internal redirects */
-    r->preserve_body = 1;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
-}
-
-
-ngx_int_t
-ngx_http_microshop_read_body(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-
-    if (ctx->body_read) {
-        return NGX_OK;
-    }
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_microshop_body_done);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, NGX_DONE);
-
-    return NGX_AGAIN;
-}
-
-
-ngx_int_t
-ngx_http_microshop_store_failed(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx)
-{
-    ngx_str_t                retry;
-    ngx_microshop_problem_t  problem;
-
-    ctx->reason = NGX_MICROSHOP_REASON_STORE_UNAVAILABLE;
-
-    ngx_str_set(&retry, "1");
-
-    if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = NGX_HTTP_SERVICE_UNAVAILABLE;
-    ngx_str_set(&problem.name, "store-unavailable");
-    ngx_str_set(&problem.title, "State store unavailable");
-    ngx_str_set(&problem.detail,
-                "The gateway cannot reach its state store; retry later.");
-
-    return ngx_microshop_problem_send(r, &problem);
 }
 
 

@@ -8,11 +8,18 @@
 
 #include <jansson.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_events.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_answer.h"
 #include "microshop_scopes.h"
 
 
@@ -21,7 +28,8 @@
 
 
 static void ngx_microshop_admin_revoke(ngx_http_request_t *r);
-static void ngx_microshop_admin_op_done(ngx_microshop_op_t *op);
+static void ngx_microshop_admin_op_done(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
 static ngx_int_t ngx_microshop_admin_stock(ngx_http_request_t *r,
     ngx_str_t *route);
 static ngx_int_t ngx_microshop_admin_stock_op(ngx_http_request_t *r,
@@ -31,7 +39,8 @@ static ngx_int_t ngx_microshop_admin_stock_refuse(ngx_http_request_t *r,
 static void ngx_microshop_admin_stock_exec(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 static void ngx_microshop_admin_stock_put(ngx_http_request_t *r);
-static void ngx_microshop_admin_stock_done(ngx_microshop_op_t *op);
+static void ngx_microshop_admin_stock_done(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
 static ngx_str_t *ngx_microshop_admin_route(ngx_http_request_t *r);
 
 
@@ -235,7 +244,7 @@ static ngx_int_t
 ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
     ngx_microshop_op_t **opp)
 {
-    u_char              *slash, *p;
+    u_char              *slash;
     ngx_str_t            seller, sku;
     ngx_microshop_op_t  *op;
 
@@ -269,19 +278,14 @@ ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
         return NGX_ERROR;
     }
 
-    op->key.len = seller.len + 1 + sku.len;
-    op->key.data = ngx_pnalloc(r->pool, op->key.len);
-    if (op->key.data == NULL) {
+    if (ngx_microshop_store_key(r->pool, &seller, sku.data, sku.len,
+                                &op->key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(op->key.data, seller.data, seller.len);
-    *p++ = '\n';
-    ngx_memcpy(p, sku.data, sku.len);
-
     op->pool = r->pool;
-    op->handler = ngx_microshop_admin_stock_done;
-    op->data = r;
 
     *opp = op;
 
@@ -311,18 +315,31 @@ ngx_microshop_admin_stock_refuse(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-/* the answer is sent by ngx_microshop_admin_stock_done(), now or later */
+/* the answer is sent by done(), now or when the store answers */
+
+static void
+ngx_microshop_admin_run(ngx_http_request_t *r, ngx_microshop_op_t *op,
+    ngx_microshop_request_done_pt done)
+{
+    switch (ngx_microshop_request_exec(r, op, done)) {
+
+    case NGX_OK:
+        done(r, op);
+        break;
+
+    case NGX_AGAIN:
+        break;
+
+    default:
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
 
 static void
 ngx_microshop_admin_stock_exec(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
-    ngx_http_microshop_main_conf_t  *mmcf;
-
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
-
-    if (ngx_microshop_store_exec(&mmcf->store, op) == NGX_OK) {
-        ngx_microshop_admin_stock_done(op);
-    }
+    ngx_microshop_admin_run(r, op, ngx_microshop_admin_stock_done);
 }
 
 
@@ -393,13 +410,10 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
 
 
 static void
-ngx_microshop_admin_stock_done(ngx_microshop_op_t *op)
+ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
     u_char              *p;
-    ngx_str_t            body, type, cc, retry;
-    ngx_http_request_t  *r;
-
-    r = op->data;
+    ngx_str_t            body, type, cc;
 
     if (op->rc == NGX_DECLINED && op->type == NGX_MICROSHOP_OP_STOCK_GET) {
         ngx_http_finalize_request(r,
@@ -410,16 +424,8 @@ ngx_microshop_admin_stock_done(ngx_microshop_op_t *op)
     }
 
     if (op->rc != NGX_OK) {
-        ngx_str_set(&retry, "1");
-
-        if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
         ngx_http_finalize_request(r,
-            ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "store-unavailable", "State store unavailable",
+            ngx_microshop_store_unavailable(r,
                               "The stock could not be read or stored."));
         return;
     }
@@ -466,7 +472,6 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
     ngx_str_t                        body;
     json_error_t                     err;
     ngx_microshop_op_t              *op;
-    ngx_http_microshop_main_conf_t  *mmcf;
 
     rc = ngx_microshop_body_get(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &body);
 
@@ -519,33 +524,21 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
 
     ngx_memcpy(op->key.data, json_string_value(jti), op->key.len);
     op->u.revoke.exp = json_integer_value(exp);
-    op->handler = ngx_microshop_admin_op_done;
-    op->data = r;
-
     json_decref(doc);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "microshop: token jti \"%V\" revoked", &op->key);
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
-
-    if (ngx_microshop_store_exec(&mmcf->store, op) == NGX_OK) {
-        ngx_microshop_admin_op_done(op);
-    }
+    ngx_microshop_admin_run(r, op, ngx_microshop_admin_op_done);
 }
 
 
 static void
-ngx_microshop_admin_op_done(ngx_microshop_op_t *op)
+ngx_microshop_admin_op_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
-    ngx_http_request_t  *r;
-
-    r = op->data;
-
     if (op->rc != NGX_OK) {
         ngx_http_finalize_request(r,
-            ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "store-unavailable", "State store unavailable",
+            ngx_microshop_store_unavailable(r,
                               "The revocation could not be stored."));
         return;
     }

@@ -14,7 +14,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
 
 
 #define NGX_MICROSHOP_AUDIT_BUFFER  (64 * 1024)   /* flush= without buffer= */
@@ -59,7 +66,7 @@ typedef enum {
 } ngx_microshop_audit_field_e;
 
 
-/* the names, in the order of the line (SPEC "Audit log line") */
+/* the names, in the order of the line (docs/audit-and-policy.md) */
 static ngx_str_t  ngx_microshop_audit_names[] = {
     ngx_string("time"),
     ngx_string("request_id"),
@@ -277,7 +284,7 @@ ngx_microshop_audit_write(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     ngx_microshop_audit_field_t       f[NGX_MICROSHOP_AF_MAX];
     ngx_http_microshop_main_conf_t   *mmcf;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
     audit = &mmcf->audit;
 
     if (audit->file == NULL) {
@@ -432,7 +439,7 @@ ngx_microshop_audit_fields(ngx_http_request_t *r,
         *v = ctx->scopes_required;
 
     } else {
-        mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+        mlcf = ngx_microshop_loc_conf(r);
 
         *v = *ngx_microshop_scope_required(r, &mlcf->scope);
 
@@ -870,8 +877,7 @@ ngx_microshop_audit_file_flush(ngx_open_file_t *file, ngx_log_t *log)
 {
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_microshop_module);
+    mmcf = ngx_microshop_cycle_main_conf(ngx_cycle);
 
     if (mmcf == NULL || mmcf->audit.file != file || mmcf->audit.start == NULL)
     {

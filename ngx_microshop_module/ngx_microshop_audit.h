@@ -23,22 +23,6 @@
 #include "ngx_microshop_types.h"
 
 
-typedef struct {
-    ngx_open_file_t          *file;       /* NULL: off */
-    size_t                    buffer;     /* 0: a write() per line */
-    ngx_msec_t                flush;      /* 0: no timer */
-    ngx_uint_t                set;        /* the directive was given */
-    ngx_int_t                 request_id; /* index of $request_id */
-
-    /* per worker (the configuration is copied by fork) */
-    u_char                   *start;
-    u_char                   *pos;
-    u_char                   *last;
-    ngx_event_t              *event;      /* the flush= timer */
-    time_t                    error_log_time;
-} ngx_microshop_audit_main_t;
-
-
 char *ngx_microshop_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

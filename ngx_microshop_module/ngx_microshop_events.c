@@ -9,11 +9,18 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_inventory.h"
 #include "ngx_microshop_body.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_answer.h"
 #include "microshop_signature.h"
 
 
@@ -35,7 +42,8 @@ static char *ngx_microshop_events_parse(ngx_http_request_t *r,
     ngx_str_t *body, ngx_microshop_op_t *op);
 static ngx_int_t ngx_microshop_events_str(ngx_http_request_t *r,
     json_t *v, ngx_str_t *out);
-static void ngx_microshop_events_done(ngx_microshop_op_t *op);
+static void ngx_microshop_events_done(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
 
 
 static ngx_str_t  ngx_microshop_events_json_type =
@@ -310,7 +318,7 @@ ngx_microshop_events_decision(ngx_http_request_t *r,
 {
     ngx_http_microshop_ctx_t  *ctx;
 
-    ctx = ngx_http_microshop_get_ctx(r);
+    ctx = ngx_microshop_request_ctx(r);
 
     if (ctx) {
         ctx->reason = reason;
@@ -356,9 +364,8 @@ ngx_microshop_events_body(ngx_http_request_t *r)
     ngx_microshop_op_t              *op;
     ngx_microshop_events_loc_t      *ec;
     ngx_http_microshop_loc_conf_t   *mlcf;
-    ngx_http_microshop_main_conf_t  *mmcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
     ec = mlcf->events;
 
     rc = ngx_microshop_body_get(r, NGX_MICROSHOP_EVENTS_BODY_MAX, &body);
@@ -429,16 +436,20 @@ ngx_microshop_events_body(ngx_http_request_t *r)
 
     op->type = NGX_MICROSHOP_OP_EVENT;
     op->pool = r->pool;
-    op->handler = ngx_microshop_events_done;
-    op->data = r;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    switch (ngx_microshop_request_exec(r, op, ngx_microshop_events_done)) {
 
-    if (ngx_microshop_store_exec(&mmcf->store, op) == NGX_OK) {
-        ngx_microshop_events_done(op);
+    case NGX_OK:
+        ngx_microshop_events_done(r, op);
+        break;
+
+    case NGX_AGAIN:
+        /* ngx_microshop_events_done() runs when the store answers */
+        break;
+
+    default:
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
-
-    /* NGX_AGAIN: the store calls ngx_microshop_events_done() later */
 }
 
 
@@ -526,7 +537,6 @@ ngx_microshop_events_parse(ngx_http_request_t *r, ngx_str_t *body,
     ngx_microshop_op_t *op)
 {
     char          *detail, *dump;
-    u_char        *p;
     json_t        *doc, *id, *seller, *sku, *version, *available, *item,
                   *type;
     ngx_str_t      s_seller, s_sku;
@@ -621,16 +631,13 @@ ngx_microshop_events_parse(ngx_http_request_t *r, ngx_str_t *body,
         goto done;
     }
 
-    op->key.len = s_seller.len + 1 + s_sku.len;
-    op->key.data = ngx_pnalloc(r->pool, op->key.len);
-    if (op->key.data == NULL) {
+    if (ngx_microshop_store_key(r->pool, &s_seller, s_sku.data, s_sku.len,
+                                &op->key)
+        != NGX_OK)
+    {
         detail = NGX_CONF_ERROR;
         goto done;
     }
-
-    p = ngx_cpymem(op->key.data, s_seller.data, s_seller.len);
-    *p++ = '\n';
-    ngx_memcpy(p, s_sku.data, s_sku.len);
 
     op->u.event.version = json_integer_value(version);
 
@@ -698,28 +705,17 @@ ngx_microshop_events_str(ngx_http_request_t *r, json_t *v, ngx_str_t *out)
 
 
 static void
-ngx_microshop_events_done(ngx_microshop_op_t *op)
+ngx_microshop_events_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
-    ngx_str_t            body, retry, result;
-    ngx_http_request_t  *r;
-
-    r = op->data;
+    ngx_str_t  body, result;
 
     if (op->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "microshop: webhook event \"%V\" could not be stored",
                       &op->u.event.id);
 
-        ngx_str_set(&retry, "1");
-
-        if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
         ngx_http_finalize_request(r,
-            ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "store-unavailable", "State store unavailable",
+            ngx_microshop_store_unavailable(r,
                               "The event could not be stored; retry later."));
         return;
     }

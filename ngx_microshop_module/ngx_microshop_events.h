@@ -30,18 +30,6 @@
 #include <ngx_http.h>
 
 
-#define NGX_MICROSHOP_EVENTS_SECRET_MIN  16
-#define NGX_MICROSHOP_EVENTS_SECRET_MAX  4096
-#define NGX_MICROSHOP_EVENTS_BODY_MAX    (1024 * 1024)
-
-
-typedef struct {
-    ngx_str_t                  secret;       /* never logged */
-    ngx_str_t                  secret_file;  /* full path, for reports */
-    time_t                     tolerance;    /* seconds */
-} ngx_microshop_events_loc_t;
-
-
 /* the directive; conf is the ngx_http_microshop_loc_conf_t */
 char *ngx_microshop_events_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -6,8 +6,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
+#include "ngx_microshop_answer.h"
 #include "microshop_idem.h"
 #include "ngx_microshop_digest.h"
 
@@ -36,7 +43,7 @@ static ngx_int_t ngx_microshop_idem_replay(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *stored);
 static ngx_int_t ngx_microshop_idem_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_uint_t status, char *name,
-    char *title, char *detail, char *retry_after);
+    char *title, char *detail, ngx_uint_t retry_after);
 
 
 void
@@ -195,7 +202,6 @@ ngx_int_t
 ngx_microshop_idempotency_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    u_char                          *p;
     size_t                           start, klen;
     ngx_int_t                        rc;
     ngx_str_t                       *seller;
@@ -205,10 +211,10 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
     ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
     ilcf = &mlcf->idem;
     ictx = &ctx->idem;
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     if (ilcf->mode == NGX_MICROSHOP_IDEM_OFF || !(r->method & ilcf->methods)) {
         return NGX_DECLINED;
@@ -230,7 +236,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
             return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                        "idempotency-key-missing", "Idempotency key missing",
                        "This request needs an Idempotency-Key header.",
-                       NULL);
+                       0);
         }
 
         if (microshop_idem_key_parse(h->value.data, h->value.len,
@@ -244,7 +250,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
             return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                        "idempotency-key-invalid", "Invalid idempotency key",
                        "An idempotency key is 1 to 255 printable ASCII "
-                       "characters, bare or as a quoted string.", NULL);
+                       "characters, bare or as a quoted string.", 0);
         }
 
         /* keys are scoped per seller: two sellers' keys never meet */
@@ -252,19 +258,16 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
         seller = ctx->has_token ? &ctx->token.id.f[NGX_MICROSHOP_ID_SELLER]
                                 : &r->connection->addr_text;
 
-        ictx->key.len = seller->len + 1 + klen;
-        ictx->key.data = ngx_pnalloc(r->pool, ictx->key.len);
-        if (ictx->key.data == NULL) {
+        if (ngx_microshop_store_key(r->pool, seller, h->value.data + start,
+                                    klen, &ictx->key)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        p = ngx_cpymem(ictx->key.data, seller->data, seller->len);
-        *p++ = '\n';
-        ngx_memcpy(p, h->value.data + start, klen);
     }
 
     if (!ictx->fingerprinted) {
-        rc = ngx_http_microshop_read_body(r, ctx);
+        rc = ngx_microshop_request_read_body(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -286,12 +289,12 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
         ctx->op.u.idem.ttl = ilcf->ttl;
     }
 
-    if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+    if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
         return NGX_AGAIN;
     }
 
     if (ctx->op.rc != NGX_OK) {
-        return ngx_http_microshop_store_failed(r, ctx);
+        return ngx_microshop_request_store_failed(r, ctx);
     }
 
     switch (ctx->op.u.idem.result) {
@@ -317,17 +320,18 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
         return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_CONFLICT,
                    "idempotency-in-progress", "Request in progress",
                    "A request with this idempotency key is still being "
-                   "processed; retry later.", "1");
+                   "processed; retry later.",
+                   NGX_MICROSHOP_RETRY_IN_PROGRESS);
 
     case NGX_MICROSHOP_IDEM_MISMATCH:
         ngx_str_set(&ctx->idempotency, "mismatch");
         ngx_microshop_zone_count(mmcf->zone,
                                  NGX_MICROSHOP_COUNTER_IDEM_MISMATCH, 1);
         return ngx_microshop_idem_reject(r, ctx,
-                   422,
+                   NGX_MICROSHOP_HTTP_UNPROCESSABLE,
                    "idempotency-key-reused", "Idempotency key reused",
                    "This idempotency key was used for a different request "
-                   "(method, URI or body).", NULL);
+                   "(method, URI or body).", 0);
 
     default: /* NGX_MICROSHOP_IDEM_UNAVAILABLE */
         ngx_str_set(&ctx->idempotency, "unavailable");
@@ -338,7 +342,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                    "Stored response unavailable",
                    "The request with this idempotency key was executed, "
                    "but its answer was too large to keep; it is not "
-                   "executed again.", NULL);
+                   "executed again.", 0);
     }
 }
 
@@ -437,20 +441,16 @@ failed:
 static ngx_int_t
 ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_uint_t status, char *name, char *title, char *detail,
-    char *retry_after)
+    ngx_uint_t retry_after)
 {
-    ngx_int_t   rc;
-    ngx_str_t   retry;
+    ngx_int_t  rc;
 
     ctx->reason = NGX_MICROSHOP_REASON_IDEMPOTENCY;
 
-    if (retry_after) {
-        retry.data = (u_char *) retry_after;
-        retry.len = ngx_strlen(retry_after);
-
-        if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (retry_after
+        && ngx_microshop_header_retry_after(r, retry_after) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     rc = ngx_microshop_problem_text(r, status, name, title, detail);
@@ -566,7 +566,7 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
 
     /* one buffer for the whole answer: its body usually has a length */
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     ictx->answer_cap = len;
 
@@ -640,7 +640,7 @@ ngx_microshop_idem_body_filter(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -726,13 +726,13 @@ ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         return;
     }
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
+    mlcf = ngx_microshop_loc_conf(r);
 
+    /* posted: the store copies what it keeps, the request may end first */
     op = &ictx->op;
     op->key = ictx->key;
     op->pool = r->pool;
-    op->handler = NULL;
     ngx_memcpy(op->u.idem.fingerprint, ictx->fingerprint,
                NGX_MICROSHOP_FINGERPRINT_LEN);
     op->u.idem.ttl = mlcf->idem.ttl;
@@ -752,7 +752,7 @@ ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         op->u.idem.response = ictx->answer;
     }
 
-    (void) ngx_microshop_store_exec(&mmcf->store, op);
+    ngx_microshop_store_post(&mmcf->store, op);
 }
 
 

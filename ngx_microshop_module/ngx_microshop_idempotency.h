@@ -24,41 +24,6 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_types.h"
-#include "ngx_microshop_store.h"
-
-
-#define NGX_MICROSHOP_IDEM_OFF       0
-#define NGX_MICROSHOP_IDEM_ON        1
-#define NGX_MICROSHOP_IDEM_REQUIRED  2
-
-
-typedef struct {
-    ngx_uint_t                 mode;
-    ngx_uint_t                 methods;
-    ngx_msec_t                 ttl;
-    ngx_msec_t                 lock;
-    size_t                     max_body;
-    ngx_str_t                  header;
-} ngx_microshop_idem_loc_t;
-
-
-typedef struct {
-    ngx_str_t                  key;          /* seller "\n" key */
-    u_char                     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
-    ngx_microshop_op_t         op;           /* the settling operation */
-
-    ngx_uint_t                 status;
-    ngx_str_t                  answer;       /* headers, then the body */
-    size_t                     answer_cap;
-    size_t                     headers_len;
-
-    unsigned                   fingerprinted:1;
-    unsigned                   active:1;     /* we hold the lock */
-    unsigned                   header_seen:1;
-    unsigned                   capture:1;    /* an answer worth keeping */
-    unsigned                   complete:1;   /* last_buf seen */
-    unsigned                   oversize:1;
-} ngx_microshop_idem_ctx_t;
 
 
 char *ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,

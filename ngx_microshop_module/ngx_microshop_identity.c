@@ -7,7 +7,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
 #include "ngx_microshop_identity.h"
 
 
@@ -256,7 +263,7 @@ ngx_microshop_decision_variable(ngx_http_request_t *r,
     const char                *name;
     ngx_http_microshop_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    ctx = ngx_microshop_ctx(r);
 
     if (ctx == NULL || ctx->reason == NGX_MICROSHOP_REASON_NONE) {
         v->not_found = 1;
@@ -282,7 +289,7 @@ ngx_microshop_rate_remaining_variable(ngx_http_request_t *r,
     u_char                    *p;
     ngx_http_microshop_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    ctx = ngx_microshop_ctx(r);
 
     if (ctx == NULL || ctx->rate_remaining < 0) {
         v->not_found = 1;
@@ -311,7 +318,7 @@ ngx_microshop_ctx_str_variable(ngx_http_request_t *r,
     ngx_str_t                 *s;
     ngx_http_microshop_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    ctx = ngx_microshop_ctx(r);
 
     if (ctx == NULL) {
         v->not_found = 1;

@@ -9,9 +9,16 @@
 
 #include <jansson.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
 #include "ngx_microshop_body.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_answer.h"
 #include "microshop_checkout.h"
 
 
@@ -164,8 +171,7 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_strcmp(value[1].data, "on") == 0) {
         mlcf->reserve.on = 1;
 
-        mmcf = ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_microshop_module);
+        mmcf = ngx_microshop_conf_main_conf(cf);
         mmcf->reserve_used = 1;
 
     } else if (ngx_strcmp(value[1].data, "off") == 0) {
@@ -229,7 +235,7 @@ ngx_microshop_route_seller(ngx_http_request_t *r,
 {
     ngx_http_microshop_loc_conf_t  *mlcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     if (ctx->route_seller.len) {
         /* the scope stage evaluated it already */
@@ -258,11 +264,10 @@ static ngx_int_t
 ngx_microshop_cache_key(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_str_t *key)
 {
-    u_char                         *p;
     ngx_str_t                       seller, sku;
     ngx_http_microshop_loc_conf_t  *mlcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     ngx_str_null(key);
 
@@ -280,15 +285,11 @@ ngx_microshop_cache_key(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    key->len = seller.len + 1 + sku.len;
-    key->data = ngx_pnalloc(r->pool, key->len);
-    if (key->data == NULL) {
+    if (ngx_microshop_store_key(r->pool, &seller, sku.data, sku.len, key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = ngx_cpymem(key->data, seller.data, seller.len);
-    *p++ = '\n';
-    ngx_memcpy(p, sku.data, sku.len);
 
     return NGX_OK;
 }
@@ -305,7 +306,7 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     if (mlcf->cache.sku == NULL) {
         return NGX_DECLINED;
@@ -333,13 +334,13 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
             ctx->op.pool = r->pool;
         }
 
-        if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+        if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
             return NGX_AGAIN;
         }
 
         cc->lookup_done = 1;
 
-        mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+        mmcf = ngx_microshop_main_conf(r);
 
         if (ctx->op.rc == NGX_OK) {
             age = ngx_microshop_now_ms() - ctx->op.u.inv.stored_at;
@@ -578,7 +579,7 @@ ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     ngx_str_set(&ctx->cache, "stale");
     ctx->reason = NGX_MICROSHOP_REASON_CACHE_HIT;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
     ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_STALE, 1);
 
     return NGX_OK;
@@ -704,8 +705,8 @@ ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     cc = &ctx->cache_ctx;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
+    mlcf = ngx_microshop_loc_conf(r);
 
     op = ngx_pcalloc(r->pool, sizeof(ngx_microshop_op_t));
     if (op == NULL) {
@@ -717,7 +718,7 @@ ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     if (!cc->capture || cc->too_big) {
         op->type = NGX_MICROSHOP_OP_INV_DROP;
-        (void) ngx_microshop_store_exec(&mmcf->store, op);
+        ngx_microshop_store_post(&mmcf->store, op);
         return;
     }
 
@@ -742,7 +743,7 @@ ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     if (!json_is_object(doc)) {
         json_decref(doc);
         op->type = NGX_MICROSHOP_OP_INV_DROP;
-        (void) ngx_microshop_store_exec(&mmcf->store, op);
+        ngx_microshop_store_post(&mmcf->store, op);
         return;
     }
 
@@ -762,12 +763,10 @@ ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     op->u.inv.keep = ngx_max(mlcf->cache.ttl, mlcf->cache.stale_if_error);
 
-    if (ngx_microshop_store_exec(&mmcf->store, op) == NGX_OK
-        && op->rc == NGX_OK)
-    {
-        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_STORE,
-                                 1);
-    }
+    /* counted when the store kept it */
+    op->counter = NGX_MICROSHOP_COUNTER_CACHE_STORE;
+
+    ngx_microshop_store_post(&mmcf->store, op);
 }
 
 
@@ -791,7 +790,7 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
 
     static ngx_atomic_uint_t         counter;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     if (!mlcf->reserve.on || r->method != NGX_HTTP_POST) {
         return NGX_DECLINED;
@@ -799,10 +798,10 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
 
     rc_ctx = &ctx->reserve;
     op = &rc_ctx->op;
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     if (!rc_ctx->parsed) {
-        rc = ngx_http_microshop_read_body(r, ctx);
+        rc = ngx_microshop_request_read_body(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -892,12 +891,12 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
         ctx->op = *op;
     }
 
-    if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+    if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
         return NGX_AGAIN;
     }
 
     if (ctx->op.rc == NGX_ERROR) {
-        return ngx_http_microshop_store_failed(r, ctx);
+        return ngx_microshop_request_store_failed(r, ctx);
     }
 
     if (ctx->op.rc == NGX_DECLINED) {
@@ -1008,11 +1007,10 @@ ngx_microshop_reserve_settle(ngx_http_request_t *r,
 
     rs->held = 0;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     op = &rs->op;
     op->type = NGX_MICROSHOP_OP_SETTLE;
-    op->handler = NULL;
     op->u.reserve.commit = (rs->header_seen && r->upstream
                             && rs->status >= 200 && rs->status < 300);
 
@@ -1022,7 +1020,7 @@ ngx_microshop_reserve_settle(ngx_http_request_t *r,
                                  : NGX_MICROSHOP_COUNTER_RESERVE_RELEASE,
                              1);
 
-    (void) ngx_microshop_store_exec(&mmcf->store, op);
+    ngx_microshop_store_post(&mmcf->store, op);
 }
 
 
@@ -1034,8 +1032,7 @@ ngx_microshop_reserve_init_process(ngx_cycle_t *cycle)
     ngx_event_t                     *ev;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_microshop_module);
+    mmcf = ngx_microshop_cycle_main_conf(cycle);
 
     if (mmcf == NULL || !mmcf->reserve_used) {
         return NGX_OK;
@@ -1073,7 +1070,7 @@ ngx_microshop_sweep_handler(ngx_event_t *ev)
     op.type = NGX_MICROSHOP_OP_SWEEP;
     op.pool = ngx_cycle->pool;
 
-    (void) ngx_microshop_store_exec(&mmcf->store, &op);
+    ngx_microshop_store_post(&mmcf->store, &op);
 
     ngx_add_timer(ev, NGX_MICROSHOP_SWEEP_INTERVAL);
 }

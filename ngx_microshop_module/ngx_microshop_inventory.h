@@ -21,56 +21,6 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_types.h"
-#include "ngx_microshop_store.h"
-
-
-#define NGX_MICROSHOP_SKU_MAX  256
-
-
-typedef struct {
-    ngx_http_complex_value_t  *sku;          /* NULL: off */
-    ngx_msec_t                 ttl;
-    ngx_msec_t                 stale_if_error;
-} ngx_microshop_cache_loc_t;
-
-
-typedef struct {
-    ngx_flag_t                 on;
-    ngx_msec_t                 hold;
-} ngx_microshop_reserve_loc_t;
-
-
-typedef struct {
-    ngx_str_t                  key;          /* seller "\n" sku */
-    ngx_str_t                  stale_body;   /* a stale entry to fall back */
-    ngx_str_t                  stale_etag;
-    int64_t                    stale_version;
-
-    /* capture of the backend's answer for a fill or a refresh */
-    ngx_chain_t               *body;
-    ngx_chain_t              **last;
-    size_t                     body_len;
-    ngx_str_t                  etag;
-
-    unsigned                   lookup_done:1;
-    unsigned                   capture:1;
-    unsigned                   complete:1;
-    unsigned                   too_big:1;
-    unsigned                   drop:1;        /* a write: drop the entry */
-    unsigned                   serve_stale:1; /* replacing a failure */
-    unsigned                   stale_sent:1;
-} ngx_microshop_cache_ctx_t;
-
-
-typedef struct {
-    ngx_microshop_op_t         op;           /* reserve, then settle */
-    ngx_microshop_line_t      *lines;
-    ngx_uint_t                 nlines;
-    unsigned                   parsed:1;
-    unsigned                   held:1;       /* a hold awaits settling */
-    unsigned                   header_seen:1;
-    ngx_uint_t                 status;
-} ngx_microshop_reserve_ctx_t;
 
 
 char *ngx_microshop_inventory_cache_directive(ngx_conf_t *cf,

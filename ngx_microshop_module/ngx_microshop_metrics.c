@@ -6,8 +6,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
+#include "ngx_microshop_answer.h"
 
 
 typedef struct {
@@ -167,7 +174,7 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
     c = mmcf->zone->sh->counters;
 
     len = 4096 + (NGX_MICROSHOP_REASON_MAX + NGX_MICROSHOP_KIND_MAX

@@ -20,9 +20,16 @@
 
 #include <jansson.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
 #include "ngx_microshop_policy.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_answer.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_events.h"
 
@@ -225,7 +232,7 @@ ngx_microshop_policy_document(ngx_http_request_t *r)
     ngx_microshop_policy_main_pt    *section;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     doc = json_object();
     if (doc == NULL) {
@@ -409,7 +416,7 @@ ngx_microshop_policy_location(json_t *list, ngx_http_core_loc_conf_t *parent,
     ngx_microshop_policy_loc_pt    *section;
     ngx_http_microshop_loc_conf_t  *mlcf;
 
-    mlcf = loc_conf[ngx_http_microshop_module.ctx_index];
+    mlcf = loc_conf[ngx_microshop_module->ctx_index];
 
     loc = json_object();
 

@@ -6,8 +6,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
+#include "ngx_microshop_answer.h"
 
 
 #define NGX_MICROSHOP_RATE_KEY_MAX  512
@@ -276,7 +283,7 @@ ngx_microshop_rate_loc_merge(ngx_conf_t *cf, ngx_microshop_rate_loc_t *prev,
         return NGX_CONF_OK;
     }
 
-    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_microshop_module);
+    mmcf = ngx_microshop_conf_main_conf(cf);
 
     if (mmcf->rate.default_tier == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -315,14 +322,14 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
     ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     if (!mlcf->rate.on) {
         return NGX_DECLINED;
     }
 
     if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
-        mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+        mmcf = ngx_microshop_main_conf(r);
 
         tier = NULL;
 
@@ -375,13 +382,13 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
         ctx->op.u.gcra.cost = mlcf->rate.cost;
     }
 
-    if (ngx_http_microshop_store(r, ctx) == NGX_AGAIN) {
+    if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
         return NGX_AGAIN;
     }
 
     if (ctx->op.rc == NGX_ERROR) {
         ctx->rate.tier = NULL;
-        return ngx_http_microshop_store_failed(r, ctx);
+        return ngx_microshop_request_store_failed(r, ctx);
     }
 
     res = &ctx->op.u.gcra.result;
@@ -394,7 +401,7 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     if (mlcf->rate.dry_run) {
         ngx_microshop_zone_count(mmcf->zone,

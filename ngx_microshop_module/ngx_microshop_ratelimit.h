@@ -22,39 +22,6 @@
 #include "ngx_microshop_types.h"
 
 
-typedef struct {
-    ngx_str_t                  name;
-    ngx_str_t                  rate_text;   /* as written: 50r/s */
-    int64_t                    interval;    /* us per unit */
-    int64_t                    burst;
-    ngx_str_t                  policy;      /* the RateLimit-Policy value */
-    ngx_uint_t                 line;
-} ngx_microshop_rate_tier_t;
-
-
-typedef struct {
-    ngx_array_t                tiers;       /* ngx_microshop_rate_tier_t */
-    ngx_microshop_rate_tier_t *default_tier;
-} ngx_microshop_rate_main_t;
-
-
-typedef struct {
-    ngx_flag_t                 on;
-    ngx_uint_t                 cost;
-    ngx_flag_t                 dry_run;
-    ngx_http_complex_value_t  *key;         /* NULL: the token's seller */
-    u_char                    *file;        /* where it was configured */
-    ngx_uint_t                 line;
-} ngx_microshop_rate_loc_t;
-
-
-typedef struct {
-    ngx_microshop_rate_tier_t *tier;        /* NULL: not limited */
-    int64_t                    remaining;
-    int64_t                    reset_after; /* us */
-} ngx_microshop_rate_ctx_t;
-
-
 ngx_int_t ngx_microshop_rate_main_init(ngx_conf_t *cf,
     ngx_microshop_rate_main_t *rmcf);
 void ngx_microshop_rate_loc_create(ngx_microshop_rate_loc_t *rlcf);

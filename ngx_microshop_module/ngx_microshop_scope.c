@@ -6,8 +6,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
+#include "ngx_microshop_answer.h"
 #include "microshop_scopes.h"
 
 
@@ -392,7 +399,7 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     ngx_microshop_scope_loc_t      *slcf;
     ngx_http_microshop_loc_conf_t  *mlcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
     slcf = &mlcf->scope;
 
     if (!ctx->has_token) {

@@ -18,25 +18,6 @@
 #include "ngx_microshop_types.h"
 
 
-typedef struct {
-    ngx_uint_t                 methods;    /* NGX_HTTP_GET|... */
-    ngx_uint_t                 any;        /* "*" */
-    ngx_str_t                  methods_text;
-    ngx_str_t                  scopes;     /* normalized */
-} ngx_microshop_scope_rule_t;
-
-
-typedef struct {
-    ngx_array_t               *rules;      /* ngx_microshop_scope_rule_t */
-    ngx_uint_t                 covered;    /* union of the rules' methods */
-    ngx_uint_t                 any;
-    ngx_str_t                  allow;      /* the Allow header for 405 */
-    ngx_str_t                 *required;   /* per method of the table, and
-                                              last for any other method */
-    ngx_http_complex_value_t  *seller;
-} ngx_microshop_scope_loc_t;
-
-
 char *ngx_microshop_require_scope_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -85,6 +85,50 @@ ngx_microshop_store_exit_process(ngx_cycle_t *cycle,
 }
 
 
+ngx_int_t
+ngx_microshop_store_key(ngx_pool_t *pool, ngx_str_t *seller, u_char *name,
+    size_t len, ngx_str_t *key)
+{
+    key->len = seller->len + 1 + len;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_microshop_store_key_write(key->data, seller, name, len);
+
+    return NGX_OK;
+}
+
+
+u_char *
+ngx_microshop_store_key_write(u_char *p, ngx_str_t *seller, u_char *name,
+    size_t len)
+{
+    p = ngx_cpymem(p, seller->data, seller->len);
+    *p++ = '\n';
+
+    return ngx_cpymem(p, name, len);
+}
+
+
+ngx_int_t
+ngx_microshop_store_key_seller(ngx_str_t *key, ngx_str_t *seller)
+{
+    u_char  *nl;
+
+    nl = ngx_strlchr(key->data, key->data + key->len, '\n');
+    if (nl == NULL) {
+        return NGX_ERROR;
+    }
+
+    seller->data = key->data;
+    seller->len = nl - key->data;
+
+    return NGX_OK;
+}
+
+
 void
 ngx_microshop_store_posted(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)

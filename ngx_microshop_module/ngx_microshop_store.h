@@ -219,6 +219,22 @@ void ngx_microshop_store_exit_process(ngx_cycle_t *cycle,
     (store)->backend->cancel(store, op)
 
 
+/*
+ * The key of a seller's record: seller "\n" name (an SKU, an
+ * Idempotency-Key, an event id).  Two sellers' keys never meet.
+ * ngx_microshop_store_key() allocates it from pool (NGX_ERROR: out of
+ * memory); ngx_microshop_store_key_write() writes it at p, which has room
+ * for seller->len + 1 + len bytes, and returns the end.
+ */
+ngx_int_t ngx_microshop_store_key(ngx_pool_t *pool, ngx_str_t *seller,
+    u_char *name, size_t len, ngx_str_t *key);
+u_char *ngx_microshop_store_key_write(u_char *p, ngx_str_t *seller,
+    u_char *name, size_t len);
+
+/* the seller of a key, NGX_ERROR when key is not a seller's */
+ngx_int_t ngx_microshop_store_key_seller(ngx_str_t *key, ngx_str_t *seller);
+
+
 /* for back ends */
 
 /* a posted op finished: counts op->counter or the error */

@@ -32,6 +32,13 @@ static ngx_int_t ngx_microshop_shm_idem_release(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 
 
+/*
+ * A revocation is kept this long (seconds) past the token's exp: the
+ * largest leeway microshop_jwt_leeway accepts (docs/directives.md).
+ */
+#define NGX_MICROSHOP_REVOKE_MARGIN  3600
+
+
 /* an idempotency record: this header, then the stored answer */
 typedef struct {
     u_char     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
@@ -225,9 +232,8 @@ ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t               expire;
     ngx_microshop_rec_t  *rec;
 
-    /* kept until the token would have expired anyway (plus a margin for
-      * the largest leeway, 1h) */
-    expire = (op->u.revoke.exp + 3600) * 1000;
+    /* kept until the token would have expired anyway, and the leeway */
+    expire = (op->u.revoke.exp + NGX_MICROSHOP_REVOKE_MARGIN) * 1000;
 
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
                                     op->key.data, op->key.len, now);

@@ -62,9 +62,7 @@ ngx_microshop_stock_find(ngx_microshop_zone_t *zone, ngx_str_t *seller,
         return NULL;
     }
 
-    p = ngx_cpymem(key, seller->data, seller->len);
-    *p++ = '\n';
-    p = ngx_cpymem(p, sku->data, sku->len);
+    p = ngx_microshop_store_key_write(key, seller, sku->data, sku->len);
 
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_STOCK, key,
                                     p - key, now);
@@ -218,25 +216,23 @@ ngx_int_t
 ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
-    u_char                  id[NGX_MICROSHOP_KEY_MAX], *p, *nl;
+    u_char                  id[NGX_MICROSHOP_KEY_MAX], *p;
     size_t                  id_len;
+    ngx_str_t               seller;
     ngx_int_t               rc;
     ngx_microshop_rec_t    *rec;
     ngx_microshop_stock_t  *st;
 
     /* event ids are the seller's: "seller\nid" */
 
-    nl = ngx_strlchr(op->key.data, op->key.data + op->key.len, '\n');
-
-    if (nl == NULL
-        || (size_t) (nl - op->key.data) + 1 + op->u.event.id.len
-           > NGX_MICROSHOP_KEY_MAX)
+    if (ngx_microshop_store_key_seller(&op->key, &seller) != NGX_OK
+        || seller.len + 1 + op->u.event.id.len > NGX_MICROSHOP_KEY_MAX)
     {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(id, op->key.data, nl - op->key.data + 1);
-    p = ngx_cpymem(p, op->u.event.id.data, op->u.event.id.len);
+    p = ngx_microshop_store_key_write(id, &seller, op->u.event.id.data,
+                                      op->u.event.id.len);
     id_len = p - id;
 
     if (ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_EVENT, id, id_len,

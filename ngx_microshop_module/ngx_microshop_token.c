@@ -9,8 +9,15 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-#include "ngx_microshop_module.h"
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_token.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_idempotency.h"
+#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_audit.h"
+#include "ngx_microshop_answer.h"
 #include "ngx_microshop_digest.h"
 #include "microshop_scopes.h"
 
@@ -207,8 +214,7 @@ ngx_microshop_token_loc_merge(ngx_conf_t *cf,
     }
 
     if (conf->auth == 1) {
-        mmcf = ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_microshop_module);
+        mmcf = ngx_microshop_conf_main_conf(cf);
 
         if (mmcf->token.keys.nkeys == 0) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -580,13 +586,13 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mlcf = ngx_microshop_loc_conf(r);
 
     if (!mlcf->auth) {
         return NGX_DECLINED;
     }
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
     id = &ctx->token.id;
 
     if (!ctx->has_token) {
@@ -647,7 +653,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         ctx->op.key = id->f[NGX_MICROSHOP_ID_JTI];
     }
 
-    rc = ngx_http_microshop_store(r, ctx);
+    rc = ngx_microshop_request_store(r, ctx);
 
     if (rc != NGX_OK) {
         return rc;
@@ -659,7 +665,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     }
 
     if (ctx->op.rc == NGX_ERROR) {
-        return ngx_http_microshop_store_failed(r, ctx);
+        return ngx_microshop_request_store_failed(r, ctx);
     }
 
     return NGX_DECLINED;
@@ -881,7 +887,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
     ngx_microshop_token_class_t      *tc, *c;
     ngx_http_microshop_main_conf_t   *mmcf;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
     names = mmcf->token.claim;
     id = &ctx->token.id;
 
@@ -1073,7 +1079,7 @@ ngx_microshop_token_from_cache(ngx_http_request_t *r,
     ngx_microshop_identity_rec_t     ir;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     ngx_microshop_zone_lock(mmcf->zone);
 
@@ -1127,7 +1133,7 @@ ngx_microshop_token_to_cache(ngx_http_request_t *r,
     ngx_microshop_identity_rec_t     ir;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
 
     ngx_memzero(&ir, sizeof(ngx_microshop_identity_rec_t));
 
@@ -1205,8 +1211,8 @@ ngx_microshop_token_check(ngx_http_request_t *r, ngx_microshop_identity_t *id)
     ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_microshop_module);
+    mmcf = ngx_microshop_main_conf(r);
+    mlcf = ngx_microshop_loc_conf(r);
 
     now = ngx_time();
     leeway = mmcf->token.leeway;
@@ -1340,7 +1346,7 @@ ngx_microshop_token_identity(ngx_http_request_t *r)
 {
     ngx_http_microshop_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    ctx = ngx_microshop_ctx(r);
 
     if (ctx == NULL || !ctx->has_token) {
         return NULL;

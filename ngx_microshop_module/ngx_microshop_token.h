@@ -16,75 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "microshop_jwt.h"
 #include "ngx_microshop_types.h"
-#include "ngx_microshop_metrics.h"
-
-
-/* the identity a verified token carries (cached in the zone) */
-typedef enum {
-    NGX_MICROSHOP_ID_SELLER = 0,
-    NGX_MICROSHOP_ID_SUBJECT,
-    NGX_MICROSHOP_ID_SCOPES,          /* normalized, space-separated */
-    NGX_MICROSHOP_ID_CLASS,
-    NGX_MICROSHOP_ID_TIER,
-    NGX_MICROSHOP_ID_JTI,
-    NGX_MICROSHOP_ID_KID,
-    NGX_MICROSHOP_ID_ALG,
-    NGX_MICROSHOP_ID_ISS,
-    NGX_MICROSHOP_ID_AUD,             /* values joined by '\n' */
-    NGX_MICROSHOP_ID_MAX
-} ngx_microshop_id_field_e;
-
-#define NGX_MICROSHOP_NO_TIME  INT64_MIN
-
-
-typedef struct {
-    int64_t                   exp;
-    int64_t                   nbf;        /* NGX_MICROSHOP_NO_TIME: absent */
-    int64_t                   iat;        /* NGX_MICROSHOP_NO_TIME: absent */
-    ngx_str_t                 f[NGX_MICROSHOP_ID_MAX];
-} ngx_microshop_identity_t;
-
-
-typedef struct {
-    ngx_str_t                 name;
-    time_t                    max_ttl;
-    ngx_str_t                 scopes;     /* ceiling, normalized; or null */
-    ngx_uint_t                line;
-} ngx_microshop_token_class_t;
-
-
-typedef struct {
-    microshop_keyset_t        keys;
-    ngx_array_t               jwks;       /* ngx_str_t file names */
-    time_t                    leeway;
-    ngx_str_t                 claim[NGX_MICROSHOP_ID_JTI];  /* seller..tier */
-    ngx_array_t               classes;    /* ngx_microshop_token_class_t */
-    ngx_microshop_token_class_t *default_class;
-
-    /*
-     * A digest of everything verification depends on (keys, classes,
-     * claim names): part of the token cache key, so that a reload which
-     * drops a key or tightens a class never serves tokens verified under
-     * the old configuration.
-     */
-    u_char                    config_hash[32];
-} ngx_microshop_token_main_t;
-
-
-typedef struct {
-    ngx_array_t              *issuers;    /* ngx_str_t */
-    ngx_array_t              *audiences;  /* ngx_str_t */
-    u_char                   *auth_file;  /* where microshop_auth was set */
-    ngx_uint_t                auth_line;
-} ngx_microshop_token_loc_t;
-
-
-typedef struct {
-    ngx_microshop_identity_t  id;
-    ngx_uint_t                verified;   /* 1: now verified, 0: from cache */
-} ngx_microshop_token_ctx_t;
 
 
 ngx_int_t ngx_microshop_token_main_init(ngx_conf_t *cf,

@@ -1,15 +1,345 @@
 /*
- * ngx_microshop: forward declarations shared by the feature headers, so
- * that ngx_microshop_module.h can embed each feature's configuration.
+ * ngx_microshop: the types of the nginx glue, in one header that includes
+ * only nginx headers and the layers below the features (the store, the
+ * zone, the pure token logic), as OpenResty's srcache keeps its types.
+ *
+ * Every feature's configuration and per-request state is defined here,
+ * because the main and location configuration and the request context
+ * embed them; the feature headers declare only functions.  The module
+ * file includes the feature headers; this header includes none of them.
  */
 
 #ifndef _NGX_MICROSHOP_TYPES_H_INCLUDED_
 #define _NGX_MICROSHOP_TYPES_H_INCLUDED_
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "microshop_jwt.h"
+#include "ngx_microshop_zone.h"
+#include "ngx_microshop_store.h"
+#include "ngx_microshop_metrics.h"
+
+
 typedef struct ngx_http_microshop_main_conf_s  ngx_http_microshop_main_conf_t;
 typedef struct ngx_http_microshop_loc_conf_s   ngx_http_microshop_loc_conf_t;
 typedef struct ngx_http_microshop_ctx_s        ngx_http_microshop_ctx_t;
+
+
+/* token */
+
+/* the identity a verified token carries (cached in the zone) */
+typedef enum {
+    NGX_MICROSHOP_ID_SELLER = 0,
+    NGX_MICROSHOP_ID_SUBJECT,
+    NGX_MICROSHOP_ID_SCOPES,          /* normalized, space-separated */
+    NGX_MICROSHOP_ID_CLASS,
+    NGX_MICROSHOP_ID_TIER,
+    NGX_MICROSHOP_ID_JTI,
+    NGX_MICROSHOP_ID_KID,
+    NGX_MICROSHOP_ID_ALG,
+    NGX_MICROSHOP_ID_ISS,
+    NGX_MICROSHOP_ID_AUD,             /* values joined by '\n' */
+    NGX_MICROSHOP_ID_MAX
+} ngx_microshop_id_field_e;
+
+#define NGX_MICROSHOP_NO_TIME  INT64_MIN
+
+
+typedef struct {
+    int64_t                   exp;
+    int64_t                   nbf;        /* NGX_MICROSHOP_NO_TIME: absent */
+    int64_t                   iat;        /* NGX_MICROSHOP_NO_TIME: absent */
+    ngx_str_t                 f[NGX_MICROSHOP_ID_MAX];
+} ngx_microshop_identity_t;
+
+
+typedef struct {
+    ngx_str_t                 name;
+    time_t                    max_ttl;
+    ngx_str_t                 scopes;     /* ceiling, normalized; or null */
+    ngx_uint_t                line;
+} ngx_microshop_token_class_t;
+
+
+typedef struct {
+    microshop_keyset_t        keys;
+    ngx_array_t               jwks;       /* ngx_str_t file names */
+    time_t                    leeway;
+    ngx_str_t                 claim[NGX_MICROSHOP_ID_JTI];  /* seller..tier */
+    ngx_array_t               classes;    /* ngx_microshop_token_class_t */
+    ngx_microshop_token_class_t *default_class;
+
+    /*
+     * A digest of everything verification depends on (keys, classes,
+     * claim names): part of the token cache key, so that a reload which
+     * drops a key or tightens a class never serves tokens verified under
+     * the old configuration.
+     */
+    u_char                    config_hash[32];
+} ngx_microshop_token_main_t;
+
+
+typedef struct {
+    ngx_array_t              *issuers;    /* ngx_str_t */
+    ngx_array_t              *audiences;  /* ngx_str_t */
+    u_char                   *auth_file;  /* where microshop_auth was set */
+    ngx_uint_t                auth_line;
+} ngx_microshop_token_loc_t;
+
+
+typedef struct {
+    ngx_microshop_identity_t  id;
+    ngx_uint_t                verified;   /* 1: now verified, 0: from cache */
+} ngx_microshop_token_ctx_t;
+
+
+/* scope */
+
+typedef struct {
+    ngx_uint_t                 methods;    /* NGX_HTTP_GET|... */
+    ngx_uint_t                 any;        /* "*" */
+    ngx_str_t                  methods_text;
+    ngx_str_t                  scopes;     /* normalized */
+} ngx_microshop_scope_rule_t;
+
+
+typedef struct {
+    ngx_array_t               *rules;      /* ngx_microshop_scope_rule_t */
+    ngx_uint_t                 covered;    /* union of the rules' methods */
+    ngx_uint_t                 any;
+    ngx_str_t                  allow;      /* the Allow header for 405 */
+    ngx_str_t                 *required;   /* per method of the table, and
+                                              last for any other method */
+    ngx_http_complex_value_t  *seller;
+} ngx_microshop_scope_loc_t;
+
+
+/* rate limit */
+
+typedef struct {
+    ngx_str_t                  name;
+    ngx_str_t                  rate_text;   /* as written: 50r/s */
+    int64_t                    interval;    /* us per unit */
+    int64_t                    burst;
+    ngx_str_t                  policy;      /* the RateLimit-Policy value */
+    ngx_uint_t                 line;
+} ngx_microshop_rate_tier_t;
+
+
+typedef struct {
+    ngx_array_t                tiers;       /* ngx_microshop_rate_tier_t */
+    ngx_microshop_rate_tier_t *default_tier;
+} ngx_microshop_rate_main_t;
+
+
+typedef struct {
+    ngx_flag_t                 on;
+    ngx_uint_t                 cost;
+    ngx_flag_t                 dry_run;
+    ngx_http_complex_value_t  *key;         /* NULL: the token's seller */
+    u_char                    *file;        /* where it was configured */
+    ngx_uint_t                 line;
+} ngx_microshop_rate_loc_t;
+
+
+typedef struct {
+    ngx_microshop_rate_tier_t *tier;        /* NULL: not limited */
+    int64_t                    remaining;
+    int64_t                    reset_after; /* us */
+} ngx_microshop_rate_ctx_t;
+
+
+/* idempotency */
+
+#define NGX_MICROSHOP_IDEM_OFF       0
+#define NGX_MICROSHOP_IDEM_ON        1
+#define NGX_MICROSHOP_IDEM_REQUIRED  2
+
+
+typedef struct {
+    ngx_uint_t                 mode;
+    ngx_uint_t                 methods;
+    ngx_msec_t                 ttl;
+    ngx_msec_t                 lock;
+    size_t                     max_body;
+    ngx_str_t                  header;
+} ngx_microshop_idem_loc_t;
+
+
+typedef struct {
+    ngx_str_t                  key;          /* seller "\n" key */
+    u_char                     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
+    ngx_microshop_op_t         op;           /* the settling operation */
+
+    ngx_uint_t                 status;
+    ngx_str_t                  answer;       /* headers, then the body */
+    size_t                     answer_cap;
+    size_t                     headers_len;
+
+    unsigned                   fingerprinted:1;
+    unsigned                   active:1;     /* we hold the lock */
+    unsigned                   header_seen:1;
+    unsigned                   capture:1;    /* an answer worth keeping */
+    unsigned                   complete:1;   /* last_buf seen */
+    unsigned                   oversize:1;
+} ngx_microshop_idem_ctx_t;
+
+
+/* inventory cache and reservations */
+
+#define NGX_MICROSHOP_SKU_MAX  256
+
+
+typedef struct {
+    ngx_http_complex_value_t  *sku;          /* NULL: off */
+    ngx_msec_t                 ttl;
+    ngx_msec_t                 stale_if_error;
+} ngx_microshop_cache_loc_t;
+
+
+typedef struct {
+    ngx_flag_t                 on;
+    ngx_msec_t                 hold;
+} ngx_microshop_reserve_loc_t;
+
+
+typedef struct {
+    ngx_str_t                  key;          /* seller "\n" sku */
+    ngx_str_t                  stale_body;   /* a stale entry to fall back */
+    ngx_str_t                  stale_etag;
+    int64_t                    stale_version;
+
+    /* capture of the backend's answer for a fill or a refresh */
+    ngx_chain_t               *body;
+    ngx_chain_t              **last;
+    size_t                     body_len;
+    ngx_str_t                  etag;
+
+    unsigned                   lookup_done:1;
+    unsigned                   capture:1;
+    unsigned                   complete:1;
+    unsigned                   too_big:1;
+    unsigned                   drop:1;        /* a write: drop the entry */
+    unsigned                   serve_stale:1; /* replacing a failure */
+    unsigned                   stale_sent:1;
+} ngx_microshop_cache_ctx_t;
+
+
+typedef struct {
+    ngx_microshop_op_t         op;           /* reserve, then settle */
+    ngx_microshop_line_t      *lines;
+    ngx_uint_t                 nlines;
+    unsigned                   parsed:1;
+    unsigned                   held:1;       /* a hold awaits settling */
+    unsigned                   header_seen:1;
+    ngx_uint_t                 status;
+} ngx_microshop_reserve_ctx_t;
+
+
+/* audit log */
+
+typedef struct {
+    ngx_open_file_t          *file;       /* NULL: off */
+    size_t                    buffer;     /* 0: a write() per line */
+    ngx_msec_t                flush;      /* 0: no timer */
+    ngx_uint_t                set;        /* the directive was given */
+    ngx_int_t                 request_id; /* index of $request_id */
+
+    /* per worker (the configuration is copied by fork) */
+    u_char                   *start;
+    u_char                   *pos;
+    u_char                   *last;
+    ngx_event_t              *event;      /* the flush= timer */
+    time_t                    error_log_time;
+} ngx_microshop_audit_main_t;
+
+
+/* webhook receiver */
+
+#define NGX_MICROSHOP_EVENTS_SECRET_MIN  16
+#define NGX_MICROSHOP_EVENTS_SECRET_MAX  4096
+#define NGX_MICROSHOP_EVENTS_BODY_MAX    (1024 * 1024)
+
+
+typedef struct {
+    ngx_str_t                  secret;       /* never logged */
+    ngx_str_t                  secret_file;  /* full path, for reports */
+    time_t                     tolerance;    /* seconds */
+} ngx_microshop_events_loc_t;
+
+
+/* the module: configuration and the request context */
+
+/* the access-phase chain, in the order of the request path (docs/http.md) */
+typedef enum {
+    NGX_MICROSHOP_STAGE_TOKEN = 0,
+    NGX_MICROSHOP_STAGE_SCOPE,
+    NGX_MICROSHOP_STAGE_RATELIMIT,
+    NGX_MICROSHOP_STAGE_IDEMPOTENCY,
+    NGX_MICROSHOP_STAGE_RESERVE,
+    NGX_MICROSHOP_STAGE_CACHE,
+    NGX_MICROSHOP_STAGE_DONE
+} ngx_microshop_stage_e;
+
+
+struct ngx_http_microshop_main_conf_s {
+    ngx_microshop_zone_t       *zone;     /* microshop_zone (or implicit) */
+    ngx_microshop_store_t       store;    /* where shared state lives */
+    ngx_microshop_token_main_t  token;
+    ngx_microshop_audit_main_t  audit;
+    ngx_microshop_rate_main_t   rate;
+    ngx_flag_t                  reserve_used;
+};
+
+
+struct ngx_http_microshop_loc_conf_s {
+    ngx_flag_t                  auth;     /* microshop_auth */
+    ngx_microshop_token_loc_t   token;
+    ngx_microshop_scope_loc_t   scope;
+    ngx_microshop_rate_loc_t    rate;
+    ngx_microshop_idem_loc_t    idem;
+    ngx_microshop_cache_loc_t   cache;
+    ngx_microshop_reserve_loc_t reserve;
+    ngx_microshop_events_loc_t *events;   /* microshop_events */
+
+    /* set by merge: does any stage run in this location? */
+    ngx_flag_t                  enabled;
+};
+
+
+struct ngx_http_microshop_ctx_s {
+    ngx_microshop_stage_e       stage;
+    ngx_microshop_reason_e      reason;   /* the decision, for metrics */
+    ngx_microshop_op_t          op;       /* the store operation */
+    ngx_uint_t                  op_state; /* NGX_MICROSHOP_OP_* */
+    ngx_microshop_op_t         *pending;  /* in flight, cancelled if the
+                                             request dies first */
+    void                      (*done)(ngx_http_request_t *r,
+                                      ngx_microshop_op_t *op);
+    ngx_uint_t                  cleanup_added;
+    ngx_microshop_token_ctx_t   token;
+    ngx_uint_t                  has_token;
+    ngx_uint_t                  body_read;
+    ngx_str_t                   scopes_required;
+    ngx_str_t                   route_seller;  /* microshop_seller, once */
+    ngx_microshop_rate_ctx_t    rate;
+    ngx_microshop_idem_ctx_t    idem;
+    ngx_microshop_cache_ctx_t   cache_ctx;
+    ngx_microshop_reserve_ctx_t reserve;
+
+    /* for the audit log and variables; set by the stages that ran */
+    ngx_int_t                   rate_remaining;   /* -1: not limited */
+    ngx_str_t                   idempotency;      /* new, replay, ... */
+    ngx_str_t                   cache;            /* hit, miss, stale */
+};
+
+
+#define NGX_MICROSHOP_OP_IDLE     0
+#define NGX_MICROSHOP_OP_PENDING  1
+#define NGX_MICROSHOP_OP_DONE     2
 
 
 #endif /* _NGX_MICROSHOP_TYPES_H_INCLUDED_ */

@@ -6,7 +6,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_module.h"
+#include "ngx_microshop_zone.h"
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
@@ -35,18 +35,24 @@ ngx_microshop_now_ms(void)
 }
 
 
-/* microshop_zone name=NAME size=SIZE */
+/*
+ * microshop_zone name=NAME size=SIZE
+ *
+ * As nginx's ngx_conf_set_* handlers do, the zone is stored at cmd->offset
+ * of conf; cmd->post is the module that owns the shared memory (its tag).
+ */
 
 char *
 ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_microshop_main_conf_t *mmcf = conf;
+    ssize_t                 size;
+    ngx_str_t              *value, name, s;
+    ngx_uint_t              i;
+    ngx_microshop_zone_t  **zp;
 
-    ssize_t      size;
-    ngx_str_t   *value, name, s;
-    ngx_uint_t   i;
+    zp = (ngx_microshop_zone_t **) ((u_char *) conf + cmd->offset);
 
-    if (mmcf->zone) {
+    if (*zp) {
         return "is duplicate: one zone holds all microshop state";
     }
 
@@ -112,8 +118,8 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    mmcf->zone = ngx_microshop_zone_add(cf, &name, size);
-    if (mmcf->zone == NULL) {
+    *zp = ngx_microshop_zone_add(cf, &name, size, cmd->post);
+    if (*zp == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -122,7 +128,8 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 ngx_microshop_zone_t *
-ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    void *tag)
 {
     ngx_microshop_zone_t  *zone;
 
@@ -134,8 +141,7 @@ ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
     zone->name = *name;
     zone->size = size;
 
-    zone->shm_zone = ngx_shared_memory_add(cf, name, size,
-                                           &ngx_http_microshop_module);
+    zone->shm_zone = ngx_shared_memory_add(cf, name, size, tag);
     if (zone->shm_zone == NULL) {
         return NULL;
     }

@@ -82,8 +82,9 @@ typedef struct {
 
 char *ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* tag: the module that owns the shared memory */
 ngx_microshop_zone_t *ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size);
+    size_t size, void *tag);
 
 int64_t ngx_microshop_now_ms(void);
 

@@ -1,12 +1,14 @@
 /*
- * ngx_microshop: RFC 9457 problem+json answers made by the gateway.
+ * ngx_microshop: the answers the gateway makes itself: RFC 9457
+ * problem+json (docs/http.md), the store-unavailable answer, complete
+ * in-memory bodies, and the request and response header helpers.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_problem.h"
+#include "ngx_microshop_answer.h"
 
 
 static ngx_str_t  ngx_microshop_problem_type =
@@ -210,4 +212,37 @@ ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
     problem.detail.len = ngx_strlen(detail);
 
     return ngx_microshop_problem_output(r, &problem);
+}
+
+
+ngx_int_t
+ngx_microshop_header_retry_after(ngx_http_request_t *r, ngx_uint_t seconds)
+{
+    u_char     *p;
+    ngx_str_t   value;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%ui", seconds) - p;
+
+    return ngx_microshop_header_add(r, "Retry-After", &value);
+}
+
+
+ngx_int_t
+ngx_microshop_store_unavailable(ngx_http_request_t *r, char *detail)
+{
+    if (ngx_microshop_header_retry_after(r, NGX_MICROSHOP_RETRY_STORE)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "store-unavailable",
+                                      "State store unavailable", detail);
 }

@@ -1,9 +1,11 @@
 /*
- * ngx_microshop: RFC 9457 problem+json answers made by the gateway.
+ * ngx_microshop: the answers the gateway makes itself: RFC 9457
+ * problem+json (docs/http.md), the store-unavailable answer, complete
+ * in-memory bodies, and the request and response header helpers.
  */
 
-#ifndef _NGX_MICROSHOP_PROBLEM_H_INCLUDED_
-#define _NGX_MICROSHOP_PROBLEM_H_INCLUDED_
+#ifndef _NGX_MICROSHOP_ANSWER_H_INCLUDED_
+#define _NGX_MICROSHOP_ANSWER_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -53,4 +55,23 @@ ngx_int_t ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body);
 
 
-#endif /* _NGX_MICROSHOP_PROBLEM_H_INCLUDED_ */
+/* seconds a client waits before it retries what the store could not do,
+ * or a request still in flight (409 idempotency-in-progress) */
+#define NGX_MICROSHOP_RETRY_STORE        1
+#define NGX_MICROSHOP_RETRY_IN_PROGRESS  1
+
+/* the HTTP status nginx 1.22 has no name for */
+#define NGX_MICROSHOP_HTTP_UNPROCESSABLE  422
+
+ngx_int_t ngx_microshop_header_retry_after(ngx_http_request_t *r,
+    ngx_uint_t seconds);
+
+/*
+ * 503 store-unavailable with Retry-After, for a content handler: returns
+ * what ngx_microshop_problem_output() did.
+ */
+ngx_int_t ngx_microshop_store_unavailable(ngx_http_request_t *r,
+    char *detail);
+
+
+#endif /* _NGX_MICROSHOP_ANSWER_H_INCLUDED_ */

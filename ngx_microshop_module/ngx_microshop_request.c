@@ -1,0 +1,268 @@
+/*
+ * ngx_microshop: the request layer (docs/architecture.md).
+ *
+ * A store op that does not finish at once is tied to its request the way
+ * ngx_http_upstream.c ties its work: the request is held
+ * (r->main->count++) while the op is in flight, an ngx_http_cleanup_add
+ * handler cancels the op when the request is terminated or freed first,
+ * and the op's handler drops the hold with
+ * ngx_http_finalize_request(r, NGX_DONE) after resuming the request.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_answer.h"
+
+
+static void ngx_microshop_request_op_done(ngx_microshop_op_t *op);
+static void ngx_microshop_request_cancel(void *data);
+static void ngx_microshop_request_resume(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
+static void ngx_microshop_request_body_done(ngx_http_request_t *r);
+
+
+/*
+ * Set at every preconfiguration to the same object (the module struct in
+ * the loaded library): nothing of a cycle is kept here.
+ */
+ngx_module_t  *ngx_microshop_module;
+
+
+void
+ngx_microshop_request_init(ngx_module_t *module)
+{
+    ngx_microshop_module = module;
+}
+
+
+ngx_http_microshop_ctx_t *
+ngx_microshop_request_ctx(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_microshop_ctx(r);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_microshop_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->rate_remaining = -1;
+
+        ngx_http_set_ctx(r, ctx, (*ngx_microshop_module));
+    }
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_microshop_request_exec(ngx_http_request_t *r, ngx_microshop_op_t *op,
+    ngx_microshop_request_done_pt done)
+{
+    ngx_int_t                        rc;
+    ngx_http_cleanup_t              *cln;
+    ngx_http_microshop_ctx_t        *ctx;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    ctx = ngx_microshop_request_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    mmcf = ngx_microshop_main_conf(r);
+
+    op->handler = ngx_microshop_request_op_done;
+    op->data = r;
+
+    rc = ngx_microshop_store_exec(&mmcf->store, op);
+
+    if (rc != NGX_AGAIN) {
+        return NGX_OK;
+    }
+
+    /* only an op in flight costs a cleanup: the shm store never waits */
+
+    if (!ctx->cleanup_added) {
+        cln = ngx_http_cleanup_add(r, 0);
+        if (cln == NULL) {
+            ngx_microshop_store_cancel(&mmcf->store, op);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_microshop_request_cancel;
+        cln->data = r;
+        ctx->cleanup_added = 1;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "microshop: store op %ui pending, count:%d",
+                   op->type, r->main->count);
+
+    ctx->pending = op;
+    ctx->done = done;
+    r->main->count++;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_microshop_request_op_done(ngx_microshop_op_t *op)
+{
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_microshop_ctx_t  *ctx;
+
+    r = op->data;
+    c = r->connection;
+
+    ctx = ngx_microshop_ctx(r);
+    ctx->pending = NULL;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "microshop: store op %ui finished, rc:%i",
+                   op->type, op->rc);
+
+    ctx->done(r, op);
+
+    /* the hold taken when the op went pending */
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_microshop_request_cancel(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_microshop_ctx_t        *ctx;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    ctx = ngx_microshop_ctx(r);
+
+    if (ctx == NULL || ctx->pending == NULL) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "microshop: request gone, store op %ui cancelled",
+                   ctx->pending->type);
+
+    mmcf = ngx_microshop_main_conf(r);
+
+    ngx_microshop_store_cancel(&mmcf->store, ctx->pending);
+    ctx->pending = NULL;
+}
+
+
+ngx_int_t
+ngx_microshop_request_store(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    switch (ctx->op_state) {
+
+    case NGX_MICROSHOP_OP_PENDING:
+        return NGX_AGAIN;
+
+    case NGX_MICROSHOP_OP_DONE:
+        ctx->op_state = NGX_MICROSHOP_OP_IDLE;
+        return NGX_OK;
+    }
+
+    rc = ngx_microshop_request_exec(r, &ctx->op,
+                                    ngx_microshop_request_resume);
+
+    if (rc == NGX_AGAIN) {
+        ctx->op_state = NGX_MICROSHOP_OP_PENDING;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        ctx->op.rc = NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_request_resume(ngx_http_request_t *r, ngx_microshop_op_t *op)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_microshop_ctx(r);
+    ctx->op_state = NGX_MICROSHOP_OP_DONE;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+ngx_int_t
+ngx_microshop_request_read_body(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->body_read) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_microshop_request_body_done);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_microshop_request_body_done(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *ctx;
+
+    ctx = ngx_microshop_ctx(r);
+    ctx->body_read = 1;
+
+    /* the body stays for the upstream, also across internal redirects */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+ngx_int_t
+ngx_microshop_request_store_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ctx->reason = NGX_MICROSHOP_REASON_STORE_UNAVAILABLE;
+
+    rc = ngx_microshop_store_unavailable(r,
+             "The gateway cannot reach its state store; retry later.");
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
