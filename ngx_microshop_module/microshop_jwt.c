@@ -24,7 +24,7 @@
 #include <openssl/x509.h>
 
 #include "microshop_jwt.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 #define MICROSHOP_KEY_FILE_MAX   (1024 * 1024)

@@ -125,7 +125,7 @@ int microshop_jwt_check_claims(json_t *claims,
 
 /*
  * Token class check (SPEC microshop_token_class).  max_ttl in seconds;
- * ceiling is a normalized scope set (microshop_scopes.h) or NULL for none;
+ * ceiling is a normalized scope set (microshop_scope.h) or NULL for none;
  * scopes is the token's normalized scope set.  Requires iat and exp numbers
  * with 0 <= exp - iat <= max_ttl; the token's scopes must be a subset of
  * the ceiling.  Returns 0 or -1 with a static *reason.

@@ -8,7 +8,7 @@
 
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 typedef struct {

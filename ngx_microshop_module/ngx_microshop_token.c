@@ -12,7 +12,7 @@
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
 #include "ngx_microshop_digest.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 #define NGX_MICROSHOP_MAX_LEEWAY  3600

@@ -30,7 +30,7 @@
 #include <openssl/x509.h>
 
 #include "microshop_jwt.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 #define NOW      1700000000
