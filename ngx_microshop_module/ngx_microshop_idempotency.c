@@ -8,7 +8,7 @@
 
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_problem.h"
-#include "microshop_idem.h"
+#include "microshop_idempotency.h"
 #include "ngx_microshop_digest.h"
 
 
