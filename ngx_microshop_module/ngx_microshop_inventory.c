@@ -12,7 +12,7 @@
 #include "ngx_microshop_module.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_problem.h"
-#include "microshop_checkout.h"
+#include "microshop_reserve_checkout.h"
 
 
 #define NGX_MICROSHOP_CACHE_MAX_BODY   (256 * 1024)
