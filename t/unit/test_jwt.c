@@ -29,7 +29,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "microshop_jwt.h"
+#include "microshop_token_claims.h"
+#include "microshop_token_jwk.h"
+#include "microshop_token_jws.h"
+#include "microshop_token_pem.h"
 #include "microshop_scope.h"
 
 
