@@ -20,7 +20,7 @@
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 #define NGX_MICROSHOP_ADMIN_BODY_MAX  4096

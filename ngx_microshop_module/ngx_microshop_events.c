@@ -21,7 +21,7 @@
 #include "ngx_microshop_inventory.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
-#include "microshop_signature.h"
+#include "microshop_events_signature.h"
 
 
 #define NGX_MICROSHOP_EVENT_ID_MAX        256

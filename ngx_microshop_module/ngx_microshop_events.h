@@ -9,7 +9,7 @@
  *     signed with
  *       Microshop-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
  *                                                          t "." body)>
- *     (microshop_signature.h).  The event goes to the store as one
+ *     (microshop_events_signature.h).  The event goes to the store as one
  *     NGX_MICROSHOP_OP_EVENT: a repeated id is a duplicate, a version not
  *     newer than the stored one is stale, else stock and the inventory
  *     cache are set from it.  The answer is 200

@@ -15,7 +15,7 @@
 #include "ngx_microshop_inventory.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
-#include "microshop_idem.h"
+#include "microshop_idempotency.h"
 #include "ngx_microshop_digest.h"
 
 

@@ -19,7 +19,7 @@
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
-#include "microshop_checkout.h"
+#include "microshop_reserve_checkout.h"
 
 
 #define NGX_MICROSHOP_CACHE_MAX_BODY   (256 * 1024)

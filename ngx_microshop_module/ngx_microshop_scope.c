@@ -15,7 +15,7 @@
 #include "ngx_microshop_inventory.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 typedef struct {

@@ -38,7 +38,7 @@
 #include <ngx_core.h>
 
 #include "ngx_microshop_zone.h"
-#include "microshop_gcra.h"
+#include "microshop_ratelimit_gcra.h"
 
 
 typedef enum {

@@ -19,7 +19,11 @@
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_digest.h"
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
+#include "microshop_token_claims.h"
+#include "microshop_token_jwk.h"
+#include "microshop_token_jws.h"
+#include "microshop_token_pem.h"
 
 
 #define NGX_MICROSHOP_MAX_LEEWAY  3600

@@ -17,7 +17,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "microshop_jwt.h"
+#include "microshop_token_keys.h"
 #include "ngx_microshop_zone.h"
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_metrics.h"

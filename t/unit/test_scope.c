@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 static int

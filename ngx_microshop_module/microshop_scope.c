@@ -5,7 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "microshop_scopes.h"
+#include "microshop_scope.h"
 
 
 /* RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */

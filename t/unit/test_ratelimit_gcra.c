@@ -1,5 +1,5 @@
 /*
- * Unit tests of the GCRA arithmetic (microshop_gcra.c).
+ * Unit tests of the GCRA arithmetic (microshop_ratelimit_gcra.c).
  */
 
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "microshop_gcra.h"
+#include "microshop_ratelimit_gcra.h"
 
 
 #define SEC  1000000LL

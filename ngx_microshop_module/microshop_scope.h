@@ -11,8 +11,8 @@
  * put inside a quoted HTTP header parameter (scope="...").
  */
 
-#ifndef MICROSHOP_SCOPES_H
-#define MICROSHOP_SCOPES_H
+#ifndef MICROSHOP_SCOPE_H
+#define MICROSHOP_SCOPE_H
 
 #include <stddef.h>
 #include <jansson.h>
@@ -49,4 +49,4 @@ int microshop_scopes_has(const char *set, size_t setlen, const char *scope,
 int microshop_scopes_contains_all(const char *set, size_t setlen,
     const char *required, size_t reqlen, char *missing, size_t missinglen);
 
-#endif /* MICROSHOP_SCOPES_H */
+#endif /* MICROSHOP_SCOPE_H */

@@ -10,8 +10,8 @@
  * other schemes (v0=..., future versions) are ignored.
  */
 
-#ifndef _MICROSHOP_SIGNATURE_H_INCLUDED_
-#define _MICROSHOP_SIGNATURE_H_INCLUDED_
+#ifndef _MICROSHOP_EVENTS_SIGNATURE_H_INCLUDED_
+#define _MICROSHOP_EVENTS_SIGNATURE_H_INCLUDED_
 
 
 #include <stddef.h>
@@ -73,4 +73,4 @@ microshop_sig_result_e microshop_sig_verify(const unsigned char *header,
 const char *microshop_sig_result_text(microshop_sig_result_e rc);
 
 
-#endif /* _MICROSHOP_SIGNATURE_H_INCLUDED_ */
+#endif /* _MICROSHOP_EVENTS_SIGNATURE_H_INCLUDED_ */

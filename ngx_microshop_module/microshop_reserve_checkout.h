@@ -3,8 +3,8 @@
  * (jansson), no nginx.
  */
 
-#ifndef _MICROSHOP_CHECKOUT_H_INCLUDED_
-#define _MICROSHOP_CHECKOUT_H_INCLUDED_
+#ifndef _MICROSHOP_RESERVE_CHECKOUT_H_INCLUDED_
+#define _MICROSHOP_RESERVE_CHECKOUT_H_INCLUDED_
 
 
 #include <stddef.h>
@@ -37,4 +37,4 @@ int microshop_checkout_parse(const char *body, size_t len,
     microshop_checkout_line_t *out, size_t max, const char **err);
 
 
-#endif /* _MICROSHOP_CHECKOUT_H_INCLUDED_ */
+#endif /* _MICROSHOP_RESERVE_CHECKOUT_H_INCLUDED_ */

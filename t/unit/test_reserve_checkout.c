@@ -1,5 +1,5 @@
 /*
- * Unit tests of checkout body parsing (microshop_checkout.c).
+ * Unit tests of checkout body parsing (microshop_reserve_checkout.c).
  */
 
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "microshop_checkout.h"
+#include "microshop_reserve_checkout.h"
 
 
 static int

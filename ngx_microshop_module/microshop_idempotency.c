@@ -1,11 +1,11 @@
 /*
- * Idempotency keys and request fingerprints, see microshop_idem.h.
+ * Idempotency keys and request fingerprints, see microshop_idempotency.h.
  */
 
 #include <stdint.h>
 #include <string.h>
 
-#include "microshop_idem.h"
+#include "microshop_idempotency.h"
 
 
 int

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the webhook signature (microshop_signature.c).
+ * Unit tests of the webhook signature (microshop_events_signature.c).
  */
 
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "microshop_signature.h"
+#include "microshop_events_signature.h"
 
 
 #define NOW        1700000000LL

@@ -11,8 +11,8 @@
  * max(TAT, now), the TAT is at most burst * interval ahead of now.
  */
 
-#ifndef _MICROSHOP_GCRA_H_INCLUDED_
-#define _MICROSHOP_GCRA_H_INCLUDED_
+#ifndef _MICROSHOP_RATELIMIT_GCRA_H_INCLUDED_
+#define _MICROSHOP_RATELIMIT_GCRA_H_INCLUDED_
 
 
 #include <stdint.h>
@@ -37,4 +37,4 @@ void microshop_gcra_apply(int64_t *tat, int64_t now, int64_t interval,
 int64_t microshop_gcra_seconds_ceil(int64_t us);
 
 
-#endif /* _MICROSHOP_GCRA_H_INCLUDED_ */
+#endif /* _MICROSHOP_RATELIMIT_GCRA_H_INCLUDED_ */

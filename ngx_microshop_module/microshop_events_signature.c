@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "microshop_signature.h"
+#include "microshop_events_signature.h"
 
 
 static int microshop_sig_is_ows(unsigned char c);

@@ -2,8 +2,8 @@
  * Idempotency keys and request fingerprints.  Pure logic, no nginx.
  */
 
-#ifndef _MICROSHOP_IDEM_H_INCLUDED_
-#define _MICROSHOP_IDEM_H_INCLUDED_
+#ifndef _MICROSHOP_IDEMPOTENCY_H_INCLUDED_
+#define _MICROSHOP_IDEMPOTENCY_H_INCLUDED_
 
 
 #include <stddef.h>
@@ -39,4 +39,4 @@ int microshop_fingerprint_update(EVP_MD_CTX *md, const unsigned char *data,
 int microshop_fingerprint_finish(EVP_MD_CTX *md, unsigned char *out);
 
 
-#endif /* _MICROSHOP_IDEM_H_INCLUDED_ */
+#endif /* _MICROSHOP_IDEMPOTENCY_H_INCLUDED_ */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of idempotency keys and fingerprints (microshop_idem.c).
+ * Unit tests of idempotency keys and fingerprints (microshop_idempotency.c).
  */
 
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "microshop_idem.h"
+#include "microshop_idempotency.h"
 
 
 static int

@@ -1,8 +1,8 @@
 /*
- * GCRA, see microshop_gcra.h.
+ * GCRA, see microshop_ratelimit_gcra.h.
  */
 
-#include "microshop_gcra.h"
+#include "microshop_ratelimit_gcra.h"
 
 
 void

@@ -1,11 +1,11 @@
 /*
- * Checkout bodies, see microshop_checkout.h.
+ * Checkout bodies, see microshop_reserve_checkout.h.
  */
 
 #include <string.h>
 #include <jansson.h>
 
-#include "microshop_checkout.h"
+#include "microshop_reserve_checkout.h"
 
 
 int
