@@ -342,6 +342,20 @@ class Nginx:
         result = run_nginx(prefix, "-t")
         return result.returncode, result.stderr
 
+    def test_config_at(self, http_conf, marker=None, **kw):
+        """test_config() plus the number of the first line of the tested
+        nginx.conf that holds marker: (returncode, stderr, line); line is
+        None without a marker."""
+        rc, err = self.test_config(http_conf, **kw)
+        if marker is None:
+            return rc, err, None
+        with open(os.path.join(self.prefix + "-t", "conf", "nginx.conf")) \
+                as f:
+            for number, text in enumerate(f, 1):
+                if marker in text:
+                    return rc, err, number
+        raise AssertionError("no line of the config holds %r" % marker)
+
     def bad_log_lines(self):
         return (bad_log_lines(self.error_log(), self.allow_log)
                 + valgrind_errors(os.path.join(self.prefix, "logs")))

@@ -13,6 +13,7 @@ import hmac
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -68,6 +69,21 @@ def problem(resp, name=None):
     if name is not None:
         assert doc["type"] == "urn:problem:microshop:" + name, doc
     return doc
+
+
+def assert_conf_refused(rc, err, line, *needles):
+    """`nginx -t` (rc, stderr) refused the config with an [emerg] that
+    names nginx.conf:line (any line when line is None) and holds every
+    needle."""
+    assert rc != 0, err
+    assert "[emerg]" in err, err
+    if line is None:
+        assert "-t/conf/nginx.conf:" in err, err
+    else:
+        assert re.search(r"-t/conf/nginx\.conf:%d\b" % line, err), \
+            "the message does not name nginx.conf:%d: %s" % (line, err)
+    for needle in needles:
+        assert needle in err, (needle, err)
 
 
 # ---------------------------------------------------------------- tokens
