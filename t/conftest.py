@@ -37,6 +37,16 @@ def backend(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def clean(backend):
+    """The backend reset and in its normal mode for the test, and back in
+    its normal mode after it."""
+    backend.reset()
+    backend.mode()
+    yield
+    backend.mode()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A redis-server of our own on a free port."""

@@ -2,6 +2,8 @@
 
 Processes under test: the reference backend (t/backend/backend.py),
 redis-server and the real nginx with build/ngx_http_microshop_module.so.
+Ports, processes and the nginx instance itself are in t/harness.py (shared
+with bench/run); this module adds HTTP, tokens, the backend and redis.
 The pytest fixtures around them live in t/conftest.py.
 """
 
@@ -13,10 +15,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
 import uuid
 
@@ -26,21 +25,14 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-T_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(T_DIR)
-MODULE_SO = os.path.join(REPO, "build", "ngx_http_microshop_module.so")
-NGINX_BIN = "/usr/sbin/nginx"
+import harness
+# re-exported: the tests import them from here
+from harness import (MODULE_SO, SLOW, T_DIR, bad_log_lines,  # noqa: F401
+                     free_port, port_open, stop_process, wait_for,
+                     world_readable_dir)
 
-# MICROSHOP_VALGRIND=1 runs every nginx of the suite under valgrind (see
-# scripts/valgrind-suite); waits are stretched to match.
-VALGRIND = os.environ.get("MICROSHOP_VALGRIND") == "1"
-SLOW = 15 if VALGRIND else 1
 PYTHON = "/usr/bin/python3"
 BACKEND_PY = os.path.join(T_DIR, "backend", "backend.py")
-
-# lines that fail a test module unless the instance allows them
-BAD_LOG_LINE = re.compile(r"\[(alert|emerg|crit)\]|exited on signal"
-                          r"|AddressSanitizer|LeakSanitizer")
 
 
 def _load_backend_module():
@@ -53,39 +45,6 @@ def _load_backend_module():
 
 # sign_webhook(secret_bytes, body_bytes, t) -> "t=<t>,v1=<hex>"
 sign_webhook = _load_backend_module().sign
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
-    """Poll predicate() until it returns a true value, which is returned."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for " + what)
-        time.sleep(interval)
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def world_readable_dir(prefix):
-    """A new directory under /tmp that nginx workers (nobody) can read."""
-    path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-    os.chmod(path, 0o755)
-    return path
 
 
 def http_session():
@@ -110,6 +69,21 @@ def problem(resp, name=None):
     if name is not None:
         assert doc["type"] == "urn:problem:microshop:" + name, doc
     return doc
+
+
+def assert_conf_refused(rc, err, line, *needles):
+    """`nginx -t` (rc, stderr) refused the config with an [emerg] that
+    names nginx.conf:line (any line when line is None) and holds every
+    needle."""
+    assert rc != 0, err
+    assert "[emerg]" in err, err
+    if line is None:
+        assert "-t/conf/nginx.conf:" in err, err
+    else:
+        assert re.search(r"-t/conf/nginx\.conf:%d\b" % line, err), \
+            "the message does not name nginx.conf:%d: %s" % (line, err)
+    for needle in needles:
+        assert needle in err, (needle, err)
 
 
 # ---------------------------------------------------------------- tokens
@@ -301,12 +275,7 @@ class Backend:
 
     def stop(self):
         self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc.stdout.close()
         self.log.close()
 
@@ -348,135 +317,14 @@ class RedisServer:
     def stop(self):
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 
 # ----------------------------------------------------------------- nginx
 
-CONF_TEMPLATE = """\
-load_module {module};
-worker_processes {workers};
-daemon on;
-master_process on;
-pid {prefix}/logs/nginx.pid;
-error_log {prefix}/logs/error.log info;
-{main_conf}
-
-events {{
-    worker_connections 1024;
-{events_conf}
-}}
-
-http {{
-    access_log {prefix}/logs/access.log;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-
-{http_conf}
-}}
-"""
-
-
-def bad_log_lines(text, allow=()):
-    """Lines of an error log that must fail a test, minus allowed ones."""
-    return [line for line in text.splitlines()
-            if BAD_LOG_LINE.search(line)
-            and not any(re.search(pattern, line) for pattern in allow)]
-
-
-def valgrind_errors(log_dir):
-    """valgrind's reports (memory errors, definite leaks) whose stack
-    passes through the module; nginx's and OpenSSL's own are not ours."""
-    found = []
-    if not os.path.isdir(log_dir):
-        return found
-    for name in sorted(os.listdir(log_dir)):
-        if not name.startswith("valgrind."):
-            continue
-        with open(os.path.join(log_dir, name)) as f:
-            records = re.split(r"\n==\d+== ?\n", f.read())
-        for record in records:
-            if "microshop" in record and re.search(
-                    r"definitely lost|Invalid (read|write|free)|"
-                    r"uninitialised|Mismatched|overlap", record):
-                found.append("%s: %s" % (name, record.strip()[:2000]))
-    return found
-
-
-def _children(pid):
-    """{child pid: command line} of a process, from /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children[int(entry)] = cmdline
-    return children
-
-
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def _signal(pid, sig):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _make_prefix(prefix):
-    for sub in ("conf", "logs", "html", "tmp"):
-        os.makedirs(os.path.join(prefix, sub), exist_ok=True)
-    for path in (prefix, os.path.join(prefix, "html")):
-        os.chmod(path, 0o755)
-
-
-class Nginx:
-    """One nginx instance in its own prefix; port is chosen up front so the
-    test can put it in its config: n.start(CONF % {"port": n.port})."""
-
-    def __init__(self, prefix):
-        self.prefix = prefix
-        self.port = free_port()
-        self.allow_log = []
-        self.master_pid = None
-        self.workers = 1
-        self.main_conf = self.events_conf = ""
-        _make_prefix(prefix)
-
-    @property
-    def conf_path(self):
-        return os.path.join(self.prefix, "conf", "nginx.conf")
-
-    @property
-    def error_log_path(self):
-        return os.path.join(self.prefix, "logs", "error.log")
-
-    def url(self, path="/"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+class Nginx(harness.Nginx):
+    """harness.Nginx with requests for the tests."""
 
     def request(self, method, path, token=None, **kw):
         """One request on a fresh connection; token adds a Bearer header."""
@@ -493,125 +341,6 @@ class Nginx:
 
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
-
-    def write_file(self, relpath, data):
-        """Write a file under the prefix, readable by the workers."""
-        path = os.path.join(self.prefix, relpath)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
-            f.write(data)
-        os.chmod(path, 0o644)
-        return path
-
-    def _render(self, prefix, http_conf, workers, main_conf, events_conf):
-        return CONF_TEMPLATE.format(
-            module=MODULE_SO, prefix=prefix, workers=workers,
-            main_conf=main_conf, events_conf=events_conf, http_conf=http_conf)
-
-    def _write_conf(self, http_conf):
-        with open(self.conf_path, "w") as f:
-            f.write(self._render(self.prefix, http_conf, self.workers,
-                                 self.main_conf, self.events_conf))
-
-    def _nginx(self, prefix, *args):
-        wrapper = []
-        if VALGRIND and not args:
-            wrapper = ["valgrind", "--quiet", "--leak-check=full",
-                       "--show-leak-kinds=definite",
-                       "--log-file=%s/logs/valgrind.%%p.log" % prefix]
-        return subprocess.run(
-            wrapper + [NGINX_BIN, "-p", prefix + "/", "-e", "logs/error.log",
-                       "-c", "conf/nginx.conf", *args],
-            capture_output=True, text=True, timeout=30 * SLOW)
-
-    def start(self, http_conf, workers=1, main_conf="", events_conf="",
-              allow_log=()):
-        """Write the config and start nginx; returns when every worker is up
-        and the port accepts.  allow_log: regexes of bad log lines that this
-        test expects."""
-        self.workers = workers
-        self.main_conf, self.events_conf = main_conf, events_conf
-        self.allow_log.extend(allow_log)
-        self._write_conf(http_conf)
-        result = self._nginx(self.prefix)
-        if result.returncode != 0:
-            raise RuntimeError("nginx did not start:\n" + result.stderr)
-        pid_file = os.path.join(self.prefix, "logs", "nginx.pid")
-        wait_for(lambda: os.path.exists(pid_file), what="nginx pid file")
-        with open(pid_file) as f:
-            self.master_pid = int(f.read())
-        wait_for(self._workers_up, what="%d nginx workers" % workers)
-        wait_for(lambda: port_open(self.port),
-                 what="nginx on port %d" % self.port)
-
-    def _workers_up(self):
-        if not _alive(self.master_pid):
-            raise RuntimeError("nginx master exited:\n" + self.error_log())
-        return len(self.worker_pids()) == self.workers
-
-    def worker_pids(self):
-        """Pids of the current generation of workers (not shutting down)."""
-        # under valgrind nginx cannot retitle its processes: every child
-        # is taken for a worker
-        return sorted(pid for pid, cmd in _children(self.master_pid).items()
-                      if cmd == "nginx: worker process" or VALGRIND)
-
-    def error_log(self):
-        with open(self.error_log_path, errors="replace") as f:
-            return f.read()
-
-    def reload(self, http_conf=None):
-        """Reload (with a new http_conf if given); returns when the new
-        generation of workers runs and the old one has stopped accepting.
-        Raises if nginx refused the config (which it then keeps running)."""
-        if http_conf is not None:
-            self._write_conf(http_conf)
-        old = set(self.worker_pids())
-        log_offset = os.path.getsize(self.error_log_path)
-        os.kill(self.master_pid, signal.SIGHUP)
-
-        def new_workers_up():
-            with open(self.error_log_path, errors="replace") as f:
-                f.seek(log_offset)
-                emerg = re.search(r".*\[emerg\].*", f.read())
-            if emerg:
-                raise RuntimeError("reload failed: " + emerg.group(0))
-            current = set(self.worker_pids())
-            return not current & old and len(current) >= self.workers
-
-        wait_for(new_workers_up, what="new nginx workers after reload")
-
-    def stop(self):
-        """Graceful quit; kill after a timeout.  Safe to call twice."""
-        if self.master_pid is None:
-            return
-        pids = [self.master_pid, *_children(self.master_pid)]
-        _signal(self.master_pid, signal.SIGQUIT)
-        try:
-            wait_for(lambda: not any(map(_alive, pids)), timeout=10,
-                     what="nginx to quit")
-        except TimeoutError:
-            for pid in pids:
-                _signal(pid, signal.SIGKILL)
-            wait_for(lambda: not any(map(_alive, pids)), timeout=5,
-                     what="nginx to die")
-        self.master_pid = None
-
-    def test_config(self, http_conf, workers=1, main_conf="",
-                    events_conf=""):
-        """Run `nginx -t` on a config in a separate prefix; returns
-        (returncode, stderr text)."""
-        prefix = self.prefix + "-t"
-        _make_prefix(prefix)
-        with open(os.path.join(prefix, "conf", "nginx.conf"), "w") as f:
-            f.write(self._render(prefix, http_conf, workers, main_conf,
-                                 events_conf))
-        result = self._nginx(prefix, "-t")
-        return result.returncode, result.stderr
-
-    def bad_log_lines(self):
-        return (bad_log_lines(self.error_log(), self.allow_log)
-                + valgrind_errors(os.path.join(self.prefix, "logs")))
 
 
 class NginxFactory:

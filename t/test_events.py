@@ -18,13 +18,12 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import time
 import uuid
 
 import pytest
 
-from microshop import mint, problem, sign_webhook
+from microshop import assert_conf_refused, mint, problem, sign_webhook
 
 SECRET = b"whsec_" + b"0123456789abcdef" * 2          # 38 bytes
 OTHER_SECRET = b"whsec_" + b"fedcba9876543210" * 2
@@ -553,31 +552,17 @@ def conf_test(nginx):
     n = nginx.new()
 
     def check(directives, marker):
-        http_conf = ("server {\n    listen 127.0.0.1:%d;\n"
-                     "    location = /events {\n        %s\n    }\n}\n"
-                     % (n.port, directives))
-        rc, err = n.test_config(http_conf)
-        line = None
-        with open(os.path.join(n.prefix + "-t", "conf", "nginx.conf")) as f:
-            for number, text in enumerate(f, 1):
-                if marker in text:
-                    line = number
-                    break
-        assert line is not None, marker
-        return rc, err, line
+        return n.test_config_at(
+            "server {\n    listen 127.0.0.1:%d;\n"
+            "    location = /events {\n        %s\n    }\n}\n"
+            % (n.port, directives), marker)
 
     check.n = n
     return check
 
 
 def assert_refused(rc, err, line, *needles):
-    assert rc != 0, err
-    assert "[emerg]" in err, err
-    assert '"microshop_events"' in err, err
-    assert re.search(r"-t/conf/nginx\.conf:%d\b" % line, err), \
-        "the message does not name nginx.conf:%d: %s" % (line, err)
-    for needle in needles:
-        assert needle in err, (needle, err)
+    assert_conf_refused(rc, err, line, '"microshop_events"', *needles)
 
 
 def test_config_good(conf_test):

@@ -63,14 +63,6 @@ def gw(nginx, keys, backend):
     return n
 
 
-@pytest.fixture
-def clean(backend):
-    backend.reset()
-    backend.mode()
-    yield
-    backend.mode()
-
-
 def tok(keys, seller="s1"):
     return mint(keys, kid="k1", seller=seller)
 

@@ -72,14 +72,6 @@ def gw(nginx, keys, backend, secret):
     return n
 
 
-@pytest.fixture
-def clean(backend):
-    backend.reset()
-    backend.mode()
-    yield
-    backend.mode()
-
-
 def reader(keys, seller="s1"):
     return mint(keys, kid="k1", seller=seller,
                 scope="inventory:read inventory:write orders:write")

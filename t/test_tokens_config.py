@@ -1,14 +1,15 @@
 """`nginx -t` on token settings: every bad key file or token directive is
 refused with a message naming the file (key file and nginx.conf) and the
-line of the offending directive (SPEC.md "Who uses it", "Token rules")."""
+line of the offending directive (SPEC.md "Who uses it", "Token rules").
+
+Most cases are rows of REFUSED: http-level directives, the text that marks
+the line nginx must name, and what the message must hold."""
 
 import json
-import os
-import re
 
 import pytest
 
-from microshop import b64url
+from microshop import assert_conf_refused, b64url
 
 SERVER = """
 server {
@@ -22,39 +23,186 @@ server {
 
 
 @pytest.fixture(scope="module")
-def conf_test(nginx, keys):
-    """check(http_conf_lines, ...) -> (rc, stderr, line of the marker)."""
+def conf_test(nginx):
+    """check(http_conf_lines, auth, marker) -> (rc, stderr, line of the
+    marker); check.n is the instance (files go under its prefix)."""
     n = nginx.new()
 
     def check(directives, auth="on", marker=None):
-        http_conf = directives + SERVER % {"port": n.port, "auth": auth}
-        rc, err = n.test_config(http_conf)
-        line = None
-        if marker is not None:
-            with open(os.path.join(n.prefix + "-t", "conf", "nginx.conf")) \
-                    as f:
-                for number, text in enumerate(f, 1):
-                    if marker in text:
-                        line = number
-                        break
-            assert line is not None, marker
-        return rc, err, line
+        return n.test_config_at(directives + SERVER % {"port": n.port,
+                                                       "auth": auth}, marker)
 
     check.n = n
     return check
 
 
-def assert_refused(rc, err, line, *needles):
-    assert rc != 0, err
-    assert "[emerg]" in err, err
-    assert re.search(r"-t/conf/nginx\.conf:%d\b" % line, err), \
-        "the message does not name nginx.conf:%d: %s" % (line, err)
-    for needle in needles:
-        assert needle in err, (needle, err)
+def placeholders(keys, conf_test):
+    """What {name} stands for in the directives and needles of a case."""
+    return {"rsa_pub": keys.rsa_public_pem,
+            "ec256_pub": keys.ec256_public_pem,
+            "ec384_pub": keys.ec384_public_pem,
+            "rsa_key": keys.rsa_private_pem,
+            "ec256_key": keys.ec256_private_pem,
+            "hs256": keys.hs256_file, "hs512": keys.hs512_file,
+            "jwks": keys.jwks_file, "keys": keys.dir,
+            "files": conf_test.n.prefix + "/files"}
 
 
-def write(conf_test, name, data):
-    return conf_test.n.write_file("keys/" + name, data)
+def jwks(edit):
+    """File data for a case: the suite's JWKS after edit(its "keys")."""
+    def data(keys):
+        doc = json.loads(json.dumps(keys.jwks))
+        edit(doc["keys"])
+        return json.dumps(doc)
+    return data
+
+
+def jwks_with_private(kid, member):
+    """The JWKS with a private member in the key of that kid."""
+    def edit(jwk_list):
+        for jwk in jwk_list:
+            if jwk["kid"] == kid:
+                jwk[member] = b64url(b"\1" * 32)
+    return jwks(edit)
+
+
+def refused(case_id, directives, marker, *needles, auth="on", files=None):
+    """A case: `directives` (and `microshop_auth <auth>` in a location) are
+    refused; the message names the line holding `marker` (None: any line)
+    and holds every needle.  files: {name: data, or data(keys)} written to
+    {files}/name first."""
+    return pytest.param(directives, marker, needles, auth, files or {},
+                        id=case_id)
+
+
+def key_alg(kind, alg, *needles):
+    return refused("%s-pub-alg-%s" % (kind, alg),
+                   "microshop_jwt_key {%s_pub} alg=%s;" % (kind, alg),
+                   kind + ".pub", "{%s_pub}" % kind, *needles)
+
+
+REFUSED = [
+    # key files
+    refused("missing-key-file", "microshop_jwt_key {keys}/no-such-key.pem;",
+            "no-such-key.pem", "{keys}/no-such-key.pem"),
+    refused("missing-jwks-file",
+            "microshop_jwt_jwks {keys}/no-such-jwks.json;",
+            "no-such-jwks.json", "{keys}/no-such-jwks.json"),
+    refused("private-rsa-pem", "microshop_jwt_key {rsa_key};", "rsa.key",
+            "{rsa_key}", "private"),
+    refused("private-ec256-pem", "microshop_jwt_key {ec256_key};",
+            "ec256.key", "{ec256_key}", "private"),
+    refused("hs256-secret-31-bytes",
+            "microshop_jwt_key {files}/short.secret alg=HS256;",
+            "short.secret", "{files}/short.secret", "short",
+            files={"short.secret": b"s" * 31 + b"\n"}),
+    # 48 bytes are fine for HS256 but too short for HS512
+    refused("hs512-secret-48-bytes",
+            "microshop_jwt_key {files}/mid.secret alg=HS512;",
+            "mid.secret", "{files}/mid.secret", "short",
+            files={"mid.secret": b"m" * 48}),
+    refused("hs-secret-needs-alg", "microshop_jwt_key {hs256};",
+            "hs256.secret", "{hs256}"),
+    # an HS alg with a PEM file, a key with another key type's alg
+    *[key_alg(kind, alg) for kind in ("rsa", "ec256")
+      for alg in ("HS256", "HS512")],
+    *[key_alg(kind, alg, alg) for kind, alg in [
+        ("rsa", "ES256"), ("ec256", "RS256"), ("ec256", "ES384"),
+        ("ec384", "ES256"), ("rsa", "none"), ("rsa", "PS256")]],
+
+    # JWKS files
+    *[refused("jwks-private-%s-%s" % (kid, member),
+              "microshop_jwt_jwks {files}/%s;" % name, name,
+              "{files}/" + name, '"%s"' % member,
+              files={name: jwks_with_private(kid, member)})
+      for kid, member in [("rsa-jwks", "d"), ("rsa-jwks", "p"),
+                          ("ec-jwks", "d")]
+      for name in ["private-%s-%s.json" % (kid, member)]],
+    refused("jwks-duplicate-kid", "microshop_jwt_jwks {files}/dup-kid.json;",
+            "dup-kid.json", "{files}/dup-kid.json", "rsa-jwks",
+            files={"dup-kid.json": jwks(
+                lambda ks: ks[1].update(kid=ks[0]["kid"]))}),
+    refused("jwks-without-alg", "microshop_jwt_jwks {files}/no-alg.json;",
+            "no-alg.json", "{files}/no-alg.json",
+            files={"no-alg.json": jwks(lambda ks: ks[2].pop("alg"))}),
+    refused("jwks-bad-json", "microshop_jwt_jwks {files}/bad.json;",
+            "bad.json", "{files}/bad.json",
+            files={"bad.json": '{"keys": ['}),
+    refused("kid-twice",
+            "microshop_jwt_key {rsa_pub} kid=same;\n"
+            "microshop_jwt_key {ec256_pub} kid=same; # second",
+            "# second", "{ec256_pub}", "same"),
+    refused("kid-of-key-again-in-jwks",
+            "microshop_jwt_key {ec256_pub} kid=rsa-jwks;\n"
+            "microshop_jwt_jwks {jwks};",
+            "jwks.json", "{jwks}", "rsa-jwks"),
+
+    # microshop_auth on without any key: the message points at that line,
+    # not at the end of the http block (with many locations the operator
+    # must find it)
+    refused("auth-on-without-key", "", None, "microshop_auth"),
+    refused("auth-on-without-key-names-its-line", "", "microshop_auth on",
+            "microshop_auth"),
+
+    # microshop_require_scope
+    *[refused("require-scope-method-%s" % methods,
+              "microshop_jwt_key {ec256_pub};\n"
+              "microshop_require_scope %s inventory:read;" % methods,
+              "microshop_require_scope", '"%s"' % methods)
+      for methods in ["FETCH", "GET,FETCH", "get", "GET,,POST"]],
+    # `GET, POST orders:write` is a typo nginx splits into "GET," and
+    # scopes "POST orders:write": GET would then need a scope named POST
+    # and POST would be left uncovered.  Refused like "GET,,POST".
+    refused("require-scope-trailing-comma",
+            "microshop_jwt_key {ec256_pub};\n"
+            "microshop_require_scope GET, POST orders:write;",
+            "microshop_require_scope", '"GET,"'),
+    refused("require-scope-bad-scope",
+            "microshop_jwt_key {ec256_pub};\n"
+            "microshop_require_scope GET 'inv\"entory';",
+            "microshop_require_scope", "microshop_require_scope"),
+
+    # microshop_token_class, _leeway, _key parameters, _claims
+    *[refused("token-class-%s" % args,
+              "microshop_jwt_key {ec256_pub};\n"
+              "microshop_token_class %s;" % args, "microshop_token_class")
+      for args in ["staff", "staff scopes=a,b", "staff max_ttl=",
+                   "staff max_ttl=0", "staff max_ttl=soon",
+                   "staff max_ttl=15m scopes=",
+                   "staff max_ttl=15m scopes=a,,b",
+                   "staff max_ttl=15m colour=blue"]],
+    refused("token-class-twice",
+            "microshop_jwt_key {ec256_pub};\n"
+            "microshop_token_class staff max_ttl=15m;\n"
+            "microshop_token_class staff max_ttl=1h; # again",
+            "# again", "staff"),
+    *[refused("leeway-%s" % value,
+              "microshop_jwt_key {ec256_pub};\n"
+              "microshop_jwt_leeway '%s';" % value,
+              "microshop_jwt_leeway", "leeway")
+      for value in ["abc", "2h", "-5s", "30 s", "1y"]],
+    *[refused("key-parameter-%s" % params,
+              "microshop_jwt_key {ec256_pub} %s;" % params,
+              "microshop_jwt_key")
+      for params in ["kid=", "alg=", "colour=red", "alg=HS257"]],
+    *[refused("claims-%s" % params,
+              "microshop_jwt_key {ec256_pub};\n"
+              "microshop_jwt_claims %s;" % params,
+              "microshop_jwt_claims", params.split()[-1])
+      for params in ["seller=", "colour=red", "seller=a seller=b"]],
+]
+
+
+@pytest.mark.parametrize("directives,marker,needles,auth,files", REFUSED)
+def test_refused(conf_test, keys, directives, marker, needles, auth, files):
+    values = placeholders(keys, conf_test)
+    for name, data in files.items():
+        conf_test.n.write_file("files/" + name,
+                               data(keys) if callable(data) else data)
+    rc, err, line = conf_test(directives.format(**values) + "\n", auth=auth,
+                              marker=marker)
+    assert_conf_refused(rc, err, line,
+                        *[needle.format(**values) for needle in needles])
 
 
 def test_good_config_is_accepted(conf_test, keys):
@@ -74,214 +222,6 @@ def test_good_config_is_accepted(conf_test, keys):
     assert "syntax is ok" in err
 
 
-def test_missing_key_file(conf_test, keys):
-    path = os.path.join(keys.dir, "no-such-key.pem")
-    rc, err, line = conf_test("microshop_jwt_key %s;\n" % path,
-                              marker="no-such-key.pem")
-    assert_refused(rc, err, line, path)
-
-
-def test_missing_jwks_file(conf_test, keys):
-    path = os.path.join(keys.dir, "no-such-jwks.json")
-    rc, err, line = conf_test("microshop_jwt_jwks %s;\n" % path,
-                              marker="no-such-jwks.json")
-    assert_refused(rc, err, line, path)
-
-
-@pytest.mark.parametrize("which", ["rsa", "ec256"])
-def test_private_key_pem_refused(conf_test, keys, which):
-    path = getattr(keys, which + "_private_pem")
-    rc, err, line = conf_test("microshop_jwt_key %s;\n" % path,
-                              marker=os.path.basename(path))
-    assert_refused(rc, err, line, path, "private")
-
-
-def test_hs_secret_too_short(conf_test, keys):
-    path = write(conf_test, "short.secret", b"s" * 31 + b"\n")
-    rc, err, line = conf_test("microshop_jwt_key %s alg=HS256;\n" % path,
-                              marker="short.secret")
-    assert_refused(rc, err, line, path, "short")
-    # 48 bytes are fine for HS256 but too short for HS512
-    path = write(conf_test, "mid.secret", b"m" * 48)
-    rc, err, line = conf_test("microshop_jwt_key %s alg=HS512;\n" % path,
-                              marker="mid.secret")
-    assert_refused(rc, err, line, path, "short")
-
-
-def test_hs_secret_needs_alg(conf_test, keys):
-    rc, err, line = conf_test("microshop_jwt_key %s;\n" % keys.hs256_file,
-                              marker="hs256.secret")
-    assert_refused(rc, err, line, keys.hs256_file)
-
-
-@pytest.mark.parametrize("which", ["rsa_public_pem", "ec256_public_pem"])
-def test_hs_alg_with_pem_file_refused(conf_test, keys, which):
-    path = getattr(keys, which)
-    for alg in ("HS256", "HS512"):
-        rc, err, line = conf_test(
-            "microshop_jwt_key %s alg=%s;\n" % (path, alg),
-            marker=os.path.basename(path))
-        assert_refused(rc, err, line, path)
-
-
-@pytest.mark.parametrize("path_attr,alg", [
-    ("rsa_public_pem", "ES256"), ("ec256_public_pem", "RS256"),
-    ("ec256_public_pem", "ES384"), ("ec384_public_pem", "ES256"),
-    ("rsa_public_pem", "none"), ("rsa_public_pem", "PS256")])
-def test_key_with_wrong_alg_refused(conf_test, keys, path_attr, alg):
-    path = getattr(keys, path_attr)
-    rc, err, line = conf_test("microshop_jwt_key %s alg=%s;\n" % (path, alg),
-                              marker=os.path.basename(path))
-    assert_refused(rc, err, line, path, alg)
-
-
-def _jwks_with(keys, **changes):
-    doc = json.loads(json.dumps(keys.jwks))
-    for kid, members in changes.items():
-        for jwk in doc["keys"]:
-            if jwk["kid"] == kid.replace("_", "-"):
-                jwk.update(members)
-    return json.dumps(doc)
-
-
-@pytest.mark.parametrize("kid,member", [("rsa_jwks", "d"), ("rsa_jwks", "p"),
-                                        ("ec_jwks", "d")])
-def test_jwks_with_private_member_refused(conf_test, keys, kid, member):
-    path = write(conf_test, "private-%s-%s.json" % (kid, member),
-                 _jwks_with(keys, **{kid: {member: b64url(b"\1" * 32)}}))
-    rc, err, line = conf_test("microshop_jwt_jwks %s;\n" % path,
-                              marker=os.path.basename(path))
-    assert_refused(rc, err, line, path, '"%s"' % member)
-
-
-def test_jwks_duplicate_kid_refused(conf_test, keys):
-    doc = json.loads(json.dumps(keys.jwks))
-    doc["keys"][1]["kid"] = doc["keys"][0]["kid"]
-    path = write(conf_test, "dup-kid.json", json.dumps(doc))
-    rc, err, line = conf_test("microshop_jwt_jwks %s;\n" % path,
-                              marker="dup-kid.json")
-    assert_refused(rc, err, line, path, "rsa-jwks")
-
-
-def test_duplicate_kid_across_directives_refused(conf_test, keys):
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s kid=same;\n"
-        "microshop_jwt_key %s kid=same; # second\n"
-        % (keys.rsa_public_pem, keys.ec256_public_pem), marker="# second")
-    assert_refused(rc, err, line, keys.ec256_public_pem, "same")
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s kid=rsa-jwks;\n"
-        "microshop_jwt_jwks %s;\n"
-        % (keys.ec256_public_pem, keys.jwks_file), marker="jwks.json")
-    assert_refused(rc, err, line, keys.jwks_file, "rsa-jwks")
-
-
-def test_jwks_without_alg_or_bad_json_refused(conf_test, keys):
-    doc = json.loads(json.dumps(keys.jwks))
-    del doc["keys"][2]["alg"]
-    path = write(conf_test, "no-alg.json", json.dumps(doc))
-    rc, err, line = conf_test("microshop_jwt_jwks %s;\n" % path,
-                              marker="no-alg.json")
-    assert_refused(rc, err, line, path)
-    path = write(conf_test, "bad.json", '{"keys": [')
-    rc, err, line = conf_test("microshop_jwt_jwks %s;\n" % path,
-                              marker="bad.json")
-    assert_refused(rc, err, line, path)
-
-
-def test_auth_on_without_any_key_refused(conf_test):
-    rc, err, _ = conf_test("", auth="on")
-    assert rc != 0 and "[emerg]" in err, err
-    assert "microshop_auth" in err and "-t/conf/nginx.conf:" in err, err
-
-
-def test_auth_on_without_any_key_names_its_line(conf_test):
-    """The message points at the `microshop_auth on` line, not at the end
-    of the http block (with many locations the operator must find it)."""
-    rc, err, line = conf_test("", auth="on", marker="microshop_auth on")
-    assert_refused(rc, err, line, "microshop_auth")
-
-
 def test_auth_off_without_key_is_fine(conf_test):
     rc, err, _ = conf_test("", auth="off")
     assert rc == 0, err
-
-
-@pytest.mark.parametrize("methods", ["FETCH", "GET,FETCH", "get",
-                                     "GET,,POST"])
-def test_unknown_method_in_require_scope(conf_test, keys, methods):
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s;\n"
-        "microshop_require_scope %s inventory:read;\n"
-        % (keys.ec256_public_pem, methods),
-        marker="microshop_require_scope")
-    assert_refused(rc, err, line, '"%s"' % methods)
-
-
-def test_trailing_comma_in_require_scope_methods(conf_test, keys):
-    """`microshop_require_scope GET, POST orders:write;` is a typo nginx
-    splits into "GET," and scopes "POST orders:write": GET would then need
-    a scope named POST and POST would be left uncovered.  An empty method
-    is refused for "GET,,POST"; it must be for "GET," too."""
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s;\n"
-        "microshop_require_scope GET, POST orders:write;\n"
-        % keys.ec256_public_pem, marker="microshop_require_scope")
-    assert_refused(rc, err, line, '"GET,"')
-
-
-def test_bad_scope_in_require_scope(conf_test, keys):
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s;\n"
-        "microshop_require_scope GET 'inv\"entory';\n"
-        % keys.ec256_public_pem, marker="microshop_require_scope")
-    assert_refused(rc, err, line, "microshop_require_scope")
-
-
-@pytest.mark.parametrize("args", ["staff", "staff scopes=a,b",
-                                  "staff max_ttl=", "staff max_ttl=0",
-                                  "staff max_ttl=soon",
-                                  "staff max_ttl=15m scopes=",
-                                  "staff max_ttl=15m scopes=a,,b",
-                                  "staff max_ttl=15m colour=blue"])
-def test_bad_token_class(conf_test, keys, args):
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s;\n"
-        "microshop_token_class %s;\n" % (keys.ec256_public_pem, args),
-        marker="microshop_token_class")
-    assert_refused(rc, err, line, "")
-
-
-def test_duplicate_token_class(conf_test, keys):
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s;\n"
-        "microshop_token_class staff max_ttl=15m;\n"
-        "microshop_token_class staff max_ttl=1h; # again\n"
-        % keys.ec256_public_pem, marker="# again")
-    assert_refused(rc, err, line, "staff")
-
-
-@pytest.mark.parametrize("value", ["abc", "2h", "-5s", "30 s", "1y"])
-def test_bad_leeway(conf_test, keys, value):
-    rc, err, line = conf_test(
-        "microshop_jwt_key %s;\n"
-        "microshop_jwt_leeway '%s';\n" % (keys.ec256_public_pem, value),
-        marker="microshop_jwt_leeway")
-    assert_refused(rc, err, line, "leeway")
-
-
-def test_bad_key_parameters(conf_test, keys):
-    for params in ("kid=", "alg=", "colour=red", "alg=HS257"):
-        rc, err, line = conf_test(
-            "microshop_jwt_key %s %s;\n" % (keys.ec256_public_pem, params),
-            marker="microshop_jwt_key")
-        assert_refused(rc, err, line)
-
-
-def test_bad_claims_directive(conf_test, keys):
-    for params in ("seller=", "colour=red", "seller=a seller=b"):
-        rc, err, line = conf_test(
-            "microshop_jwt_key %s;\n"
-            "microshop_jwt_claims %s;\n" % (keys.ec256_public_pem, params),
-            marker="microshop_jwt_claims")
-        assert_refused(rc, err, line, params.split()[-1])
