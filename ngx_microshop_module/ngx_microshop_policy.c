@@ -51,6 +51,9 @@
 #define NGX_MICROSHOP_UTF8_CONT_MASK    0x3f    /* the low CONT_BITS */
 #define NGX_MICROSHOP_LATIN1_UTF8_LEN   2       /* bytes per byte, at most */
 
+/* the method of a "*" rule: any method the method table does not list */
+#define NGX_MICROSHOP_POLICY_OTHER_METHOD  0
+
 
 typedef json_t *(*ngx_microshop_policy_main_pt)(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf);
@@ -66,6 +69,12 @@ typedef struct {
     const char                  *name;
     ngx_uint_t                   method;
 } ngx_microshop_policy_method_t;
+
+
+typedef struct {
+    ngx_str_t                    name;        /* in the report */
+    ngx_str_t                    claim;       /* the default claim name */
+} ngx_microshop_policy_claim_t;
 
 
 static ngx_int_t ngx_microshop_policy_handler(ngx_http_request_t *r);
@@ -180,11 +189,10 @@ static ngx_microshop_policy_method_t  ngx_microshop_policy_methods[] = {
 };
 
 
-/*
- * the report's name and the default (microshop_jwt_claims) of each claim,
- * in the order of mmcf->token.claim[]
- */
-static ngx_str_t  ngx_microshop_policy_claim_names[NGX_MICROSHOP_ID_JTI][2] = {
+/* the defaults of microshop_jwt_claims, in the order of mmcf->token.claim[] */
+static ngx_microshop_policy_claim_t
+    ngx_microshop_policy_claim_defaults[NGX_MICROSHOP_ID_JTI] =
+{
     { ngx_string("seller"), ngx_string("seller") },
     { ngx_string("subject"), ngx_string("sub") },
     { ngx_string("scope"), ngx_string("scope") },
@@ -544,11 +552,10 @@ ngx_microshop_policy_scope_methods(ngx_microshop_scope_loc_t *slcf)
         }
     }
 
-    /* "*": any other method */
-
     if (slcf->any
         && json_object_set_new(methods, "*",
-                               ngx_microshop_policy_method_scopes(slcf, 0))
+                               ngx_microshop_policy_method_scopes(slcf,
+                                   NGX_MICROSHOP_POLICY_OTHER_METHOD))
            != 0)
     {
         goto failed;
@@ -563,7 +570,7 @@ failed:
 }
 
 
-/* the scopes of the rules that apply to method; 0: only the "*" rules */
+/* the scopes of the rules that apply to method (OTHER_METHOD: "*" rules) */
 
 static json_t *
 ngx_microshop_policy_method_scopes(ngx_microshop_scope_loc_t *slcf,
@@ -740,9 +747,10 @@ ngx_microshop_policy_token(ngx_http_request_t *r,
 static json_t *
 ngx_microshop_policy_claims(ngx_http_microshop_main_conf_t *mmcf)
 {
-    json_t      *claims;
-    ngx_str_t   *name;
-    ngx_uint_t   i;
+    json_t                        *claims;
+    ngx_str_t                     *name;
+    ngx_uint_t                     i;
+    ngx_microshop_policy_claim_t  *claim;
 
     claims = json_object();
     if (claims == NULL) {
@@ -750,15 +758,12 @@ ngx_microshop_policy_claims(ngx_http_microshop_main_conf_t *mmcf)
     }
 
     for (i = 0; i < NGX_MICROSHOP_ID_JTI; i++) {
-        name = &mmcf->token.claim[i];
+        claim = &ngx_microshop_policy_claim_defaults[i];
+        name = mmcf->token.claim[i].len ? &mmcf->token.claim[i]
+                                        : &claim->claim;
 
-        if (name->len == 0) {
-            name = &ngx_microshop_policy_claim_names[i][1];
-        }
-
-        if (json_object_set_new(claims,
-                          (char *) ngx_microshop_policy_claim_names[i][0].data,
-                          ngx_microshop_json_str(name))
+        if (json_object_set_new(claims, (char *) claim->name.data,
+                                ngx_microshop_json_str(name))
             != 0)
         {
             json_decref(claims);
