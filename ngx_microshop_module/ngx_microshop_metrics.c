@@ -103,6 +103,35 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
 };
 
 
+#define ngx_microshop_nelts(a)  (sizeof(a) / sizeof((a)[0]))
+
+
+/*
+ * The lines of the status page, printed by the handler and measured by
+ * ngx_microshop_status_size(): a line is never longer than its format plus
+ * its strings plus NGX_ATOMIC_T_LEN digits for its number, because each
+ * conversion ("%s", "%V", "%uA", "%d") is counted as well.
+ */
+#define NGX_MICROSHOP_STATUS_REQUESTS_HEAD                                    \
+    "# HELP microshop_requests_total Decisions of the gateway, by reason.\n"  \
+    "# TYPE microshop_requests_total counter\n"
+#define NGX_MICROSHOP_STATUS_REQUESTS                                         \
+    "microshop_requests_total{decision=\"%s\",reason=\"%s\"} %uA\n"
+#define NGX_MICROSHOP_STATUS_FAMILY      "# TYPE %V counter\n"
+#define NGX_MICROSHOP_STATUS_COUNTER     "%s %uA\n"
+#define NGX_MICROSHOP_STATUS_RECORDS_HEAD                                     \
+    "# TYPE microshop_zone_records gauge\n"
+#define NGX_MICROSHOP_STATUS_RECORDS                                          \
+    "microshop_zone_records{kind=\"%s\"} %uA\n"
+#define NGX_MICROSHOP_STATUS_REDIS                                            \
+    "# TYPE microshop_redis_up gauge\nmicroshop_redis_up %d\n"
+
+#define ngx_microshop_fmt_len(fmt)  (sizeof(fmt) - 1)
+
+/* the Prometheus text exposition format, version 0.0.4 */
+#define NGX_MICROSHOP_STATUS_TYPE  "text/plain; version=0.0.4"
+
+
 /* in the order of ngx_microshop_kind_e */
 static const char  *ngx_microshop_kind_names[] = {
     "token", "rate", "inventory", "event", "revoked", "idempotency",
@@ -111,6 +140,7 @@ static const char  *ngx_microshop_kind_names[] = {
 
 
 static ngx_int_t ngx_microshop_status_handler(ngx_http_request_t *r);
+static size_t ngx_microshop_status_size(void);
 
 
 const char *
@@ -143,7 +173,7 @@ static ngx_int_t
 ngx_microshop_status_handler(ngx_http_request_t *r)
 {
     size_t                           len;
-    u_char                          *p;
+    u_char                          *p, *last;
     ngx_int_t                        rc;
     size_t                           n;
     ngx_str_t                        body, type, family;
@@ -177,64 +207,96 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
     mmcf = ngx_microshop_main_conf(r);
     c = mmcf->zone->sh->counters;
 
-    len = 4096 + (NGX_MICROSHOP_REASON_MAX + NGX_MICROSHOP_KIND_MAX
-                  + sizeof(ngx_microshop_metric_lines)
-                    / sizeof(ngx_microshop_metric_t))
-                 * (128 + NGX_ATOMIC_T_LEN);
+    len = ngx_microshop_status_size();
 
     body.data = ngx_pnalloc(r->pool, len);
     if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body.data,
-                   "# HELP microshop_requests_total Decisions of the "
-                   "gateway, by reason.\n"
-                   "# TYPE microshop_requests_total counter\n",
-                   sizeof("# HELP microshop_requests_total Decisions of the "
-                          "gateway, by reason.\n"
-                          "# TYPE microshop_requests_total counter\n") - 1);
+    /* the size is a bound; ngx_slprintf() would cut rather than overrun */
+    last = body.data + len;
+
+    p = ngx_slprintf(body.data, last, NGX_MICROSHOP_STATUS_REQUESTS_HEAD);
 
     for (i = NGX_MICROSHOP_REASON_OK; i < NGX_MICROSHOP_REASON_MAX; i++) {
-        p = ngx_sprintf(p, "microshop_requests_total{decision=\"%s\","
-                        "reason=\"%s\"} %uA\n",
-                        ngx_microshop_reasons[i].decision,
-                        ngx_microshop_reasons[i].reason, c[i]);
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_REQUESTS,
+                         ngx_microshop_reasons[i].decision,
+                         ngx_microshop_reasons[i].reason, c[i]);
     }
 
     family.len = 0;
 
-    for (i = 0; i < sizeof(ngx_microshop_metric_lines)
-                    / sizeof(ngx_microshop_metric_t); i++)
-    {
+    for (i = 0; i < ngx_microshop_nelts(ngx_microshop_metric_lines); i++) {
         line = ngx_microshop_metric_lines[i].line;
         n = strcspn(line, "{");
 
         if (n != family.len || ngx_strncmp(line, family.data, n) != 0) {
             family.data = (u_char *) line;
             family.len = n;
-            p = ngx_sprintf(p, "# TYPE %V counter\n", &family);
+            p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_FAMILY, &family);
         }
 
-        p = ngx_sprintf(p, "%s %uA\n", line,
-                        c[ngx_microshop_metric_lines[i].counter]);
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_COUNTER, line,
+                         c[ngx_microshop_metric_lines[i].counter]);
     }
 
-    p = ngx_cpymem(p, "# TYPE microshop_zone_records gauge\n",
-                   sizeof("# TYPE microshop_zone_records gauge\n") - 1);
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_RECORDS_HEAD);
 
     for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
-        p = ngx_sprintf(p, "microshop_zone_records{kind=\"%s\"} %uA\n",
-                        ngx_microshop_kind_names[i],
-                        mmcf->zone->sh->records[i]);
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_RECORDS,
+                         ngx_microshop_kind_names[i],
+                         mmcf->zone->sh->records[i]);
     }
 
-    p = ngx_sprintf(p, "# TYPE microshop_redis_up gauge\n"
-                    "microshop_redis_up %d\n", 0);
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_REDIS, 0);
 
     body.len = p - body.data;
 
-    ngx_str_set(&type, "text/plain; version=0.0.4");
+    ngx_str_set(&type, NGX_MICROSHOP_STATUS_TYPE);
 
     return ngx_microshop_send_body(r, NGX_HTTP_OK, &type, &body);
+}
+
+
+/*
+ * The most the page can take: the same lines as the handler prints, over
+ * the same tables, so a new reason, counter or kind is counted as well.
+ */
+
+static size_t
+ngx_microshop_status_size(void)
+{
+    size_t      len, n;
+    ngx_uint_t  i;
+
+    len = ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REQUESTS_HEAD);
+
+    for (i = NGX_MICROSHOP_REASON_OK; i < NGX_MICROSHOP_REASON_MAX; i++) {
+        len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REQUESTS)
+               + ngx_strlen(ngx_microshop_reasons[i].decision)
+               + ngx_strlen(ngx_microshop_reasons[i].reason)
+               + NGX_ATOMIC_T_LEN;
+    }
+
+    /* at most a family line before each counter; a family is a prefix */
+
+    for (i = 0; i < ngx_microshop_nelts(ngx_microshop_metric_lines); i++) {
+        n = ngx_strlen(ngx_microshop_metric_lines[i].line);
+
+        len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_FAMILY) + n
+               + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_COUNTER) + n
+               + NGX_ATOMIC_T_LEN;
+    }
+
+    len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_RECORDS_HEAD);
+
+    for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
+        len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_RECORDS)
+               + ngx_strlen(ngx_microshop_kind_names[i])
+               + NGX_ATOMIC_T_LEN;
+    }
+
+    return len + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REDIS)
+           + NGX_INT_T_LEN;
 }

@@ -7,11 +7,17 @@
  * tree, the regex array and the named locations (the "locations" queues
  * are gone by then), nested locations included.
  *
- * Each feature reports itself with one small function: the location
- * sections in ngx_microshop_policy_loc_sections[], the http-level ones in
+ * Each feature reports itself with one small function that returns its
+ * members as a json_pack() object: the location sections in
+ * ngx_microshop_policy_loc_sections[], the http-level ones in
  * ngx_microshop_policy_main_sections[].  A new feature adds a function and
  * a line there.  Key material is never reported, only what identifies a
  * key: kid, alg, type, size and the file it came from.
+ *
+ * A NULL json_t is an allocation that failed: json_pack() fails on an "o"
+ * argument that is NULL and releases every value it was handed, so the
+ * document is either complete or not sent.  Configuration text goes
+ * through ngx_microshop_json_str() ("o"), never "s": it need not be UTF-8.
  */
 
 #include <ngx_config.h>
@@ -34,11 +40,36 @@
 #include "ngx_microshop_events.h"
 
 
-typedef ngx_int_t (*ngx_microshop_policy_main_pt)(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
+/* json_dumps() indentation of the report */
+#define NGX_MICROSHOP_POLICY_INDENT     2
 
-typedef ngx_int_t (*ngx_microshop_policy_loc_pt)(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+/* the times of the document are seconds */
+#define NGX_MICROSHOP_MSEC_PER_SEC      1000
+
+/*
+ * A byte of configuration text that is not ASCII, read as the code point
+ * of the same value (U+0080..U+00FF), is two bytes of UTF-8:
+ * 110000xx 10xxxxxx.
+ */
+#define NGX_MICROSHOP_ASCII_END         0x80
+#define NGX_MICROSHOP_UTF8_LEAD2        0xc0
+#define NGX_MICROSHOP_UTF8_CONT         0x80
+#define NGX_MICROSHOP_UTF8_CONT_BITS    6
+#define NGX_MICROSHOP_UTF8_CONT_MASK    0x3f    /* the low CONT_BITS */
+#define NGX_MICROSHOP_LATIN1_UTF8_LEN   2       /* bytes per byte, at most */
+
+/* the method of a "*" rule: any method the method table does not list */
+#define NGX_MICROSHOP_POLICY_OTHER_METHOD  0
+
+
+typedef json_t *(*ngx_microshop_policy_main_pt)(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+
+typedef json_t *(*ngx_microshop_policy_loc_pt)(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+
+/* the JSON value of one element of a C array */
+typedef json_t *(*ngx_microshop_json_item_pt)(void *elt);
 
 
 typedef struct {
@@ -47,12 +78,17 @@ typedef struct {
 } ngx_microshop_policy_method_t;
 
 
+typedef struct {
+    ngx_str_t                    name;        /* in the report */
+    ngx_str_t                    claim;       /* the default claim name */
+} ngx_microshop_policy_claim_t;
+
+
 static ngx_int_t ngx_microshop_policy_handler(ngx_http_request_t *r);
 static json_t *ngx_microshop_policy_document(ngx_http_request_t *r);
-static ngx_int_t ngx_microshop_policy_servers(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
-static ngx_int_t ngx_microshop_policy_server(json_t *servers,
-    ngx_http_core_srv_conf_t *cscf);
+static json_t *ngx_microshop_policy_servers(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_server(void *elt);
 static ngx_int_t ngx_microshop_policy_walk(json_t *list,
     ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_microshop_policy_tree(json_t *list,
@@ -60,43 +96,62 @@ static ngx_int_t ngx_microshop_policy_tree(json_t *list,
 static ngx_int_t ngx_microshop_policy_location(json_t *list,
     ngx_http_core_loc_conf_t *parent, ngx_http_core_loc_conf_t *clcf,
     void **loc_conf, const char *match);
+static json_t *ngx_microshop_policy_location_head(
+    ngx_http_core_loc_conf_t *parent, ngx_http_core_loc_conf_t *clcf,
+    const char *match);
 
-static ngx_int_t ngx_microshop_policy_loc_auth(json_t *loc,
+static json_t *ngx_microshop_policy_loc_auth(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_loc_scope(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_scope_methods(
+    ngx_microshop_scope_loc_t *slcf);
+static json_t *ngx_microshop_policy_method_scopes(
+    ngx_microshop_scope_loc_t *slcf, ngx_uint_t method);
+static json_t *ngx_microshop_policy_scope_rule(void *elt);
+static json_t *ngx_microshop_policy_loc_token(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_loc_rate(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_loc_idem(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_loc_cache(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_loc_reserve(
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_scope(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_token(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_rate(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_idem(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_cache(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_reserve(json_t *loc,
-    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
-static ngx_int_t ngx_microshop_policy_loc_events(json_t *loc,
+static json_t *ngx_microshop_policy_loc_events(
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 
-static ngx_int_t ngx_microshop_policy_keys(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
-static ngx_int_t ngx_microshop_policy_token(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
-static ngx_int_t ngx_microshop_policy_classes(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
-static ngx_int_t ngx_microshop_policy_rate_tiers(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
-static ngx_int_t ngx_microshop_policy_zone(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
-static ngx_int_t ngx_microshop_policy_audit(json_t *doc,
-    ngx_http_request_t *r, ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_token(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_claims(
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_keys(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_key(void *elt);
+static const char *ngx_microshop_policy_key_type(microshop_alg_t alg);
+static json_t *ngx_microshop_policy_classes(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_class(void *elt);
+static json_t *ngx_microshop_policy_rate_tiers(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_rate_tier(void *elt);
+static json_t *ngx_microshop_policy_zone(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_audit(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
 
-static ngx_int_t ngx_microshop_json_set(json_t *obj, const char *key,
-    json_t *value);
-static ngx_int_t ngx_microshop_json_append(json_t *array, json_t *value);
+static ngx_int_t ngx_microshop_json_merge(json_t *obj, json_t *members);
+static json_t *ngx_microshop_json_array(void *elts, ngx_uint_t n,
+    size_t size, ngx_microshop_json_item_pt item);
+static json_t *ngx_microshop_json_list(ngx_array_t *a,
+    ngx_microshop_json_item_pt item);
 static json_t *ngx_microshop_json_str(ngx_str_t *s);
+static json_t *ngx_microshop_json_str_item(void *elt);
 static json_t *ngx_microshop_json_str_list(ngx_array_t *a);
+static json_t *ngx_microshop_json_value(ngx_http_complex_value_t *cv);
 static json_t *ngx_microshop_json_msec(ngx_msec_t ms);
+static json_t *ngx_microshop_json_scope_list(ngx_str_t *set);
 static ngx_int_t ngx_microshop_json_scopes(json_t *array, ngx_str_t *set);
 
 
@@ -141,8 +196,10 @@ static ngx_microshop_policy_method_t  ngx_microshop_policy_methods[] = {
 };
 
 
-/* the default claim names (microshop_jwt_claims) */
-static ngx_str_t  ngx_microshop_policy_claims[][2] = {
+/* the defaults of microshop_jwt_claims, in the order of mmcf->token.claim[] */
+static ngx_microshop_policy_claim_t
+    ngx_microshop_policy_claim_defaults[NGX_MICROSHOP_ID_JTI] =
+{
     { ngx_string("seller"), ngx_string("seller") },
     { ngx_string("subject"), ngx_string("sub") },
     { ngx_string("scope"), ngx_string("scope") },
@@ -198,12 +255,15 @@ ngx_microshop_policy_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    text = json_dumps(doc, JSON_INDENT(2)|JSON_PRESERVE_ORDER);
+    text = json_dumps(doc, JSON_INDENT(NGX_MICROSHOP_POLICY_INDENT)
+                           |JSON_PRESERVE_ORDER);
     json_decref(doc);
 
     if (text == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* the document and a final LF */
 
     len = ngx_strlen(text);
 
@@ -240,7 +300,7 @@ ngx_microshop_policy_document(ngx_http_request_t *r)
     }
 
     for (section = ngx_microshop_policy_main_sections; *section; section++) {
-        if ((*section)(doc, r, mmcf) != NGX_OK) {
+        if (ngx_microshop_json_merge(doc, (*section)(r, mmcf)) != NGX_OK) {
             json_decref(doc);
             return NULL;
         }
@@ -252,60 +312,32 @@ ngx_microshop_policy_document(ngx_http_request_t *r)
 
 /* servers and locations */
 
-static ngx_int_t
-ngx_microshop_policy_servers(json_t *doc, ngx_http_request_t *r,
+static json_t *
+ngx_microshop_policy_servers(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
-    json_t                      *servers;
-    ngx_uint_t                   s;
-    ngx_http_core_srv_conf_t   **cscfp;
-    ngx_http_core_main_conf_t   *cmcf;
+    ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
-    servers = json_array();
-
-    if (ngx_microshop_json_set(doc, "servers", servers) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    cscfp = cmcf->servers.elts;
-
-    for (s = 0; s < cmcf->servers.nelts; s++) {
-        if (ngx_microshop_policy_server(servers, cscfp[s]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return json_pack("{s:o}", "servers",
+                     ngx_microshop_json_list(&cmcf->servers,
+                                             ngx_microshop_policy_server));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf)
+static json_t *
+ngx_microshop_policy_server(void *elt)
 {
-    json_t                     *server, *list;
+    json_t                     *list;
+    ngx_http_core_srv_conf_t   *cscf;
     ngx_http_core_loc_conf_t   *clcf, **clcfp;
 
-    server = json_object();
-
-    /*
-     * the server's first name, as nginx keeps it ("~..." for a regex);
-     * the full list of names lives only while the configuration is read
-     */
-
-    if (ngx_microshop_json_append(servers, server) != NGX_OK
-        || ngx_microshop_json_set(server, "server_name",
-                                  ngx_microshop_json_str(&cscf->server_name))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    cscf = *(ngx_http_core_srv_conf_t **) elt;
 
     list = json_array();
-
-    if (ngx_microshop_json_set(server, "locations", list) != NGX_OK) {
-        return NGX_ERROR;
+    if (list == NULL) {
+        return NULL;
     }
 
     /* the server level: requests that match no location */
@@ -316,21 +348,31 @@ ngx_microshop_policy_server(json_t *servers, ngx_http_core_srv_conf_t *cscf)
                                       "server")
         != NGX_OK)
     {
-        return NGX_ERROR;
+        goto failed;
     }
 
-    if (cscf->named_locations) {
-        for (clcfp = cscf->named_locations; *clcfp; clcfp++) {
-            if (ngx_microshop_policy_location(list, NULL, *clcfp,
-                                              (*clcfp)->loc_conf, "named")
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+    for (clcfp = cscf->named_locations; clcfp && *clcfp; clcfp++) {
+        if (ngx_microshop_policy_location(list, NULL, *clcfp,
+                                          (*clcfp)->loc_conf, "named")
+            != NGX_OK)
+        {
+            goto failed;
         }
     }
 
-    return NGX_OK;
+    /*
+     * the server's first name, as nginx keeps it ("~..." for a regex);
+     * the full list of names lives only while the configuration is read
+     */
+
+    return json_pack("{s:o, s:o}",
+                     "server_name", ngx_microshop_json_str(&cscf->server_name),
+                     "locations", list);
+
+failed:
+
+    json_decref(list);
+    return NULL;
 }
 
 
@@ -351,14 +393,12 @@ ngx_microshop_policy_walk(json_t *list, ngx_http_core_loc_conf_t *clcf)
 
 #if (NGX_PCRE)
 
-    if (clcf->regex_locations) {
-        for (clcfp = clcf->regex_locations; *clcfp; clcfp++) {
-            if (ngx_microshop_policy_location(list, clcf, *clcfp,
-                                              (*clcfp)->loc_conf, "regex")
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+    for (clcfp = clcf->regex_locations; clcfp && *clcfp; clcfp++) {
+        if (ngx_microshop_policy_location(list, clcf, *clcfp,
+                                          (*clcfp)->loc_conf, "regex")
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
     }
 
@@ -418,28 +458,14 @@ ngx_microshop_policy_location(json_t *list, ngx_http_core_loc_conf_t *parent,
 
     mlcf = loc_conf[ngx_microshop_module->ctx_index];
 
-    loc = json_object();
+    loc = ngx_microshop_policy_location_head(parent, clcf, match);
 
-    if (ngx_microshop_json_append(list, loc) != NGX_OK
-        || ngx_microshop_json_set(loc, "location",
-                                  ngx_microshop_json_str(&clcf->name))
-           != NGX_OK
-        || ngx_microshop_json_set(loc, "match", json_string(match)) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (parent
-        && parent->name.len
-        && ngx_microshop_json_set(loc, "parent",
-                                  ngx_microshop_json_str(&parent->name))
-           != NGX_OK)
-    {
+    if (json_array_append_new(list, loc) != 0) {
         return NGX_ERROR;
     }
 
     for (section = ngx_microshop_policy_loc_sections; *section; section++) {
-        if ((*section)(loc, clcf, mlcf) != NGX_OK) {
+        if (ngx_microshop_json_merge(loc, (*section)(clcf, mlcf)) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -450,642 +476,506 @@ ngx_microshop_policy_location(json_t *list, ngx_http_core_loc_conf_t *parent,
 }
 
 
-/* location sections */
+/* what the location is: its name, how it matches, where it is nested */
 
-static ngx_int_t
-ngx_microshop_policy_loc_auth(json_t *loc, ngx_http_core_loc_conf_t *clcf,
-    ngx_http_microshop_loc_conf_t *mlcf)
+static json_t *
+ngx_microshop_policy_location_head(ngx_http_core_loc_conf_t *parent,
+    ngx_http_core_loc_conf_t *clcf, const char *match)
 {
-    ngx_uint_t                   admin;
-
-    admin = (clcf->handler == ngx_microshop_admin_handler);
-
-    if (ngx_microshop_json_set(loc, "auth", json_boolean(mlcf->auth == 1))
-        != NGX_OK
-        || ngx_microshop_json_set(loc, "admin", json_boolean(admin)) != NGX_OK
-        || ngx_microshop_json_set(loc, "policy",
-                               json_boolean(clcf->handler
-                                            == ngx_microshop_policy_handler))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (parent == NULL || parent->name.len == 0) {
+        return json_pack("{s:o, s:s}",
+                         "location", ngx_microshop_json_str(&clcf->name),
+                         "match", match);
     }
 
-    return NGX_OK;
+    return json_pack("{s:o, s:s, s:o}",
+                     "location", ngx_microshop_json_str(&clcf->name),
+                     "match", match,
+                     "parent", ngx_microshop_json_str(&parent->name));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_scope(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+/* location sections */
+
+static json_t *
+ngx_microshop_policy_loc_auth(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
-    json_t                         *methods, *rules, *o, *a;
-    ngx_uint_t                      i, m;
-    ngx_microshop_scope_loc_t      *slcf;
-    ngx_microshop_scope_rule_t     *rule;
-    ngx_microshop_policy_method_t  *pm;
+    return json_pack("{s:b, s:b, s:b}",
+                     "auth", mlcf->auth == 1,
+                     "admin", clcf->handler == ngx_microshop_admin_handler,
+                     "policy", clcf->handler == ngx_microshop_policy_handler);
+}
+
+
+static json_t *
+ngx_microshop_policy_loc_scope(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    ngx_microshop_scope_loc_t  *slcf;
 
     slcf = &mlcf->scope;
 
     if (slcf->rules == NULL) {
         /* no rule: any method, no scope */
-        if (ngx_microshop_json_set(loc, "methods", json_null()) != NGX_OK
-            || ngx_microshop_json_set(loc, "rules", json_array()) != NGX_OK
-            || ngx_microshop_json_set(loc, "allow", json_null()) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        return json_pack("{s:n, s:[], s:n, s:o}",
+                         "methods", "rules", "allow",
+                         "seller", ngx_microshop_json_value(slcf->seller));
+    }
 
-        goto seller;
+    /* rules: as written; allow: null when "*" covers every method */
+
+    return json_pack("{s:o, s:o, s:o, s:o}",
+                     "methods", ngx_microshop_policy_scope_methods(slcf),
+                     "rules",
+                     ngx_microshop_json_list(slcf->rules,
+                                             ngx_microshop_policy_scope_rule),
+                     "allow", slcf->any ? json_null()
+                                        : ngx_microshop_json_str(&slcf->allow),
+                     "seller", ngx_microshop_json_value(slcf->seller));
+}
+
+
+/* the effective scopes of each method; a method not listed gets 405 */
+
+static json_t *
+ngx_microshop_policy_scope_methods(ngx_microshop_scope_loc_t *slcf)
+{
+    json_t                         *methods;
+    ngx_microshop_policy_method_t  *pm;
+
+    methods = json_object();
+    if (methods == NULL) {
+        return NULL;
+    }
+
+    for (pm = ngx_microshop_policy_methods; pm->name; pm++) {
+        if ((slcf->any || (slcf->covered & pm->method))
+            && json_object_set_new(methods, pm->name,
+                       ngx_microshop_policy_method_scopes(slcf, pm->method))
+               != 0)
+        {
+            goto failed;
+        }
+    }
+
+    if (slcf->any
+        && json_object_set_new(methods, "*",
+                               ngx_microshop_policy_method_scopes(slcf,
+                                   NGX_MICROSHOP_POLICY_OTHER_METHOD))
+           != 0)
+    {
+        goto failed;
+    }
+
+    return methods;
+
+failed:
+
+    json_decref(methods);
+    return NULL;
+}
+
+
+/* the scopes of the rules that apply to method (OTHER_METHOD: "*" rules) */
+
+static json_t *
+ngx_microshop_policy_method_scopes(ngx_microshop_scope_loc_t *slcf,
+    ngx_uint_t method)
+{
+    json_t                      *scopes;
+    ngx_uint_t                   i, m;
+    ngx_microshop_scope_rule_t  *rule;
+
+    scopes = json_array();
+    if (scopes == NULL) {
+        return NULL;
     }
 
     rule = slcf->rules->elts;
 
-    /* the effective scopes of each method; a method not listed gets 405 */
-
-    methods = json_object();
-
-    if (ngx_microshop_json_set(loc, "methods", methods) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    for (pm = ngx_microshop_policy_methods; pm->name; pm++) {
-
-        if (!slcf->any && !(slcf->covered & pm->method)) {
-            continue;
-        }
-
-        a = json_array();
-
-        if (ngx_microshop_json_set(methods, pm->name, a) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < slcf->rules->nelts; i++) {
-            m = rule[i].methods;
-
-            if (rule[i].any || (m & pm->method)
-                || (pm->method == NGX_HTTP_HEAD && (m & NGX_HTTP_GET)))
-            {
-                if (ngx_microshop_json_scopes(a, &rule[i].scopes) != NGX_OK) {
-                    return NGX_ERROR;
-                }
-            }
-        }
-    }
-
-    if (slcf->any) {
-        /* any other method */
-        a = json_array();
-
-        if (ngx_microshop_json_set(methods, "*", a) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < slcf->rules->nelts; i++) {
-            if (rule[i].any
-                && ngx_microshop_json_scopes(a, &rule[i].scopes) != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    /* the rules as written */
-
-    rules = json_array();
-
-    if (ngx_microshop_json_set(loc, "rules", rules) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     for (i = 0; i < slcf->rules->nelts; i++) {
-        o = json_object();
-        a = json_array();
+        m = rule[i].methods;
 
-        if (ngx_microshop_json_append(rules, o) != NGX_OK
-            || ngx_microshop_json_set(o, "methods",
-                               ngx_microshop_json_str(&rule[i].methods_text))
-               != NGX_OK
-            || ngx_microshop_json_set(o, "scopes", a) != NGX_OK
-            || ngx_microshop_json_scopes(a, &rule[i].scopes) != NGX_OK)
+        if ((rule[i].any || (m & method)
+             || (method == NGX_HTTP_HEAD && (m & NGX_HTTP_GET)))
+            && ngx_microshop_json_scopes(scopes, &rule[i].scopes) != NGX_OK)
         {
-            return NGX_ERROR;
+            json_decref(scopes);
+            return NULL;
         }
     }
 
-    if (ngx_microshop_json_set(loc, "allow",
-                               slcf->any ? json_null()
-                                   : ngx_microshop_json_str(&slcf->allow))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-seller:
-
-    return ngx_microshop_json_set(loc, "seller",
-                             slcf->seller
-                             ? ngx_microshop_json_str(&slcf->seller->value)
-                             : json_null());
+    return scopes;
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_token(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+static json_t *
+ngx_microshop_policy_scope_rule(void *elt)
+{
+    ngx_microshop_scope_rule_t  *rule = elt;
+
+    return json_pack("{s:o, s:o}",
+                     "methods", ngx_microshop_json_str(&rule->methods_text),
+                     "scopes", ngx_microshop_json_scope_list(&rule->scopes));
+}
+
+
+static json_t *
+ngx_microshop_policy_loc_token(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
     /* null: not checked */
 
-    if (ngx_microshop_json_set(loc, "issuers",
-                         ngx_microshop_json_str_list(mlcf->token.issuers))
-        != NGX_OK
-        || ngx_microshop_json_set(loc, "audiences",
-                         ngx_microshop_json_str_list(mlcf->token.audiences))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:o, s:o}",
+                     "issuers",
+                     ngx_microshop_json_str_list(mlcf->token.issuers),
+                     "audiences",
+                     ngx_microshop_json_str_list(mlcf->token.audiences));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_rate(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+static json_t *
+ngx_microshop_policy_loc_rate(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
-    json_t                    *rate;
     ngx_microshop_rate_loc_t  *rlcf;
 
     rlcf = &mlcf->rate;
 
     if (!rlcf->on) {
-        return ngx_microshop_json_set(loc, "rate_limit", json_null());
+        return json_pack("{s:n}", "rate_limit");
     }
-
-    rate = json_object();
 
     /* key null: the token's seller */
 
-    if (ngx_microshop_json_set(loc, "rate_limit", rate) != NGX_OK
-        || ngx_microshop_json_set(rate, "cost", json_integer(rlcf->cost))
-           != NGX_OK
-        || ngx_microshop_json_set(rate, "key",
-                                  rlcf->key
-                                  ? ngx_microshop_json_str(&rlcf->key->value)
-                                  : json_null())
-           != NGX_OK
-        || ngx_microshop_json_set(rate, "dry_run",
-                                  json_boolean(rlcf->dry_run == 1))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:I, s:o, s:b}}", "rate_limit",
+                     "cost", (json_int_t) rlcf->cost,
+                     "key", ngx_microshop_json_value(rlcf->key),
+                     "dry_run", rlcf->dry_run == 1);
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_idem(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+static json_t *
+ngx_microshop_policy_loc_idem(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
     u_char                    methods[NGX_MICROSHOP_METHODS_TEXT_LEN];
-    json_t                   *idem;
-    ngx_str_t                 text;
+    size_t                    len;
     ngx_microshop_idem_loc_t  *ilcf;
 
     ilcf = &mlcf->idem;
 
     if (ilcf->mode == NGX_MICROSHOP_IDEM_OFF) {
-        return ngx_microshop_json_set(loc, "idempotency", json_null());
+        return json_pack("{s:n}", "idempotency");
     }
 
-    text.data = methods;
-    text.len = ngx_microshop_methods_text(methods, ilcf->methods) - methods;
+    len = ngx_microshop_methods_text(methods, ilcf->methods) - methods;
 
-    idem = json_object();
-
-    if (ngx_microshop_json_set(loc, "idempotency", idem) != NGX_OK
-        || ngx_microshop_json_set(idem, "mode",
-                         json_string(ilcf->mode == NGX_MICROSHOP_IDEM_REQUIRED
-                                     ? "required" : "on"))
-           != NGX_OK
-        || ngx_microshop_json_set(idem, "methods",
-                                  ngx_microshop_json_str(&text))
-           != NGX_OK
-        || ngx_microshop_json_set(idem, "ttl",
-                                  ngx_microshop_json_msec(ilcf->ttl))
-           != NGX_OK
-        || ngx_microshop_json_set(idem, "lock",
-                                  ngx_microshop_json_msec(ilcf->lock))
-           != NGX_OK
-        || ngx_microshop_json_set(idem, "max_body",
-                                  json_integer(ilcf->max_body))
-           != NGX_OK
-        || ngx_microshop_json_set(idem, "header",
-                                  ngx_microshop_json_str(&ilcf->header))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:s, s:s%, s:o, s:o, s:I, s:o}}", "idempotency",
+                     "mode", ilcf->mode == NGX_MICROSHOP_IDEM_REQUIRED
+                             ? "required" : "on",
+                     "methods", (char *) methods, len,
+                     "ttl", ngx_microshop_json_msec(ilcf->ttl),
+                     "lock", ngx_microshop_json_msec(ilcf->lock),
+                     "max_body", (json_int_t) ilcf->max_body,
+                     "header", ngx_microshop_json_str(&ilcf->header));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_cache(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+static json_t *
+ngx_microshop_policy_loc_cache(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
-    json_t                     *cache;
     ngx_microshop_cache_loc_t  *c;
 
     c = &mlcf->cache;
 
     if (c->sku == NULL) {
-        return ngx_microshop_json_set(loc, "inventory_cache", json_null());
+        return json_pack("{s:n}", "inventory_cache");
     }
 
-    cache = json_object();
-
-    if (ngx_microshop_json_set(loc, "inventory_cache", cache) != NGX_OK
-        || ngx_microshop_json_set(cache, "sku",
-                                  ngx_microshop_json_str(&c->sku->value))
-           != NGX_OK
-        || ngx_microshop_json_set(cache, "ttl",
-                                  ngx_microshop_json_msec(c->ttl))
-           != NGX_OK
-        || ngx_microshop_json_set(cache, "stale_if_error",
-                                  ngx_microshop_json_msec(c->stale_if_error))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:o, s:o, s:o}}", "inventory_cache",
+                     "sku", ngx_microshop_json_value(c->sku),
+                     "ttl", ngx_microshop_json_msec(c->ttl),
+                     "stale_if_error",
+                     ngx_microshop_json_msec(c->stale_if_error));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_reserve(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+static json_t *
+ngx_microshop_policy_loc_reserve(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
-    json_t  *reserve;
-
     if (!mlcf->reserve.on) {
-        return ngx_microshop_json_set(loc, "reserve", json_null());
+        return json_pack("{s:n}", "reserve");
     }
 
-    reserve = json_object();
-
-    if (ngx_microshop_json_set(loc, "reserve", reserve) != NGX_OK
-        || ngx_microshop_json_set(reserve, "hold",
-                               ngx_microshop_json_msec(mlcf->reserve.hold))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:o}}", "reserve",
+                     "hold", ngx_microshop_json_msec(mlcf->reserve.hold));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_loc_events(json_t *loc, ngx_http_core_loc_conf_t *clcf,
+static json_t *
+ngx_microshop_policy_loc_events(ngx_http_core_loc_conf_t *clcf,
     ngx_http_microshop_loc_conf_t *mlcf)
 {
-    json_t                      *events;
     ngx_microshop_events_loc_t  *ev;
 
     ev = mlcf->events;
 
     if (ev == NULL) {
-        return ngx_microshop_json_set(loc, "events", json_null());
+        return json_pack("{s:n}", "events");
     }
 
     /* the secret's file, never the secret */
 
-    events = json_object();
-
-    if (ngx_microshop_json_set(loc, "events", events) != NGX_OK
-        || ngx_microshop_json_set(events, "secret_file",
-                                  ngx_microshop_json_str(&ev->secret_file))
-           != NGX_OK
-        || ngx_microshop_json_set(events, "tolerance",
-                                  json_integer(ev->tolerance))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:o, s:I}}", "events",
+                     "secret_file", ngx_microshop_json_str(&ev->secret_file),
+                     "tolerance", (json_int_t) ev->tolerance);
 }
 
 
 /* http-level sections */
 
-static ngx_int_t
-ngx_microshop_policy_token(json_t *doc, ngx_http_request_t *r,
+static json_t *
+ngx_microshop_policy_token(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
-    json_t      *claims, *jwks;
-    ngx_str_t   *name, *file;
-    ngx_uint_t   i;
+    return json_pack("{s:I, s:o, s:o}",
+                     "leeway", (json_int_t) mmcf->token.leeway,
+                     "claims", ngx_microshop_policy_claims(mmcf),
+                     "jwks", ngx_microshop_json_str_list(&mmcf->token.jwks));
+}
 
-    if (ngx_microshop_json_set(doc, "leeway",
-                               json_integer(mmcf->token.leeway))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+
+/* the claim names in effect, defaults included */
+
+static json_t *
+ngx_microshop_policy_claims(ngx_http_microshop_main_conf_t *mmcf)
+{
+    json_t                        *claims;
+    ngx_str_t                     *name;
+    ngx_uint_t                     i;
+    ngx_microshop_policy_claim_t  *claim;
 
     claims = json_object();
-
-    if (ngx_microshop_json_set(doc, "claims", claims) != NGX_OK) {
-        return NGX_ERROR;
+    if (claims == NULL) {
+        return NULL;
     }
 
-    for (i = 0; i < sizeof(ngx_microshop_policy_claims)
-                    / sizeof(ngx_microshop_policy_claims[0]); i++)
-    {
-        name = &mmcf->token.claim[i];
+    for (i = 0; i < NGX_MICROSHOP_ID_JTI; i++) {
+        claim = &ngx_microshop_policy_claim_defaults[i];
+        name = mmcf->token.claim[i].len ? &mmcf->token.claim[i]
+                                        : &claim->claim;
 
-        if (name->len == 0) {
-            name = &ngx_microshop_policy_claims[i][1];
-        }
-
-        if (ngx_microshop_json_set(claims,
-                         (char *) ngx_microshop_policy_claims[i][0].data,
-                         ngx_microshop_json_str(name))
-            != NGX_OK)
+        if (json_object_set_new(claims, (char *) claim->name.data,
+                                ngx_microshop_json_str(name))
+            != 0)
         {
-            return NGX_ERROR;
+            json_decref(claims);
+            return NULL;
         }
     }
 
-    jwks = json_array();
-
-    if (ngx_microshop_json_set(doc, "jwks", jwks) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    file = mmcf->token.jwks.elts;
-
-    for (i = 0; i < mmcf->token.jwks.nelts; i++) {
-        if (ngx_microshop_json_append(jwks, ngx_microshop_json_str(&file[i]))
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return claims;
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_keys(json_t *doc, ngx_http_request_t *r,
+static json_t *
+ngx_microshop_policy_keys(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
-    size_t            i;
-    json_t           *keys, *key;
-    const char       *type;
-    microshop_key_t  *k;
-
-    keys = json_array();
-
-    if (ngx_microshop_json_set(doc, "keys", keys) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < mmcf->token.keys.nkeys; i++) {
-        k = &mmcf->token.keys.keys[i];
-
-        /* what identifies the key, never its material */
-
-        switch (k->alg) {
-        case MICROSHOP_ALG_HS256:
-        case MICROSHOP_ALG_HS384:
-        case MICROSHOP_ALG_HS512:
-            type = "oct";
-            break;
-
-        case MICROSHOP_ALG_RS256:
-        case MICROSHOP_ALG_RS384:
-        case MICROSHOP_ALG_RS512:
-            type = "RSA";
-            break;
-
-        case MICROSHOP_ALG_ES256:
-        case MICROSHOP_ALG_ES384:
-        case MICROSHOP_ALG_ES512:
-            type = "EC";
-            break;
-
-        default:
-            type = "unknown";
-        }
-
-        key = json_object();
-
-        if (ngx_microshop_json_append(keys, key) != NGX_OK
-            || ngx_microshop_json_set(key, "kid",
-                                      k->kid ? json_string(k->kid)
-                                             : json_null())
-               != NGX_OK
-            || ngx_microshop_json_set(key, "alg",
-                                  json_string(microshop_alg_name(k->alg)))
-               != NGX_OK
-            || ngx_microshop_json_set(key, "type", json_string(type))
-               != NGX_OK
-            || ngx_microshop_json_set(key, "bits",
-                               k->pkey ? json_integer(EVP_PKEY_bits(k->pkey))
-                                       : json_null())
-               != NGX_OK
-            || ngx_microshop_json_set(key, "source",
-                                      k->source ? json_string(k->source)
-                                                : json_null())
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return json_pack("{s:o}", "keys",
+                     ngx_microshop_json_array(mmcf->token.keys.keys,
+                                              mmcf->token.keys.nkeys,
+                                              sizeof(microshop_key_t),
+                                              ngx_microshop_policy_key));
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_classes(json_t *doc, ngx_http_request_t *r,
-    ngx_http_microshop_main_conf_t *mmcf)
+/* what identifies the key, never its material */
+
+static json_t *
+ngx_microshop_policy_key(void *elt)
 {
-    json_t                       *classes, *c, *scopes;
-    ngx_uint_t                    i;
-    ngx_microshop_token_class_t  *tc;
+    microshop_key_t  *k = elt;
 
-    classes = json_array();
-
-    if (ngx_microshop_json_set(doc, "token_classes", classes) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    tc = mmcf->token.classes.elts;
-
-    for (i = 0; i < mmcf->token.classes.nelts; i++) {
-        c = json_object();
-
-        if (ngx_microshop_json_append(classes, c) != NGX_OK
-            || ngx_microshop_json_set(c, "name",
-                                      ngx_microshop_json_str(&tc[i].name))
-               != NGX_OK
-            || ngx_microshop_json_set(c, "max_ttl",
-                                      json_integer(tc[i].max_ttl))
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        /* the scope ceiling; null: none */
-
-        if (tc[i].scopes.len == 0) {
-            if (ngx_microshop_json_set(c, "scopes", json_null()) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            continue;
-        }
-
-        scopes = json_array();
-
-        if (ngx_microshop_json_set(c, "scopes", scopes) != NGX_OK
-            || ngx_microshop_json_scopes(scopes, &tc[i].scopes) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return json_pack("{s:s?, s:s, s:s, s:o, s:s?}",
+                     "kid", k->kid,
+                     "alg", microshop_alg_name(k->alg),
+                     "type", ngx_microshop_policy_key_type(k->alg),
+                     "bits", k->pkey ? json_integer(EVP_PKEY_bits(k->pkey))
+                                     : json_null(),
+                     "source", k->source);
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_rate_tiers(json_t *doc, ngx_http_request_t *r,
-    ngx_http_microshop_main_conf_t *mmcf)
+/* the JWK "kty" of the key's algorithm */
+
+static const char *
+ngx_microshop_policy_key_type(microshop_alg_t alg)
 {
-    json_t                     *tiers, *t;
-    ngx_uint_t                  i;
-    ngx_microshop_rate_tier_t  *tier;
+    switch (alg) {
+    case MICROSHOP_ALG_HS256:
+    case MICROSHOP_ALG_HS384:
+    case MICROSHOP_ALG_HS512:
+        return "oct";
 
-    tiers = json_array();
+    case MICROSHOP_ALG_RS256:
+    case MICROSHOP_ALG_RS384:
+    case MICROSHOP_ALG_RS512:
+        return "RSA";
 
-    if (ngx_microshop_json_set(doc, "rate_tiers", tiers) != NGX_OK) {
-        return NGX_ERROR;
+    case MICROSHOP_ALG_ES256:
+    case MICROSHOP_ALG_ES384:
+    case MICROSHOP_ALG_ES512:
+        return "EC";
+
+    default:
+        return "unknown";
     }
-
-    tier = mmcf->rate.tiers.elts;
-
-    for (i = 0; i < mmcf->rate.tiers.nelts; i++) {
-        t = json_object();
-
-        if (ngx_microshop_json_append(tiers, t) != NGX_OK
-            || ngx_microshop_json_set(t, "name",
-                                      ngx_microshop_json_str(&tier[i].name))
-               != NGX_OK
-            || ngx_microshop_json_set(t, "rate",
-                                  ngx_microshop_json_str(&tier[i].rate_text))
-               != NGX_OK
-            || ngx_microshop_json_set(t, "burst",
-                                      json_integer(tier[i].burst))
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_zone(json_t *doc, ngx_http_request_t *r,
+static json_t *
+ngx_microshop_policy_classes(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
-    json_t  *zone;
+    return json_pack("{s:o}", "token_classes",
+                     ngx_microshop_json_list(&mmcf->token.classes,
+                                             ngx_microshop_policy_class));
+}
 
+
+static json_t *
+ngx_microshop_policy_class(void *elt)
+{
+    ngx_microshop_token_class_t  *tc = elt;
+
+    /* the scope ceiling; null: none */
+
+    return json_pack("{s:o, s:I, s:o}",
+                     "name", ngx_microshop_json_str(&tc->name),
+                     "max_ttl", (json_int_t) tc->max_ttl,
+                     "scopes", tc->scopes.len
+                               ? ngx_microshop_json_scope_list(&tc->scopes)
+                               : json_null());
+}
+
+
+static json_t *
+ngx_microshop_policy_rate_tiers(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    return json_pack("{s:o}", "rate_tiers",
+                     ngx_microshop_json_list(&mmcf->rate.tiers,
+                                             ngx_microshop_policy_rate_tier));
+}
+
+
+static json_t *
+ngx_microshop_policy_rate_tier(void *elt)
+{
+    ngx_microshop_rate_tier_t  *tier = elt;
+
+    return json_pack("{s:o, s:o, s:I}",
+                     "name", ngx_microshop_json_str(&tier->name),
+                     "rate", ngx_microshop_json_str(&tier->rate_text),
+                     "burst", (json_int_t) tier->burst);
+}
+
+
+static json_t *
+ngx_microshop_policy_zone(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
     if (mmcf->zone == NULL) {
-        return ngx_microshop_json_set(doc, "zone", json_null());
+        return json_pack("{s:n}", "zone");
     }
 
-    zone = json_object();
-
-    if (ngx_microshop_json_set(doc, "zone", zone) != NGX_OK
-        || ngx_microshop_json_set(zone, "name",
-                                  ngx_microshop_json_str(&mmcf->zone->name))
-           != NGX_OK
-        || ngx_microshop_json_set(zone, "size",
-                                  json_integer(mmcf->zone->size))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:o, s:I}}", "zone",
+                     "name", ngx_microshop_json_str(&mmcf->zone->name),
+                     "size", (json_int_t) mmcf->zone->size);
 }
 
 
-static ngx_int_t
-ngx_microshop_policy_audit(json_t *doc, ngx_http_request_t *r,
+static json_t *
+ngx_microshop_policy_audit(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
-    json_t  *audit;
-
     if (mmcf->audit.file == NULL) {
-        return ngx_microshop_json_set(doc, "audit_log", json_null());
+        return json_pack("{s:n}", "audit_log");
     }
 
-    audit = json_object();
-
-    if (ngx_microshop_json_set(doc, "audit_log", audit) != NGX_OK
-        || ngx_microshop_json_set(audit, "file",
-                              ngx_microshop_json_str(&mmcf->audit.file->name))
-           != NGX_OK
-        || ngx_microshop_json_set(audit, "buffer",
-                                  json_integer(mmcf->audit.buffer))
-           != NGX_OK
-        || ngx_microshop_json_set(audit, "flush",
-                                  ngx_microshop_json_msec(mmcf->audit.flush))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return json_pack("{s:{s:o, s:I, s:o}}", "audit_log",
+                     "file", ngx_microshop_json_str(&mmcf->audit.file->name),
+                     "buffer", (json_int_t) mmcf->audit.buffer,
+                     "flush", ngx_microshop_json_msec(mmcf->audit.flush));
 }
 
 
 /* jansson helpers: a NULL value (allocation failed) is an error */
 
+/* adds the members of a section to obj, in their order */
+
 static ngx_int_t
-ngx_microshop_json_set(json_t *obj, const char *key, json_t *value)
+ngx_microshop_json_merge(json_t *obj, json_t *members)
 {
-    /* json_object_set_new() takes the reference even when it fails */
-    return json_object_set_new(obj, key, value) == 0 ? NGX_OK : NGX_ERROR;
+    ngx_int_t  rc;
+
+    if (members == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = json_object_update(obj, members) == 0 ? NGX_OK : NGX_ERROR;
+    json_decref(members);
+
+    return rc;
 }
 
 
-static ngx_int_t
-ngx_microshop_json_append(json_t *array, json_t *value)
+/* an array of the values item() makes of n elements of size bytes */
+
+static json_t *
+ngx_microshop_json_array(void *elts, ngx_uint_t n, size_t size,
+    ngx_microshop_json_item_pt item)
 {
-    return json_array_append_new(array, value) == 0 ? NGX_OK : NGX_ERROR;
+    json_t      *array;
+    ngx_uint_t   i;
+
+    array = json_array();
+    if (array == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        /* json_array_append_new() takes the reference even when it fails */
+        if (json_array_append_new(array, item((u_char *) elts + i * size))
+            != 0)
+        {
+            json_decref(array);
+            return NULL;
+        }
+    }
+
+    return array;
+}
+
+
+/* the same of the elements of an ngx_array_t */
+
+static json_t *
+ngx_microshop_json_list(ngx_array_t *a, ngx_microshop_json_item_pt item)
+{
+    return ngx_microshop_json_array(a->elts, a->nelts, a->size, item);
 }
 
 
 /*
  * A JSON string of configuration text.  Text that is not UTF-8 (nginx.conf
- * may hold any byte) is kept readable: each byte >= 0x80 becomes the code
- * point of the same value.
+ * may hold any byte) is kept readable: each byte that is not ASCII becomes
+ * the code point of the same value.
  */
 
 static json_t *
@@ -1104,7 +994,7 @@ ngx_microshop_json_str(ngx_str_t *s)
         return j;
     }
 
-    p = ngx_alloc(2 * s->len, ngx_cycle->log);
+    p = ngx_alloc(NGX_MICROSHOP_LATIN1_UTF8_LEN * s->len, ngx_cycle->log);
     if (p == NULL) {
         return NULL;
     }
@@ -1112,12 +1002,14 @@ ngx_microshop_json_str(ngx_str_t *s)
     d = p;
 
     for (i = 0; i < s->len; i++) {
-        if (s->data[i] < 0x80) {
+        if (s->data[i] < NGX_MICROSHOP_ASCII_END) {
             *d++ = s->data[i];
 
         } else {
-            *d++ = 0xc0 | (s->data[i] >> 6);
-            *d++ = 0x80 | (s->data[i] & 0x3f);
+            *d++ = NGX_MICROSHOP_UTF8_LEAD2
+                   | (s->data[i] >> NGX_MICROSHOP_UTF8_CONT_BITS);
+            *d++ = NGX_MICROSHOP_UTF8_CONT
+                   | (s->data[i] & NGX_MICROSHOP_UTF8_CONT_MASK);
         }
     }
 
@@ -1129,36 +1021,36 @@ ngx_microshop_json_str(ngx_str_t *s)
 }
 
 
+static json_t *
+ngx_microshop_json_str_item(void *elt)
+{
+    return ngx_microshop_json_str(elt);
+}
+
+
 /* an array of strings, or null when a is NULL */
 
 static json_t *
 ngx_microshop_json_str_list(ngx_array_t *a)
 {
-    json_t      *list;
-    ngx_str_t   *s;
-    ngx_uint_t   i;
-
     if (a == NULL) {
         return json_null();
     }
 
-    list = json_array();
-    if (list == NULL) {
-        return NULL;
+    return ngx_microshop_json_list(a, ngx_microshop_json_str_item);
+}
+
+
+/* a complex value as written ("$seller"), or null when it is not set */
+
+static json_t *
+ngx_microshop_json_value(ngx_http_complex_value_t *cv)
+{
+    if (cv == NULL) {
+        return json_null();
     }
 
-    s = a->elts;
-
-    for (i = 0; i < a->nelts; i++) {
-        if (ngx_microshop_json_append(list, ngx_microshop_json_str(&s[i]))
-            != NGX_OK)
-        {
-            json_decref(list);
-            return NULL;
-        }
-    }
-
-    return list;
+    return ngx_microshop_json_str(&cv->value);
 }
 
 
@@ -1167,11 +1059,32 @@ ngx_microshop_json_str_list(ngx_array_t *a)
 static json_t *
 ngx_microshop_json_msec(ngx_msec_t ms)
 {
-    if (ms % 1000 == 0) {
-        return json_integer(ms / 1000);
+    if (ms % NGX_MICROSHOP_MSEC_PER_SEC == 0) {
+        return json_integer(ms / NGX_MICROSHOP_MSEC_PER_SEC);
     }
 
-    return json_real(ms / 1000.0);
+    return json_real(ms / (double) NGX_MICROSHOP_MSEC_PER_SEC);
+}
+
+
+/* an array of the scopes of a normalized set, each once */
+
+static json_t *
+ngx_microshop_json_scope_list(ngx_str_t *set)
+{
+    json_t  *scopes;
+
+    scopes = json_array();
+    if (scopes == NULL) {
+        return NULL;
+    }
+
+    if (ngx_microshop_json_scopes(scopes, set) != NGX_OK) {
+        json_decref(scopes);
+        return NULL;
+    }
+
+    return scopes;
 }
 
 
@@ -1215,8 +1128,8 @@ ngx_microshop_json_scopes(json_t *array, ngx_str_t *set)
             continue;
         }
 
-        if (ngx_microshop_json_append(array, ngx_microshop_json_str(&scope))
-            != NGX_OK)
+        if (json_array_append_new(array, ngx_microshop_json_str(&scope))
+            != 0)
         {
             return NGX_ERROR;
         }
