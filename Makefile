@@ -33,7 +33,7 @@ SRCLIST      := $(sort $(wildcard ngx_microshop_module/*.c ngx_microshop_module/
 $(shell mkdir -p $(BUILD); echo "$(SRCLIST) $(EXTRA_CFLAGS)" | cmp -s - $(BUILD)/srcs.list \
     || echo "$(SRCLIST) $(EXTRA_CFLAGS)" > $(BUILD)/srcs.list)
 
-$(NGX_BUILD)/Makefile: config $(BUILD)/srcs.list
+$(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
 	cp -a $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && source ./conf_flags && \
@@ -43,7 +43,7 @@ $(NGX_BUILD)/Makefile: config $(BUILD)/srcs.list
 	        --add-dynamic-module=$(TOP) > $(BUILD)/configure.log 2>&1 \
 	    || { tail -20 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	@# a new file, not an overwrite: a running nginx keeps its mapping
 	cp $(NGX_BUILD)/objs/ngx_http_microshop_module.so $(MODULE_SO).tmp
