@@ -12,7 +12,6 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scopes.h"
@@ -446,6 +445,37 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     }
 
     return NGX_DECLINED;
+}
+
+
+/* the seller a route addresses: microshop_seller, else the token's */
+
+ngx_int_t
+ngx_microshop_route_seller(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller)
+{
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    mlcf = ngx_microshop_loc_conf(r);
+
+    if (ctx->route_seller.len) {
+        /* the scope stage evaluated it already */
+        *seller = ctx->route_seller;
+        return NGX_OK;
+    }
+
+    if (mlcf->scope.seller) {
+        return ngx_http_complex_value(r, mlcf->scope.seller, seller);
+    }
+
+    if (ctx->has_token) {
+        *seller = ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+
+    } else {
+        ngx_str_null(seller);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -34,6 +34,13 @@ ngx_int_t ngx_microshop_scope_stage(ngx_http_request_t *r,
 ngx_str_t *ngx_microshop_scope_required(ngx_http_request_t *r,
     ngx_microshop_scope_loc_t *slcf);
 
+/*
+ * The seller a route addresses: microshop_seller, else the token's; empty
+ * when neither names one (for the stages after the scope stage).
+ */
+ngx_int_t ngx_microshop_route_seller(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller);
+
 /* a compiled complex value ($seller, $sku, ...); NULL on error */
 ngx_http_complex_value_t *ngx_microshop_complex_value(ngx_conf_t *cf,
     ngx_str_t *value);
