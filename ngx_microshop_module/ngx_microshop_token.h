@@ -2,10 +2,10 @@
  * ngx_microshop: bearer tokens at the edge.
  *
  * Keys (microshop_jwt_key, microshop_jwt_jwks), claim names, token classes,
- * the verified-token cache in the zone, and the TOKEN stage: a request's
- * token is verified once per node, then its identity comes from the cache
- * until the token expires; time, issuer, audience and revocation are
- * checked on every request.
+ * and the TOKEN stage: a request's token is verified once per node, then
+ * its identity comes from the verified-token cache
+ * (ngx_microshop_token_cache.h) until the token expires; time, issuer,
+ * audience and revocation are checked on every request.
  */
 
 #ifndef _NGX_MICROSHOP_TOKEN_H_INCLUDED_
