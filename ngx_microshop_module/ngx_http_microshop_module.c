@@ -17,6 +17,7 @@
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_metrics.h"
 #include "ngx_microshop_token.h"
+#include "ngx_microshop_token_conf.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_idempotency.h"
