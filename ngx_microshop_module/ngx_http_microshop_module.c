@@ -24,6 +24,7 @@
 #include "ngx_microshop_cache.h"
 #include "ngx_microshop_reserve.h"
 #include "ngx_microshop_identity.h"
+#include "ngx_microshop_variables.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_policy.h"
