@@ -8,31 +8,10 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
-#include "ngx_microshop_token.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scopes.h"
-
-
-typedef struct {
-    ngx_str_t     name;
-    ngx_uint_t    method;
-} ngx_microshop_method_t;
-
-
-static ngx_microshop_method_t  ngx_microshop_methods[] = {
-    { ngx_string("GET"), NGX_HTTP_GET },
-    { ngx_string("HEAD"), NGX_HTTP_HEAD },
-    { ngx_string("POST"), NGX_HTTP_POST },
-    { ngx_string("PUT"), NGX_HTTP_PUT },
-    { ngx_string("PATCH"), NGX_HTTP_PATCH },
-    { ngx_string("DELETE"), NGX_HTTP_DELETE },
-    { ngx_string("OPTIONS"), NGX_HTTP_OPTIONS },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_int_t ngx_microshop_scope_union(ngx_conf_t *cf,
@@ -50,79 +29,6 @@ ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf)
 {
     slcf->rules = NGX_CONF_UNSET_PTR;
     slcf->seller = NGX_CONF_UNSET_PTR;
-}
-
-
-u_char *
-ngx_microshop_methods_text(u_char *p, ngx_uint_t methods)
-{
-    u_char                  *start;
-    ngx_microshop_method_t  *m;
-
-    start = p;
-
-    for (m = ngx_microshop_methods; m->name.len; m++) {
-        if (methods & m->method) {
-            if (p != start) {
-                *p++ = ',';
-            }
-
-            p = ngx_cpymem(p, m->name.data, m->name.len);
-        }
-    }
-
-    return p;
-}
-
-
-ngx_int_t
-ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
-    ngx_uint_t *methods)
-{
-    u_char                  *p, *last, *e;
-    ngx_microshop_method_t  *m;
-
-    *methods = 0;
-    p = text->data;
-    last = p + text->len;
-
-    if (text->len == 0 || last[-1] == ',') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": method list \"%V\" ends with a comma "
-                           "(methods are written without spaces: GET,HEAD)",
-                           &((ngx_str_t *) cf->args->elts)[0], text);
-        return NGX_ERROR;
-    }
-
-    while (p < last) {
-        e = ngx_strlchr(p, last, ',');
-        if (e == NULL) {
-            e = last;
-        }
-
-        for (m = ngx_microshop_methods; m->name.len; m++) {
-            if (m->name.len == (size_t) (e - p)
-                && ngx_strncmp(m->name.data, p, e - p) == 0)
-            {
-                break;
-            }
-        }
-
-        if (m->name.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": unknown method \"%*s\" in \"%V\" "
-                               "(GET, HEAD, POST, PUT, PATCH, DELETE, "
-                               "OPTIONS or *)",
-                               &((ngx_str_t *) cf->args->elts)[0],
-                               e - p, p, text);
-            return NGX_ERROR;
-        }
-
-        *methods |= m->method;
-        p = e + 1;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -200,31 +106,6 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rule->scopes.len = n;
 
     return NGX_CONF_OK;
-}
-
-
-ngx_http_complex_value_t *
-ngx_microshop_complex_value(ngx_conf_t *cf, ngx_str_t *value)
-{
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
-
-    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (cv == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = value;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NULL;
-    }
-
-    return cv;
 }
 
 

@@ -17,6 +17,9 @@
 
 #include "ngx_microshop_types.h"
 
+/* the method lists of scope rules, for those who read or print them */
+#include "ngx_microshop_conf.h"
+
 
 char *ngx_microshop_require_scope_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -40,18 +43,6 @@ ngx_str_t *ngx_microshop_scope_required(ngx_http_request_t *r,
  */
 ngx_int_t ngx_microshop_route_seller(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller);
-
-/* a compiled complex value ($seller, $sku, ...); NULL on error */
-ngx_http_complex_value_t *ngx_microshop_complex_value(ngx_conf_t *cf,
-    ngx_str_t *value);
-
-/* "GET,HEAD" -> NGX_HTTP_GET|NGX_HTTP_HEAD; logs and fails on others */
-ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
-    ngx_uint_t *methods);
-
-/* "GET,HEAD" for a method mask */
-u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
-#define NGX_MICROSHOP_METHODS_TEXT_LEN  128
 
 
 #endif /* _NGX_MICROSHOP_SCOPE_H_INCLUDED_ */
