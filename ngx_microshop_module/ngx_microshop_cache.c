@@ -51,9 +51,9 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
+    ngx_int_t    t;
     ngx_str_t   *value, s;
     ngx_uint_t   i;
-    ngx_msec_t   t;
 
     if (mlcf->cache.sku != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -79,14 +79,10 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0
             || ngx_strncmp(value[i].data, "stale_if_error=", 15) == 0)
         {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            t = ngx_parse_time(&s, 0);
-
-            if (t == (ngx_msec_t) NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid time \"%V\"", &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 0, 0,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "invalid time \"%V\"", &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 

@@ -118,3 +118,33 @@ ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
 
     return NGX_OK;
 }
+
+
+ngx_int_t ngx_cdecl
+ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t sec,
+    ngx_int_t min, ngx_int_t max, const char *fmt, ...)
+{
+    u_char     *p, errstr[NGX_MAX_CONF_ERRSTR];
+    va_list     args;
+    ngx_int_t   t;
+    ngx_str_t   s;
+
+    p = ngx_strlchr(param->data, param->data + param->len, '=');
+
+    s.data = (p == NULL) ? param->data + param->len : p + 1;
+    s.len = param->data + param->len - s.data;
+
+    t = ngx_parse_time(&s, sec);
+
+    if (t != NGX_ERROR && t >= min && t <= max) {
+        return t;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - errstr, errstr);
+
+    return NGX_ERROR;
+}

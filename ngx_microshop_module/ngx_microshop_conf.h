@@ -1,6 +1,7 @@
 /*
  * ngx_microshop: the parsers of directive parameters that several
- * features share (docs/directives.md): complex values, method lists.
+ * features share (docs/directives.md): complex values, method lists and
+ * KEY=TIME parameters.
  */
 
 #ifndef _NGX_MICROSHOP_CONF_H_INCLUDED_
@@ -36,6 +37,15 @@ ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
 /* "GET,HEAD" for a method mask */
 u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
 #define NGX_MICROSHOP_METHODS_TEXT_LEN  128
+
+/*
+ * The TIME of a KEY=TIME parameter whose KEY= the caller matched: ms, or
+ * seconds with sec, as ngx_parse_time() reads it.  A time that does not
+ * parse or lies outside [min, max] is NGX_ERROR, after the caller's
+ * message (fmt and its arguments) was logged as ngx_conf_log_error() logs.
+ */
+ngx_int_t ngx_cdecl ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param,
+    ngx_uint_t sec, ngx_int_t min, ngx_int_t max, const char *fmt, ...);
 
 
 #endif /* _NGX_MICROSHOP_CONF_H_INCLUDED_ */

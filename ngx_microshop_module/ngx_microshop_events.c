@@ -10,6 +10,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_cache.h"
 #include "ngx_microshop_body.h"
@@ -51,8 +52,8 @@ ngx_microshop_events_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
     char                        *rv;
-    time_t                       t;
-    ngx_str_t                   *value, s;
+    ngx_int_t                    t;
+    ngx_str_t                   *value;
     ngx_uint_t                   i;
     ngx_pool_cleanup_t          *cln;
     ngx_http_core_loc_conf_t    *clcf;
@@ -95,17 +96,11 @@ ngx_microshop_events_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "tolerance=", 10) == 0) {
-            s.data = value[i].data + 10;
-            s.len = value[i].len - 10;
-
-            t = ngx_parse_time(&s, 1);
-
-            if (t == (time_t) NGX_ERROR || t < 1
-                || t > NGX_MICROSHOP_EVENTS_TOLERANCE_MAX)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid tolerance \"%V\" "
-                                   "(1s to 1h)", &cmd->name, &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 1, 1,
+                                        NGX_MICROSHOP_EVENTS_TOLERANCE_MAX,
+                                        "\"%V\": invalid tolerance \"%V\" "
+                                        "(1s to 1h)", &cmd->name, &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 

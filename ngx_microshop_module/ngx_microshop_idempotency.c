@@ -65,7 +65,7 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
     ssize_t                    size;
-    ngx_msec_t                 t;
+    ngx_int_t                  t;
     ngx_str_t                 *value, s;
     ngx_uint_t                 i;
     ngx_microshop_idem_loc_t  *ilcf;
@@ -113,14 +113,10 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0
             || ngx_strncmp(value[i].data, "lock=", 5) == 0)
         {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            t = ngx_parse_time(&s, 0);
-
-            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid time \"%V\"", &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 0, 1,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "invalid time \"%V\"", &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 

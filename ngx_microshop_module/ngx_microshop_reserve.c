@@ -43,7 +43,8 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
-    ngx_str_t                       *value, s;
+    ngx_int_t                        t;
+    ngx_str_t                       *value;
     ngx_uint_t                       i;
     ngx_http_microshop_main_conf_t  *mmcf;
 
@@ -72,19 +73,14 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "hold=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            mlcf->reserve.hold = ngx_parse_time(&s, 0);
-
-            if (mlcf->reserve.hold == (ngx_msec_t) NGX_ERROR
-                || mlcf->reserve.hold == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid time \"%V\"", &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 0, 1,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "invalid time \"%V\"", &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 
+            mlcf->reserve.hold = t;
             continue;
         }
 

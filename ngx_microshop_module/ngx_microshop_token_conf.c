@@ -10,6 +10,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_token_conf.h"
 #include "microshop_scopes.h"
 
@@ -445,7 +446,8 @@ ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     int                           n;
     u_char                       *buf;
-    ngx_str_t                    *value, s;
+    ngx_int_t                     t;
+    ngx_str_t                    *value;
     ngx_uint_t                    i;
     ngx_microshop_token_class_t  *tc, *c;
 
@@ -478,17 +480,14 @@ ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            tc->max_ttl = ngx_parse_time(&s, 1);
-
-            if (tc->max_ttl == (time_t) NGX_ERROR || tc->max_ttl == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\"", &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 1, 1,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "invalid \"%V\"", &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 
+            tc->max_ttl = t;
             continue;
         }
 
