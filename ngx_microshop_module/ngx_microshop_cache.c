@@ -402,21 +402,10 @@ ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     cc = &ctx->cache_ctx;
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        h[i].hash = 0;
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+        h->hash = 0;
     }
 
     r->err_status = 0;

@@ -536,23 +536,12 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
           + sizeof("content-type") - 1 + type.len;
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_microshop_idem_kept(&h[i])) {
-            len += sizeof(uint16_t) + sizeof(uint32_t) + h[i].key.len
-                   + h[i].value.len;
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+        if (ngx_microshop_idem_kept(h)) {
+            len += sizeof(uint16_t) + sizeof(uint32_t) + h->key.len
+                   + h->value.len;
         }
     }
 
@@ -584,22 +573,11 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     }
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_microshop_idem_kept(&h[i])) {
-            p = ngx_microshop_idem_put_header(p, &h[i].key, &h[i].value);
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+        if (ngx_microshop_idem_kept(h)) {
+            p = ngx_microshop_idem_put_header(p, &h->key, &h->value);
         }
     }
 

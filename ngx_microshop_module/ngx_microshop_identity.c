@@ -9,49 +9,35 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_identity.h"
+#include "ngx_microshop_answer.h"
 
 
 #define NGX_MICROSHOP_HEADER_PREFIX  "x-microshop-"
 
 
+static ngx_uint_t ngx_microshop_identity_header(ngx_table_elt_t *h);
+
+
 ngx_int_t
 ngx_microshop_identity_strip(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, found;
+    ngx_uint_t        i;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
 
     /* the common case: nothing to strip, nothing allocated */
 
-    found = 0;
     part = &r->headers_in.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len >= sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1
-            && ngx_strncasecmp(h[i].key.data,
-                               (u_char *) NGX_MICROSHOP_HEADER_PREFIX,
-                               sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1)
-               == 0)
-        {
-            found = 1;
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+        if (ngx_microshop_identity_header(h)) {
             break;
         }
     }
 
-    if (!found) {
+    if (h == NULL) {
         return NGX_OK;
     }
 
@@ -67,26 +53,11 @@ ngx_microshop_identity_strip(ngx_http_request_t *r)
     }
 
     part = &r->headers_in.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len >= sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1
-            && ngx_strncasecmp(h[i].key.data,
-                               (u_char *) NGX_MICROSHOP_HEADER_PREFIX,
-                               sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1)
-               == 0)
-        {
+        if (ngx_microshop_identity_header(h)) {
             continue;
         }
 
@@ -95,7 +66,7 @@ ngx_microshop_identity_strip(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        *nh = h[i];
+        *nh = *h;
     }
 
     r->headers_in.headers = headers;
@@ -106,6 +77,19 @@ ngx_microshop_identity_strip(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/* a header only the gateway may set: X-Microshop-*, any case */
+
+static ngx_uint_t
+ngx_microshop_identity_header(ngx_table_elt_t *h)
+{
+    return h->key.len >= sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1
+           && ngx_strncasecmp(h->key.data,
+                              (u_char *) NGX_MICROSHOP_HEADER_PREFIX,
+                              sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1)
+              == 0;
 }
 
 
