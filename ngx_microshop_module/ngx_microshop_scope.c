@@ -49,20 +49,11 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (mlcf->scope.rules == NGX_CONF_UNSET_PTR) {
-        mlcf->scope.rules = ngx_array_create(cf->pool, 2,
-                                         sizeof(ngx_microshop_scope_rule_t));
-        if (mlcf->scope.rules == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    rule = ngx_array_push(mlcf->scope.rules);
+    rule = ngx_microshop_scope_rule_add(cf, &mlcf->scope);
     if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(rule, sizeof(ngx_microshop_scope_rule_t));
     rule->methods_text = value[1];
 
     if (value[1].len == 1 && value[1].data[0] == '*') {
@@ -106,6 +97,30 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rule->scopes.len = n;
 
     return NGX_CONF_OK;
+}
+
+
+ngx_microshop_scope_rule_t *
+ngx_microshop_scope_rule_add(ngx_conf_t *cf, ngx_microshop_scope_loc_t *slcf)
+{
+    ngx_microshop_scope_rule_t  *rule;
+
+    if (slcf->rules == NGX_CONF_UNSET_PTR) {
+        slcf->rules = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_microshop_scope_rule_t));
+        if (slcf->rules == NULL) {
+            return NULL;
+        }
+    }
+
+    rule = ngx_array_push(slcf->rules);
+    if (rule == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_microshop_scope_rule_t));
+
+    return rule;
 }
 
 

@@ -26,6 +26,10 @@ char *ngx_microshop_require_scope_directive(ngx_conf_t *cf,
 char *ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* a new scope rule of a location, zeroed; NULL on error */
+ngx_microshop_scope_rule_t *ngx_microshop_scope_rule_add(ngx_conf_t *cf,
+    ngx_microshop_scope_loc_t *slcf);
+
 void ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf);
 char *ngx_microshop_scope_loc_merge(ngx_conf_t *cf,
     ngx_microshop_scope_loc_t *prev, ngx_microshop_scope_loc_t *conf);
