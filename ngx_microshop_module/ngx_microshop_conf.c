@@ -120,6 +120,26 @@ ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
 }
 
 
+ngx_int_t
+ngx_microshop_conf_flag(ngx_conf_t *cf, ngx_str_t *value, ngx_flag_t *flag)
+{
+    if (ngx_strcmp(value->data, "on") == 0) {
+        *flag = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(value->data, "off") == 0) {
+        *flag = 0;
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\", it must be \"on\" or \"off\"",
+                       value);
+    return NGX_ERROR;
+}
+
+
 ngx_int_t ngx_cdecl
 ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t sec,
     ngx_int_t min, ngx_int_t max, const char *fmt, ...)

@@ -38,6 +38,10 @@ ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
 u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
 #define NGX_MICROSHOP_METHODS_TEXT_LEN  128
 
+/* "on" or "off" into *flag; logs and fails on any other value */
+ngx_int_t ngx_microshop_conf_flag(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_flag_t *flag);
+
 /*
  * The TIME of a KEY=TIME parameter whose KEY= the caller matched: ms, or
  * seconds with sec, as ngx_parse_time() reads it.  A time that does not

@@ -194,16 +194,7 @@ ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "on") == 0) {
-        mlcf->rate.on = 1;
-
-    } else if (ngx_strcmp(value[1].data, "off") == 0) {
-        mlcf->rate.on = 0;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\", it must be \"on\" or "
-                           "\"off\"", &value[1]);
+    if (ngx_microshop_conf_flag(cf, &value[1], &mlcf->rate.on) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

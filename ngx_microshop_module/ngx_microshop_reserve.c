@@ -9,6 +9,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_reserve.h"
 #include "ngx_microshop_body.h"
@@ -54,20 +55,13 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "on") == 0) {
-        mlcf->reserve.on = 1;
+    if (ngx_microshop_conf_flag(cf, &value[1], &mlcf->reserve.on) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
+    if (mlcf->reserve.on) {
         mmcf = ngx_microshop_conf_main_conf(cf);
         mmcf->reserve_used = 1;
-
-    } else if (ngx_strcmp(value[1].data, "off") == 0) {
-        mlcf->reserve.on = 0;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\", it must be \"on\" or "
-                           "\"off\"", &value[1]);
-        return NGX_CONF_ERROR;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
