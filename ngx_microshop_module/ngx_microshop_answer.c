@@ -11,6 +11,10 @@
 #include "ngx_microshop_answer.h"
 
 
+static ngx_int_t ngx_microshop_problem_finalize(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+
 static ngx_str_t  ngx_microshop_problem_type =
     ngx_string("application/problem+json");
 
@@ -172,10 +176,25 @@ ngx_microshop_problem_output(ngx_http_request_t *r, ngx_microshop_problem_t *p)
 ngx_int_t
 ngx_microshop_problem_send(ngx_http_request_t *r, ngx_microshop_problem_t *p)
 {
-    ngx_int_t  rc;
+    return ngx_microshop_problem_finalize(r,
+                                          ngx_microshop_problem_output(r, p));
+}
 
-    rc = ngx_microshop_problem_output(r, p);
 
+ngx_int_t
+ngx_microshop_problem_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    char *name, char *title, char *detail)
+{
+    return ngx_microshop_problem_finalize(r,
+               ngx_microshop_problem_text(r, status, name, title, detail));
+}
+
+
+/* a stage answered the request: finalized with what the output did */
+
+static ngx_int_t
+ngx_microshop_problem_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }

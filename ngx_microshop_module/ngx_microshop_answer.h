@@ -77,6 +77,10 @@ ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
     char *name, char *title, char *detail);
 
+/* ngx_microshop_problem_send() of plain C strings */
+ngx_int_t ngx_microshop_problem_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, char *name, char *title, char *detail);
+
 /* sends the body of an answer whose header was sent, as the last buffer */
 ngx_int_t ngx_microshop_send_buffer(ngx_http_request_t *r, ngx_str_t *body);
 

@@ -435,8 +435,6 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_uint_t status, char *name, char *title, char *detail,
     ngx_uint_t retry_after)
 {
-    ngx_int_t  rc;
-
     ctx->reason = NGX_MICROSHOP_REASON_IDEMPOTENCY;
 
     if (retry_after
@@ -445,15 +443,7 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rc = ngx_microshop_problem_text(r, status, name, title, detail);
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
+    return ngx_microshop_problem_send_text(r, status, name, title, detail);
 }
 
 

@@ -114,7 +114,6 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     ngx_str_t                        body, seller;
     const char                      *err;
     ngx_microshop_op_t              *op;
-    ngx_microshop_problem_t          problem;
     ngx_microshop_reserve_ctx_t     *rc_ctx;
     ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
@@ -163,14 +162,10 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
         if (n < 0) {
             ctx->reason = NGX_MICROSHOP_REASON_INVALID_CHECKOUT;
 
-            ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-            problem.status = NGX_HTTP_BAD_REQUEST;
-            ngx_str_set(&problem.name, "invalid-checkout");
-            ngx_str_set(&problem.title, "Invalid checkout");
-            problem.detail.data = (u_char *) err;
-            problem.detail.len = ngx_strlen(err);
-
-            return ngx_microshop_problem_send(r, &problem);
+            return ngx_microshop_problem_send_text(r, NGX_HTTP_BAD_REQUEST,
+                                                   "invalid-checkout",
+                                                   "Invalid checkout",
+                                                   (char *) err);
         }
 
         if (ngx_microshop_route_seller(r, ctx, &seller) != NGX_OK) {

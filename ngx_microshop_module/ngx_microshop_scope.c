@@ -425,18 +425,11 @@ static ngx_int_t
 ngx_microshop_seller_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    ngx_microshop_problem_t  problem;
-
     ctx->reason = NGX_MICROSHOP_REASON_SELLER_MISMATCH;
 
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = NGX_HTTP_FORBIDDEN;
-    ngx_str_set(&problem.name, "seller-mismatch");
-    ngx_str_set(&problem.title, "The token belongs to another seller");
-    ngx_str_set(&problem.detail,
-                "The token's seller is not the seller this route addresses.");
-
-    return ngx_microshop_problem_send(r, &problem);
+    return ngx_microshop_problem_send_text(r, NGX_HTTP_FORBIDDEN,
+               "seller-mismatch", "The token belongs to another seller",
+               "The token's seller is not the seller this route addresses.");
 }
 
 
@@ -444,20 +437,13 @@ static ngx_int_t
 ngx_microshop_method_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_scope_loc_t *slcf)
 {
-    ngx_microshop_problem_t  problem;
-
     ctx->reason = NGX_MICROSHOP_REASON_METHOD_NOT_ALLOWED;
 
     if (ngx_microshop_header_add(r, "Allow", &slcf->allow) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = NGX_HTTP_NOT_ALLOWED;
-    ngx_str_set(&problem.name, "method-not-allowed");
-    ngx_str_set(&problem.title, "Method not allowed");
-    ngx_str_set(&problem.detail,
-                "No scope rule of this location covers the method.");
-
-    return ngx_microshop_problem_send(r, &problem);
+    return ngx_microshop_problem_send_text(r, NGX_HTTP_NOT_ALLOWED,
+               "method-not-allowed", "Method not allowed",
+               "No scope rule of this location covers the method.");
 }
