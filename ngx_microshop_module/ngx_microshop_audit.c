@@ -19,8 +19,6 @@
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
 #include "ngx_microshop_audit.h"
 
 
