@@ -12,10 +12,6 @@
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
-#include "ngx_microshop_audit.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_events.h"
@@ -65,18 +61,11 @@ ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                "the scope " NGX_MICROSHOP_ADMIN_SCOPE " itself";
     }
 
-    mlcf->scope.rules = ngx_array_create(cf->pool, 1,
-                                         sizeof(ngx_microshop_scope_rule_t));
-    if (mlcf->scope.rules == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    rule = ngx_array_push(mlcf->scope.rules);
+    rule = ngx_microshop_scope_rule_add(cf, &mlcf->scope);
     if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(rule, sizeof(ngx_microshop_scope_rule_t));
     rule->any = 1;
     ngx_str_set(&rule->methods_text, "*");
     ngx_str_set(&rule->scopes, NGX_MICROSHOP_ADMIN_SCOPE);

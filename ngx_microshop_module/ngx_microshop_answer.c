@@ -11,6 +11,10 @@
 #include "ngx_microshop_answer.h"
 
 
+static ngx_int_t ngx_microshop_problem_finalize(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+
 static ngx_str_t  ngx_microshop_problem_type =
     ngx_string("application/problem+json");
 
@@ -46,25 +50,15 @@ ngx_microshop_header_in(ngx_http_request_t *r, ngx_str_t *name,
     n = 0;
 
     part = &r->headers_in.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        if (h->key.len == name->len
+            && ngx_strncasecmp(h->key.data, name->data, name->len) == 0)
         {
             if (found == NULL) {
-                found = &h[i];
+                found = h;
             }
 
             n++;
@@ -182,10 +176,25 @@ ngx_microshop_problem_output(ngx_http_request_t *r, ngx_microshop_problem_t *p)
 ngx_int_t
 ngx_microshop_problem_send(ngx_http_request_t *r, ngx_microshop_problem_t *p)
 {
-    ngx_int_t  rc;
+    return ngx_microshop_problem_finalize(r,
+                                          ngx_microshop_problem_output(r, p));
+}
 
-    rc = ngx_microshop_problem_output(r, p);
 
+ngx_int_t
+ngx_microshop_problem_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    char *name, char *title, char *detail)
+{
+    return ngx_microshop_problem_finalize(r,
+               ngx_microshop_problem_text(r, status, name, title, detail));
+}
+
+
+/* a stage answered the request: finalized with what the output did */
+
+static ngx_int_t
+ngx_microshop_problem_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }

@@ -22,6 +22,36 @@ typedef struct {
 } ngx_microshop_problem_t;
 
 
+/*
+ * The next header of a list (r->headers_in.headers, r->headers_out.headers),
+ * NULL after the last:
+ *
+ *     part = &r->headers_in.headers.part;
+ *     i = 0;
+ *
+ *     while ((h = ngx_microshop_header_next(&part, &i)) != NULL) { ... }
+ */
+
+static ngx_inline ngx_table_elt_t *
+ngx_microshop_header_next(ngx_list_part_t **part, ngx_uint_t *i)
+{
+    ngx_table_elt_t  *h;
+
+    while (*i >= (*part)->nelts) {
+        if ((*part)->next == NULL) {
+            return NULL;
+        }
+
+        *part = (*part)->next;
+        *i = 0;
+    }
+
+    h = (*part)->elts;
+
+    return &h[(*i)++];
+}
+
+
 /* the first request header of that name (any case); with count, how many
  * the request carries */
 ngx_table_elt_t *ngx_microshop_header_in(ngx_http_request_t *r,
@@ -46,6 +76,10 @@ ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
 /* ngx_microshop_problem_output() of plain C strings */
 ngx_int_t ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
     char *name, char *title, char *detail);
+
+/* ngx_microshop_problem_send() of plain C strings */
+ngx_int_t ngx_microshop_problem_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, char *name, char *title, char *detail);
 
 /* sends the body of an answer whose header was sent, as the last buffer */
 ngx_int_t ngx_microshop_send_buffer(ngx_http_request_t *r, ngx_str_t *body);

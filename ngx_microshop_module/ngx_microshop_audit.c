@@ -16,11 +16,9 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
 #include "ngx_microshop_audit.h"
 
 
@@ -132,6 +130,7 @@ ngx_microshop_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_main_conf_t *mmcf = conf;
 
     ssize_t                      size;
+    ngx_int_t                    t;
     ngx_str_t                   *value, s, name;
     ngx_uint_t                   i;
     ngx_msec_t                   flush;
@@ -189,18 +188,15 @@ ngx_microshop_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            flush = ngx_parse_time(&s, 0);
-
-            if (flush == (ngx_msec_t) NGX_ERROR || flush == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid flush time \"%V\"",
-                                   &cmd->name, &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 0, 1,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "\"%V\": invalid flush time \"%V\"",
+                                        &cmd->name, &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 
+            flush = t;
             continue;
         }
 

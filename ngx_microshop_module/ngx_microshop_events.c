@@ -7,18 +7,12 @@
 #include <ngx_http.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
-#include "ngx_microshop_token.h"
-#include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
-#include "ngx_microshop_audit.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_events.h"
-#include "ngx_microshop_inventory.h"
+#include "ngx_microshop_cache.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_events_signature.h"
@@ -58,8 +52,8 @@ ngx_microshop_events_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
     char                        *rv;
-    time_t                       t;
-    ngx_str_t                   *value, s;
+    ngx_int_t                    t;
+    ngx_str_t                   *value;
     ngx_uint_t                   i;
     ngx_pool_cleanup_t          *cln;
     ngx_http_core_loc_conf_t    *clcf;
@@ -102,17 +96,11 @@ ngx_microshop_events_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "tolerance=", 10) == 0) {
-            s.data = value[i].data + 10;
-            s.len = value[i].len - 10;
-
-            t = ngx_parse_time(&s, 1);
-
-            if (t == (time_t) NGX_ERROR || t < 1
-                || t > NGX_MICROSHOP_EVENTS_TOLERANCE_MAX)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid tolerance \"%V\" "
-                                   "(1s to 1h)", &cmd->name, &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 1, 1,
+                                        NGX_MICROSHOP_EVENTS_TOLERANCE_MAX,
+                                        "\"%V\": invalid tolerance \"%V\" "
+                                        "(1s to 1h)", &cmd->name, &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 
@@ -665,8 +653,8 @@ ngx_microshop_events_parse(ngx_http_request_t *r, ngx_str_t *body,
         ngx_memcpy(op->u.event.item.data, dump, op->u.event.item.len);
         free(dump);
 
-        if (ngx_microshop_inventory_etag(r->pool, &op->u.event.item,
-                                         &op->u.event.etag)
+        if (ngx_microshop_cache_etag(r->pool, &op->u.event.item,
+                                     &op->u.event.etag)
             != NGX_OK)
         {
             detail = NGX_CONF_ERROR;
@@ -749,33 +737,3 @@ ngx_microshop_events_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
                                 &ngx_microshop_events_json_type, &body));
 }
 
-
-
-/* "ms-" and the first 16 hex digits of SHA-256(body), quoted */
-
-ngx_int_t
-ngx_microshop_inventory_etag(ngx_pool_t *pool, ngx_str_t *body,
-    ngx_str_t *etag)
-{
-    u_char        *p, md[EVP_MAX_MD_SIZE];
-    unsigned int   n;
-
-    if (EVP_Digest(body->data, body->len, md, &n, EVP_sha256(), NULL) != 1) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(pool, sizeof("\"ms-\"") - 1 + 16);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    etag->data = p;
-
-    p = ngx_cpymem(p, "\"ms-", 4);
-    p = ngx_hex_dump(p, md, 8);
-    *p++ = '"';
-
-    etag->len = p - etag->data;
-
-    return NGX_OK;
-}

@@ -8,12 +8,8 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
-#include "ngx_microshop_token.h"
-#include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
-#include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_idempotency.h"
 #include "ngx_microshop_digest.h"
@@ -69,7 +65,7 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
     ssize_t                    size;
-    ngx_msec_t                 t;
+    ngx_int_t                  t;
     ngx_str_t                 *value, s;
     ngx_uint_t                 i;
     ngx_microshop_idem_loc_t  *ilcf;
@@ -117,14 +113,10 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0
             || ngx_strncmp(value[i].data, "lock=", 5) == 0)
         {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            t = ngx_parse_time(&s, 0);
-
-            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid time \"%V\"", &value[i]);
+            t = ngx_microshop_conf_time(cf, &value[i], 0, 1,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "invalid time \"%V\"", &value[i]);
+            if (t == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 
@@ -443,8 +435,6 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_uint_t status, char *name, char *title, char *detail,
     ngx_uint_t retry_after)
 {
-    ngx_int_t  rc;
-
     ctx->reason = NGX_MICROSHOP_REASON_IDEMPOTENCY;
 
     if (retry_after
@@ -453,15 +443,7 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rc = ngx_microshop_problem_text(r, status, name, title, detail);
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
+    return ngx_microshop_problem_send_text(r, status, name, title, detail);
 }
 
 
@@ -544,23 +526,12 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
           + sizeof("content-type") - 1 + type.len;
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_microshop_idem_kept(&h[i])) {
-            len += sizeof(uint16_t) + sizeof(uint32_t) + h[i].key.len
-                   + h[i].value.len;
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+        if (ngx_microshop_idem_kept(h)) {
+            len += sizeof(uint16_t) + sizeof(uint32_t) + h->key.len
+                   + h->value.len;
         }
     }
 
@@ -592,22 +563,11 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     }
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_microshop_idem_kept(&h[i])) {
-            p = ngx_microshop_idem_put_header(p, &h[i].key, &h[i].value);
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+        if (ngx_microshop_idem_kept(h)) {
+            p = ngx_microshop_idem_put_header(p, &h->key, &h->value);
         }
     }
 

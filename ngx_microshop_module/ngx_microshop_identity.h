@@ -1,10 +1,11 @@
 /*
- * ngx_microshop: the verified identity towards the upstream and in
- * variables.
+ * ngx_microshop: the verified identity towards the upstream (docs/http.md,
+ * "Identity towards the upstream").
  *
  * Client-sent X-Microshop-* headers (any case) are removed from every
  * request before it can reach an upstream; a request that passed the
  * token checks carries X-Microshop-Seller, -Subject and -Scopes instead.
+ * The identity in variables is ngx_microshop_variables.h.
  */
 
 #ifndef _NGX_MICROSHOP_IDENTITY_H_INCLUDED_
@@ -15,13 +16,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_microshop_token.h"
+#include "ngx_microshop_types.h"
 
 
 ngx_int_t ngx_microshop_identity_strip(ngx_http_request_t *r);
 ngx_int_t ngx_microshop_identity_forward(ngx_http_request_t *r,
     ngx_microshop_identity_t *id);
-ngx_int_t ngx_microshop_add_variables(ngx_conf_t *cf);
 
 
 #endif /* _NGX_MICROSHOP_IDENTITY_H_INCLUDED_ */

@@ -8,12 +8,8 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
-#include "ngx_microshop_token.h"
-#include "ngx_microshop_scope.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
-#include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
 
 
@@ -198,16 +194,7 @@ ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "on") == 0) {
-        mlcf->rate.on = 1;
-
-    } else if (ngx_strcmp(value[1].data, "off") == 0) {
-        mlcf->rate.on = 0;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\", it must be \"on\" or "
-                           "\"off\"", &value[1]);
+    if (ngx_microshop_conf_flag(cf, &value[1], &mlcf->rate.on) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -426,33 +413,20 @@ static ngx_int_t
 ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, int64_t retry_after)
 {
-    ngx_str_t                 retry;
-    ngx_microshop_problem_t   problem;
-
     ctx->reason = NGX_MICROSHOP_REASON_RATE_LIMITED;
 
-    retry.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (retry.data == NULL) {
+    /* never negative: 0 when the bucket has room again */
+    if (ngx_microshop_header_retry_after(r,
+                         (ngx_uint_t) microshop_gcra_seconds_ceil(retry_after))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    retry.len = ngx_sprintf(retry.data, "%L",
-                            microshop_gcra_seconds_ceil(retry_after))
-                - retry.data;
-
-    if (ngx_microshop_header_add(r, "Retry-After", &retry) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = NGX_HTTP_TOO_MANY_REQUESTS;
-    ngx_str_set(&problem.name, "rate-limited");
-    ngx_str_set(&problem.title, "Too many requests");
-    ngx_str_set(&problem.detail,
-                "The seller's request rate is over its tier; retry after "
-                "the time in Retry-After.");
-
-    return ngx_microshop_problem_send(r, &problem);
+    return ngx_microshop_problem_send_text(r, NGX_HTTP_TOO_MANY_REQUESTS,
+               "rate-limited", "Too many requests",
+               "The seller's request rate is over its tier; retry after "
+               "the time in Retry-After.");
 }
 
 

@@ -8,32 +8,10 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
-#include "ngx_microshop_token.h"
+#include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
-#include "ngx_microshop_ratelimit.h"
-#include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
-#include "ngx_microshop_audit.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
-
-
-typedef struct {
-    ngx_str_t     name;
-    ngx_uint_t    method;
-} ngx_microshop_method_t;
-
-
-static ngx_microshop_method_t  ngx_microshop_methods[] = {
-    { ngx_string("GET"), NGX_HTTP_GET },
-    { ngx_string("HEAD"), NGX_HTTP_HEAD },
-    { ngx_string("POST"), NGX_HTTP_POST },
-    { ngx_string("PUT"), NGX_HTTP_PUT },
-    { ngx_string("PATCH"), NGX_HTTP_PATCH },
-    { ngx_string("DELETE"), NGX_HTTP_DELETE },
-    { ngx_string("OPTIONS"), NGX_HTTP_OPTIONS },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_int_t ngx_microshop_scope_union(ngx_conf_t *cf,
@@ -54,79 +32,6 @@ ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf)
 }
 
 
-u_char *
-ngx_microshop_methods_text(u_char *p, ngx_uint_t methods)
-{
-    u_char                  *start;
-    ngx_microshop_method_t  *m;
-
-    start = p;
-
-    for (m = ngx_microshop_methods; m->name.len; m++) {
-        if (methods & m->method) {
-            if (p != start) {
-                *p++ = ',';
-            }
-
-            p = ngx_cpymem(p, m->name.data, m->name.len);
-        }
-    }
-
-    return p;
-}
-
-
-ngx_int_t
-ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
-    ngx_uint_t *methods)
-{
-    u_char                  *p, *last, *e;
-    ngx_microshop_method_t  *m;
-
-    *methods = 0;
-    p = text->data;
-    last = p + text->len;
-
-    if (text->len == 0 || last[-1] == ',') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": method list \"%V\" ends with a comma "
-                           "(methods are written without spaces: GET,HEAD)",
-                           &((ngx_str_t *) cf->args->elts)[0], text);
-        return NGX_ERROR;
-    }
-
-    while (p < last) {
-        e = ngx_strlchr(p, last, ',');
-        if (e == NULL) {
-            e = last;
-        }
-
-        for (m = ngx_microshop_methods; m->name.len; m++) {
-            if (m->name.len == (size_t) (e - p)
-                && ngx_strncmp(m->name.data, p, e - p) == 0)
-            {
-                break;
-            }
-        }
-
-        if (m->name.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": unknown method \"%*s\" in \"%V\" "
-                               "(GET, HEAD, POST, PUT, PATCH, DELETE, "
-                               "OPTIONS or *)",
-                               &((ngx_str_t *) cf->args->elts)[0],
-                               e - p, p, text);
-            return NGX_ERROR;
-        }
-
-        *methods |= m->method;
-        p = e + 1;
-    }
-
-    return NGX_OK;
-}
-
-
 /* microshop_require_scope METHODS SCOPE... */
 
 char *
@@ -144,20 +49,11 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (mlcf->scope.rules == NGX_CONF_UNSET_PTR) {
-        mlcf->scope.rules = ngx_array_create(cf->pool, 2,
-                                         sizeof(ngx_microshop_scope_rule_t));
-        if (mlcf->scope.rules == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    rule = ngx_array_push(mlcf->scope.rules);
+    rule = ngx_microshop_scope_rule_add(cf, &mlcf->scope);
     if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(rule, sizeof(ngx_microshop_scope_rule_t));
     rule->methods_text = value[1];
 
     if (value[1].len == 1 && value[1].data[0] == '*') {
@@ -204,28 +100,27 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-ngx_http_complex_value_t *
-ngx_microshop_complex_value(ngx_conf_t *cf, ngx_str_t *value)
+ngx_microshop_scope_rule_t *
+ngx_microshop_scope_rule_add(ngx_conf_t *cf, ngx_microshop_scope_loc_t *slcf)
 {
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_microshop_scope_rule_t  *rule;
 
-    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (cv == NULL) {
+    if (slcf->rules == NGX_CONF_UNSET_PTR) {
+        slcf->rules = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_microshop_scope_rule_t));
+        if (slcf->rules == NULL) {
+            return NULL;
+        }
+    }
+
+    rule = ngx_array_push(slcf->rules);
+    if (rule == NULL) {
         return NULL;
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ngx_memzero(rule, sizeof(ngx_microshop_scope_rule_t));
 
-    ccv.cf = cf;
-    ccv.value = value;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NULL;
-    }
-
-    return cv;
+    return rule;
 }
 
 
@@ -449,6 +344,37 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 }
 
 
+/* the seller a route addresses: microshop_seller, else the token's */
+
+ngx_int_t
+ngx_microshop_route_seller(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller)
+{
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    mlcf = ngx_microshop_loc_conf(r);
+
+    if (ctx->route_seller.len) {
+        /* the scope stage evaluated it already */
+        *seller = ctx->route_seller;
+        return NGX_OK;
+    }
+
+    if (mlcf->scope.seller) {
+        return ngx_http_complex_value(r, mlcf->scope.seller, seller);
+    }
+
+    if (ctx->has_token) {
+        *seller = ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+
+    } else {
+        ngx_str_null(seller);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_microshop_scope_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *required)
@@ -499,18 +425,11 @@ static ngx_int_t
 ngx_microshop_seller_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    ngx_microshop_problem_t  problem;
-
     ctx->reason = NGX_MICROSHOP_REASON_SELLER_MISMATCH;
 
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = NGX_HTTP_FORBIDDEN;
-    ngx_str_set(&problem.name, "seller-mismatch");
-    ngx_str_set(&problem.title, "The token belongs to another seller");
-    ngx_str_set(&problem.detail,
-                "The token's seller is not the seller this route addresses.");
-
-    return ngx_microshop_problem_send(r, &problem);
+    return ngx_microshop_problem_send_text(r, NGX_HTTP_FORBIDDEN,
+               "seller-mismatch", "The token belongs to another seller",
+               "The token's seller is not the seller this route addresses.");
 }
 
 
@@ -518,20 +437,13 @@ static ngx_int_t
 ngx_microshop_method_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_scope_loc_t *slcf)
 {
-    ngx_microshop_problem_t  problem;
-
     ctx->reason = NGX_MICROSHOP_REASON_METHOD_NOT_ALLOWED;
 
     if (ngx_microshop_header_add(r, "Allow", &slcf->allow) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-    problem.status = NGX_HTTP_NOT_ALLOWED;
-    ngx_str_set(&problem.name, "method-not-allowed");
-    ngx_str_set(&problem.title, "Method not allowed");
-    ngx_str_set(&problem.detail,
-                "No scope rule of this location covers the method.");
-
-    return ngx_microshop_problem_send(r, &problem);
+    return ngx_microshop_problem_send_text(r, NGX_HTTP_NOT_ALLOWED,
+               "method-not-allowed", "Method not allowed",
+               "No scope rule of this location covers the method.");
 }

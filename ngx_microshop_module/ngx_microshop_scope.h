@@ -17,11 +17,18 @@
 
 #include "ngx_microshop_types.h"
 
+/* the method lists of scope rules, for those who read or print them */
+#include "ngx_microshop_conf.h"
+
 
 char *ngx_microshop_require_scope_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* a new scope rule of a location, zeroed; NULL on error */
+ngx_microshop_scope_rule_t *ngx_microshop_scope_rule_add(ngx_conf_t *cf,
+    ngx_microshop_scope_loc_t *slcf);
 
 void ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf);
 char *ngx_microshop_scope_loc_merge(ngx_conf_t *cf,
@@ -34,17 +41,12 @@ ngx_int_t ngx_microshop_scope_stage(ngx_http_request_t *r,
 ngx_str_t *ngx_microshop_scope_required(ngx_http_request_t *r,
     ngx_microshop_scope_loc_t *slcf);
 
-/* a compiled complex value ($seller, $sku, ...); NULL on error */
-ngx_http_complex_value_t *ngx_microshop_complex_value(ngx_conf_t *cf,
-    ngx_str_t *value);
-
-/* "GET,HEAD" -> NGX_HTTP_GET|NGX_HTTP_HEAD; logs and fails on others */
-ngx_int_t ngx_microshop_methods_parse(ngx_conf_t *cf, ngx_str_t *text,
-    ngx_uint_t *methods);
-
-/* "GET,HEAD" for a method mask */
-u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
-#define NGX_MICROSHOP_METHODS_TEXT_LEN  128
+/*
+ * The seller a route addresses: microshop_seller, else the token's; empty
+ * when neither names one (for the stages after the scope stage).
+ */
+ngx_int_t ngx_microshop_route_seller(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller);
 
 
 #endif /* _NGX_MICROSHOP_SCOPE_H_INCLUDED_ */

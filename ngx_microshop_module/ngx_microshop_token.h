@@ -1,11 +1,12 @@
 /*
- * ngx_microshop: bearer tokens at the edge.
+ * ngx_microshop: bearer tokens at the edge (docs/http.md, "Tokens (401)").
  *
- * Keys (microshop_jwt_key, microshop_jwt_jwks), claim names, token classes,
- * the verified-token cache in the zone, and the TOKEN stage: a request's
- * token is verified once per node, then its identity comes from the cache
- * until the token expires; time, issuer, audience and revocation are
- * checked on every request.
+ * The TOKEN stage: a request's token is verified once per node, then its
+ * identity comes from the verified-token cache
+ * (ngx_microshop_token_cache.h) until the token expires; time, issuer,
+ * audience and revocation are checked on every request.  The keys, claim
+ * names and token classes it checks against are configured by the
+ * directives of ngx_microshop_token_conf.h.
  */
 
 #ifndef _NGX_MICROSHOP_TOKEN_H_INCLUDED_
@@ -18,30 +19,6 @@
 
 #include "ngx_microshop_types.h"
 
-
-ngx_int_t ngx_microshop_token_main_init(ngx_conf_t *cf,
-    ngx_http_microshop_main_conf_t *mmcf);
-ngx_int_t ngx_microshop_token_main_done(ngx_conf_t *cf,
-    ngx_http_microshop_main_conf_t *mmcf);
-ngx_int_t ngx_microshop_token_loc_create(ngx_conf_t *cf,
-    ngx_http_microshop_loc_conf_t *mlcf);
-char *ngx_microshop_token_loc_merge(ngx_conf_t *cf,
-    ngx_http_microshop_loc_conf_t *prev, ngx_http_microshop_loc_conf_t *conf);
-
-char *ngx_microshop_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_microshop_jwt_list_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_microshop_jwt_leeway_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_microshop_jwt_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);

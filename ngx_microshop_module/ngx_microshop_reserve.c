@@ -1,0 +1,403 @@
+/*
+ * ngx_microshop: live-drop reservations and the sweep of their holds (see
+ * the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_types.h"
+#include "ngx_microshop_request.h"
+#include "ngx_microshop_conf.h"
+#include "ngx_microshop_scope.h"
+#include "ngx_microshop_reserve.h"
+#include "ngx_microshop_body.h"
+#include "ngx_microshop_answer.h"
+#include "microshop_reserve_checkout.h"
+
+
+#define NGX_MICROSHOP_CHECKOUT_MAX     (1024 * 1024)
+#define NGX_MICROSHOP_SWEEP_INTERVAL   1000
+
+
+static ngx_int_t ngx_microshop_reserve_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static void ngx_microshop_sweep_handler(ngx_event_t *ev);
+
+
+/* configuration */
+
+void
+ngx_microshop_reserve_loc_create(ngx_microshop_reserve_loc_t *c)
+{
+    c->on = NGX_CONF_UNSET;
+    c->hold = NGX_CONF_UNSET_MSEC;
+}
+
+
+/* microshop_reserve on|off [hold=T] */
+
+char *
+ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_microshop_loc_conf_t *mlcf = conf;
+
+    ngx_int_t                        t;
+    ngx_str_t                       *value;
+    ngx_uint_t                       i;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    if (mlcf->reserve.on != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_microshop_conf_flag(cf, &value[1], &mlcf->reserve.on) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mlcf->reserve.on) {
+        mmcf = ngx_microshop_conf_main_conf(cf);
+        mmcf->reserve_used = 1;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "hold=", 5) == 0) {
+            t = ngx_microshop_conf_time(cf, &value[i], 0, 1,
+                                        NGX_MAX_INT_T_VALUE,
+                                        "invalid time \"%V\"", &value[i]);
+            if (t == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->reserve.hold = t;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_microshop_reserve_loc_merge(ngx_conf_t *cf,
+    ngx_microshop_reserve_loc_t *prev, ngx_microshop_reserve_loc_t *conf)
+{
+    if (conf->on == NGX_CONF_UNSET) {
+        *conf = *prev;
+    }
+
+    ngx_conf_merge_value(conf->on, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_msec_value(conf->hold, NGX_CONF_UNSET_MSEC, 30000);
+
+    return NGX_CONF_OK;
+}
+
+
+/* the RESERVE stage: checkout bodies hold stock at the edge */
+
+ngx_int_t
+ngx_microshop_reserve_stage(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    int                              n, i;
+    u_char                          *p;
+    ngx_int_t                        rc;
+    ngx_str_t                        body, seller;
+    const char                      *err;
+    ngx_microshop_op_t              *op;
+    ngx_microshop_reserve_ctx_t     *rc_ctx;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+    microshop_checkout_line_t       *parsed;
+
+    static ngx_atomic_uint_t         counter;
+
+    mlcf = ngx_microshop_loc_conf(r);
+
+    if (!mlcf->reserve.on || r->method != NGX_HTTP_POST) {
+        return NGX_DECLINED;
+    }
+
+    rc_ctx = &ctx->reserve;
+    op = &rc_ctx->op;
+    mmcf = ngx_microshop_main_conf(r);
+
+    if (!rc_ctx->parsed) {
+        rc = ngx_microshop_request_read_body(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc_ctx->parsed = 1;
+
+        rc = ngx_microshop_body_get(r, NGX_MICROSHOP_CHECKOUT_MAX, &body);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        parsed = ngx_palloc(r->pool, MICROSHOP_CHECKOUT_MAX_LINES
+                                     * sizeof(microshop_checkout_line_t));
+        if (parsed == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = (rc == NGX_OK)
+            ? microshop_checkout_parse((char *) body.data, body.len, parsed,
+                                       MICROSHOP_CHECKOUT_MAX_LINES, &err)
+            : -1;
+
+        if (rc == NGX_DECLINED) {
+            err = "the checkout body is too large";
+        }
+
+        if (n < 0) {
+            ctx->reason = NGX_MICROSHOP_REASON_INVALID_CHECKOUT;
+
+            return ngx_microshop_problem_send_text(r, NGX_HTTP_BAD_REQUEST,
+                                                   "invalid-checkout",
+                                                   "Invalid checkout",
+                                                   (char *) err);
+        }
+
+        if (ngx_microshop_route_seller(r, ctx, &seller) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (seller.len == 0 || seller.len > NGX_MICROSHOP_SKU_MAX) {
+            /* no seller: nothing at the edge to reserve from */
+            return NGX_DECLINED;
+        }
+
+        rc_ctx->lines = ngx_palloc(r->pool, n * sizeof(ngx_microshop_line_t));
+        if (rc_ctx->lines == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            rc_ctx->lines[i].sku.len = parsed[i].sku_len;
+            rc_ctx->lines[i].sku.data = ngx_pnalloc(r->pool,
+                                                    parsed[i].sku_len);
+            if (rc_ctx->lines[i].sku.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(rc_ctx->lines[i].sku.data, parsed[i].sku,
+                       parsed[i].sku_len);
+            rc_ctx->lines[i].quantity = parsed[i].quantity;
+            rc_ctx->lines[i].short_of_stock = 0;
+        }
+
+        rc_ctx->nlines = n;
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN * 3 + 3);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        op->type = NGX_MICROSHOP_OP_RESERVE;
+        op->pool = r->pool;
+        op->u.reserve.seller = seller;
+        op->u.reserve.lines = rc_ctx->lines;
+        op->u.reserve.nlines = n;
+        op->u.reserve.hold = mlcf->reserve.hold;
+        op->u.reserve.id.data = p;
+        op->u.reserve.id.len = ngx_sprintf(p, "%P-%T-%uA", ngx_pid,
+                                           ngx_time(),
+                                           ngx_atomic_fetch_add(&counter, 1))
+                               - p;
+
+        ctx->op = *op;
+    }
+
+    if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->op.rc == NGX_ERROR) {
+        return ngx_microshop_request_store_failed(r, ctx);
+    }
+
+    if (ctx->op.rc == NGX_DECLINED) {
+        ngx_microshop_zone_count(mmcf->zone,
+                                 NGX_MICROSHOP_COUNTER_RESERVE_OUT_OF_STOCK,
+                                 1);
+        return ngx_microshop_reserve_reject(r, ctx);
+    }
+
+    rc_ctx->held = ctx->op.u.reserve.held;
+
+    if (rc_ctx->held) {
+        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_RESERVE_OK,
+                                 1);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_microshop_reserve_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i, first;
+    ngx_microshop_line_t     *line;
+    ngx_microshop_problem_t   problem;
+
+    ctx->reason = NGX_MICROSHOP_REASON_OUT_OF_STOCK;
+    line = ctx->reserve.lines;
+
+    len = sizeof(",\"skus\":[]") - 1;
+
+    for (i = 0; i < ctx->reserve.nlines; i++) {
+        if (line[i].short_of_stock) {
+            len += 3 + line[i].sku.len
+                   + ngx_escape_json(NULL, line[i].sku.data, line[i].sku.len);
+        }
+    }
+
+    ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
+
+    problem.extra.data = ngx_pnalloc(r->pool, len);
+    if (problem.extra.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(problem.extra.data, ",\"skus\":[", 9);
+    first = 1;
+
+    for (i = 0; i < ctx->reserve.nlines; i++) {
+        if (!line[i].short_of_stock) {
+            continue;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+        *p++ = '"';
+        p = (u_char *) ngx_escape_json(p, line[i].sku.data, line[i].sku.len);
+        *p++ = '"';
+    }
+
+    *p++ = ']';
+    problem.extra.len = p - problem.extra.data;
+
+    problem.status = NGX_HTTP_CONFLICT;
+    ngx_str_set(&problem.name, "out-of-stock");
+    ngx_str_set(&problem.title, "Out of stock");
+    ngx_str_set(&problem.detail,
+                "Not enough stock is left for the SKUs listed in \"skus\"; "
+                "nothing was reserved.");
+
+    return ngx_microshop_problem_send(r, &problem);
+}
+
+
+/* the backend answered: commit on 2xx, release on anything else */
+
+void
+ngx_microshop_reserve_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ctx->reserve.header_seen = 1;
+    ctx->reserve.status = r->headers_out.status;
+
+    ngx_microshop_reserve_settle(r, ctx);
+}
+
+
+void
+ngx_microshop_reserve_settle(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_microshop_op_t              *op;
+    ngx_microshop_reserve_ctx_t     *rs;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    rs = &ctx->reserve;
+
+    if (!rs->held) {
+        return;
+    }
+
+    rs->held = 0;
+
+    mmcf = ngx_microshop_main_conf(r);
+
+    op = &rs->op;
+    op->type = NGX_MICROSHOP_OP_SETTLE;
+    op->u.reserve.commit = (rs->header_seen && r->upstream
+                            && rs->status >= 200 && rs->status < 300);
+
+    ngx_microshop_zone_count(mmcf->zone,
+                             op->u.reserve.commit
+                                 ? NGX_MICROSHOP_COUNTER_RESERVE_COMMIT
+                                 : NGX_MICROSHOP_COUNTER_RESERVE_RELEASE,
+                             1);
+
+    ngx_microshop_store_post(&mmcf->store, op);
+}
+
+
+/* the periodic sweep of holds that were never settled */
+
+ngx_int_t
+ngx_microshop_reserve_init_process(ngx_cycle_t *cycle)
+{
+    ngx_event_t                     *ev;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_microshop_cycle_main_conf(cycle);
+
+    if (mmcf == NULL || !mmcf->reserve_used) {
+        return NGX_OK;
+    }
+
+    ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->handler = ngx_microshop_sweep_handler;
+    ev->data = mmcf;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_MICROSHOP_SWEEP_INTERVAL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_sweep_handler(ngx_event_t *ev)
+{
+    ngx_microshop_op_t               op;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ev->data;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+    op.type = NGX_MICROSHOP_OP_SWEEP;
+    op.pool = ngx_cycle->pool;
+
+    ngx_microshop_store_post(&mmcf->store, &op);
+
+    ngx_add_timer(ev, NGX_MICROSHOP_SWEEP_INTERVAL);
+}
