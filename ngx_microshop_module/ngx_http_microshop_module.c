@@ -13,6 +13,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_zone.h"
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_metrics.h"
@@ -509,13 +510,14 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
             return NGX_DONE;
 
         default:
-            ctx->reason = NGX_MICROSHOP_REASON_ERROR;
+            ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_ERROR);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
     if (ctx->reason == NGX_MICROSHOP_REASON_NONE) {
-        ctx->reason = NGX_MICROSHOP_REASON_OK;
+        /* every stage let it through, and none had a word of its own */
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_ALLOWED);
     }
 
     if (ctx->has_token

@@ -11,6 +11,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_cache.h"
@@ -174,7 +175,6 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     ngx_int_t                        rc;
     ngx_microshop_cache_ctx_t       *cc;
     ngx_http_microshop_loc_conf_t   *mlcf;
-    ngx_http_microshop_main_conf_t  *mmcf;
 
     mlcf = ngx_microshop_loc_conf(r);
 
@@ -210,16 +210,11 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
         cc->lookup_done = 1;
 
-        mmcf = ngx_microshop_main_conf(r);
-
         if (ctx->op.rc == NGX_OK) {
             age = ngx_microshop_now_ms() - ctx->op.u.inv.stored_at;
 
             if (age < (int64_t) mlcf->cache.ttl) {
-                ngx_microshop_zone_count(mmcf->zone,
-                                         NGX_MICROSHOP_COUNTER_CACHE_HIT, 1);
-                ngx_str_set(&ctx->cache, "hit");
-                ctx->reason = NGX_MICROSHOP_REASON_CACHE_HIT;
+                ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_CACHE_HIT);
 
                 return ngx_microshop_cache_answer(r, ctx,
                                                   &ctx->op.u.inv.body,
@@ -233,9 +228,7 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
             }
         }
 
-        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_MISS,
-                                 1);
-        ngx_str_set(&ctx->cache, "miss");
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_CACHE_MISS);
     }
 
     return NGX_DECLINED;
@@ -397,7 +390,6 @@ ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h;
     ngx_microshop_cache_ctx_t       *cc;
-    ngx_http_microshop_main_conf_t  *mmcf;
 
     cc = &ctx->cache_ctx;
 
@@ -435,11 +427,7 @@ ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     }
 
     cc->serve_stale = 1;
-    ngx_str_set(&ctx->cache, "stale");
-    ctx->reason = NGX_MICROSHOP_REASON_CACHE_HIT;
-
-    mmcf = ngx_microshop_main_conf(r);
-    ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_CACHE_STALE, 1);
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_CACHE_STALE);
 
     return NGX_OK;
 }

@@ -10,6 +10,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_cache.h"
@@ -28,7 +29,7 @@ static char *ngx_microshop_events_read_secret(ngx_conf_t *cf,
 static void ngx_microshop_events_cleanup(void *data);
 static ngx_int_t ngx_microshop_events_handler(ngx_http_request_t *r);
 static void ngx_microshop_events_decision(ngx_http_request_t *r,
-    ngx_microshop_reason_e reason);
+    ngx_microshop_outcome_e outcome);
 static void ngx_microshop_events_body(ngx_http_request_t *r);
 static char *ngx_microshop_events_signature(ngx_http_request_t *r,
     ngx_microshop_events_loc_t *ec, ngx_str_t *body);
@@ -302,14 +303,14 @@ ngx_microshop_events_name_valid(u_char *data, size_t len)
 
 static void
 ngx_microshop_events_decision(ngx_http_request_t *r,
-    ngx_microshop_reason_e reason)
+    ngx_microshop_outcome_e outcome)
 {
     ngx_http_microshop_ctx_t  *ctx;
 
     ctx = ngx_microshop_request_ctx(r);
 
     if (ctx) {
-        ctx->reason = reason;
+        ngx_microshop_outcome(r, ctx, outcome);
     }
 }
 
@@ -380,7 +381,8 @@ ngx_microshop_events_body(ngx_http_request_t *r)
     }
 
     if (detail != NULL) {
-        ngx_microshop_events_decision(r, NGX_MICROSHOP_REASON_INVALID_SIGNATURE);
+        ngx_microshop_events_decision(r,
+                                      NGX_MICROSHOP_OUT_EVENT_SIGNATURE_INVALID);
 
         ngx_str_set(&challenge, "Microshop-Signature realm=\"microshop\"");
 
@@ -730,7 +732,7 @@ ngx_microshop_events_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
                   "microshop: webhook event \"%V\" version %L: %V",
                   &op->u.event.id, op->u.event.version, &result);
 
-    ngx_microshop_events_decision(r, NGX_MICROSHOP_REASON_OK);
+    ngx_microshop_events_decision(r, NGX_MICROSHOP_OUT_EVENT_ANSWERED);
 
     ngx_http_finalize_request(r,
         ngx_microshop_send_body(r, NGX_HTTP_OK,

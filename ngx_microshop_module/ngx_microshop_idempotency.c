@@ -8,6 +8,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_idempotency.h"
 #include "ngx_microshop_answer.h"
@@ -201,12 +202,10 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
     ngx_microshop_idem_ctx_t        *ictx;
     ngx_microshop_idem_loc_t        *ilcf;
     ngx_http_microshop_loc_conf_t   *mlcf;
-    ngx_http_microshop_main_conf_t  *mmcf;
 
     mlcf = ngx_microshop_loc_conf(r);
     ilcf = &mlcf->idem;
     ictx = &ctx->idem;
-    mmcf = ngx_microshop_main_conf(r);
 
     if (ilcf->mode == NGX_MICROSHOP_IDEM_OFF || !(r->method & ilcf->methods)) {
         return NGX_DECLINED;
@@ -221,9 +220,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                 return NGX_DECLINED;
             }
 
-            ngx_str_set(&ctx->idempotency, "missing");
-            ngx_microshop_zone_count(mmcf->zone,
-                                     NGX_MICROSHOP_COUNTER_IDEM_INVALID, 1);
+            ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_MISSING);
 
             return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                        "idempotency-key-missing", "Idempotency key missing",
@@ -235,9 +232,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                                      &start, &klen)
             != 0)
         {
-            ngx_str_set(&ctx->idempotency, "invalid");
-            ngx_microshop_zone_count(mmcf->zone,
-                                     NGX_MICROSHOP_COUNTER_IDEM_INVALID, 1);
+            ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_INVALID);
 
             return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                        "idempotency-key-invalid", "Invalid idempotency key",
@@ -293,22 +288,15 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
 
     case NGX_MICROSHOP_IDEM_NEW:
         ictx->active = 1;
-        ngx_str_set(&ctx->idempotency, "new");
-        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_IDEM_NEW,
-                                 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_NEW);
         return NGX_DECLINED;
 
     case NGX_MICROSHOP_IDEM_DONE:
-        ngx_str_set(&ctx->idempotency, "replay");
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_IDEM_REPLAY, 1);
-        ctx->reason = NGX_MICROSHOP_REASON_REPLAY;
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_REPLAY);
         return ngx_microshop_idem_replay(r, ctx, &ctx->op.u.idem.response);
 
     case NGX_MICROSHOP_IDEM_IN_PROGRESS:
-        ngx_str_set(&ctx->idempotency, "conflict");
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_IDEM_IN_PROGRESS, 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_CONFLICT);
         return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_CONFLICT,
                    "idempotency-in-progress", "Request in progress",
                    "A request with this idempotency key is still being "
@@ -316,9 +304,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                    NGX_MICROSHOP_RETRY_IN_PROGRESS);
 
     case NGX_MICROSHOP_IDEM_MISMATCH:
-        ngx_str_set(&ctx->idempotency, "mismatch");
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_IDEM_MISMATCH, 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_MISMATCH);
         return ngx_microshop_idem_reject(r, ctx,
                    NGX_MICROSHOP_HTTP_UNPROCESSABLE,
                    "idempotency-key-reused", "Idempotency key reused",
@@ -326,9 +312,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                    "(method, URI or body).", 0);
 
     default: /* NGX_MICROSHOP_IDEM_UNAVAILABLE */
-        ngx_str_set(&ctx->idempotency, "unavailable");
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_IDEM_UNAVAILABLE, 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_UNAVAILABLE);
         return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_CONFLICT,
                    "idempotency-response-unavailable",
                    "Stored response unavailable",
@@ -435,8 +419,6 @@ ngx_microshop_idem_reject(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_uint_t status, char *name, char *title, char *detail,
     ngx_uint_t retry_after)
 {
-    ctx->reason = NGX_MICROSHOP_REASON_IDEMPOTENCY;
-
     if (retry_after
         && ngx_microshop_header_retry_after(r, retry_after) != NGX_OK)
     {
@@ -699,9 +681,7 @@ ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     if (!ictx->capture) {
         op->type = NGX_MICROSHOP_OP_IDEM_RELEASE;
-        ngx_str_set(&ctx->idempotency, "released");
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_IDEM_RELEASED, 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_RELEASED);
 
     } else {
         op->type = NGX_MICROSHOP_OP_IDEM_COMPLETE;

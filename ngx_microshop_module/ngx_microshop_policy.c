@@ -32,7 +32,6 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_idempotency.h"
-#include "ngx_microshop_inventory.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_answer.h"

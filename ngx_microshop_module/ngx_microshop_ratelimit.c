@@ -8,6 +8,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_answer.h"
@@ -385,15 +386,16 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
     ctx->rate_remaining = res->remaining;
 
     if (res->allowed) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: rate limit \"%V\" allows, %L left",
+                       &ctx->rate.tier->name, res->remaining);
         return NGX_DECLINED;
     }
 
     mmcf = ngx_microshop_main_conf(r);
 
     if (mlcf->rate.dry_run) {
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_RATE_DRY_RUN, 1);
-        ctx->reason = NGX_MICROSHOP_REASON_DRY_RUN;
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RATE_DRY_RUN);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "microshop: rate limit of \"%V\" exceeded "
@@ -402,8 +404,7 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_RATE_LIMITED,
-                             1);
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RATE_LIMITED);
 
     return ngx_microshop_ratelimit_reject(r, ctx, res->retry_after);
 }
@@ -413,8 +414,6 @@ static ngx_int_t
 ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, int64_t retry_after)
 {
-    ctx->reason = NGX_MICROSHOP_REASON_RATE_LIMITED;
-
     /* never negative: 0 when the bucket has room again */
     if (ngx_microshop_header_retry_after(r,
                          (ngx_uint_t) microshop_gcra_seconds_ceil(retry_after))

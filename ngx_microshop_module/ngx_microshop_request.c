@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_answer.h"
 
 
@@ -253,7 +254,7 @@ ngx_microshop_request_store_failed(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    ctx->reason = NGX_MICROSHOP_REASON_STORE_UNAVAILABLE;
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_STORE_UNAVAILABLE);
 
     rc = ngx_microshop_store_unavailable(r,
              "The gateway cannot reach its state store; retry later.");

@@ -9,6 +9,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_reserve.h"
@@ -116,7 +117,6 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     ngx_microshop_op_t              *op;
     ngx_microshop_reserve_ctx_t     *rc_ctx;
     ngx_http_microshop_loc_conf_t   *mlcf;
-    ngx_http_microshop_main_conf_t  *mmcf;
     microshop_checkout_line_t       *parsed;
 
     static ngx_atomic_uint_t         counter;
@@ -129,7 +129,6 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
 
     rc_ctx = &ctx->reserve;
     op = &rc_ctx->op;
-    mmcf = ngx_microshop_main_conf(r);
 
     if (!rc_ctx->parsed) {
         rc = ngx_microshop_request_read_body(r, ctx);
@@ -160,7 +159,7 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
         }
 
         if (n < 0) {
-            ctx->reason = NGX_MICROSHOP_REASON_INVALID_CHECKOUT;
+            ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_INVALID);
 
             return ngx_microshop_problem_send_text(r, NGX_HTTP_BAD_REQUEST,
                                                    "invalid-checkout",
@@ -227,17 +226,14 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     }
 
     if (ctx->op.rc == NGX_DECLINED) {
-        ngx_microshop_zone_count(mmcf->zone,
-                                 NGX_MICROSHOP_COUNTER_RESERVE_OUT_OF_STOCK,
-                                 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_OUT_OF_STOCK);
         return ngx_microshop_reserve_reject(r, ctx);
     }
 
     rc_ctx->held = ctx->op.u.reserve.held;
 
     if (rc_ctx->held) {
-        ngx_microshop_zone_count(mmcf->zone, NGX_MICROSHOP_COUNTER_RESERVE_OK,
-                                 1);
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_HELD);
     }
 
     return NGX_DECLINED;
@@ -254,7 +250,6 @@ ngx_microshop_reserve_reject(ngx_http_request_t *r,
     ngx_microshop_line_t     *line;
     ngx_microshop_problem_t   problem;
 
-    ctx->reason = NGX_MICROSHOP_REASON_OUT_OF_STOCK;
     line = ctx->reserve.lines;
 
     len = sizeof(",\"skus\":[]") - 1;
@@ -341,11 +336,9 @@ ngx_microshop_reserve_settle(ngx_http_request_t *r,
     op->u.reserve.commit = (rs->header_seen && r->upstream
                             && rs->status >= 200 && rs->status < 300);
 
-    ngx_microshop_zone_count(mmcf->zone,
-                             op->u.reserve.commit
-                                 ? NGX_MICROSHOP_COUNTER_RESERVE_COMMIT
-                                 : NGX_MICROSHOP_COUNTER_RESERVE_RELEASE,
-                             1);
+    ngx_microshop_outcome(r, ctx, op->u.reserve.commit
+                                  ? NGX_MICROSHOP_OUT_RESERVE_COMMIT
+                                  : NGX_MICROSHOP_OUT_RESERVE_RELEASE);
 
     ngx_microshop_store_post(&mmcf->store, op);
 }

@@ -8,6 +8,7 @@
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_answer.h"
@@ -322,6 +323,9 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         {
             return ngx_microshop_scope_reject(r, ctx, required);
         }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: scopes \"%V\" held", required);
     }
 
     if (slcf->seller) {
@@ -338,6 +342,9 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         {
             return ngx_microshop_seller_reject(r, ctx);
         }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: seller \"%V\" matches", &seller);
     }
 
     return NGX_DECLINED;
@@ -383,7 +390,7 @@ ngx_microshop_scope_reject(ngx_http_request_t *r,
     ngx_str_t                 www;
     ngx_microshop_problem_t   problem;
 
-    ctx->reason = NGX_MICROSHOP_REASON_INSUFFICIENT_SCOPE;
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_SCOPE_INSUFFICIENT);
 
     www.data = ngx_pnalloc(r->pool, sizeof("Bearer realm=\"microshop\", "
                                            "error=\"insufficient_scope\", "
@@ -425,7 +432,7 @@ static ngx_int_t
 ngx_microshop_seller_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    ctx->reason = NGX_MICROSHOP_REASON_SELLER_MISMATCH;
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_SELLER_MISMATCH);
 
     return ngx_microshop_problem_send_text(r, NGX_HTTP_FORBIDDEN,
                "seller-mismatch", "The token belongs to another seller",
@@ -437,7 +444,7 @@ static ngx_int_t
 ngx_microshop_method_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_scope_loc_t *slcf)
 {
-    ctx->reason = NGX_MICROSHOP_REASON_METHOD_NOT_ALLOWED;
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_SCOPE_METHOD);
 
     if (ngx_microshop_header_add(r, "Allow", &slcf->allow) != NGX_OK) {
         return NGX_ERROR;

@@ -67,15 +67,15 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
         if (rc != NGX_OK) {
             return ngx_microshop_token_reject(r, ctx,
-                     (rc == NGX_DECLINED) ? NGX_MICROSHOP_REASON_NO_TOKEN
-                                          : NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                     (rc == NGX_DECLINED) ? NGX_MICROSHOP_OUT_TOKEN_MISSING
+                                          : NGX_MICROSHOP_OUT_TOKEN_INVALID,
                      (rc == NGX_DECLINED) ? NULL
                          : "the Authorization header is not a bearer token");
         }
 
         if (token.len > MICROSHOP_JWT_MAX_LEN) {
             return ngx_microshop_token_reject(r, ctx,
-                                           NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                           NGX_MICROSHOP_OUT_TOKEN_INVALID,
                                            "token too large");
         }
 
@@ -90,9 +90,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         }
 
         if (rc == NGX_OK) {
-            ngx_microshop_zone_count(mmcf->zone,
-                                     NGX_MICROSHOP_COUNTER_TOKEN_CACHE_HITS,
-                                     1);
+            ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_TOKEN_CACHED);
 
         } else {
             rc = ngx_microshop_token_verify(r, ctx, &token, hash);
@@ -104,7 +102,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         err = ngx_microshop_token_check(r, id);
         if (err) {
             return ngx_microshop_token_reject(r, ctx,
-                                           NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                           NGX_MICROSHOP_OUT_TOKEN_INVALID,
                                            err);
         }
 
@@ -126,7 +124,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     }
 
     if (ctx->op.rc == NGX_OK) {
-        return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_REASON_REVOKED,
+        return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_OUT_TOKEN_REVOKED,
                                           "token revoked");
     }
 
@@ -357,15 +355,14 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
     names = mmcf->token.claim;
     id = &ctx->token.id;
 
-    ngx_microshop_zone_count(mmcf->zone,
-                             NGX_MICROSHOP_COUNTER_TOKEN_VERIFICATIONS, 1);
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_TOKEN_VERIFIED);
 
     if (microshop_jwt_verify(&mmcf->token.keys, (char *) token->data,
                              token->len, &jwt, &reason)
         != 0)
     {
         return ngx_microshop_token_reject(r, ctx,
-                                          NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                          NGX_MICROSHOP_OUT_TOKEN_INVALID,
                                           reason);
     }
 
@@ -375,7 +372,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
 
     if (microshop_jwt_check_claims(jwt.claims, &policy, &reason) != 0) {
         rc = ngx_microshop_token_reject(r, ctx,
-                                        NGX_MICROSHOP_REASON_INVALID_TOKEN,
+                                        NGX_MICROSHOP_OUT_TOKEN_INVALID,
                                         reason);
         goto done;
     }
@@ -523,7 +520,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
 
 invalid:
 
-    rc = ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_REASON_INVALID_TOKEN,
+    rc = ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_OUT_TOKEN_INVALID,
                                     reason);
 
 done:
@@ -617,7 +614,7 @@ ngx_microshop_token_check(ngx_http_request_t *r, ngx_microshop_identity_t *id)
 
 ngx_int_t
 ngx_microshop_token_reject(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_microshop_reason_e reason,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_outcome_e outcome,
     const char *description)
 {
     u_char                   *p;
@@ -625,7 +622,7 @@ ngx_microshop_token_reject(ngx_http_request_t *r,
     ngx_str_t                 www;
     ngx_microshop_problem_t   problem;
 
-    ctx->reason = reason;
+    ngx_microshop_outcome(r, ctx, outcome);
 
     ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
     problem.status = NGX_HTTP_UNAUTHORIZED;
@@ -655,7 +652,7 @@ ngx_microshop_token_reject(ngx_http_request_t *r,
         problem.detail.len = len;
     }
 
-    if (reason == NGX_MICROSHOP_REASON_TOKEN_CLASS) {
+    if (outcome == NGX_MICROSHOP_OUT_TOKEN_CLASS) {
         ngx_str_set(&problem.name, "token-class-violation");
         ngx_str_set(&problem.title, "The token breaks its token class");
     }
@@ -672,7 +669,7 @@ static ngx_int_t
 ngx_microshop_token_class_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, const char *description)
 {
-    return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_REASON_TOKEN_CLASS,
+    return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_OUT_TOKEN_CLASS,
                                       description);
 }
 

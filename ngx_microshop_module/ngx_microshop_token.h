@@ -18,6 +18,7 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_types.h"
+#include "ngx_microshop_outcome.h"
 
 
 ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
@@ -25,7 +26,7 @@ ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
 
 /* the 401 answer, with RFC 6750 WWW-Authenticate */
 ngx_int_t ngx_microshop_token_reject(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_microshop_reason_e reason,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_outcome_e outcome,
     const char *description);
 
 /* ngx_microshop_token_ctx_t of the request, NULL when no token passed */
