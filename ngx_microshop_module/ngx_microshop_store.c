@@ -11,12 +11,9 @@
 #include "ngx_microshop_store.h"
 
 
-/* the test switch that runs the suite on another back end */
-#define NGX_MICROSHOP_STORE_ENV  "NGX_MICROSHOP_TEST_STORE"
-
-
 static const ngx_microshop_store_backend_t  *ngx_microshop_store_backends[] = {
     &ngx_microshop_store_shm,
+    &ngx_microshop_store_deferred,
     NULL
 };
 

@@ -200,6 +200,9 @@ struct ngx_microshop_store_s {
 };
 
 
+/* the test switch that runs the suite on another back end */
+#define NGX_MICROSHOP_STORE_ENV  "NGX_MICROSHOP_TEST_STORE"
+
 /*
  * Chooses the back end at configuration time: "shm" unless the test
  * switch NGX_MICROSHOP_TEST_STORE names another one (docs/architecture.md).
