@@ -160,11 +160,15 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
         goto failed;
     }
 
+    /*
+     * Only the strings an op reads are copied.  Out fields are cleared:
+     * callers reuse one op for several types, so what the union holds
+     * there may be what another type left (GCRA numbers), not a string.
+     */
+
     switch (op->type) {
 
-    case NGX_MICROSHOP_OP_IDEM_BEGIN:
     case NGX_MICROSHOP_OP_IDEM_COMPLETE:
-    case NGX_MICROSHOP_OP_IDEM_RELEASE:
         if (ngx_microshop_store_str_copy(pool, &copy->u.idem.response)
             != NGX_OK)
         {
@@ -173,9 +177,12 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
-    case NGX_MICROSHOP_OP_INV_GET:
+    case NGX_MICROSHOP_OP_IDEM_BEGIN:
+    case NGX_MICROSHOP_OP_IDEM_RELEASE:
+        ngx_str_null(&copy->u.idem.response);
+        break;
+
     case NGX_MICROSHOP_OP_INV_PUT:
-    case NGX_MICROSHOP_OP_INV_DROP:
         if (ngx_microshop_store_str_copy(pool, &copy->u.inv.body) != NGX_OK
             || ngx_microshop_store_str_copy(pool, &copy->u.inv.etag)
                != NGX_OK)
@@ -185,10 +192,24 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
+    case NGX_MICROSHOP_OP_INV_GET:
+    case NGX_MICROSHOP_OP_INV_DROP:
+        ngx_str_null(&copy->u.inv.body);
+        ngx_str_null(&copy->u.inv.etag);
+        break;
+
     case NGX_MICROSHOP_OP_EVENT:
-        if (ngx_microshop_store_str_copy(pool, &copy->u.event.id) != NGX_OK
-            || ngx_microshop_store_str_copy(pool, &copy->u.event.item)
-               != NGX_OK
+        if (ngx_microshop_store_str_copy(pool, &copy->u.event.id) != NGX_OK) {
+            goto failed;
+        }
+
+        if (!op->u.event.has_item) {
+            ngx_str_null(&copy->u.event.item);
+            ngx_str_null(&copy->u.event.etag);
+            break;
+        }
+
+        if (ngx_microshop_store_str_copy(pool, &copy->u.event.item) != NGX_OK
             || ngx_microshop_store_str_copy(pool, &copy->u.event.etag)
                != NGX_OK)
         {

@@ -238,6 +238,8 @@ static ngx_int_t ngx_microshop_selftest_perror_1(
     ngx_microshop_selftest_t *st);
 static ngx_int_t ngx_microshop_selftest_perror_2(
     ngx_microshop_selftest_t *st);
+static ngx_int_t ngx_microshop_selftest_stale_1(ngx_microshop_selftest_t *st);
+static ngx_int_t ngx_microshop_selftest_stale_2(ngx_microshop_selftest_t *st);
 static ngx_int_t ngx_microshop_selftest_once_1(ngx_microshop_selftest_t *st);
 static ngx_int_t ngx_microshop_selftest_once_2(ngx_microshop_selftest_t *st);
 static ngx_int_t ngx_microshop_selftest_hold_1(ngx_microshop_selftest_t *st);
@@ -344,6 +346,12 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
     /* post of an op type that does not exist: counted as a store error */
     { "error_post", NGX_MICROSHOP_SELFTEST_ANY,
       { ngx_microshop_selftest_perror_1, ngx_microshop_selftest_perror_2,
+        NULL } },
+
+    /* ops whose unused fields hold junk (what another type left in a
+     * reused op): a back end reads only what the type reads */
+    { "unused_fields_never_read", NGX_MICROSHOP_SELFTEST_ANY,
+      { ngx_microshop_selftest_stale_1, ngx_microshop_selftest_stale_2,
         NULL } },
 
     /* last: every handler ran exactly once over the whole run */
@@ -2558,6 +2566,76 @@ ngx_microshop_selftest_perror_2(ngx_microshop_selftest_t *st)
                errors >= st->before[0] + 1,
                "a failed post was not counted as a store error (%uA, was "
                "%uA)", errors, st->before[0]);
+}
+
+
+/* unused_fields_never_read */
+
+static ngx_int_t
+ngx_microshop_selftest_stale_1(ngx_microshop_selftest_t *st)
+{
+    ngx_uint_t                    i;
+    ngx_microshop_selftest_op_t  *t[4];
+
+    t[0] = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_OP_INV_GET, "x", 1);
+    t[1] = ngx_microshop_selftest_op(st, 1, NGX_MICROSHOP_OP_IDEM_BEGIN, "x",
+                                     0);
+    t[2] = ngx_microshop_selftest_op(st, 2, NGX_MICROSHOP_OP_EVENT, "x", 1);
+    t[3] = ngx_microshop_selftest_op(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "x",
+                                     1);
+
+    for (i = 0; i < 4; i++) {
+        if (t[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memset(&t[i]->op.u, NGX_MICROSHOP_SELFTEST_JUNK,
+                   sizeof(t[i]->op.u));
+    }
+
+    /* what each type reads, the rest stays junk */
+
+    ngx_memset(t[1]->op.u.idem.fingerprint, 'a',
+               NGX_MICROSHOP_FINGERPRINT_LEN);
+    t[1]->op.u.idem.lock = NGX_MICROSHOP_SELFTEST_KEEP;
+    t[1]->op.u.idem.ttl = NGX_MICROSHOP_SELFTEST_KEEP;
+
+    ngx_str_set(&t[2]->op.u.event.id, "e1");
+    t[2]->op.u.event.version = 1;
+    t[2]->op.u.event.has_available = 1;
+    t[2]->op.u.event.available = 2;
+    t[2]->op.u.event.has_item = 0;
+
+    for (i = 0; i < 4; i++) {
+        if (ngx_microshop_selftest_exec(st, t[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_selftest_stale_2(ngx_microshop_selftest_t *st)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_microshop_selftest_expect(st,
+             st->t[0]->op.rc == NGX_DECLINED
+             && st->t[1]->op.rc == NGX_OK
+             && st->t[1]->op.u.idem.result == NGX_MICROSHOP_IDEM_NEW
+             && st->t[2]->op.rc == NGX_OK
+             && st->t[2]->op.u.event.result == NGX_MICROSHOP_EVENT_ACCEPTED,
+             "INV_GET rc %i, IDEM_BEGIN rc %i result %ui, EVENT rc %i "
+             "result %ui", st->t[0]->op.rc, st->t[1]->op.rc,
+             st->t[1]->op.u.idem.result, st->t[2]->op.rc,
+             st->t[2]->op.u.event.result);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_microshop_selftest_stock_is(st, 3, 2, 0);
 }
 
 
