@@ -43,9 +43,14 @@ ngx_microshop_store_init_conf(ngx_conf_t *cf, ngx_microshop_store_t *store,
             store->backend = *b;
 
             if (*b != &ngx_microshop_store_shm) {
-                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                                   "microshop: the test store \"%s\" is in "
-                                   "use (" NGX_MICROSHOP_STORE_ENV ")", env);
+                /*
+                 * a notice, not tied to a line of the configuration: the
+                 * whole suite runs with the switch and reads what nginx -t
+                 * says about its own configurations
+                 */
+                ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                              "microshop: the test store \"%s\" is in use "
+                              "(" NGX_MICROSHOP_STORE_ENV ")", env);
             }
 
             return store->backend->init_conf(cf, store);
