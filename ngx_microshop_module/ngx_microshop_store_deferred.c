@@ -31,6 +31,9 @@
  *   cancel()  marks the entry cancelled and clears op->pending; the op is
  *             never touched again.
  *
+ * A caller that breaks the contract in a way a later answer would turn into
+ * a crash (exec() without a handler) gets an alert that names the op.
+ *
  * Every copy lives in a pool of its own (ngx_create_pool), with its entry,
  * never in a request's pool, and is freed once its answer was delivered or
  * dropped; the strings of a delivered answer are overwritten first, so a
@@ -188,6 +191,23 @@ ngx_microshop_store_deferred_exec(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)
 {
     ngx_microshop_deferred_entry_t  *e;
+
+    if (op->handler == NULL) {
+        /*
+         * A broken caller: nothing could ever deliver the answer.  Said
+         * loudly (the suite fails on alerts) instead of a crash later;
+         * the op runs as a post would, its memory never touched again.
+         */
+
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "microshop deferred: exec() of op %ui without a "
+                      "handler; work nobody waits for goes through post()",
+                      (ngx_uint_t) op->type);
+
+        ngx_microshop_store_deferred_post(store, op);
+
+        return NGX_AGAIN;
+    }
 
     e = ngx_microshop_store_deferred_submit(store, op, 0);
 
