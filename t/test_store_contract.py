@@ -90,8 +90,7 @@ def store(request, nginx):
     """(back end name, nginx started with the switch naming it)."""
     n = nginx.new()
     with switch(request.param):
-        n.start(CONF % {"port": n.port},
-                allow_log=[])
+        n.start(CONF % {"port": n.port})
     return request.param, n
 
 
