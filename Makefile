@@ -2,6 +2,9 @@
 #
 #   make run     install what is missing, build, start the demo gateway
 #   make test    unit tests (cmocka) + integration tests (pytest, real nginx)
+#   make test-deferred
+#                the integration tests on the "deferred" test store, which
+#                answers every store operation later (docs/architecture.md)
 #   make bench   wrk ratios: module vs bare nginx, in the same run
 #
 # The module is built out of tree: /usr/share/nginx/src (from nginx-dev) is
@@ -19,7 +22,8 @@ SOURCES      := $(wildcard ngx_microshop_module/*.c ngx_microshop_module/*.h) co
 # extra compiler flags, e.g. make EXTRA_CFLAGS="-fsanitize=address"
 EXTRA_CFLAGS ?=
 
-.PHONY: all deps build unit test itest run stop bench clean token-tool
+.PHONY: all deps build unit test itest test-deferred run stop bench clean \
+        token-tool
 
 all: build
 
@@ -60,6 +64,9 @@ itest: build token-tool
 
 test: build token-tool unit
 	$(PYTHON) -m pytest -q t
+
+test-deferred: build token-tool
+	NGX_MICROSHOP_TEST_STORE=deferred $(PYTHON) -m pytest -q t
 
 run: build token-tool
 	@scripts/run-demo start

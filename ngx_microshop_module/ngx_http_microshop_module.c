@@ -31,6 +31,7 @@
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_lint.h"
+#include "ngx_microshop_store_selftest.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -215,6 +216,13 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
     { ngx_string("microshop_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_microshop_admin_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_store_selftest"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_microshop_store_selftest_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },

@@ -11,12 +11,9 @@
 #include "ngx_microshop_store.h"
 
 
-/* the test switch that runs the suite on another back end */
-#define NGX_MICROSHOP_STORE_ENV  "NGX_MICROSHOP_TEST_STORE"
-
-
 static const ngx_microshop_store_backend_t  *ngx_microshop_store_backends[] = {
     &ngx_microshop_store_shm,
+    &ngx_microshop_store_deferred,
     NULL
 };
 
@@ -46,9 +43,14 @@ ngx_microshop_store_init_conf(ngx_conf_t *cf, ngx_microshop_store_t *store,
             store->backend = *b;
 
             if (*b != &ngx_microshop_store_shm) {
-                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                                   "microshop: the test store \"%s\" is in "
-                                   "use (" NGX_MICROSHOP_STORE_ENV ")", env);
+                /*
+                 * a notice, not tied to a line of the configuration: the
+                 * whole suite runs with the switch and reads what nginx -t
+                 * says about its own configurations
+                 */
+                ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                              "microshop: the test store \"%s\" is in use "
+                              "(" NGX_MICROSHOP_STORE_ENV ")", env);
             }
 
             return store->backend->init_conf(cf, store);
@@ -207,11 +209,15 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
         goto failed;
     }
 
+    /*
+     * Only the strings an op reads are copied.  Out fields are cleared:
+     * callers reuse one op for several types, so what the union holds
+     * there may be what another type left (GCRA numbers), not a string.
+     */
+
     switch (op->type) {
 
-    case NGX_MICROSHOP_OP_IDEM_BEGIN:
     case NGX_MICROSHOP_OP_IDEM_COMPLETE:
-    case NGX_MICROSHOP_OP_IDEM_RELEASE:
         if (ngx_microshop_store_str_copy(pool, &copy->u.idem.response)
             != NGX_OK)
         {
@@ -220,9 +226,12 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
-    case NGX_MICROSHOP_OP_INV_GET:
+    case NGX_MICROSHOP_OP_IDEM_BEGIN:
+    case NGX_MICROSHOP_OP_IDEM_RELEASE:
+        ngx_str_null(&copy->u.idem.response);
+        break;
+
     case NGX_MICROSHOP_OP_INV_PUT:
-    case NGX_MICROSHOP_OP_INV_DROP:
         if (ngx_microshop_store_str_copy(pool, &copy->u.inv.body) != NGX_OK
             || ngx_microshop_store_str_copy(pool, &copy->u.inv.etag)
                != NGX_OK)
@@ -232,10 +241,24 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
+    case NGX_MICROSHOP_OP_INV_GET:
+    case NGX_MICROSHOP_OP_INV_DROP:
+        ngx_str_null(&copy->u.inv.body);
+        ngx_str_null(&copy->u.inv.etag);
+        break;
+
     case NGX_MICROSHOP_OP_EVENT:
-        if (ngx_microshop_store_str_copy(pool, &copy->u.event.id) != NGX_OK
-            || ngx_microshop_store_str_copy(pool, &copy->u.event.item)
-               != NGX_OK
+        if (ngx_microshop_store_str_copy(pool, &copy->u.event.id) != NGX_OK) {
+            goto failed;
+        }
+
+        if (!op->u.event.has_item) {
+            ngx_str_null(&copy->u.event.item);
+            ngx_str_null(&copy->u.event.etag);
+            break;
+        }
+
+        if (ngx_microshop_store_str_copy(pool, &copy->u.event.item) != NGX_OK
             || ngx_microshop_store_str_copy(pool, &copy->u.event.etag)
                != NGX_OK)
         {

@@ -200,6 +200,9 @@ struct ngx_microshop_store_s {
 };
 
 
+/* the test switch that runs the suite on another back end */
+#define NGX_MICROSHOP_STORE_ENV  "NGX_MICROSHOP_TEST_STORE"
+
 /*
  * Chooses the back end at configuration time: "shm" unless the test
  * switch NGX_MICROSHOP_TEST_STORE names another one (docs/architecture.md).
@@ -245,9 +248,9 @@ void ngx_microshop_store_posted(ngx_microshop_store_t *store,
 void ngx_microshop_store_late(ngx_microshop_store_t *store);
 
 /*
- * A deep copy of op (key and every buffer) in a pool of its own, for a
- * back end that finishes a posted op later; ngx_destroy_pool(copy->pool)
- * frees it whole.  NULL when out of memory.
+ * A deep copy of op (key and every buffer the op reads; out fields are
+ * cleared) in a pool of its own, for a back end that finishes an op later;
+ * ngx_destroy_pool(copy->pool) frees it whole.  NULL when out of memory.
  */
 ngx_microshop_op_t *ngx_microshop_store_op_copy(ngx_microshop_op_t *op,
     ngx_log_t *log);
