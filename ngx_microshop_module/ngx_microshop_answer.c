@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_answer.h"
+#include "ngx_microshop_outcome.h"
 
 
 static ngx_int_t ngx_microshop_problem_finalize(ngx_http_request_t *r,
@@ -254,4 +255,25 @@ ngx_microshop_store_unavailable(ngx_http_request_t *r, char *detail)
     return ngx_microshop_problem_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                       "store-unavailable",
                                       "State store unavailable", detail);
+}
+
+
+ngx_int_t
+ngx_microshop_store_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_STORE_UNAVAILABLE);
+
+    rc = ngx_microshop_store_unavailable(r,
+             "The gateway cannot reach its state store; retry later.");
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
 }

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_microshop_types.h"
+
 
 typedef struct {
     ngx_uint_t     status;
@@ -106,6 +108,10 @@ ngx_int_t ngx_microshop_header_retry_after(ngx_http_request_t *r,
  */
 ngx_int_t ngx_microshop_store_unavailable(ngx_http_request_t *r,
     char *detail);
+
+/* the same for a stage, which it finalizes: returns NGX_DONE or NGX_ERROR */
+ngx_int_t ngx_microshop_store_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
 
 
 #endif /* _NGX_MICROSHOP_ANSWER_H_INCLUDED_ */

@@ -281,7 +281,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
     }
 
     if (ctx->op.rc != NGX_OK) {
-        return ngx_microshop_request_store_failed(r, ctx);
+        return ngx_microshop_store_failed(r, ctx);
     }
 
     switch (ctx->op.u.idem.result) {

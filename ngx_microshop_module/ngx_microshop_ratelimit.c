@@ -376,7 +376,7 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
 
     if (ctx->op.rc == NGX_ERROR) {
         ctx->rate.tier = NULL;
-        return ngx_microshop_request_store_failed(r, ctx);
+        return ngx_microshop_store_failed(r, ctx);
     }
 
     res = &ctx->op.u.gcra.result;

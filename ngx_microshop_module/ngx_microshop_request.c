@@ -14,8 +14,6 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_request.h"
-#include "ngx_microshop_outcome.h"
-#include "ngx_microshop_answer.h"
 
 
 static void ngx_microshop_request_op_done(ngx_microshop_op_t *op);
@@ -245,25 +243,4 @@ ngx_microshop_request_body_done(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
-}
-
-
-ngx_int_t
-ngx_microshop_request_store_failed(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-
-    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_STORE_UNAVAILABLE);
-
-    rc = ngx_microshop_store_unavailable(r,
-             "The gateway cannot reach its state store; retry later.");
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
 }

@@ -94,9 +94,4 @@ ngx_int_t ngx_microshop_request_exec(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_request_read_body(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
-/* a stage's 503 store-unavailable answer; returns NGX_DONE or NGX_ERROR */
-ngx_int_t ngx_microshop_request_store_failed(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx);
-
-
 #endif /* _NGX_MICROSHOP_REQUEST_H_INCLUDED_ */

@@ -222,7 +222,7 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     }
 
     if (ctx->op.rc == NGX_ERROR) {
-        return ngx_microshop_request_store_failed(r, ctx);
+        return ngx_microshop_store_failed(r, ctx);
     }
 
     if (ctx->op.rc == NGX_DECLINED) {

@@ -129,7 +129,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     }
 
     if (ctx->op.rc == NGX_ERROR) {
-        return ngx_microshop_request_store_failed(r, ctx);
+        return ngx_microshop_store_failed(r, ctx);
     }
 
     return NGX_DECLINED;
