@@ -1,10 +1,12 @@
 # ngx_microshop -- build against Debian's nginx-dev, run, test, benchmark.
 #
 #   make run     install what is missing, build, start the demo gateway
-#   make test    unit tests (cmocka) + integration tests (pytest, real nginx)
+#   make test    unit tests (cmocka) + integration tests (pytest, real nginx),
+#                then the integration tests again on the "deferred" test
+#                store, which answers every store operation later
+#                (docs/architecture.md)
 #   make test-deferred
-#                the integration tests on the "deferred" test store, which
-#                answers every store operation later (docs/architecture.md)
+#                only that second run
 #   make bench   wrk ratios: module vs bare nginx, in the same run
 #
 # The module is built out of tree: /usr/share/nginx/src (from nginx-dev) is
@@ -64,6 +66,7 @@ itest: build token-tool
 
 test: build token-tool unit
 	$(PYTHON) -m pytest -q t
+	NGX_MICROSHOP_TEST_STORE=deferred $(PYTHON) -m pytest -q t
 
 test-deferred: build token-tool
 	NGX_MICROSHOP_TEST_STORE=deferred $(PYTHON) -m pytest -q t
