@@ -31,6 +31,7 @@
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_lint.h"
+#include "ngx_microshop_digest.h"
 #include "ngx_microshop_store_selftest.h"
 
 
@@ -458,6 +459,8 @@ ngx_http_microshop_exit_process(ngx_cycle_t *cycle)
     if (mmcf) {
         ngx_microshop_store_exit_process(cycle, &mmcf->store);
     }
+
+    ngx_microshop_sha256_free();
 }
 
 

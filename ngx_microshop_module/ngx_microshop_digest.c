@@ -8,12 +8,14 @@
 #include "ngx_microshop_digest.h"
 
 
+/* per worker: made on first use, freed at exit */
+static EVP_MD      *sha256;
+static EVP_MD_CTX  *md;
+
+
 EVP_MD_CTX *
 ngx_microshop_sha256_begin(void)
 {
-    static EVP_MD      *sha256;
-    static EVP_MD_CTX  *md;
-
     if (md == NULL) {
         sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
         md = EVP_MD_CTX_new();
@@ -32,4 +34,15 @@ ngx_microshop_sha256_begin(void)
     }
 
     return md;
+}
+
+
+void
+ngx_microshop_sha256_free(void)
+{
+    EVP_MD_CTX_free(md);
+    EVP_MD_free(sha256);
+
+    md = NULL;
+    sha256 = NULL;
 }

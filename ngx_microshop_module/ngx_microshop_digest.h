@@ -20,5 +20,8 @@
 /* the worker's context, initialised for a new SHA-256; NULL on failure */
 EVP_MD_CTX *ngx_microshop_sha256_begin(void);
 
+/* frees what the worker fetched and made (exit_process) */
+void ngx_microshop_sha256_free(void);
+
 
 #endif /* _NGX_MICROSHOP_DIGEST_H_INCLUDED_ */

@@ -186,6 +186,7 @@ def run_nginx(prefix, *args, conf="conf/nginx.conf",
     wrapper = []
     if valgrind:
         wrapper = ["valgrind", "--quiet", "--leak-check=full",
+                   "--keep-debuginfo=yes",
                    "--show-leak-kinds=definite",
                    "--log-file=%s/logs/valgrind.%%p.log" % prefix]
     return subprocess.run(
