@@ -1,7 +1,7 @@
 """Signed inventory webhooks (microshop_events) and the admin stock API.
 
-SPEC.md "Webhooks", the `microshop_events` and `microshop_admin` rows and
-the 401 invalid-signature row of "HTTP behaviour at the edge".  What an
+docs/inventory.md "microshop_events" and "Admin stock API", and the
+401 invalid-signature answer of docs/http.md "Admin and webhooks".  What an
 event does to the inventory cache is in the inventory tests.
 
 One instance serves every request test:

@@ -2,8 +2,8 @@
 token classes, scopes and sellers, identity towards the upstream, the
 variables, revocation and the verified-token cache.
 
-SPEC.md "Token rules" and the 401/403/405 rows of "HTTP behaviour at the
-edge".  Key and directive errors caught by `nginx -t` are in
+docs/http.md "Tokens (401)" and "Scopes and sellers (403, 405)", and the
+token directives of docs/directives.md.  Key and directive errors caught by `nginx -t` are in
 test_tokens_config.py.
 
 Every instance is started once per module; the settings that are http-level

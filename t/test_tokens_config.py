@@ -1,6 +1,6 @@
 """`nginx -t` on token settings: every bad key file or token directive is
 refused with a message naming the file (key file and nginx.conf) and the
-line of the offending directive (SPEC.md "Who uses it", "Token rules").
+line of the offending directive (docs/directives.md, the token directives).
 
 Most cases are rows of REFUSED: http-level directives, the text that marks
 the line nginx must name, and what the message must hold."""
