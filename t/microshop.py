@@ -98,6 +98,16 @@ def _b64url_uint(n):
     return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
 
 
+def secret_bytes(n):
+    """n random bytes for a secret file.  The module drops a file's trailing
+    CR/LF (docs/directives.md, microshop_jwt_key), so a secret that ends in
+    one would be a byte short and fail by chance: none does here."""
+    while True:
+        b = os.urandom(n)
+        if b[-1:] not in (b"\r", b"\n"):
+            return b
+
+
 class Keys:
     """Key material written to dir; private keys kept for signing tokens."""
 
@@ -112,9 +122,9 @@ class Keys:
         self.ec384_private = ec.generate_private_key(ec.SECP384R1())
         self.ec384_private_pem, self.ec384_public_pem = \
             self._write_pair("ec384", self.ec384_private)
-        self.hs256_secret = os.urandom(32)
+        self.hs256_secret = secret_bytes(32)
         self.hs256_file = self._write("hs256.secret", self.hs256_secret)
-        self.hs512_secret = os.urandom(64)
+        self.hs512_secret = secret_bytes(64)
         self.hs512_file = self._write("hs512.secret", self.hs512_secret)
         self.jwks_oct_secret = os.urandom(32)
         rsa_numbers = self.rsa_private.public_key().public_numbers()
