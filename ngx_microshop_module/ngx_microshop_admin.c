@@ -13,7 +13,7 @@
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_admin.h"
-#include "ngx_microshop_body.h"
+#include "ngx_microshop_json.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
@@ -337,8 +337,7 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
 {
     json_t              *doc, *available;
     ngx_int_t            rc;
-    ngx_str_t            body, *route;
-    json_error_t         err;
+    ngx_str_t           *route;
     ngx_microshop_op_t  *op;
 
     route = ngx_microshop_admin_route(r);
@@ -354,18 +353,11 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_microshop_body_get(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &body);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_microshop_json_body(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &doc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
-    }
-
-    doc = NULL;
-
-    if (rc == NGX_OK && body.len) {
-        doc = json_loadb((char *) body.data, body.len,
-                         JSON_REJECT_DUPLICATES, &err);
     }
 
     available = json_object_get(doc, "available");
@@ -456,24 +448,14 @@ ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 static void
 ngx_microshop_admin_revoke(ngx_http_request_t *r)
 {
-    json_t                          *doc, *jti, *exp;
-    ngx_int_t                        rc;
-    ngx_str_t                        body;
-    json_error_t                     err;
-    ngx_microshop_op_t              *op;
+    json_t              *doc, *jti, *exp;
+    ngx_microshop_op_t  *op;
 
-    rc = ngx_microshop_body_get(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &body);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_microshop_json_body(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &doc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
-    }
-
-    doc = NULL;
-
-    if (rc == NGX_OK && body.len) {
-        doc = json_loadb((char *) body.data, body.len,
-                         JSON_REJECT_DUPLICATES, &err);
     }
 
     jti = json_object_get(doc, "jti");
@@ -503,15 +485,13 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
     }
 
     op->type = NGX_MICROSHOP_OP_REVOKE;
-    op->key.len = json_string_length(jti);
-    op->key.data = ngx_pnalloc(r->pool, op->key.len);
-    if (op->key.data == NULL) {
+
+    if (ngx_microshop_json_str(r->pool, jti, &op->key) != NGX_OK) {
         json_decref(doc);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(op->key.data, json_string_value(jti), op->key.len);
     op->u.revoke.exp = json_integer_value(exp);
     json_decref(doc);
 
