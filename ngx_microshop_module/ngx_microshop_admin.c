@@ -81,7 +81,7 @@ ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *route, allow;
+    ngx_str_t                 *route;
     ngx_microshop_identity_t  *id;
 
     /* the access phase checked it; a second look costs nothing */
@@ -111,15 +111,9 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(route->data, "revocations", route->len) == 0)
     {
         if (r->method != NGX_HTTP_POST) {
-            ngx_str_set(&allow, "POST");
-
-            if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
-                                  "method-not-allowed", "Method not allowed",
-                                  "Revocations are made with POST.");
+            return ngx_microshop_not_allowed(r, "POST",
+                                             "Revocations are made with "
+                                             "POST.");
         }
 
         rc = ngx_http_read_client_request_body(r, ngx_microshop_admin_revoke);
@@ -177,7 +171,6 @@ static ngx_int_t
 ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
 {
     ngx_int_t            rc;
-    ngx_str_t            allow;
     ngx_microshop_op_t  *op;
 
     rc = ngx_microshop_admin_stock_op(r, route, &op);
@@ -209,17 +202,9 @@ ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
         return NGX_DONE;
     }
 
-    ngx_str_set(&allow, "GET, HEAD, PUT");
-
-    if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
-                                       "method-not-allowed",
-                                       "Method not allowed",
-                                       "Stock is read with GET and set "
-                                       "with PUT.");
+    return ngx_microshop_not_allowed(r, "GET, HEAD, PUT",
+                                     "Stock is read with GET and set with "
+                                     "PUT.");
 }
 
 
@@ -486,7 +471,7 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
 
     op->type = NGX_MICROSHOP_OP_REVOKE;
 
-    if (ngx_microshop_json_str(r->pool, jti, &op->key) != NGX_OK) {
+    if (ngx_microshop_json_copy(r->pool, jti, &op->key) != NGX_OK) {
         json_decref(doc);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

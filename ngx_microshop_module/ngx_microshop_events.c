@@ -319,19 +319,10 @@ static ngx_int_t
 ngx_microshop_events_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
-    ngx_str_t  allow;
 
     if (r->method != NGX_HTTP_POST) {
-        ngx_str_set(&allow, "POST");
-
-        if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
-                                            "method-not-allowed",
-                                            "Method not allowed",
-                                            "Events are delivered with POST.");
+        return ngx_microshop_not_allowed(r, "POST",
+                                         "Events are delivered with POST.");
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_microshop_events_body);
@@ -602,9 +593,9 @@ ngx_microshop_events_parse(ngx_http_request_t *r, ngx_str_t *body,
 
     /* the op, in the request pool */
 
-    if (ngx_microshop_json_str(r->pool, id, &op->u.event.id) != NGX_OK
-        || ngx_microshop_json_str(r->pool, seller, &s_seller) != NGX_OK
-        || ngx_microshop_json_str(r->pool, sku, &s_sku) != NGX_OK)
+    if (ngx_microshop_json_copy(r->pool, id, &op->u.event.id) != NGX_OK
+        || ngx_microshop_json_copy(r->pool, seller, &s_seller) != NGX_OK
+        || ngx_microshop_json_copy(r->pool, sku, &s_sku) != NGX_OK)
     {
         detail = NGX_CONF_ERROR;
         goto done;

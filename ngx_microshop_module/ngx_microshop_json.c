@@ -35,7 +35,7 @@ ngx_microshop_json_body(ngx_http_request_t *r, size_t max, json_t **doc)
 
 
 ngx_int_t
-ngx_microshop_json_str(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
+ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
 {
     out->len = json_string_length(v);
     out->data = ngx_pnalloc(pool, out->len);

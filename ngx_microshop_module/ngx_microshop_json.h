@@ -24,7 +24,7 @@ ngx_int_t ngx_microshop_json_body(ngx_http_request_t *r, size_t max,
     json_t **doc);
 
 /* the bytes of the JSON string v, copied into pool */
-ngx_int_t ngx_microshop_json_str(ngx_pool_t *pool, json_t *v,
+ngx_int_t ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);
 
 

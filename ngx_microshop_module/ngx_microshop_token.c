@@ -240,7 +240,7 @@ ngx_microshop_claim_string(ngx_http_request_t *r, json_t *claims,
         return NGX_ERROR;
     }
 
-    return ngx_microshop_json_str(r->pool, v, out);
+    return ngx_microshop_json_copy(r->pool, v, out);
 }
 
 
