@@ -397,8 +397,7 @@ ngx_microshop_selftest_abort(ngx_microshop_selftest_t *st)
     }
 
     if (st->knobs_set) {
-        (void) ngx_microshop_store_deferred_reverse(st->store, 0);
-        (void) ngx_microshop_store_deferred_delay(st->store, 0);
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, 0);
         st->knobs_set = 0;
     }
 }
@@ -1771,13 +1770,13 @@ ngx_microshop_selftest_out_of_order(ngx_microshop_selftest_t *st,
 
     case 0:
         st->knobs_set = 1;
-        (void) ngx_microshop_store_deferred_reverse(st->store, 1);
+        (void) ngx_microshop_store_deferred_knobs(st->store, 1, 0);
 
         ngx_microshop_selftest_batch(st);
         return NGX_OK;
 
     case 1:
-        (void) ngx_microshop_store_deferred_reverse(st->store, 0);
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, 0);
 
         ngx_microshop_selftest_batch_check(st, 1);
         return NGX_OK;
@@ -2024,13 +2023,13 @@ ngx_microshop_selftest_hold(ngx_microshop_selftest_t *st, ngx_uint_t step)
 
     case 0:
         st->knobs_set = 1;
-        (void) ngx_microshop_store_deferred_delay(st->store, st->hold);
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, st->hold);
 
         ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "h",
                                       0);
 
         /* the batch is armed: later ones do not wait */
-        (void) ngx_microshop_store_deferred_delay(st->store, 0);
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, 0);
         return NGX_OK;
 
     case 1:
