@@ -13,7 +13,7 @@
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_admin.h"
-#include "ngx_microshop_body.h"
+#include "ngx_microshop_json.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
@@ -81,7 +81,7 @@ ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *route, allow;
+    ngx_str_t                 *route;
     ngx_microshop_identity_t  *id;
 
     /* the access phase checked it; a second look costs nothing */
@@ -111,15 +111,9 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(route->data, "revocations", route->len) == 0)
     {
         if (r->method != NGX_HTTP_POST) {
-            ngx_str_set(&allow, "POST");
-
-            if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
-                                  "method-not-allowed", "Method not allowed",
-                                  "Revocations are made with POST.");
+            return ngx_microshop_not_allowed(r, "POST",
+                                             "Revocations are made with "
+                                             "POST.");
         }
 
         rc = ngx_http_read_client_request_body(r, ngx_microshop_admin_revoke);
@@ -177,7 +171,6 @@ static ngx_int_t
 ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
 {
     ngx_int_t            rc;
-    ngx_str_t            allow;
     ngx_microshop_op_t  *op;
 
     rc = ngx_microshop_admin_stock_op(r, route, &op);
@@ -209,17 +202,9 @@ ngx_microshop_admin_stock(ngx_http_request_t *r, ngx_str_t *route)
         return NGX_DONE;
     }
 
-    ngx_str_set(&allow, "GET, HEAD, PUT");
-
-    if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
-                                       "method-not-allowed",
-                                       "Method not allowed",
-                                       "Stock is read with GET and set "
-                                       "with PUT.");
+    return ngx_microshop_not_allowed(r, "GET, HEAD, PUT",
+                                     "Stock is read with GET and set with "
+                                     "PUT.");
 }
 
 
@@ -337,8 +322,7 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
 {
     json_t              *doc, *available;
     ngx_int_t            rc;
-    ngx_str_t            body, *route;
-    json_error_t         err;
+    ngx_str_t           *route;
     ngx_microshop_op_t  *op;
 
     route = ngx_microshop_admin_route(r);
@@ -354,18 +338,11 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_microshop_body_get(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &body);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_microshop_json_body(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &doc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
-    }
-
-    doc = NULL;
-
-    if (rc == NGX_OK && body.len) {
-        doc = json_loadb((char *) body.data, body.len,
-                         JSON_REJECT_DUPLICATES, &err);
     }
 
     available = json_object_get(doc, "available");
@@ -456,24 +433,14 @@ ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 static void
 ngx_microshop_admin_revoke(ngx_http_request_t *r)
 {
-    json_t                          *doc, *jti, *exp;
-    ngx_int_t                        rc;
-    ngx_str_t                        body;
-    json_error_t                     err;
-    ngx_microshop_op_t              *op;
+    json_t              *doc, *jti, *exp;
+    ngx_microshop_op_t  *op;
 
-    rc = ngx_microshop_body_get(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &body);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_microshop_json_body(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &doc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
-    }
-
-    doc = NULL;
-
-    if (rc == NGX_OK && body.len) {
-        doc = json_loadb((char *) body.data, body.len,
-                         JSON_REJECT_DUPLICATES, &err);
     }
 
     jti = json_object_get(doc, "jti");
@@ -503,15 +470,13 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
     }
 
     op->type = NGX_MICROSHOP_OP_REVOKE;
-    op->key.len = json_string_length(jti);
-    op->key.data = ngx_pnalloc(r->pool, op->key.len);
-    if (op->key.data == NULL) {
+
+    if (ngx_microshop_json_copy(r->pool, jti, &op->key) != NGX_OK) {
         json_decref(doc);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(op->key.data, json_string_value(jti), op->key.len);
     op->u.revoke.exp = json_integer_value(exp);
     json_decref(doc);
 

@@ -226,6 +226,24 @@ ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
 
 
 ngx_int_t
+ngx_microshop_not_allowed(ngx_http_request_t *r, char *allow, char *detail)
+{
+    ngx_str_t  value;
+
+    value.data = (u_char *) allow;
+    value.len = ngx_strlen(allow);
+
+    if (ngx_microshop_header_add(r, "Allow", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method-not-allowed",
+                                      "Method not allowed", detail);
+}
+
+
+ngx_int_t
 ngx_microshop_header_retry_after(ngx_http_request_t *r, ngx_uint_t seconds)
 {
     u_char     *p;

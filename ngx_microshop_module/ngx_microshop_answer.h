@@ -79,6 +79,13 @@ ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
     char *name, char *title, char *detail);
 
+/*
+ * 405 method-not-allowed with the Allow header, for a content handler:
+ * returns what ngx_microshop_problem_output() did
+ */
+ngx_int_t ngx_microshop_not_allowed(ngx_http_request_t *r, char *allow,
+    char *detail);
+
 /* ngx_microshop_problem_send() of plain C strings */
 ngx_int_t ngx_microshop_problem_send_text(ngx_http_request_t *r,
     ngx_uint_t status, char *name, char *title, char *detail);

@@ -23,6 +23,7 @@
 
 
 #define NGX_MICROSHOP_AUDIT_BUFFER  (64 * 1024)   /* flush= without buffer= */
+#define NGX_MICROSHOP_JSON_CHAR     6             /* "\\u00XX" */
 
 
 typedef enum {
@@ -109,6 +110,7 @@ static u_char *ngx_microshop_audit_line(u_char *p,
     ngx_microshop_audit_field_t *f);
 static size_t ngx_microshop_json_len(u_char *src, size_t size);
 static u_char *ngx_microshop_json_cpy(u_char *dst, u_char *src, size_t size);
+static size_t ngx_microshop_json_char(u_char *dst, u_char **pp, u_char *last);
 static size_t ngx_microshop_utf8_seq(u_char *p, u_char *last);
 static void ngx_microshop_audit_put(ngx_microshop_audit_main_t *audit,
     ngx_log_t *log, u_char *line, size_t len);
@@ -598,41 +600,15 @@ ngx_microshop_audit_line(u_char *p, ngx_microshop_audit_field_t *f)
 static size_t
 ngx_microshop_json_len(u_char *src, size_t size)
 {
-    u_char  *p, *last;
-    size_t   len, n;
+    u_char  *p, *last, buf[NGX_MICROSHOP_JSON_CHAR];
+    size_t   len;
 
     len = 0;
     p = src;
     last = src + size;
 
     while (p < last) {
-
-        if (*p >= 0x80) {
-            n = ngx_microshop_utf8_seq(p, last);
-
-            if (n) {
-                len += n;
-                p += n;
-
-            } else {
-                len += sizeof("\\u00XX") - 1;
-                p++;
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-        case '"': case '\\': case '\n': case '\r': case '\t': case '\b':
-        case '\f':
-            len += 2;
-            break;
-
-        default:
-            len += (*p < 0x20 || *p == 0x7f) ? sizeof("\\u00XX") - 1 : 1;
-        }
-
-        p++;
+        len += ngx_microshop_json_char(buf, &p, last);
     }
 
     return len;
@@ -642,83 +618,77 @@ ngx_microshop_json_len(u_char *src, size_t size)
 static u_char *
 ngx_microshop_json_cpy(u_char *dst, u_char *src, size_t size)
 {
-    u_char         *p, *last;
-    size_t          n;
-    static u_char   hex[] = "0123456789abcdef";
+    u_char  *p, *last;
 
     p = src;
     last = src + size;
 
     while (p < last) {
-
-        if (*p >= 0x80) {
-            n = ngx_microshop_utf8_seq(p, last);
-
-            if (n) {
-                dst = ngx_cpymem(dst, p, n);
-                p += n;
-                continue;
-            }
-
-            goto unicode;
-        }
-
-        switch (*p) {
-
-        case '"':
-        case '\\':
-            *dst++ = '\\';
-            *dst++ = *p;
-            break;
-
-        case '\n':
-            *dst++ = '\\';
-            *dst++ = 'n';
-            break;
-
-        case '\r':
-            *dst++ = '\\';
-            *dst++ = 'r';
-            break;
-
-        case '\t':
-            *dst++ = '\\';
-            *dst++ = 't';
-            break;
-
-        case '\b':
-            *dst++ = '\\';
-            *dst++ = 'b';
-            break;
-
-        case '\f':
-            *dst++ = '\\';
-            *dst++ = 'f';
-            break;
-
-        default:
-            if (*p < 0x20 || *p == 0x7f) {
-                goto unicode;
-            }
-
-            *dst++ = *p;
-        }
-
-        p++;
-        continue;
-
-    unicode:
-
-        *dst++ = '\\';
-        *dst++ = 'u';
-        *dst++ = '0';
-        *dst++ = '0';
-        *dst++ = hex[*p >> 4];
-        *dst++ = hex[*p & 0xf];
-        p++;
+        dst += ngx_microshop_json_char(dst, &p, last);
     }
 
     return dst;
+}
+
+
+/*
+ * The character at *p escaped into dst (NGX_MICROSHOP_JSON_CHAR bytes at
+ * most): a well-formed UTF-8 sequence as it is, the short escapes, \u00XX
+ * for other controls and for bytes of no sequence; *p moves past it.
+ * Returns the bytes written.
+ */
+
+static size_t
+ngx_microshop_json_char(u_char *dst, u_char **pp, u_char *last)
+{
+    u_char          c, e;
+    size_t          n;
+    static u_char   hex[] = "0123456789abcdef";
+
+    c = **pp;
+
+    if (c >= 0x80) {
+        n = ngx_microshop_utf8_seq(*pp, last);
+
+        if (n) {
+            ngx_memcpy(dst, *pp, n);
+            *pp += n;
+            return n;
+        }
+    }
+
+    (*pp)++;
+
+    switch (c) {
+    case '"':  e = '"';  break;
+    case '\\': e = '\\'; break;
+    case '\n': e = 'n';  break;
+    case '\r': e = 'r';  break;
+    case '\t': e = 't';  break;
+    case '\b': e = 'b';  break;
+    case '\f': e = 'f';  break;
+    default:   e = 0;
+    }
+
+    if (e) {
+        dst[0] = '\\';
+        dst[1] = e;
+        return 2;
+    }
+
+    if (c >= 0x20 && c < 0x7f) {
+        dst[0] = c;
+        return 1;
+    }
+
+    dst[0] = '\\';
+    dst[1] = 'u';
+    dst[2] = '0';
+    dst[3] = '0';
+    dst[4] = hex[c >> 4];
+    dst[5] = hex[c & 0xf];
+
+    return NGX_MICROSHOP_JSON_CHAR;
 }
 
 

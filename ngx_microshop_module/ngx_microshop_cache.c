@@ -65,10 +65,7 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "sku=", 4) == 0 && value[i].len > 4) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
+        if (ngx_microshop_conf_value(&value[i], "sku=", &s)) {
             mlcf->cache.sku = ngx_microshop_complex_value(cf, &s);
             if (mlcf->cache.sku == NULL) {
                 return NGX_CONF_ERROR;
@@ -97,9 +94,7 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     if (mlcf->cache.sku == NULL) {

@@ -140,6 +140,33 @@ ngx_microshop_conf_flag(ngx_conf_t *cf, ngx_str_t *value, ngx_flag_t *flag)
 }
 
 
+ngx_uint_t
+ngx_microshop_conf_value(ngx_str_t *param, char *key, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(key);
+
+    if (param->len <= len || ngx_strncmp(param->data, key, len) != 0) {
+        return 0;
+    }
+
+    value->data = param->data + len;
+    value->len = param->len - len;
+
+    return 1;
+}
+
+
+char *
+ngx_microshop_conf_invalid(ngx_conf_t *cf, ngx_str_t *param)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       param);
+    return NGX_CONF_ERROR;
+}
+
+
 ngx_int_t ngx_cdecl
 ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t sec,
     ngx_int_t min, ngx_int_t max, const char *fmt, ...)

@@ -42,6 +42,13 @@ u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
 ngx_int_t ngx_microshop_conf_flag(ngx_conf_t *cf, ngx_str_t *value,
     ngx_flag_t *flag);
 
+/* with a non-empty VALUE after key ("sku="): 1 and the VALUE in *value */
+ngx_uint_t ngx_microshop_conf_value(ngx_str_t *param, char *key,
+    ngx_str_t *value);
+
+/* logs "invalid parameter" and returns NGX_CONF_ERROR */
+char *ngx_microshop_conf_invalid(ngx_conf_t *cf, ngx_str_t *param);
+
 /*
  * The TIME of a KEY=TIME parameter whose KEY= the caller matched: ms, or
  * seconds with sec, as ngx_parse_time() reads it.  A time that does not

@@ -15,6 +15,7 @@
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_cache.h"
 #include "ngx_microshop_body.h"
+#include "ngx_microshop_json.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_events_signature.h"
 
@@ -35,8 +36,7 @@ static char *ngx_microshop_events_signature(ngx_http_request_t *r,
     ngx_microshop_events_loc_t *ec, ngx_str_t *body);
 static char *ngx_microshop_events_parse(ngx_http_request_t *r,
     ngx_str_t *body, ngx_microshop_op_t *op);
-static ngx_int_t ngx_microshop_events_str(ngx_http_request_t *r,
-    json_t *v, ngx_str_t *out);
+static ngx_uint_t ngx_microshop_events_json_name(json_t *v);
 static void ngx_microshop_events_done(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 
@@ -319,19 +319,10 @@ static ngx_int_t
 ngx_microshop_events_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
-    ngx_str_t  allow;
 
     if (r->method != NGX_HTTP_POST) {
-        ngx_str_set(&allow, "POST");
-
-        if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_microshop_problem_text(r, NGX_HTTP_NOT_ALLOWED,
-                                            "method-not-allowed",
-                                            "Method not allowed",
-                                            "Events are delivered with POST.");
+        return ngx_microshop_not_allowed(r, "POST",
+                                         "Events are delivered with POST.");
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_microshop_events_body);
@@ -558,32 +549,21 @@ ngx_microshop_events_parse(ngx_http_request_t *r, ngx_str_t *body,
     item = json_object_get(doc, "item");
     type = json_object_get(doc, "type");
 
-    if (!json_is_string(id)
-        || json_string_length(id) > NGX_MICROSHOP_EVENT_ID_MAX
-        || !ngx_microshop_events_name_valid(
-                              (u_char *) json_string_value(id),
-                              json_string_length(id)))
+    if (!ngx_microshop_events_json_name(id)
+        || json_string_length(id) > NGX_MICROSHOP_EVENT_ID_MAX)
     {
         detail = "\"id\" must be a string of 1 to 256 bytes without "
                  "control characters.";
         goto done;
     }
 
-    if (!json_is_string(seller)
-        || !ngx_microshop_events_name_valid(
-                              (u_char *) json_string_value(seller),
-                              json_string_length(seller)))
-    {
+    if (!ngx_microshop_events_json_name(seller)) {
         detail = "\"seller\" must be a string of 1 to 256 bytes without "
                  "control characters.";
         goto done;
     }
 
-    if (!json_is_string(sku)
-        || !ngx_microshop_events_name_valid(
-                              (u_char *) json_string_value(sku),
-                              json_string_length(sku)))
-    {
+    if (!ngx_microshop_events_json_name(sku)) {
         detail = "\"sku\" must be a string of 1 to 256 bytes without "
                  "control characters.";
         goto done;
@@ -613,9 +593,9 @@ ngx_microshop_events_parse(ngx_http_request_t *r, ngx_str_t *body,
 
     /* the op, in the request pool */
 
-    if (ngx_microshop_events_str(r, id, &op->u.event.id) != NGX_OK
-        || ngx_microshop_events_str(r, seller, &s_seller) != NGX_OK
-        || ngx_microshop_events_str(r, sku, &s_sku) != NGX_OK)
+    if (ngx_microshop_json_copy(r->pool, id, &op->u.event.id) != NGX_OK
+        || ngx_microshop_json_copy(r->pool, seller, &s_seller) != NGX_OK
+        || ngx_microshop_json_copy(r->pool, sku, &s_sku) != NGX_OK)
     {
         detail = NGX_CONF_ERROR;
         goto done;
@@ -679,18 +659,14 @@ done:
 }
 
 
-static ngx_int_t
-ngx_microshop_events_str(ngx_http_request_t *r, json_t *v, ngx_str_t *out)
+/* a JSON string that is a valid name of a seller, a SKU or an event */
+
+static ngx_uint_t
+ngx_microshop_events_json_name(json_t *v)
 {
-    out->len = json_string_length(v);
-    out->data = ngx_pnalloc(r->pool, out->len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, json_string_value(v), out->len);
-
-    return NGX_OK;
+    return json_is_string(v)
+           && ngx_microshop_events_name_valid((u_char *) json_string_value(v),
+                                              json_string_length(v));
 }
 
 

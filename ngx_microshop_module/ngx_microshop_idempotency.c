@@ -148,17 +148,11 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "header=", 7) == 0
-            && value[i].len > 7)
-        {
-            ilcf->header.data = value[i].data + 7;
-            ilcf->header.len = value[i].len - 7;
+        if (ngx_microshop_conf_value(&value[i], "header=", &ilcf->header)) {
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     return NGX_CONF_OK;

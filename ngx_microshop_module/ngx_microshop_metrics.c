@@ -174,23 +174,11 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
     ngx_uint_t                       i;
     const char                      *line;
     ngx_atomic_t                    *c;
-    ngx_microshop_problem_t          problem;
     ngx_http_microshop_main_conf_t  *mmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        ngx_str_set(&type, "GET, HEAD");
-
-        if (ngx_microshop_header_add(r, "Allow", &type) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-        problem.status = NGX_HTTP_NOT_ALLOWED;
-        ngx_str_set(&problem.name, "method-not-allowed");
-        ngx_str_set(&problem.title, "Method not allowed");
-        ngx_str_set(&problem.detail, "The status page is read with GET.");
-
-        return ngx_microshop_problem_output(r, &problem);
+        return ngx_microshop_not_allowed(r, "GET, HEAD",
+                                         "The status page is read with GET.");
     }
 
     rc = ngx_http_discard_request_body(r);

@@ -230,23 +230,12 @@ ngx_microshop_policy_handler(ngx_http_request_t *r)
     char                     *text;
     size_t                    len;
     json_t                   *doc;
-    ngx_str_t                 body, type, allow;
-    ngx_microshop_problem_t   problem;
+    ngx_str_t                 body, type;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        ngx_str_set(&allow, "GET, HEAD");
-
-        if (ngx_microshop_header_add(r, "Allow", &allow) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memzero(&problem, sizeof(ngx_microshop_problem_t));
-        problem.status = NGX_HTTP_NOT_ALLOWED;
-        ngx_str_set(&problem.name, "method-not-allowed");
-        ngx_str_set(&problem.title, "Method not allowed");
-        ngx_str_set(&problem.detail, "The policy report is read with GET.");
-
-        return ngx_microshop_problem_output(r, &problem);
+        return ngx_microshop_not_allowed(r, "GET, HEAD",
+                                         "The policy report is read with "
+                                         "GET.");
     }
 
     doc = ngx_microshop_policy_document(r);

@@ -141,9 +141,7 @@ ngx_microshop_rate_tier_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     if (rate == 0 || tier->burst == 0) {
@@ -218,10 +216,7 @@ ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0 && value[i].len > 4) {
-            key.data = value[i].data + 4;
-            key.len = value[i].len - 4;
-
+        if (ngx_microshop_conf_value(&value[i], "key=", &key)) {
             mlcf->rate.key = ngx_microshop_complex_value(cf, &key);
             if (mlcf->rate.key == NULL) {
                 return NGX_CONF_ERROR;
@@ -235,9 +230,7 @@ ngx_microshop_rate_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     return NGX_CONF_OK;

@@ -79,9 +79,7 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     return NGX_CONF_OK;

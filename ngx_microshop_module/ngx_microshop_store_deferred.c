@@ -23,7 +23,7 @@
  *             submission order, and every post is accounted
  *             (ngx_microshop_store_posted()); then the answers are
  *             delivered, in submission order or, with the test knob
- *             ngx_microshop_store_deferred_reverse(), in reverse: the
+ *             ngx_microshop_store_deferred_knobs(), in reverse: the
  *             result is copied into the caller's op (rc, out fields,
  *             strings into op->pool, the short_of_stock flags of the lines),
  *             op->pending is cleared and op->handler(op) runs exactly once.
@@ -555,8 +555,8 @@ ngx_microshop_store_deferred_drop(ngx_microshop_store_t *store)
 
 
 ngx_int_t
-ngx_microshop_store_deferred_reverse(ngx_microshop_store_t *store,
-    ngx_uint_t on)
+ngx_microshop_store_deferred_knobs(ngx_microshop_store_t *store,
+    ngx_uint_t reverse, ngx_msec_t delay)
 {
     ngx_microshop_deferred_t  *d;
 
@@ -565,23 +565,7 @@ ngx_microshop_store_deferred_reverse(ngx_microshop_store_t *store,
     }
 
     d = store->data;
-    d->reverse = on;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_microshop_store_deferred_delay(ngx_microshop_store_t *store,
-    ngx_msec_t delay)
-{
-    ngx_microshop_deferred_t  *d;
-
-    if (store->backend != &ngx_microshop_store_deferred) {
-        return NGX_DECLINED;
-    }
-
-    d = store->data;
+    d->reverse = reverse;
     d->delay = delay;
 
     return NGX_OK;

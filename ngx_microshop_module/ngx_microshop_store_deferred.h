@@ -17,15 +17,13 @@
 
 
 /*
- * on: the answers of one batch are delivered in the reverse order of their
- * submission (they are still executed in submission order).
+ * reverse: the answers of one batch are delivered in the reverse order of
+ * their submission (they are still executed in submission order); delay:
+ * how long the next batch waits before it runs.  0, 0 (the default): in
+ * order, at once.
  */
-ngx_int_t ngx_microshop_store_deferred_reverse(ngx_microshop_store_t *store,
-    ngx_uint_t on);
-
-/* how long the next batch waits before it runs, 0 (the default): at once */
-ngx_int_t ngx_microshop_store_deferred_delay(ngx_microshop_store_t *store,
-    ngx_msec_t delay);
+ngx_int_t ngx_microshop_store_deferred_knobs(ngx_microshop_store_t *store,
+    ngx_uint_t reverse, ngx_msec_t delay);
 
 
 #endif /* _NGX_MICROSHOP_STORE_DEFERRED_H_INCLUDED_ */

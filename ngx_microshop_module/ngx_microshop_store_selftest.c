@@ -1,14 +1,18 @@
 /*
  * ngx_microshop: the conformance suite of the store contract (see the
  * header), one scripted sequence of cases run inside a worker against the
- * configured back end, whatever it is.
+ * configured back end, whatever it is (docs/architecture.md).
  *
- * A case is a list of steps.  A step checks what the ops of the step before
- * answered and submits the next ones; the next step runs once every exec()
- * it submitted was answered, at once (NGX_OK) or later (its handler).  So
- * the same script runs against a back end that answers at once (shm) and
- * one that answers later (deferred).  Every case works on keys of its own
- * seller, unique per run, so the suite can run again on the same zone.
+ * A case is a function of its step number.  A step checks what the ops of
+ * the step before answered and submits the next ones; the next step runs
+ * once every exec() it submitted was answered, at once (NGX_OK) or later
+ * (its handler).  So the same script runs against a back end that answers
+ * at once (shm) and one that answers later (deferred).  Every case works on
+ * keys of its own seller, unique per run, so the suite can run again on the
+ * same zone.
+ *
+ * The first check of a step that fails fails the case: what the step
+ * would submit after it is not submitted, and its next steps do not run.
  *
  * Besides what each case checks, every answer is checked against the
  * contract: a handler runs only for an exec() that returned NGX_AGAIN, only
@@ -33,7 +37,6 @@
 
 
 #define NGX_MICROSHOP_SELFTEST_OPS     16
-#define NGX_MICROSHOP_SELFTEST_STEPS   8
 #define NGX_MICROSHOP_SELFTEST_KEY     128
 #define NGX_MICROSHOP_SELFTEST_KEEP    60000          /* ms */
 #define NGX_MICROSHOP_SELFTEST_MINUTE  60000000       /* us */
@@ -55,14 +58,15 @@
 
 typedef struct ngx_microshop_selftest_s  ngx_microshop_selftest_t;
 
-typedef ngx_int_t (*ngx_microshop_selftest_step_pt)(
-    ngx_microshop_selftest_t *st);
+/* runs step "step" of a case; NGX_DONE: the case has no such step */
+typedef ngx_int_t (*ngx_microshop_selftest_case_pt)(
+    ngx_microshop_selftest_t *st, ngx_uint_t step);
 
 
 typedef struct {
     char                            *name;
     ngx_uint_t                       needs;
-    ngx_microshop_selftest_step_pt   steps[NGX_MICROSHOP_SELFTEST_STEPS];
+    ngx_microshop_selftest_case_pt   run;
 } ngx_microshop_selftest_case_t;
 
 
@@ -96,7 +100,7 @@ struct ngx_microshop_selftest_s {
     ngx_uint_t                       cancelled;
     ngx_uint_t                       passed;
     ngx_msec_t                       hold;
-    ngx_atomic_uint_t                before[2]; /* counters */
+    ngx_atomic_uint_t                before;    /* a counter */
     ngx_str_t                        seller;    /* of the case */
     ngx_array_t                      ops;       /* every exec, for cancel */
     ngx_array_t                      failed;    /* notes */
@@ -106,6 +110,7 @@ struct ngx_microshop_selftest_s {
     unsigned                         knobs:1;   /* deferred back end */
     unsigned                         knobs_set:1;
     unsigned                         case_failed:1;
+    unsigned                         error:1;   /* out of memory: 500 */
     unsigned                         running:1;
     unsigned                         in_exec:1;
 };
@@ -123,369 +128,57 @@ static ngx_int_t ngx_microshop_selftest_json(ngx_microshop_selftest_t *st,
 static void ngx_microshop_selftest_abort(ngx_microshop_selftest_t *st);
 static void ngx_microshop_selftest_cleanup(void *data);
 static void ngx_microshop_selftest_done(ngx_microshop_op_t *op);
-static ngx_int_t ngx_microshop_selftest_fail(ngx_microshop_selftest_t *st,
-    const char *fmt, ...);
+static void ngx_microshop_selftest_expect(ngx_microshop_selftest_t *st,
+    ngx_uint_t ok, const char *fmt, ...);
 static ngx_int_t ngx_microshop_selftest_note(ngx_microshop_selftest_t *st,
     ngx_array_t *a, char *name, u_char *why, size_t len);
-static ngx_int_t ngx_microshop_selftest_expect(ngx_microshop_selftest_t *st,
-    ngx_uint_t ok, const char *fmt, ...);
+static void ngx_microshop_selftest_rc_is(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, ngx_int_t rc, char *what);
+static void ngx_microshop_selftest_idem_is(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, ngx_uint_t result, char *what);
+static void ngx_microshop_selftest_held_is(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, char *what);
+static void ngx_microshop_selftest_stock_is(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, int64_t available, int64_t held);
 static u_char *ngx_microshop_selftest_key(ngx_microshop_selftest_t *st,
-    u_char *p, char *name, ngx_uint_t sku);
+    u_char *p, ngx_uint_t type, char *name);
 static ngx_microshop_selftest_op_t *ngx_microshop_selftest_op(
-    ngx_microshop_selftest_t *st, ngx_uint_t i, ngx_uint_t type, char *name,
-    ngx_uint_t sku);
-static ngx_int_t ngx_microshop_selftest_exec(ngx_microshop_selftest_t *st,
+    ngx_microshop_selftest_t *st, ngx_uint_t i, ngx_uint_t type, char *name);
+static void ngx_microshop_selftest_exec(ngx_microshop_selftest_t *st,
     ngx_microshop_selftest_op_t *t);
+static void ngx_microshop_selftest_submit(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, ngx_uint_t type, char *name, int64_t arg);
 static void ngx_microshop_selftest_post(ngx_microshop_selftest_t *st,
-    ngx_microshop_op_t *op, char *name, ngx_uint_t sku);
-static ngx_int_t ngx_microshop_selftest_cancel(ngx_microshop_selftest_t *st,
+    ngx_microshop_op_t *op, char *name);
+static void ngx_microshop_selftest_cancel(ngx_microshop_selftest_t *st,
     ngx_microshop_selftest_op_t *t);
 static ngx_uint_t ngx_microshop_selftest_junk(ngx_microshop_selftest_op_t *t);
 static ngx_uint_t ngx_microshop_selftest_same(ngx_str_t *s, char *text);
 static ngx_atomic_uint_t ngx_microshop_selftest_counter(
     ngx_microshop_selftest_t *st, ngx_uint_t counter);
-
-static ngx_int_t ngx_microshop_selftest_gcra(ngx_microshop_selftest_t *st,
-    ngx_uint_t i, char *name, int64_t burst);
-static ngx_int_t ngx_microshop_selftest_idem(ngx_microshop_selftest_t *st,
-    ngx_uint_t i, char *name, u_char fp);
 static void ngx_microshop_selftest_idem_post(ngx_microshop_selftest_t *st,
-    ngx_uint_t type, char *name, u_char fp, ngx_uint_t unavailable);
-static ngx_int_t ngx_microshop_selftest_stock(ngx_microshop_selftest_t *st,
-    ngx_uint_t i, ngx_uint_t type, char *sku, int64_t available);
+    ngx_uint_t type, u_char fp, ngx_uint_t unavailable);
 static void ngx_microshop_selftest_stock_post(ngx_microshop_selftest_t *st,
     char *sku, int64_t available);
+static void ngx_microshop_selftest_event(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, char *id, int64_t version);
 static ngx_microshop_selftest_op_t *ngx_microshop_selftest_reserve(
     ngx_microshop_selftest_t *st, ngx_uint_t i, ngx_uint_t type, char *id,
     char *sku1, int64_t q1, char *sku2, int64_t q2);
-static ngx_int_t ngx_microshop_selftest_stock_is(ngx_microshop_selftest_t *st,
-    ngx_uint_t i, int64_t available, int64_t held);
-
-static ngx_int_t ngx_microshop_selftest_gcra_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_gcra_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_gcra_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_revoke_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_revoke_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_revoke_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_revoke_4(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_begin_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_begin_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_begin_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_done_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_done_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_done_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_unavail_1(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_unavail_2(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_unavail_3(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_release_1(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_release_2(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_release_3(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_release_4(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_release_5(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_inv_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_inv_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_inv_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_inv_4(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_event_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_event_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_event_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_event(ngx_microshop_selftest_t *st,
-    ngx_uint_t i, char *id, int64_t version);
-static ngx_int_t ngx_microshop_selftest_stock_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_stock_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reserve_1(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reserve_2(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reserve_3(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reserve_4(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reserve_5(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_settle_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_settle_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_settle_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_settle_4(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_sweep_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_sweep_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_sweep_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_sweep_4(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_fifo_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_fifo_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_batch_check(
-    ngx_microshop_selftest_t *st, ngx_uint_t reverse);
-static ngx_int_t ngx_microshop_selftest_inorder_2(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reorder_1(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_reorder_2(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_cancel_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_cancel_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_cancel_3(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_error_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_error_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_perror_1(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_perror_2(
-    ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_stale_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_stale_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_once_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_once_2(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_hold_1(ngx_microshop_selftest_t *st);
-static ngx_int_t ngx_microshop_selftest_hold_2(ngx_microshop_selftest_t *st);
-
-
-static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
-
-    /* GCRA: a full bucket of one allows, the next request is denied */
-    { "gcra_allow_deny", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_gcra_1, ngx_microshop_selftest_gcra_2,
-        ngx_microshop_selftest_gcra_3, NULL } },
-
-    /* IS_REVOKED declined, REVOKE, IS_REVOKED found */
-    { "revoke", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_revoke_1, ngx_microshop_selftest_revoke_2,
-        ngx_microshop_selftest_revoke_3, ngx_microshop_selftest_revoke_4,
-        NULL } },
-
-    /* IDEM_BEGIN: new, then in progress and mismatch in flight together */
-    { "idem_new_in_progress_mismatch", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_begin_1, ngx_microshop_selftest_begin_2,
-        ngx_microshop_selftest_begin_3, NULL } },
-
-    /* a posted IDEM_COMPLETE whose memory is overwritten at once, then
-     * IDEM_BEGIN: done, with the stored answer in the caller's pool */
-    { "idem_complete_posted_done", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_done_1, ngx_microshop_selftest_done_2,
-        ngx_microshop_selftest_done_3, NULL } },
-
-    /* IDEM_COMPLETE of an answer too big to keep: unavailable */
-    { "idem_complete_unavailable", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_unavail_1, ngx_microshop_selftest_unavail_2,
-        ngx_microshop_selftest_unavail_3, NULL } },
-
-    /* IDEM_RELEASE: not by another fingerprint; posted, the key is new */
-    { "idem_release", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_release_1, ngx_microshop_selftest_release_2,
-        ngx_microshop_selftest_release_3, ngx_microshop_selftest_release_4,
-        ngx_microshop_selftest_release_5, NULL } },
-
-    /* posted INV_PUT (overwritten, counter counted), GET, DROP, GET */
-    { "inventory_put_get_drop", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_inv_1, ngx_microshop_selftest_inv_2,
-        ngx_microshop_selftest_inv_3, ngx_microshop_selftest_inv_4,
-        NULL } },
-
-    /* EVENT accepted, duplicate id, stale version; its stock and item */
-    { "event_accepted_duplicate_stale", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_event_1, ngx_microshop_selftest_event_2,
-        ngx_microshop_selftest_event_3, NULL } },
-
-    /* STOCK_GET of unknown stock declined; SET then GET in flight */
-    { "stock_set_get", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_stock_1, ngx_microshop_selftest_stock_2,
-        NULL } },
-
-    /* RESERVE ok; RESERVE short, with the flags of the short lines */
-    { "reserve_ok_short", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_reserve_1, ngx_microshop_selftest_reserve_2,
-        ngx_microshop_selftest_reserve_3, ngx_microshop_selftest_reserve_4,
-        ngx_microshop_selftest_reserve_5, NULL } },
-
-    /* SETTLE commit (exec), release (posted), a second settle declined */
-    { "settle_commit_release", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_settle_1, ngx_microshop_selftest_settle_2,
-        ngx_microshop_selftest_settle_3, ngx_microshop_selftest_settle_4,
-        NULL } },
-
-    /* SWEEP releases a hold past its time */
-    { "sweep", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_sweep_1, ngx_microshop_selftest_sweep_2,
-        ngx_microshop_selftest_sweep_3, ngx_microshop_selftest_sweep_4,
-        NULL } },
-
-    /* post, exec, post, exec of one worker run in that order */
-    { "post_then_exec_in_order", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_fifo_1, ngx_microshop_selftest_fifo_2,
-        NULL } },
-
-    /* ten execs of every kind in flight at once, answered in order, each
-     * with its own result */
-    { "in_flight_in_order", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_batch, ngx_microshop_selftest_inorder_2,
-        NULL } },
-
-    /* the same, answered in reverse order (the deferred back end's knob);
-     * executed in order all the same */
-    { "in_flight_out_of_order", NGX_MICROSHOP_SELFTEST_KNOBS,
-      { ngx_microshop_selftest_reorder_1, ngx_microshop_selftest_reorder_2,
-        NULL } },
-
-    /* cancel before the answer: the handler never runs, the op is never
-     * touched again, the answer is counted as late */
-    { "cancel_before_answer", NGX_MICROSHOP_SELFTEST_LATER,
-      { ngx_microshop_selftest_cancel_1, ngx_microshop_selftest_cancel_2,
-        ngx_microshop_selftest_cancel_3, NULL } },
-
-    /* exec of an op type that does not exist: rc NGX_ERROR */
-    { "error_exec", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_error_1, ngx_microshop_selftest_error_2,
-        NULL } },
-
-    /* post of an op type that does not exist: counted as a store error */
-    { "error_post", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_perror_1, ngx_microshop_selftest_perror_2,
-        NULL } },
-
-    /* ops whose unused fields hold junk (what another type left in a
-     * reused op): a back end reads only what the type reads */
-    { "unused_fields_never_read", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_stale_1, ngx_microshop_selftest_stale_2,
-        NULL } },
-
-    /* last: every handler ran exactly once over the whole run */
-    { "handlers_exactly_once", NGX_MICROSHOP_SELFTEST_ANY,
-      { ngx_microshop_selftest_once_1, ngx_microshop_selftest_once_2,
-        NULL } },
-
-    { NULL, 0, { NULL } }
-};
-
-
-/* GET ?hold=<ms>: one exec() answered after <ms> */
-static ngx_microshop_selftest_case_t  ngx_microshop_selftest_hold_cases[] = {
-
-    { "hold", NGX_MICROSHOP_SELFTEST_KNOBS,
-      { ngx_microshop_selftest_hold_1, ngx_microshop_selftest_hold_2,
-        NULL } },
-
-    { NULL, 0, { NULL } }
-};
+static void ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st);
+static void ngx_microshop_selftest_batch_check(ngx_microshop_selftest_t *st,
+    ngx_uint_t reverse);
 
 
 static ngx_uint_t  ngx_microshop_selftest_runs;
 
 
-char *
-ngx_microshop_store_selftest_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    char                      *env;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    env = getenv(NGX_MICROSHOP_STORE_ENV);
-
-    if (env == NULL || *env == '\0') {
-        return "exists only for tests: it is refused unless the "
-               "environment variable " NGX_MICROSHOP_STORE_ENV " is set "
-               "(shm or deferred)";
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_microshop_store_selftest_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_microshop_store_selftest_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                        rc, n;
-    ngx_str_t                        value;
-    ngx_http_cleanup_t              *cln;
-    ngx_microshop_selftest_t        *st;
-    ngx_http_microshop_main_conf_t  *mmcf;
-
-    if (r->method != NGX_HTTP_GET) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    mmcf = ngx_microshop_main_conf(r);
-
-    st = ngx_pcalloc(r->pool, sizeof(ngx_microshop_selftest_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    st->r = r;
-    st->store = &mmcf->store;
-    st->cases = ngx_microshop_selftest_cases;
-    st->knobs = (st->store->backend == &ngx_microshop_store_deferred);
-
-    if (ngx_http_arg(r, (u_char *) "hold", 4, &value) == NGX_OK) {
-        n = ngx_atoi(value.data, value.len);
-        if (n == NGX_ERROR) {
-            return NGX_HTTP_BAD_REQUEST;
-        }
-
-        st->hold = (ngx_msec_t) n;
-        st->cases = ngx_microshop_selftest_hold_cases;
-    }
-
-    if (ngx_array_init(&st->ops, r->pool, 64,
-                       sizeof(ngx_microshop_selftest_op_t *))
-        != NGX_OK
-        || ngx_array_init(&st->failed, r->pool, 4,
-                          sizeof(ngx_microshop_selftest_note_t))
-           != NGX_OK
-        || ngx_array_init(&st->skipped, r->pool, 4,
-                          sizeof(ngx_microshop_selftest_note_t))
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_microshop_selftest_cleanup;
-    cln->data = st;
-
-    ngx_microshop_selftest_runs++;
-
-    /* alive until ngx_microshop_selftest_finish(), as upstreams do */
-    r->main->count++;
-
-    if (!r->discard_body) {
-        /* notices a client that goes away */
-        r->read_event_handler = ngx_http_test_reading;
-    }
-
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    ngx_microshop_selftest_run(st);
-
-    return NGX_DONE;
-}
-
-
 static void
 ngx_microshop_selftest_run(ngx_microshop_selftest_t *st)
 {
-    char                            *why;
-    ngx_int_t                        rc;
-    ngx_microshop_selftest_case_t   *c;
-    ngx_microshop_selftest_step_pt   step;
+    char                           *why;
+    ngx_int_t                       rc;
+    ngx_microshop_selftest_case_t  *c;
 
     if (st->running) {
         return;
@@ -493,7 +186,7 @@ ngx_microshop_selftest_run(ngx_microshop_selftest_t *st)
 
     st->running = 1;
 
-    while (st->inflight == 0) {
+    while (st->inflight == 0 && !st->error) {
 
         c = &st->cases[st->ncase];
 
@@ -524,32 +217,24 @@ ngx_microshop_selftest_run(ngx_microshop_selftest_t *st)
             }
         }
 
-        step = st->case_failed ? NULL : c->steps[st->nstep];
+        /* a failed case runs no more steps */
+        rc = st->case_failed ? NGX_DONE : c->run(st, st->nstep++);
 
-        if (step == NULL) {
+        if (rc == NGX_DONE) {
             if (!st->case_failed) {
                 st->passed++;
             }
 
             st->ncase++;
             st->nstep = 0;
-            continue;
         }
-
-        st->nstep++;
-
-        rc = step(st);
-
-        if (rc == NGX_ERROR) {
-            goto failed;
-        }
-
-        /* NGX_DECLINED: the case failed, its other steps are skipped */
     }
 
     st->running = 0;
 
-    return;
+    if (!st->error) {
+        return;
+    }
 
 failed:
 
@@ -712,8 +397,7 @@ ngx_microshop_selftest_abort(ngx_microshop_selftest_t *st)
     }
 
     if (st->knobs_set) {
-        (void) ngx_microshop_store_deferred_reverse(st->store, 0);
-        (void) ngx_microshop_store_deferred_delay(st->store, 0);
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, 0);
         st->knobs_set = 0;
     }
 }
@@ -751,18 +435,17 @@ ngx_microshop_selftest_done(ngx_microshop_op_t *op)
     st->answers++;
 
     if (t->calls > 1 || !t->pending) {
-        (void) ngx_microshop_selftest_fail(st,
-                   "a handler ran %s (op %ui)",
-                   t->calls > 1 ? "twice" : "after cancel() or an answer "
-                   "at once", (ngx_uint_t) op->type);
+        ngx_microshop_selftest_expect(st, 0, "a handler ran %s (op %ui)",
+                                      t->calls > 1
+                                      ? "twice"
+                                      : "after cancel() or an answer at once",
+                                      (ngx_uint_t) op->type);
         return;
     }
 
-    if (op->pending) {
-        (void) ngx_microshop_selftest_fail(st,
-                   "op->pending still set when the handler of op %ui ran",
-                   (ngx_uint_t) op->type);
-    }
+    ngx_microshop_selftest_expect(st, op->pending == NULL,
+                                  "op->pending still set when the handler "
+                                  "of op %ui ran", (ngx_uint_t) op->type);
 
     t->pending = 0;
     t->order = ++st->finished;
@@ -781,18 +464,21 @@ ngx_microshop_selftest_done(ngx_microshop_op_t *op)
 }
 
 
-/* the current case failed: why; returns NGX_DECLINED (or NGX_ERROR) */
+/*
+ * unless ok, the case in progress fails with the message (the first one
+ * only); what its step would submit after this is not submitted
+ */
 
-static ngx_int_t
-ngx_microshop_selftest_fail(ngx_microshop_selftest_t *st, const char *fmt,
-    ...)
+static void
+ngx_microshop_selftest_expect(ngx_microshop_selftest_t *st, ngx_uint_t ok,
+    const char *fmt, ...)
 {
     char     *name;
     u_char   *p, buf[256];
     va_list   args;
 
-    if (st->case_failed) {
-        return NGX_DECLINED;
+    if (ok || st->case_failed) {
+        return;
     }
 
     st->case_failed = 1;
@@ -807,10 +493,8 @@ ngx_microshop_selftest_fail(ngx_microshop_selftest_t *st, const char *fmt,
                                     name ? name : "contract", buf, p - buf)
         != NGX_OK)
     {
-        return NGX_ERROR;
+        st->error = 1;
     }
-
-    return NGX_DECLINED;
 }
 
 
@@ -838,63 +522,125 @@ ngx_microshop_selftest_note(ngx_microshop_selftest_t *st, ngx_array_t *a,
 }
 
 
-/* NGX_OK when ok, else the case fails with the message */
+/* the checks the cases share */
 
-static ngx_int_t
-ngx_microshop_selftest_expect(ngx_microshop_selftest_t *st, ngx_uint_t ok,
-    const char *fmt, ...)
+static void
+ngx_microshop_selftest_rc_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    ngx_int_t rc, char *what)
 {
-    u_char   *p, buf[256];
-    va_list   args;
+    ngx_int_t  got;
 
-    if (ok) {
-        return NGX_OK;
-    }
+    got = st->t[i]->op.rc;
 
-    va_start(args, fmt);
-    p = ngx_vslprintf(buf, buf + sizeof(buf) - 1, fmt, args);
-    va_end(args);
-
-    *p = '\0';
-
-    return ngx_microshop_selftest_fail(st, "%s", buf);
+    ngx_microshop_selftest_expect(st, got == rc, "%s: rc %i, expected %s",
+                                  what, got,
+                                  rc == NGX_OK ? "NGX_OK"
+                                  : rc == NGX_DECLINED ? "NGX_DECLINED"
+                                  : "NGX_ERROR");
 }
 
 
-/* "seller\nsku" keys of inventory and stock, or "selftest:seller:name" */
+static void
+ngx_microshop_selftest_idem_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    ngx_uint_t result, char *what)
+{
+    ngx_microshop_op_t  *op;
+
+    static char  *names[] = {
+        "new", "in progress", "mismatch", "done", "unavailable"
+    };
+
+    op = &st->t[i]->op;
+
+    ngx_microshop_selftest_expect(st,
+        op->rc == NGX_OK && op->u.idem.result == result,
+        "%s: rc %i, result %ui, expected %s", what, op->rc,
+        op->u.idem.result, names[result]);
+}
+
+
+/* a RESERVE that held */
+
+static void
+ngx_microshop_selftest_held_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    char *what)
+{
+    ngx_microshop_op_t  *op;
+
+    op = &st->t[i]->op;
+
+    ngx_microshop_selftest_expect(st,
+        op->rc == NGX_OK && op->u.reserve.held == 1,
+        "%s: rc %i, held %ui", what, op->rc, op->u.reserve.held);
+}
+
+
+static void
+ngx_microshop_selftest_stock_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    int64_t available, int64_t held)
+{
+    ngx_microshop_op_t  *op;
+
+    op = &st->t[i]->op;
+
+    ngx_microshop_selftest_expect(st,
+        op->rc == NGX_OK && op->u.stock.available == available
+        && op->u.stock.held == held,
+        "stock op %ui: rc %i, available %L held %L, expected available %L "
+        "held %L", i, op->rc, op->u.stock.available, op->u.stock.held,
+        available, held);
+}
+
+
+/*
+ * "seller\nsku" keys of the ops on a sku (inventory, events and stock),
+ * "selftest:seller:name" of the others
+ */
 
 static u_char *
 ngx_microshop_selftest_key(ngx_microshop_selftest_t *st, u_char *p,
-    char *name, ngx_uint_t sku)
+    ngx_uint_t type, char *name)
 {
-    if (sku) {
-        return ngx_sprintf(p, "%V\n%s", &st->seller, name);
-    }
+    switch (type) {
 
-    return ngx_sprintf(p, "selftest:%V:%s", &st->seller, name);
+    case NGX_MICROSHOP_OP_INV_GET:
+    case NGX_MICROSHOP_OP_INV_PUT:
+    case NGX_MICROSHOP_OP_INV_DROP:
+    case NGX_MICROSHOP_OP_EVENT:
+    case NGX_MICROSHOP_OP_STOCK_SET:
+    case NGX_MICROSHOP_OP_STOCK_GET:
+        return ngx_sprintf(p, "%V\n%s", &st->seller, name);
+
+    default:
+        return ngx_sprintf(p, "selftest:%V:%s", &st->seller, name);
+    }
 }
 
 
+/* the op of slot i, not submitted; NULL: out of memory or the case failed */
+
 static ngx_microshop_selftest_op_t *
 ngx_microshop_selftest_op(ngx_microshop_selftest_t *st, ngx_uint_t i,
-    ngx_uint_t type, char *name, ngx_uint_t sku)
+    ngx_uint_t type, char *name)
 {
     u_char                       *p;
     ngx_microshop_selftest_op_t  *t;
 
-    t = ngx_pcalloc(st->r->pool, sizeof(ngx_microshop_selftest_op_t));
-    if (t == NULL) {
+    if (st->case_failed || st->error) {
         return NULL;
     }
 
+    t = ngx_pcalloc(st->r->pool, sizeof(ngx_microshop_selftest_op_t));
     p = ngx_pnalloc(st->r->pool, NGX_MICROSHOP_SELFTEST_KEY);
-    if (p == NULL) {
+
+    if (t == NULL || p == NULL) {
+        st->error = 1;
         return NULL;
     }
 
     t->op.type = type;
     t->op.key.data = p;
-    t->op.key.len = ngx_microshop_selftest_key(st, p, name, sku) - p;
+    t->op.key.len = ngx_microshop_selftest_key(st, p, type, name) - p;
     t->op.pool = st->r->pool;
     t->op.handler = ngx_microshop_selftest_done;
     t->op.data = t;
@@ -906,18 +652,23 @@ ngx_microshop_selftest_op(ngx_microshop_selftest_t *st, ngx_uint_t i,
 }
 
 
-/* NGX_ERROR: out of memory; a broken contract fails the case */
+/* a broken contract fails the case */
 
-static ngx_int_t
+static void
 ngx_microshop_selftest_exec(ngx_microshop_selftest_t *st,
     ngx_microshop_selftest_op_t *t)
 {
     ngx_int_t                      rc;
     ngx_microshop_selftest_op_t  **p;
 
+    if (t == NULL || st->case_failed || st->error) {
+        return;
+    }
+
     p = ngx_array_push(&st->ops);
     if (p == NULL) {
-        return NGX_ERROR;
+        st->error = 1;
+        return;
     }
 
     *p = t;
@@ -930,32 +681,81 @@ ngx_microshop_selftest_exec(ngx_microshop_selftest_t *st,
     st->in_exec = 0;
 
     if (t->calls) {
-        rc = ngx_microshop_selftest_fail(st,
-                 "the handler of op %ui ran inside exec()",
-                 (ngx_uint_t) t->op.type);
-
-        return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+        ngx_microshop_selftest_expect(st, 0, "the handler of op %ui ran "
+                                      "inside exec()",
+                                      (ngx_uint_t) t->op.type);
+        return;
     }
 
     if (rc == NGX_AGAIN) {
         t->later = 1;
         st->later++;
-        return NGX_OK;
+        return;
     }
 
     t->pending = 0;
     t->order = ++st->finished;
     st->inflight--;
 
-    if (rc != NGX_OK || t->op.pending) {
-        rc = ngx_microshop_selftest_fail(st,
-                 "exec() of op %ui returned %i, op->pending %p",
-                 (ngx_uint_t) t->op.type, rc, t->op.pending);
+    ngx_microshop_selftest_expect(st, rc == NGX_OK && t->op.pending == NULL,
+                                  "exec() of op %ui returned %i, "
+                                  "op->pending %p", (ngx_uint_t) t->op.type,
+                                  rc, t->op.pending);
+}
 
-        return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+
+/*
+ * exec() of the op of slot i with what its type reads set from arg: the
+ * burst of GCRA, the fingerprint of IDEM_BEGIN and IDEM_RELEASE, what
+ * STOCK_SET stores (and a junk "held" STOCK_GET and STOCK_SET must set)
+ */
+
+static void
+ngx_microshop_selftest_submit(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    ngx_uint_t type, char *name, int64_t arg)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, type, name);
+    if (t == NULL) {
+        return;
     }
 
-    return NGX_OK;
+    switch (type) {
+
+    case NGX_MICROSHOP_OP_GCRA:
+        /* one a minute: the second request is denied even under valgrind */
+        t->op.u.gcra.interval = NGX_MICROSHOP_SELFTEST_MINUTE;
+        t->op.u.gcra.burst = arg;
+        t->op.u.gcra.cost = 1;
+        break;
+
+    case NGX_MICROSHOP_OP_REVOKE:
+        t->op.u.revoke.exp = ngx_time() + 600;
+        break;
+
+    case NGX_MICROSHOP_OP_IDEM_BEGIN:
+        t->op.u.idem.lock = NGX_MICROSHOP_SELFTEST_KEEP;
+        t->op.u.idem.ttl = NGX_MICROSHOP_SELFTEST_KEEP;
+        /* fall through */
+
+    case NGX_MICROSHOP_OP_IDEM_RELEASE:
+        ngx_memset(t->op.u.idem.fingerprint, (u_char) arg,
+                   NGX_MICROSHOP_FINGERPRINT_LEN);
+        break;
+
+    case NGX_MICROSHOP_OP_STOCK_SET:
+    case NGX_MICROSHOP_OP_STOCK_GET:
+        t->op.u.stock.available = arg;
+        t->op.u.stock.held = -7;
+        break;
+
+    default:
+        /* the key alone */
+        break;
+    }
+
+    ngx_microshop_selftest_exec(st, t);
 }
 
 
@@ -967,12 +767,16 @@ ngx_microshop_selftest_exec(ngx_microshop_selftest_t *st,
 
 static void
 ngx_microshop_selftest_post(ngx_microshop_selftest_t *st,
-    ngx_microshop_op_t *op, char *name, ngx_uint_t sku)
+    ngx_microshop_op_t *op, char *name)
 {
     u_char  key[NGX_MICROSHOP_SELFTEST_KEY];
 
+    if (st->case_failed || st->error) {
+        return;
+    }
+
     op->key.data = key;
-    op->key.len = ngx_microshop_selftest_key(st, key, name, sku) - key;
+    op->key.len = ngx_microshop_selftest_key(st, key, op->type, name) - key;
     op->pool = st->r->pool;
 
     ngx_microshop_store_post(st->store, op);
@@ -984,21 +788,27 @@ ngx_microshop_selftest_post(ngx_microshop_selftest_t *st,
 
 /* the op is not awaited any more; it is junk from now on */
 
-static ngx_int_t
+static void
 ngx_microshop_selftest_cancel(ngx_microshop_selftest_t *st,
     ngx_microshop_selftest_op_t *t)
 {
+    if (t == NULL || st->case_failed) {
+        return;
+    }
+
     if (!t->pending || !t->later) {
-        return ngx_microshop_selftest_fail(st,
-                   "op %ui was answered before it could be cancelled",
-                   (ngx_uint_t) t->op.type);
+        ngx_microshop_selftest_expect(st, 0, "op %ui was answered before it "
+                                      "could be cancelled",
+                                      (ngx_uint_t) t->op.type);
+        return;
     }
 
     ngx_microshop_store_cancel(st->store, &t->op);
 
     if (t->op.pending) {
-        return ngx_microshop_selftest_fail(st,
-                   "cancel() left op->pending set");
+        ngx_microshop_selftest_expect(st, 0,
+                                      "cancel() left op->pending set");
+        return;
     }
 
     t->pending = 0;
@@ -1007,8 +817,6 @@ ngx_microshop_selftest_cancel(ngx_microshop_selftest_t *st,
 
     ngx_memset(&t->op, NGX_MICROSHOP_SELFTEST_JUNK,
                sizeof(ngx_microshop_op_t));
-
-    return NGX_OK;
 }
 
 
@@ -1051,53 +859,11 @@ ngx_microshop_selftest_counter(ngx_microshop_selftest_t *st,
 }
 
 
-/* builders of the ops the cases use */
-
-static ngx_int_t
-ngx_microshop_selftest_gcra(ngx_microshop_selftest_t *st, ngx_uint_t i,
-    char *name, int64_t burst)
-{
-    ngx_microshop_selftest_op_t  *t;
-
-    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_GCRA, name, 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* one a minute: the second request is denied even under valgrind */
-    t->op.u.gcra.interval = NGX_MICROSHOP_SELFTEST_MINUTE;
-    t->op.u.gcra.burst = burst;
-    t->op.u.gcra.cost = 1;
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_idem(ngx_microshop_selftest_t *st, ngx_uint_t i,
-    char *name, u_char fp)
-{
-    ngx_microshop_selftest_op_t  *t;
-
-    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_IDEM_BEGIN, name,
-                                  0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memset(t->op.u.idem.fingerprint, fp, NGX_MICROSHOP_FINGERPRINT_LEN);
-    t->op.u.idem.lock = NGX_MICROSHOP_SELFTEST_KEEP;
-    t->op.u.idem.ttl = NGX_MICROSHOP_SELFTEST_KEEP;
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-/* IDEM_COMPLETE or IDEM_RELEASE, posted */
+/* IDEM_COMPLETE or IDEM_RELEASE of the key "idem", posted */
 
 static void
 ngx_microshop_selftest_idem_post(ngx_microshop_selftest_t *st,
-    ngx_uint_t type, char *name, u_char fp, ngx_uint_t unavailable)
+    ngx_uint_t type, u_char fp, ngx_uint_t unavailable)
 {
     u_char              answer[sizeof(NGX_MICROSHOP_SELFTEST_ANSWER)];
     ngx_microshop_op_t  op;
@@ -1116,27 +882,9 @@ ngx_microshop_selftest_idem_post(ngx_microshop_selftest_t *st,
         op.u.idem.response.len = sizeof(NGX_MICROSHOP_SELFTEST_ANSWER) - 1;
     }
 
-    ngx_microshop_selftest_post(st, &op, name, 0);
+    ngx_microshop_selftest_post(st, &op, "idem");
 
     ngx_memset(answer, 'X', sizeof(answer));
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_stock(ngx_microshop_selftest_t *st, ngx_uint_t i,
-    ngx_uint_t type, char *sku, int64_t available)
-{
-    ngx_microshop_selftest_op_t  *t;
-
-    t = ngx_microshop_selftest_op(st, i, type, sku, 1);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    t->op.u.stock.available = available;
-    t->op.u.stock.held = -7;
-
-    return ngx_microshop_selftest_exec(st, t);
 }
 
 
@@ -1151,7 +899,32 @@ ngx_microshop_selftest_stock_post(ngx_microshop_selftest_t *st, char *sku,
     op.type = NGX_MICROSHOP_OP_STOCK_SET;
     op.u.stock.available = available;
 
-    ngx_microshop_selftest_post(st, &op, sku, 1);
+    ngx_microshop_selftest_post(st, &op, sku);
+}
+
+
+static void
+ngx_microshop_selftest_event(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    char *id, int64_t version)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_EVENT, "ev");
+    if (t == NULL) {
+        return;
+    }
+
+    t->op.u.event.id.data = (u_char *) id;
+    t->op.u.event.id.len = ngx_strlen(id);
+    t->op.u.event.version = version;
+    t->op.u.event.has_available = 1;
+    t->op.u.event.available = 7;
+    t->op.u.event.has_item = 1;
+    ngx_str_set(&t->op.u.event.item, NGX_MICROSHOP_SELFTEST_ITEM);
+    ngx_str_set(&t->op.u.event.etag, NGX_MICROSHOP_SELFTEST_IETAG);
+    t->op.u.event.result = 99;
+
+    ngx_microshop_selftest_exec(st, t);
 }
 
 
@@ -1165,13 +938,14 @@ ngx_microshop_selftest_reserve(ngx_microshop_selftest_t *st, ngx_uint_t i,
     ngx_microshop_line_t         *lines;
     ngx_microshop_selftest_op_t  *t;
 
-    t = ngx_microshop_selftest_op(st, i, type, id, 0);
+    t = ngx_microshop_selftest_op(st, i, type, id);
     if (t == NULL) {
         return NULL;
     }
 
     lines = ngx_pcalloc(st->r->pool, 2 * sizeof(ngx_microshop_line_t));
     if (lines == NULL) {
+        st->error = 1;
         return NULL;
     }
 
@@ -1199,1042 +973,654 @@ ngx_microshop_selftest_reserve(ngx_microshop_selftest_t *st, ngx_uint_t i,
 }
 
 
+/* the cases, in the order of the table below */
+
 static ngx_int_t
-ngx_microshop_selftest_stock_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
-    int64_t available, int64_t held)
+ngx_microshop_selftest_gcra_allow_deny(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
     ngx_microshop_op_t  *op;
 
-    op = &st->t[i]->op;
+    switch (step) {
 
-    return ngx_microshop_selftest_expect(st,
-               op->rc == NGX_OK && op->u.stock.available == available
-               && op->u.stock.held == held,
-               "stock op %ui: rc %i, available %L held %L, expected "
-               "available %L held %L", i, op->rc, op->u.stock.available,
-               op->u.stock.held, available, held);
-}
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_GCRA, "gcra", 1);
+        return NGX_OK;
 
+    case 1:
+        op = &st->t[0]->op;
 
-/* gcra_allow_deny */
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK && op->u.gcra.result.allowed
+            && op->u.gcra.result.remaining == 0,
+            "first request: rc %i, allowed %d, remaining %L; expected "
+            "allowed, 0 remaining", op->rc, op->u.gcra.result.allowed,
+            op->u.gcra.result.remaining);
 
-static ngx_int_t
-ngx_microshop_selftest_gcra_1(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_gcra(st, 0, "gcra", 1);
-}
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_GCRA, "gcra", 1);
+        return NGX_OK;
 
+    case 2:
+        op = &st->t[1]->op;
 
-static ngx_int_t
-ngx_microshop_selftest_gcra_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t            rc;
-    ngx_microshop_op_t  *op;
-
-    op = &st->t[0]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK && op->u.gcra.result.allowed
-             && op->u.gcra.result.remaining == 0,
-             "first request: rc %i, allowed %d, remaining %L; expected "
-             "allowed, 0 remaining", op->rc, op->u.gcra.result.allowed,
-             op->u.gcra.result.remaining);
-    if (rc != NGX_OK) {
-        return rc;
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_DECLINED && !op->u.gcra.result.allowed
+            && op->u.gcra.result.retry_after > 0,
+            "second request: rc %i, allowed %d, retry after %L us; "
+            "expected denied", op->rc, op->u.gcra.result.allowed,
+            op->u.gcra.result.retry_after);
+        return NGX_OK;
     }
 
-    return ngx_microshop_selftest_gcra(st, 1, "gcra", 1);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_gcra_3(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_revoke(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
-    ngx_microshop_op_t  *op;
+    switch (step) {
 
-    op = &st->t[1]->op;
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_IS_REVOKED,
+                                      "jti", 0);
+        return NGX_OK;
 
-    return ngx_microshop_selftest_expect(st,
-               op->rc == NGX_DECLINED && !op->u.gcra.result.allowed
-               && op->u.gcra.result.retry_after > 0,
-               "second request: rc %i, allowed %d, retry after %L us; "
-               "expected denied", op->rc, op->u.gcra.result.allowed,
-               op->u.gcra.result.retry_after);
-}
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_DECLINED,
+                                     "IS_REVOKED of a new jti");
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_REVOKE, "jti",
+                                      0);
+        return NGX_OK;
 
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 1, NGX_OK, "REVOKE");
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_IS_REVOKED,
+                                      "jti", 0);
+        return NGX_OK;
 
-/* revoke */
-
-static ngx_int_t
-ngx_microshop_selftest_revoke_1(ngx_microshop_selftest_t *st)
-{
-    ngx_microshop_selftest_op_t  *t;
-
-    t = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_OP_IS_REVOKED, "jti",
-                                  0);
-    if (t == NULL) {
-        return NGX_ERROR;
+    case 3:
+        ngx_microshop_selftest_rc_is(st, 2, NGX_OK,
+                                     "IS_REVOKED of a revoked jti");
+        return NGX_OK;
     }
 
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_revoke_2(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_idem_in_progress(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *t;
+    switch (step) {
 
-    rc = ngx_microshop_selftest_expect(st, st->t[0]->op.rc == NGX_DECLINED,
-             "IS_REVOKED of a new jti: rc %i, expected NGX_DECLINED",
-             st->t[0]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_idem_is(st, 0, NGX_MICROSHOP_IDEM_NEW,
+                                       "first IDEM_BEGIN");
+
+        /* in flight together */
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'b');
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_idem_is(st, 1, NGX_MICROSHOP_IDEM_IN_PROGRESS,
+                                       "same request");
+        ngx_microshop_selftest_idem_is(st, 2, NGX_MICROSHOP_IDEM_MISMATCH,
+                                       "other request");
+        return NGX_OK;
     }
 
-    t = ngx_microshop_selftest_op(st, 1, NGX_MICROSHOP_OP_REVOKE, "jti", 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    t->op.u.revoke.exp = ngx_time() + 600;
-
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
-static ngx_int_t
-ngx_microshop_selftest_revoke_3(ngx_microshop_selftest_t *st)
+/* the first IDEM_BEGIN of a key is new */
+
+static void
+ngx_microshop_selftest_begun(ngx_microshop_selftest_t *st)
 {
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *t;
-
-    rc = ngx_microshop_selftest_expect(st, st->t[1]->op.rc == NGX_OK,
-             "REVOKE: rc %i, expected NGX_OK", st->t[1]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    t = ngx_microshop_selftest_op(st, 2, NGX_MICROSHOP_OP_IS_REVOKED, "jti",
-                                  0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
+    ngx_microshop_selftest_expect(st,
+        st->t[0]->op.u.idem.result == NGX_MICROSHOP_IDEM_NEW,
+        "IDEM_BEGIN: result %ui, expected new", st->t[0]->op.u.idem.result);
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_revoke_4(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_expect(st, st->t[2]->op.rc == NGX_OK,
-               "IS_REVOKED of a revoked jti: rc %i, expected NGX_OK",
-               st->t[2]->op.rc);
-}
-
-
-/* idem_new_in_progress_mismatch */
-
-static ngx_int_t
-ngx_microshop_selftest_begin_1(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_idem(st, 0, "idem", 'a');
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_begin_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t            rc;
-    ngx_microshop_op_t  *op;
-
-    op = &st->t[0]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK && op->u.idem.result == NGX_MICROSHOP_IDEM_NEW,
-             "first IDEM_BEGIN: rc %i, result %ui, expected new", op->rc,
-             op->u.idem.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (ngx_microshop_selftest_idem(st, 1, "idem", 'a') != NGX_OK
-        || ngx_microshop_selftest_idem(st, 2, "idem", 'b') != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_begin_3(ngx_microshop_selftest_t *st)
-{
-    ngx_microshop_op_t  *same, *other;
-
-    same = &st->t[1]->op;
-    other = &st->t[2]->op;
-
-    return ngx_microshop_selftest_expect(st,
-               same->rc == NGX_OK
-               && same->u.idem.result == NGX_MICROSHOP_IDEM_IN_PROGRESS
-               && other->rc == NGX_OK
-               && other->u.idem.result == NGX_MICROSHOP_IDEM_MISMATCH,
-               "same request: rc %i result %ui (expected in progress), "
-               "other request: rc %i result %ui (expected mismatch)",
-               same->rc, same->u.idem.result, other->rc,
-               other->u.idem.result);
-}
-
-
-/* idem_complete_posted_done */
-
-static ngx_int_t
-ngx_microshop_selftest_done_1(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_idem(st, 0, "idem", 'a');
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_done_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t            rc;
-    ngx_microshop_op_t  *op;
-
-    op = &st->t[0]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK && op->u.idem.result == NGX_MICROSHOP_IDEM_NEW,
-             "IDEM_BEGIN: rc %i, result %ui, expected new", op->rc,
-             op->u.idem.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ngx_microshop_selftest_idem_post(st, NGX_MICROSHOP_OP_IDEM_COMPLETE,
-                                     "idem", 'a', 0);
-
-    return ngx_microshop_selftest_idem(st, 1, "idem", 'a');
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_done_3(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_idem_done(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
     ngx_microshop_op_t  *op;
 
-    op = &st->t[1]->op;
+    switch (step) {
 
-    return ngx_microshop_selftest_expect(st,
-               op->rc == NGX_OK && op->u.idem.result == NGX_MICROSHOP_IDEM_DONE
-               && ngx_microshop_selftest_same(&op->u.idem.response,
-                                              NGX_MICROSHOP_SELFTEST_ANSWER),
-               "IDEM_BEGIN after the posted IDEM_COMPLETE: rc %i, result %ui, "
-               "%uz bytes of answer; expected done with the %uz bytes stored",
-               op->rc, op->u.idem.result, op->u.idem.response.len,
-               sizeof(NGX_MICROSHOP_SELFTEST_ANSWER) - 1);
-}
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
 
+    case 1:
+        ngx_microshop_selftest_idem_is(st, 0, NGX_MICROSHOP_IDEM_NEW,
+                                       "IDEM_BEGIN");
 
-/* idem_complete_unavailable */
+        ngx_microshop_selftest_idem_post(st, NGX_MICROSHOP_OP_IDEM_COMPLETE,
+                                         'a', 0);
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
 
-static ngx_int_t
-ngx_microshop_selftest_unavail_1(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_idem(st, 0, "idem", 'a');
-}
+    case 2:
+        op = &st->t[1]->op;
 
-
-static ngx_int_t
-ngx_microshop_selftest_unavail_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[0]->op.u.idem.result == NGX_MICROSHOP_IDEM_NEW,
-             "IDEM_BEGIN: result %ui, expected new",
-             st->t[0]->op.u.idem.result);
-    if (rc != NGX_OK) {
-        return rc;
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK && op->u.idem.result == NGX_MICROSHOP_IDEM_DONE
+            && ngx_microshop_selftest_same(&op->u.idem.response,
+                                           NGX_MICROSHOP_SELFTEST_ANSWER),
+            "IDEM_BEGIN after the posted IDEM_COMPLETE: rc %i, result %ui, "
+            "%uz bytes of answer; expected done with the %uz bytes stored",
+            op->rc, op->u.idem.result, op->u.idem.response.len,
+            sizeof(NGX_MICROSHOP_SELFTEST_ANSWER) - 1);
+        return NGX_OK;
     }
 
-    ngx_microshop_selftest_idem_post(st, NGX_MICROSHOP_OP_IDEM_COMPLETE,
-                                     "idem", 'a', 1);
-
-    return ngx_microshop_selftest_idem(st, 1, "idem", 'a');
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_unavail_3(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_idem_unavailable(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    ngx_microshop_op_t  *op;
+    switch (step) {
 
-    op = &st->t[1]->op;
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
 
-    return ngx_microshop_selftest_expect(st,
-               op->rc == NGX_OK
-               && op->u.idem.result == NGX_MICROSHOP_IDEM_UNAVAILABLE,
-               "IDEM_BEGIN after an unavailable answer: rc %i, result %ui, "
-               "expected unavailable", op->rc, op->u.idem.result);
-}
+    case 1:
+        ngx_microshop_selftest_begun(st);
 
+        ngx_microshop_selftest_idem_post(st, NGX_MICROSHOP_OP_IDEM_COMPLETE,
+                                         'a', 1);
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
 
-/* idem_release */
-
-static ngx_int_t
-ngx_microshop_selftest_release_1(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_idem(st, 0, "idem", 'a');
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_release_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *t;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[0]->op.u.idem.result == NGX_MICROSHOP_IDEM_NEW,
-             "IDEM_BEGIN: result %ui, expected new",
-             st->t[0]->op.u.idem.result);
-    if (rc != NGX_OK) {
-        return rc;
+    case 2:
+        ngx_microshop_selftest_idem_is(st, 1, NGX_MICROSHOP_IDEM_UNAVAILABLE,
+                                       "IDEM_BEGIN after an unavailable "
+                                       "answer");
+        return NGX_OK;
     }
 
-    /* another request may not release the key */
-
-    t = ngx_microshop_selftest_op(st, 1, NGX_MICROSHOP_OP_IDEM_RELEASE,
-                                  "idem", 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memset(t->op.u.idem.fingerprint, 'b', NGX_MICROSHOP_FINGERPRINT_LEN);
-
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_release_3(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_idem_release(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    ngx_int_t  rc;
+    switch (step) {
 
-    rc = ngx_microshop_selftest_expect(st, st->t[1]->op.rc == NGX_DECLINED,
-             "IDEM_RELEASE by another fingerprint: rc %i, expected "
-             "NGX_DECLINED", st->t[1]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_begun(st);
+
+        /* another request may not release the key */
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_IDEM_RELEASE,
+                                      "idem", 'b');
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 1, NGX_DECLINED,
+                                     "IDEM_RELEASE by another fingerprint");
+
+        ngx_microshop_selftest_idem_post(st, NGX_MICROSHOP_OP_IDEM_RELEASE,
+                                         'a', 0);
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_IDEM_BEGIN,
+                                      "idem", 'a');
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_idem_is(st, 2, NGX_MICROSHOP_IDEM_NEW,
+                                       "IDEM_BEGIN after the posted "
+                                       "IDEM_RELEASE");
+        ngx_microshop_selftest_submit(st, 3, NGX_MICROSHOP_OP_IDEM_RELEASE,
+                                      "idem", 'a');
+        return NGX_OK;
+
+    case 4:
+        ngx_microshop_selftest_rc_is(st, 3, NGX_OK,
+                                     "IDEM_RELEASE of our own key");
+        return NGX_OK;
     }
 
-    ngx_microshop_selftest_idem_post(st, NGX_MICROSHOP_OP_IDEM_RELEASE,
-                                     "idem", 'a', 0);
-
-    return ngx_microshop_selftest_idem(st, 2, "idem", 'a');
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_release_4(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_inventory(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    ngx_int_t                     rc;
-    ngx_microshop_op_t           *op;
-    ngx_microshop_selftest_op_t  *t;
+    u_char               body[sizeof(NGX_MICROSHOP_SELFTEST_BODY)];
+    u_char               etag[sizeof(NGX_MICROSHOP_SELFTEST_ETAG)];
+    ngx_atomic_uint_t    stored;
+    ngx_microshop_op_t   op, *get;
 
-    op = &st->t[2]->op;
+    switch (step) {
 
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK && op->u.idem.result == NGX_MICROSHOP_IDEM_NEW,
-             "IDEM_BEGIN after the posted IDEM_RELEASE: rc %i, result %ui, "
-             "expected new", op->rc, op->u.idem.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    t = ngx_microshop_selftest_op(st, 3, NGX_MICROSHOP_OP_IDEM_RELEASE,
-                                  "idem", 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memset(t->op.u.idem.fingerprint, 'a', NGX_MICROSHOP_FINGERPRINT_LEN);
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_release_5(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_expect(st, st->t[3]->op.rc == NGX_OK,
-               "IDEM_RELEASE of our own key: rc %i, expected NGX_OK",
-               st->t[3]->op.rc);
-}
-
-
-/* inventory_put_get_drop */
-
-static ngx_int_t
-ngx_microshop_selftest_inv_1(ngx_microshop_selftest_t *st)
-{
-    u_char                        body[sizeof(NGX_MICROSHOP_SELFTEST_BODY)];
-    u_char                        etag[sizeof(NGX_MICROSHOP_SELFTEST_ETAG)];
-    ngx_microshop_op_t            op;
-    ngx_microshop_selftest_op_t  *t;
-
-    st->before[0] = ngx_microshop_selftest_counter(st,
+    case 0:
+        st->before = ngx_microshop_selftest_counter(st,
                                         NGX_MICROSHOP_COUNTER_CACHE_STORE);
 
-    ngx_memcpy(body, NGX_MICROSHOP_SELFTEST_BODY, sizeof(body));
-    ngx_memcpy(etag, NGX_MICROSHOP_SELFTEST_ETAG, sizeof(etag));
+        ngx_memcpy(body, NGX_MICROSHOP_SELFTEST_BODY, sizeof(body));
+        ngx_memcpy(etag, NGX_MICROSHOP_SELFTEST_ETAG, sizeof(etag));
 
-    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
 
-    op.type = NGX_MICROSHOP_OP_INV_PUT;
-    op.counter = NGX_MICROSHOP_COUNTER_CACHE_STORE;
-    op.u.inv.body.data = body;
-    op.u.inv.body.len = sizeof(body) - 1;
-    op.u.inv.etag.data = etag;
-    op.u.inv.etag.len = sizeof(etag) - 1;
-    op.u.inv.keep = NGX_MICROSHOP_SELFTEST_KEEP;
+        op.type = NGX_MICROSHOP_OP_INV_PUT;
+        op.counter = NGX_MICROSHOP_COUNTER_CACHE_STORE;
+        op.u.inv.body.data = body;
+        op.u.inv.body.len = sizeof(body) - 1;
+        op.u.inv.etag.data = etag;
+        op.u.inv.etag.len = sizeof(etag) - 1;
+        op.u.inv.keep = NGX_MICROSHOP_SELFTEST_KEEP;
 
-    ngx_microshop_selftest_post(st, &op, "inv", 1);
+        ngx_microshop_selftest_post(st, &op, "inv");
 
-    ngx_memset(body, 'X', sizeof(body));
-    ngx_memset(etag, 'X', sizeof(etag));
+        ngx_memset(body, 'X', sizeof(body));
+        ngx_memset(etag, 'X', sizeof(etag));
 
-    t = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_OP_INV_GET, "inv", 1);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_INV_GET, "inv",
+                                      0);
+        return NGX_OK;
 
-    return ngx_microshop_selftest_exec(st, t);
-}
+    case 1:
+        get = &st->t[0]->op;
 
+        ngx_microshop_selftest_expect(st,
+            get->rc == NGX_OK
+            && ngx_microshop_selftest_same(&get->u.inv.body,
+                                           NGX_MICROSHOP_SELFTEST_BODY)
+            && ngx_microshop_selftest_same(&get->u.inv.etag,
+                                           NGX_MICROSHOP_SELFTEST_ETAG)
+            && get->u.inv.stored_at > 0 && get->u.inv.version == 0,
+            "INV_GET after the posted INV_PUT: rc %i, body \"%V\", etag "
+            "\"%V\", stored at %L, version %L", get->rc, &get->u.inv.body,
+            &get->u.inv.etag, get->u.inv.stored_at, get->u.inv.version);
 
-static ngx_int_t
-ngx_microshop_selftest_inv_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_atomic_uint_t             stored;
-    ngx_microshop_op_t           *op;
-    ngx_microshop_selftest_op_t  *t;
-
-    op = &st->t[0]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK
-             && ngx_microshop_selftest_same(&op->u.inv.body,
-                                            NGX_MICROSHOP_SELFTEST_BODY)
-             && ngx_microshop_selftest_same(&op->u.inv.etag,
-                                            NGX_MICROSHOP_SELFTEST_ETAG)
-             && op->u.inv.stored_at > 0 && op->u.inv.version == 0,
-             "INV_GET after the posted INV_PUT: rc %i, body \"%V\", etag "
-             "\"%V\", stored at %L, version %L", op->rc, &op->u.inv.body,
-             &op->u.inv.etag, op->u.inv.stored_at, op->u.inv.version);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    stored = ngx_microshop_selftest_counter(st,
+        stored = ngx_microshop_selftest_counter(st,
                                         NGX_MICROSHOP_COUNTER_CACHE_STORE);
 
-    rc = ngx_microshop_selftest_expect(st, stored >= st->before[0] + 1,
-             "the counter of the posted op was not counted (%uA, was %uA)",
-             stored, st->before[0]);
-    if (rc != NGX_OK) {
-        return rc;
+        ngx_microshop_selftest_expect(st, stored >= st->before + 1,
+            "the counter of the posted op was not counted (%uA, was %uA)",
+            stored, st->before);
+
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_INV_DROP,
+                                      "inv", 0);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 1, NGX_OK, "INV_DROP");
+
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_INV_GET, "inv",
+                                      0);
+        ngx_microshop_selftest_submit(st, 3, NGX_MICROSHOP_OP_INV_DROP,
+                                      "inv", 0);
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_rc_is(st, 2, NGX_DECLINED,
+                                     "INV_GET of a dropped item");
+        ngx_microshop_selftest_rc_is(st, 3, NGX_DECLINED,
+                                     "INV_DROP of a dropped item");
+        return NGX_OK;
     }
 
-    t = ngx_microshop_selftest_op(st, 1, NGX_MICROSHOP_OP_INV_DROP, "inv", 1);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_inv_3(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_events(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *get, *drop;
+    ngx_microshop_op_t  *op, *stale, *inv;
 
-    rc = ngx_microshop_selftest_expect(st, st->t[1]->op.rc == NGX_OK,
-             "INV_DROP: rc %i, expected NGX_OK", st->t[1]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_event(st, 0, "e1", 5);
+        return NGX_OK;
+
+    case 1:
+        op = &st->t[0]->op;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK
+            && op->u.event.result == NGX_MICROSHOP_EVENT_ACCEPTED,
+            "first EVENT: rc %i, result %ui, expected accepted", op->rc,
+            op->u.event.result);
+
+        /* in flight together: the same id again, an older version, and
+         * what the accepted event left */
+
+        ngx_microshop_selftest_event(st, 1, "e1", 6);
+        ngx_microshop_selftest_event(st, 2, "e2", 3);
+        ngx_microshop_selftest_submit(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "ev",
+                                      0);
+        ngx_microshop_selftest_submit(st, 4, NGX_MICROSHOP_OP_INV_GET, "ev",
+                                      0);
+        return NGX_OK;
+
+    case 2:
+        op = &st->t[1]->op;
+        stale = &st->t[2]->op;
+        inv = &st->t[4]->op;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK
+            && op->u.event.result == NGX_MICROSHOP_EVENT_DUPLICATE
+            && stale->rc == NGX_OK
+            && stale->u.event.result == NGX_MICROSHOP_EVENT_STALE,
+            "same id: rc %i result %ui (expected duplicate), older "
+            "version: rc %i result %ui (expected stale)", op->rc,
+            op->u.event.result, stale->rc, stale->u.event.result);
+
+        ngx_microshop_selftest_stock_is(st, 3, 7, 0);
+
+        ngx_microshop_selftest_expect(st,
+            inv->rc == NGX_OK
+            && ngx_microshop_selftest_same(&inv->u.inv.body,
+                                           NGX_MICROSHOP_SELFTEST_ITEM)
+            && ngx_microshop_selftest_same(&inv->u.inv.etag,
+                                           NGX_MICROSHOP_SELFTEST_IETAG)
+            && inv->u.inv.version == 5,
+            "the item of the accepted event: rc %i, body \"%V\", "
+            "etag \"%V\", version %L", inv->rc, &inv->u.inv.body,
+            &inv->u.inv.etag, inv->u.inv.version);
+        return NGX_OK;
     }
 
-    get = ngx_microshop_selftest_op(st, 2, NGX_MICROSHOP_OP_INV_GET, "inv",
-                                    1);
-    drop = ngx_microshop_selftest_op(st, 3, NGX_MICROSHOP_OP_INV_DROP,
-                                     "inv", 1);
-    if (get == NULL || drop == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_microshop_selftest_exec(st, get) != NGX_OK
-        || ngx_microshop_selftest_exec(st, drop) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_inv_4(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_stock(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
-    return ngx_microshop_selftest_expect(st,
-               st->t[2]->op.rc == NGX_DECLINED
-               && st->t[3]->op.rc == NGX_DECLINED,
-               "INV_GET and INV_DROP of a dropped item: rc %i and %i, "
-               "expected NGX_DECLINED", st->t[2]->op.rc, st->t[3]->op.rc);
-}
+    switch (step) {
 
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_GET,
+                                      "unknown", 0);
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_STOCK_SET, "s",
+                                      9);
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_STOCK_GET, "s",
+                                      0);
+        return NGX_OK;
 
-/* event_accepted_duplicate_stale */
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_DECLINED,
+                                     "STOCK_GET of unknown stock");
 
-static ngx_int_t
-ngx_microshop_selftest_event(ngx_microshop_selftest_t *st, ngx_uint_t i,
-    char *id, int64_t version)
-{
-    ngx_microshop_selftest_op_t  *t;
+        ngx_microshop_selftest_expect(st,
+            st->t[1]->op.rc == NGX_OK && st->t[1]->op.u.stock.held == 0,
+            "STOCK_SET: rc %i, held %L", st->t[1]->op.rc,
+            st->t[1]->op.u.stock.held);
 
-    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_EVENT, "ev", 1);
-    if (t == NULL) {
-        return NGX_ERROR;
+        ngx_microshop_selftest_stock_is(st, 2, 9, 0);
+        return NGX_OK;
     }
 
-    t->op.u.event.id.data = (u_char *) id;
-    t->op.u.event.id.len = ngx_strlen(id);
-    t->op.u.event.version = version;
-    t->op.u.event.has_available = 1;
-    t->op.u.event.available = 7;
-    t->op.u.event.has_item = 1;
-    ngx_str_set(&t->op.u.event.item, NGX_MICROSHOP_SELFTEST_ITEM);
-    ngx_str_set(&t->op.u.event.etag, NGX_MICROSHOP_SELFTEST_IETAG);
-    t->op.u.event.result = 99;
-
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_event_1(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_reserve_short(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    return ngx_microshop_selftest_event(st, 0, "e1", 5);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_event_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_microshop_op_t           *op;
-    ngx_microshop_selftest_op_t  *t;
-
-    op = &st->t[0]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK
-             && op->u.event.result == NGX_MICROSHOP_EVENT_ACCEPTED,
-             "first EVENT: rc %i, result %ui, expected accepted", op->rc,
-             op->u.event.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* in flight together: the same id again, an older version, and what
-     * the accepted event left */
-
-    if (ngx_microshop_selftest_event(st, 1, "e1", 6) != NGX_OK
-        || ngx_microshop_selftest_event(st, 2, "e2", 3) != NGX_OK
-        || ngx_microshop_selftest_stock(st, 3, NGX_MICROSHOP_OP_STOCK_GET,
-                                        "ev", 0)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    t = ngx_microshop_selftest_op(st, 4, NGX_MICROSHOP_OP_INV_GET, "ev", 1);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_event_3(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t            rc;
-    ngx_microshop_op_t  *dup, *stale, *inv;
-
-    dup = &st->t[1]->op;
-    stale = &st->t[2]->op;
-    inv = &st->t[4]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             dup->rc == NGX_OK
-             && dup->u.event.result == NGX_MICROSHOP_EVENT_DUPLICATE
-             && stale->rc == NGX_OK
-             && stale->u.event.result == NGX_MICROSHOP_EVENT_STALE,
-             "same id: rc %i result %ui (expected duplicate), older "
-             "version: rc %i result %ui (expected stale)", dup->rc,
-             dup->u.event.result, stale->rc, stale->u.event.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_microshop_selftest_stock_is(st, 3, 7, 0);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_microshop_selftest_expect(st,
-               inv->rc == NGX_OK
-               && ngx_microshop_selftest_same(&inv->u.inv.body,
-                                              NGX_MICROSHOP_SELFTEST_ITEM)
-               && ngx_microshop_selftest_same(&inv->u.inv.etag,
-                                              NGX_MICROSHOP_SELFTEST_IETAG)
-               && inv->u.inv.version == 5,
-               "the item of the accepted event: rc %i, body \"%V\", "
-               "etag \"%V\", version %L", inv->rc, &inv->u.inv.body,
-               &inv->u.inv.etag, inv->u.inv.version);
-}
-
-
-/* stock_set_get */
-
-static ngx_int_t
-ngx_microshop_selftest_stock_1(ngx_microshop_selftest_t *st)
-{
-    if (ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_GET,
-                                     "unknown", 0)
-        != NGX_OK
-        || ngx_microshop_selftest_stock(st, 1, NGX_MICROSHOP_OP_STOCK_SET,
-                                        "s", 9)
-           != NGX_OK
-        || ngx_microshop_selftest_stock(st, 2, NGX_MICROSHOP_OP_STOCK_GET,
-                                        "s", 0)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_stock_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_microshop_selftest_expect(st, st->t[0]->op.rc == NGX_DECLINED,
-             "STOCK_GET of unknown stock: rc %i, expected NGX_DECLINED",
-             st->t[0]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[1]->op.rc == NGX_OK && st->t[1]->op.u.stock.held == 0,
-             "STOCK_SET: rc %i, held %L", st->t[1]->op.rc,
-             st->t[1]->op.u.stock.held);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_microshop_selftest_stock_is(st, 2, 9, 0);
-}
-
-
-/* reserve_ok_short */
-
-static ngx_int_t
-ngx_microshop_selftest_reserve_1(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "A",
-                                        3);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_reserve_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *t;
-
-    rc = ngx_microshop_selftest_expect(st, st->t[0]->op.rc == NGX_OK,
-             "STOCK_SET: rc %i", st->t[0]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    t = ngx_microshop_selftest_reserve(st, 1, NGX_MICROSHOP_OP_RESERVE, "r1",
-                                       "A", 2, NULL, 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_reserve_3(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_microshop_op_t           *op;
-    ngx_microshop_selftest_op_t  *t;
-
-    op = &st->t[1]->op;
-
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_OK && op->u.reserve.held == 1
-             && op->u.reserve.lines[0].short_of_stock == 0,
-             "RESERVE 2 of 3: rc %i, held %ui, short %ui; expected held",
-             op->rc, op->u.reserve.held,
-             op->u.reserve.lines[0].short_of_stock);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* 2 more of A (1 left) and 1 of B (no stock known: the backend's) */
-
-    t = ngx_microshop_selftest_reserve(st, 2, NGX_MICROSHOP_OP_RESERVE, "r2",
-                                       "A", 2, "B", 1);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_reserve_4(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t            rc;
     ngx_microshop_op_t  *op;
 
-    op = &st->t[2]->op;
+    switch (step) {
 
-    rc = ngx_microshop_selftest_expect(st,
-             op->rc == NGX_DECLINED && op->u.reserve.held == 0
-             && op->u.reserve.lines[0].short_of_stock == 1
-             && op->u.reserve.lines[1].short_of_stock == 0,
-             "RESERVE beyond the stock: rc %i, held %ui, short A %ui B %ui;"
-             " expected NGX_DECLINED, A short only", op->rc,
-             op->u.reserve.held, op->u.reserve.lines[0].short_of_stock,
-             op->u.reserve.lines[1].short_of_stock);
-    if (rc != NGX_OK) {
-        return rc;
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "A",
+                                      3);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_OK, "STOCK_SET");
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve(st, 1, NGX_MICROSHOP_OP_RESERVE,
+                                           "r1", "A", 2, NULL, 0));
+        return NGX_OK;
+
+    case 2:
+        op = &st->t[1]->op;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK && op->u.reserve.held == 1
+            && op->u.reserve.lines[0].short_of_stock == 0,
+            "RESERVE 2 of 3: rc %i, held %ui, short %ui; expected held",
+            op->rc, op->u.reserve.held,
+            op->u.reserve.lines[0].short_of_stock);
+
+        /* 2 more of A (1 left) and 1 of B (no stock known: the backend's) */
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve(st, 2, NGX_MICROSHOP_OP_RESERVE,
+                                           "r2", "A", 2, "B", 1));
+        return NGX_OK;
+
+    case 3:
+        op = &st->t[2]->op;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_DECLINED && op->u.reserve.held == 0
+            && op->u.reserve.lines[0].short_of_stock == 1
+            && op->u.reserve.lines[1].short_of_stock == 0,
+            "RESERVE beyond the stock: rc %i, held %ui, short A %ui B %ui;"
+            " expected NGX_DECLINED, A short only", op->rc,
+            op->u.reserve.held, op->u.reserve.lines[0].short_of_stock,
+            op->u.reserve.lines[1].short_of_stock);
+
+        ngx_microshop_selftest_submit(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "A",
+                                      0);
+        return NGX_OK;
+
+    case 4:
+        ngx_microshop_selftest_stock_is(st, 3, 3, 2);
+        return NGX_OK;
     }
 
-    return ngx_microshop_selftest_stock(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "A",
-                                        0);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_reserve_5(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_stock_is(st, 3, 3, 2);
-}
-
-
-/* settle_commit_release */
-
-static ngx_int_t
-ngx_microshop_selftest_settle_1(ngx_microshop_selftest_t *st)
-{
-    ngx_microshop_selftest_op_t  *t;
-
-    /* in flight together: the set runs first */
-
-    if (ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "S",
-                                     5)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    t = ngx_microshop_selftest_reserve(st, 1, NGX_MICROSHOP_OP_RESERVE, "r3",
-                                       "S", 2, NULL, 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_settle_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *t;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[1]->op.rc == NGX_OK && st->t[1]->op.u.reserve.held == 1,
-             "RESERVE: rc %i, held %ui", st->t[1]->op.rc,
-             st->t[1]->op.u.reserve.held);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    t = ngx_microshop_selftest_reserve(st, 2, NGX_MICROSHOP_OP_SETTLE, "r3",
-                                       "S", 2, NULL, 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    t->op.u.reserve.commit = 1;
-
-    if (ngx_microshop_selftest_exec(st, t) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_stock(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "S",
-                                        0);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_settle_3(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_settle(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
     u_char                        id[NGX_MICROSHOP_SELFTEST_KEY];
-    ngx_int_t                     rc;
     ngx_microshop_op_t            op;
     ngx_microshop_line_t          line;
     ngx_microshop_selftest_op_t  *t;
 
-    rc = ngx_microshop_selftest_expect(st, st->t[2]->op.rc == NGX_OK,
-             "SETTLE commit: rc %i, expected NGX_OK", st->t[2]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
+    switch (step) {
+
+    case 0:
+        /* in flight together: the set runs first */
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "S",
+                                      5);
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve(st, 1, NGX_MICROSHOP_OP_RESERVE,
+                                           "r3", "S", 2, NULL, 0));
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_held_is(st, 1, "RESERVE");
+
+        t = ngx_microshop_selftest_reserve(st, 2, NGX_MICROSHOP_OP_SETTLE,
+                                           "r3", "S", 2, NULL, 0);
+        if (t) {
+            t->op.u.reserve.commit = 1;
+        }
+
+        ngx_microshop_selftest_exec(st, t);
+        ngx_microshop_selftest_submit(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "S",
+                                      0);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 2, NGX_OK, "SETTLE commit");
+
+        /* sold: 2 fewer available, nothing held */
+        ngx_microshop_selftest_stock_is(st, 3, 3, 0);
+
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve(st, 4, NGX_MICROSHOP_OP_RESERVE,
+                                           "r4", "S", 1, NULL, 0));
+
+        /* a posted release on this frame, after the reserve, before the
+         * get */
+
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        ngx_memzero(&line, sizeof(ngx_microshop_line_t));
+
+        ngx_str_set(&line.sku, "S");
+        line.quantity = 1;
+
+        op.type = NGX_MICROSHOP_OP_SETTLE;
+        op.u.reserve.seller = st->seller;
+        op.u.reserve.id.data = id;
+        op.u.reserve.id.len = ngx_microshop_selftest_key(st, id, op.type,
+                                                         "r4")
+                              - id;
+        op.u.reserve.lines = &line;
+        op.u.reserve.nlines = 1;
+        op.u.reserve.commit = 0;
+
+        ngx_microshop_selftest_post(st, &op, "r4");
+
+        ngx_memset(id, 'X', sizeof(id));
+        ngx_memset(&line, NGX_MICROSHOP_SELFTEST_JUNK, sizeof(line));
+
+        ngx_microshop_selftest_submit(st, 5, NGX_MICROSHOP_OP_STOCK_GET, "S",
+                                      0);
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve(st, 6, NGX_MICROSHOP_OP_SETTLE,
+                                           "r4", "S", 1, NULL, 0));
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_held_is(st, 4, "second RESERVE");
+
+        /* released: as before the reserve */
+        ngx_microshop_selftest_stock_is(st, 5, 3, 0);
+
+        ngx_microshop_selftest_rc_is(st, 6, NGX_DECLINED,
+                                     "SETTLE of a released hold");
+        return NGX_OK;
     }
 
-    /* sold: 2 fewer available, nothing held */
-
-    rc = ngx_microshop_selftest_stock_is(st, 3, 3, 0);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    t = ngx_microshop_selftest_reserve(st, 4, NGX_MICROSHOP_OP_RESERVE, "r4",
-                                       "S", 1, NULL, 0);
-    if (t == NULL || ngx_microshop_selftest_exec(st, t) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* a posted release on this frame, after the reserve, before the get */
-
-    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
-    ngx_memzero(&line, sizeof(ngx_microshop_line_t));
-
-    ngx_str_set(&line.sku, "S");
-    line.quantity = 1;
-
-    op.type = NGX_MICROSHOP_OP_SETTLE;
-    op.u.reserve.seller = st->seller;
-    op.u.reserve.id.data = id;
-    op.u.reserve.id.len = ngx_microshop_selftest_key(st, id, "r4", 0) - id;
-    op.u.reserve.lines = &line;
-    op.u.reserve.nlines = 1;
-    op.u.reserve.commit = 0;
-
-    ngx_microshop_selftest_post(st, &op, "r4", 0);
-
-    ngx_memset(id, 'X', sizeof(id));
-    ngx_memset(&line, NGX_MICROSHOP_SELFTEST_JUNK, sizeof(line));
-
-    if (ngx_microshop_selftest_stock(st, 5, NGX_MICROSHOP_OP_STOCK_GET, "S",
-                                     0)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    t = ngx_microshop_selftest_reserve(st, 6, NGX_MICROSHOP_OP_SETTLE, "r4",
-                                       "S", 1, NULL, 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_settle_4(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_sweep(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[4]->op.rc == NGX_OK && st->t[4]->op.u.reserve.held == 1,
-             "second RESERVE: rc %i, held %ui", st->t[4]->op.rc,
-             st->t[4]->op.u.reserve.held);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* released: as before the reserve */
-
-    rc = ngx_microshop_selftest_stock_is(st, 5, 3, 0);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_microshop_selftest_expect(st, st->t[6]->op.rc == NGX_DECLINED,
-               "SETTLE of a released hold: rc %i, expected NGX_DECLINED",
-               st->t[6]->op.rc);
-}
-
-
-/* sweep */
-
-static ngx_int_t
-ngx_microshop_selftest_sweep_1(ngx_microshop_selftest_t *st)
-{
-    ngx_microshop_selftest_op_t  *t;
-
-    if (ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "W",
-                                     2)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    t = ngx_microshop_selftest_reserve(st, 1, NGX_MICROSHOP_OP_RESERVE, "r5",
-                                       "W", 1, NULL, 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* a hold that is past its time at once */
-    t->op.u.reserve.hold = 0;
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_sweep_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
-    ngx_microshop_selftest_op_t  *t;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[1]->op.rc == NGX_OK && st->t[1]->op.u.reserve.held == 1,
-             "RESERVE: rc %i, held %ui", st->t[1]->op.rc,
-             st->t[1]->op.u.reserve.held);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    st->before[0] = ngx_microshop_selftest_counter(st,
-                                    NGX_MICROSHOP_COUNTER_RESERVE_EXPIRED);
-
-    t = ngx_microshop_selftest_op(st, 2, NGX_MICROSHOP_OP_SWEEP, "sweep", 0);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_exec(st, t);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_sweep_3(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t                     rc;
     ngx_atomic_uint_t             expired;
     ngx_microshop_selftest_op_t  *t;
 
-    expired = ngx_microshop_selftest_counter(st,
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "W",
+                                      2);
+
+        t = ngx_microshop_selftest_reserve(st, 1, NGX_MICROSHOP_OP_RESERVE,
+                                           "r5", "W", 1, NULL, 0);
+        if (t) {
+            /* a hold that is past its time at once */
+            t->op.u.reserve.hold = 0;
+        }
+
+        ngx_microshop_selftest_exec(st, t);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_held_is(st, 1, "RESERVE");
+
+        st->before = ngx_microshop_selftest_counter(st,
                                     NGX_MICROSHOP_COUNTER_RESERVE_EXPIRED);
 
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[2]->op.rc == NGX_OK && expired >= st->before[0] + 1,
-             "SWEEP: rc %i, expired holds counted %uA (was %uA)",
-             st->t[2]->op.rc, expired, st->before[0]);
-    if (rc != NGX_OK) {
-        return rc;
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_SWEEP, "sweep",
+                                      0);
+        return NGX_OK;
+
+    case 2:
+        expired = ngx_microshop_selftest_counter(st,
+                                    NGX_MICROSHOP_COUNTER_RESERVE_EXPIRED);
+
+        ngx_microshop_selftest_expect(st,
+            st->t[2]->op.rc == NGX_OK && expired >= st->before + 1,
+            "SWEEP: rc %i, expired holds counted %uA (was %uA)",
+            st->t[2]->op.rc, expired, st->before);
+
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve(st, 3, NGX_MICROSHOP_OP_SETTLE,
+                                           "r5", "W", 1, NULL, 0));
+        ngx_microshop_selftest_submit(st, 4, NGX_MICROSHOP_OP_STOCK_GET, "W",
+                                      0);
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_rc_is(st, 3, NGX_DECLINED,
+                                     "SETTLE of a swept hold");
+        ngx_microshop_selftest_stock_is(st, 4, 2, 0);
+        return NGX_OK;
     }
 
-    t = ngx_microshop_selftest_reserve(st, 3, NGX_MICROSHOP_OP_SETTLE, "r5",
-                                       "W", 1, NULL, 0);
-    if (t == NULL || ngx_microshop_selftest_exec(st, t) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_microshop_selftest_stock(st, 4, NGX_MICROSHOP_OP_STOCK_GET, "W",
-                                        0);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_sweep_4(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_fifo(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
-    ngx_int_t  rc;
+    switch (step) {
 
-    rc = ngx_microshop_selftest_expect(st, st->t[3]->op.rc == NGX_DECLINED,
-             "SETTLE of a swept hold: rc %i, expected NGX_DECLINED",
-             st->t[3]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
+    case 0:
+        ngx_microshop_selftest_stock_post(st, "F", 42);
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "F",
+                                      0);
+        ngx_microshop_selftest_stock_post(st, "F", 43);
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_STOCK_GET, "F",
+                                      0);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_stock_is(st, 0, 42, 0);
+        ngx_microshop_selftest_stock_is(st, 1, 43, 0);
+        return NGX_OK;
     }
 
-    return ngx_microshop_selftest_stock_is(st, 4, 2, 0);
-}
-
-
-/* post_then_exec_in_order */
-
-static ngx_int_t
-ngx_microshop_selftest_fifo_1(ngx_microshop_selftest_t *st)
-{
-    ngx_microshop_selftest_stock_post(st, "F", 42);
-
-    if (ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "F",
-                                     0)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_microshop_selftest_stock_post(st, "F", 43);
-
-    return ngx_microshop_selftest_stock(st, 1, NGX_MICROSHOP_OP_STOCK_GET, "F",
-                                        0);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_fifo_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_microshop_selftest_stock_is(st, 0, 42, 0);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_microshop_selftest_stock_is(st, 1, 43, 0);
+    return NGX_DONE;
 }
 
 
@@ -2243,7 +1629,7 @@ ngx_microshop_selftest_fifo_2(ngx_microshop_selftest_t *st)
  * once, behind the posts that prepare what they read
  */
 
-static ngx_int_t
+static void
 ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st)
 {
     u_char                        body[sizeof("batch")];
@@ -2251,7 +1637,19 @@ ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st)
     ngx_microshop_op_t            op;
     ngx_microshop_selftest_op_t  *t[10];
 
-    static char  *skus[] = { "q0", "q1", "q2", "q3" };
+    static char        *skus[] = { "q0", "q1", "q2", "q3" };
+
+    static ngx_uint_t   types[] = {
+        NGX_MICROSHOP_OP_STOCK_GET, NGX_MICROSHOP_OP_INV_GET,
+        NGX_MICROSHOP_OP_STOCK_GET, NGX_MICROSHOP_OP_IS_REVOKED,
+        NGX_MICROSHOP_OP_GCRA, NGX_MICROSHOP_OP_STOCK_GET,
+        NGX_MICROSHOP_OP_INV_GET, NGX_MICROSHOP_OP_STOCK_SET,
+        NGX_MICROSHOP_OP_STOCK_GET, NGX_MICROSHOP_OP_IDEM_BEGIN
+    };
+
+    static char        *names[] = {
+        "q0", "qi", "q1", "qjti", "qg", "q2", "qnone", "q3", "q3", "qidem"
+    };
 
     for (i = 0; i < 4; i++) {
         ngx_microshop_selftest_stock_post(st, skus[i], 100 + i);
@@ -2263,36 +1661,18 @@ ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st)
     op.u.inv.body.data = body;
     op.u.inv.body.len = sizeof(body) - 1;
     op.u.inv.keep = NGX_MICROSHOP_SELFTEST_KEEP;
-    ngx_microshop_selftest_post(st, &op, "qi", 1);
+    ngx_microshop_selftest_post(st, &op, "qi");
     ngx_memset(body, 'X', sizeof(body));
 
     ngx_memzero(&op, sizeof(ngx_microshop_op_t));
     op.type = NGX_MICROSHOP_OP_REVOKE;
     op.u.revoke.exp = ngx_time() + 600;
-    ngx_microshop_selftest_post(st, &op, "qjti", 0);
-
-    t[0] = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "q0",
-                                     1);
-    t[1] = ngx_microshop_selftest_op(st, 1, NGX_MICROSHOP_OP_INV_GET, "qi", 1);
-    t[2] = ngx_microshop_selftest_op(st, 2, NGX_MICROSHOP_OP_STOCK_GET, "q1",
-                                     1);
-    t[3] = ngx_microshop_selftest_op(st, 3, NGX_MICROSHOP_OP_IS_REVOKED,
-                                     "qjti", 0);
-    t[4] = ngx_microshop_selftest_op(st, 4, NGX_MICROSHOP_OP_GCRA, "qg", 0);
-    t[5] = ngx_microshop_selftest_op(st, 5, NGX_MICROSHOP_OP_STOCK_GET, "q2",
-                                     1);
-    t[6] = ngx_microshop_selftest_op(st, 6, NGX_MICROSHOP_OP_INV_GET, "qnone",
-                                     1);
-    t[7] = ngx_microshop_selftest_op(st, 7, NGX_MICROSHOP_OP_STOCK_SET, "q3",
-                                     1);
-    t[8] = ngx_microshop_selftest_op(st, 8, NGX_MICROSHOP_OP_STOCK_GET, "q3",
-                                     1);
-    t[9] = ngx_microshop_selftest_op(st, 9, NGX_MICROSHOP_OP_IDEM_BEGIN,
-                                     "qidem", 0);
+    ngx_microshop_selftest_post(st, &op, "qjti");
 
     for (i = 0; i < 10; i++) {
+        t[i] = ngx_microshop_selftest_op(st, i, types[i], names[i]);
         if (t[i] == NULL) {
-            return NGX_ERROR;
+            return;
         }
     }
 
@@ -2308,20 +1688,15 @@ ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st)
     t[9]->op.u.idem.ttl = NGX_MICROSHOP_SELFTEST_KEEP;
 
     for (i = 0; i < 10; i++) {
-        if (ngx_microshop_selftest_exec(st, t[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
+        ngx_microshop_selftest_exec(st, t[i]);
     }
-
-    return NGX_OK;
 }
 
 
-static ngx_int_t
+static void
 ngx_microshop_selftest_batch_check(ngx_microshop_selftest_t *st,
     ngx_uint_t reverse)
 {
-    ngx_int_t            rc;
     ngx_uint_t           i;
     ngx_microshop_op_t  *op[10];
 
@@ -2337,369 +1712,530 @@ ngx_microshop_selftest_batch_check(ngx_microshop_selftest_t *st,
     /* each its own result */
 
     for (i = 0; i < sizeof(stock) / sizeof(stock[0]); i++) {
-        rc = ngx_microshop_selftest_stock_is(st, stock[i][0], stock[i][1], 0);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+        ngx_microshop_selftest_stock_is(st, stock[i][0], stock[i][1], 0);
     }
 
-    rc = ngx_microshop_selftest_expect(st,
-             op[1]->rc == NGX_OK
-             && ngx_microshop_selftest_same(&op[1]->u.inv.body, "batch")
-             && op[3]->rc == NGX_OK
-             && op[4]->rc == NGX_OK && op[4]->u.gcra.result.allowed
-             && op[4]->u.gcra.result.remaining == 1
-             && op[6]->rc == NGX_DECLINED
-             && op[9]->rc == NGX_OK
-             && op[9]->u.idem.result == NGX_MICROSHOP_IDEM_NEW,
-             "results: INV_GET rc %i body \"%V\", IS_REVOKED rc %i, "
-             "GCRA rc %i remaining %L, INV_GET of nothing rc %i, "
-             "IDEM_BEGIN rc %i result %ui", op[1]->rc, &op[1]->u.inv.body,
-             op[3]->rc, op[4]->rc, op[4]->u.gcra.result.remaining,
-             op[6]->rc, op[9]->rc, op[9]->u.idem.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_microshop_selftest_expect(st,
+        op[1]->rc == NGX_OK
+        && ngx_microshop_selftest_same(&op[1]->u.inv.body, "batch")
+        && op[3]->rc == NGX_OK
+        && op[4]->rc == NGX_OK && op[4]->u.gcra.result.allowed
+        && op[4]->u.gcra.result.remaining == 1
+        && op[6]->rc == NGX_DECLINED
+        && op[9]->rc == NGX_OK
+        && op[9]->u.idem.result == NGX_MICROSHOP_IDEM_NEW,
+        "results: INV_GET rc %i body \"%V\", IS_REVOKED rc %i, "
+        "GCRA rc %i remaining %L, INV_GET of nothing rc %i, "
+        "IDEM_BEGIN rc %i result %ui", op[1]->rc, &op[1]->u.inv.body,
+        op[3]->rc, op[4]->rc, op[4]->u.gcra.result.remaining,
+        op[6]->rc, op[9]->rc, op[9]->u.idem.result);
 
     /* the order of the answers */
 
     for (i = 0; i + 1 < 10; i++) {
-        if (reverse ? st->t[i]->order > st->t[i + 1]->order
-                    : st->t[i]->order < st->t[i + 1]->order)
-        {
-            continue;
-        }
+        ngx_microshop_selftest_expect(st,
+            reverse ? st->t[i]->order > st->t[i + 1]->order
+                    : st->t[i]->order < st->t[i + 1]->order,
+            "op %ui was answered %ui-th, op %ui %ui-th: expected %s",
+            i, st->t[i]->order, i + 1, st->t[i + 1]->order,
+            reverse ? "the reverse order" : "submission order");
+    }
+}
 
-        return ngx_microshop_selftest_fail(st,
-                   "op %ui was answered %ui-th, op %ui %ui-th: expected %s",
-                   i, st->t[i]->order, i + 1, st->t[i + 1]->order,
-                   reverse ? "the reverse order" : "submission order");
+
+static ngx_int_t
+ngx_microshop_selftest_in_order(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
+{
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_batch(st);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_batch_check(st, 0);
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_inorder_2(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_out_of_order(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    return ngx_microshop_selftest_batch_check(st, 0);
+    switch (step) {
+
+    case 0:
+        st->knobs_set = 1;
+        (void) ngx_microshop_store_deferred_knobs(st->store, 1, 0);
+
+        ngx_microshop_selftest_batch(st);
+        return NGX_OK;
+
+    case 1:
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, 0);
+
+        ngx_microshop_selftest_batch_check(st, 1);
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_reorder_1(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_cancel_before(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    st->knobs_set = 1;
-    (void) ngx_microshop_store_deferred_reverse(st->store, 1);
+    ngx_uint_t          untouched;
+    ngx_atomic_uint_t   late;
 
-    return ngx_microshop_selftest_batch(st);
-}
+    switch (step) {
 
-
-static ngx_int_t
-ngx_microshop_selftest_reorder_2(ngx_microshop_selftest_t *st)
-{
-    (void) ngx_microshop_store_deferred_reverse(st->store, 0);
-
-    return ngx_microshop_selftest_batch_check(st, 1);
-}
-
-
-/* cancel_before_answer */
-
-static ngx_int_t
-ngx_microshop_selftest_cancel_1(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t  rc;
-
-    st->before[0] = ngx_microshop_selftest_counter(st,
+    case 0:
+        st->before = ngx_microshop_selftest_counter(st,
                                             NGX_MICROSHOP_COUNTER_STORE_LATE);
 
-    /* the first and the last of three, the middle one is answered */
+        /* the first and the last of three, the middle one is answered */
 
-    if (ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "c0",
-                                     0)
-        != NGX_OK
-        || ngx_microshop_selftest_gcra(st, 1, "cg", 1) != NGX_OK
-        || ngx_microshop_selftest_stock(st, 2, NGX_MICROSHOP_OP_STOCK_SET,
-                                        "c2", 4)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "c0",
+                                      0);
+        ngx_microshop_selftest_submit(st, 1, NGX_MICROSHOP_OP_GCRA, "cg", 1);
+        ngx_microshop_selftest_submit(st, 2, NGX_MICROSHOP_OP_STOCK_SET, "c2",
+                                      4);
+
+        ngx_microshop_selftest_cancel(st, st->t[0]);
+        ngx_microshop_selftest_cancel(st, st->t[2]);
+        return NGX_OK;
+
+    case 1:
+        untouched = ngx_microshop_selftest_junk(st->t[0])
+                    && ngx_microshop_selftest_junk(st->t[2]);
+
+        ngx_microshop_selftest_expect(st,
+            st->t[0]->calls == 0 && st->t[2]->calls == 0 && untouched,
+            "after cancel(): handler runs %ui and %ui, the ops %s",
+            st->t[0]->calls, st->t[2]->calls,
+            untouched ? "untouched" : "written to");
+
+        ngx_microshop_selftest_expect(st,
+            st->t[1]->op.rc == NGX_OK && st->t[1]->op.u.gcra.result.allowed,
+            "the op between the cancelled ones: rc %i", st->t[1]->op.rc);
+
+        /* one more round: whatever the back end still had is answered */
+        ngx_microshop_selftest_submit(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "c2",
+                                      0);
+        return NGX_OK;
+
+    case 2:
+        late = ngx_microshop_selftest_counter(st,
+                                            NGX_MICROSHOP_COUNTER_STORE_LATE);
+
+        ngx_microshop_selftest_expect(st,
+            st->t[0]->calls == 0 && st->t[2]->calls == 0
+            && ngx_microshop_selftest_junk(st->t[0])
+            && ngx_microshop_selftest_junk(st->t[2])
+            && late >= st->before + 2,
+            "a round later: handler runs %ui and %ui, late answers %uA "
+            "(was %uA, expected 2 more)", st->t[0]->calls, st->t[2]->calls,
+            late, st->before);
+
+        /* the cancelled set ran all the same: a store executes what it got */
+        ngx_microshop_selftest_stock_is(st, 3, 4, 0);
+        return NGX_OK;
     }
 
-    rc = ngx_microshop_selftest_cancel(st, st->t[0]);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_microshop_selftest_cancel(st, st->t[2]);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_cancel_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[0]->calls == 0 && st->t[2]->calls == 0
-             && ngx_microshop_selftest_junk(st->t[0])
-             && ngx_microshop_selftest_junk(st->t[2]),
-             "after cancel(): handler runs %ui and %ui, the ops %s",
-             st->t[0]->calls, st->t[2]->calls,
-             ngx_microshop_selftest_junk(st->t[0])
-             && ngx_microshop_selftest_junk(st->t[2])
-             ? "untouched" : "written to");
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[1]->op.rc == NGX_OK && st->t[1]->op.u.gcra.result.allowed,
-             "the op between the cancelled ones: rc %i",
-             st->t[1]->op.rc);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* one more round: whatever the back end still had is answered */
-
-    return ngx_microshop_selftest_stock(st, 3, NGX_MICROSHOP_OP_STOCK_GET,
-                                        "c2", 0);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_cancel_3(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t          rc;
-    ngx_atomic_uint_t  late;
-
-    late = ngx_microshop_selftest_counter(st,
-                                          NGX_MICROSHOP_COUNTER_STORE_LATE);
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[0]->calls == 0 && st->t[2]->calls == 0
-             && ngx_microshop_selftest_junk(st->t[0])
-             && ngx_microshop_selftest_junk(st->t[2])
-             && late >= st->before[0] + 2,
-             "a round later: handler runs %ui and %ui, late answers %uA "
-             "(was %uA, expected 2 more)", st->t[0]->calls, st->t[2]->calls,
-             late, st->before[0]);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* the cancelled set ran all the same: a store executes what it got */
-
-    return ngx_microshop_selftest_stock_is(st, 3, 4, 0);
-}
-
-
-/* error_exec */
-
-static ngx_int_t
-ngx_microshop_selftest_error_1(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_error_exec(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
     ngx_microshop_selftest_op_t  *t;
 
-    t = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_SELFTEST_BAD_OP,
-                                  "bad", 0);
-    if (t == NULL) {
-        return NGX_ERROR;
+    switch (step) {
+
+    case 0:
+        /* its rc starts as NGX_OK (0): the back end must set NGX_ERROR */
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_SELFTEST_BAD_OP,
+                                      "bad", 0);
+        return NGX_OK;
+
+    case 1:
+        t = st->t[0];
+
+        ngx_microshop_selftest_expect(st,
+            t->op.rc == NGX_ERROR && t->calls == (t->later ? 1 : 0),
+            "exec() of op %d: rc %i, answered %s, handler runs %ui",
+            NGX_MICROSHOP_SELFTEST_BAD_OP, t->op.rc,
+            t->later ? "later" : "at once", t->calls);
+        return NGX_OK;
     }
 
-    t->op.rc = NGX_OK;
-
-    return ngx_microshop_selftest_exec(st, t);
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_error_2(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_error_post(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
-    ngx_microshop_selftest_op_t  *t;
-
-    t = st->t[0];
-
-    return ngx_microshop_selftest_expect(st,
-               t->op.rc == NGX_ERROR && t->calls == (t->later ? 1 : 0),
-               "exec() of op %d: rc %i, answered %s, handler runs %ui",
-               NGX_MICROSHOP_SELFTEST_BAD_OP, t->op.rc,
-               t->later ? "later" : "at once", t->calls);
-}
-
-
-/* error_post */
-
-static ngx_int_t
-ngx_microshop_selftest_perror_1(ngx_microshop_selftest_t *st)
-{
+    ngx_atomic_uint_t   errors;
     ngx_microshop_op_t  op;
 
-    st->before[0] = ngx_microshop_selftest_counter(st,
+    switch (step) {
+
+    case 0:
+        st->before = ngx_microshop_selftest_counter(st,
                                         NGX_MICROSHOP_COUNTER_STORE_ERRORS);
 
-    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
-    op.type = NGX_MICROSHOP_SELFTEST_BAD_OP;
-    op.counter = NGX_MICROSHOP_COUNTER_CACHE_STORE;
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        op.type = NGX_MICROSHOP_SELFTEST_BAD_OP;
+        op.counter = NGX_MICROSHOP_COUNTER_CACHE_STORE;
 
-    ngx_microshop_selftest_post(st, &op, "bad", 0);
+        ngx_microshop_selftest_post(st, &op, "bad");
 
-    /* answered after the post ran */
+        /* answered after the post ran */
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "e",
+                                      0);
+        return NGX_OK;
 
-    return ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_GET,
-                                        "e", 0);
+    case 1:
+        errors = ngx_microshop_selftest_counter(st,
+                                        NGX_MICROSHOP_COUNTER_STORE_ERRORS);
+
+        ngx_microshop_selftest_expect(st, errors >= st->before + 1,
+            "a failed post was not counted as a store error (%uA, was %uA)",
+            errors, st->before);
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_perror_2(ngx_microshop_selftest_t *st)
-{
-    ngx_atomic_uint_t  errors;
-
-    errors = ngx_microshop_selftest_counter(st,
-                                        NGX_MICROSHOP_COUNTER_STORE_ERRORS);
-
-    return ngx_microshop_selftest_expect(st,
-               errors >= st->before[0] + 1,
-               "a failed post was not counted as a store error (%uA, was "
-               "%uA)", errors, st->before[0]);
-}
-
-
-/* unused_fields_never_read */
-
-static ngx_int_t
-ngx_microshop_selftest_stale_1(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_unused_fields(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
 {
     ngx_uint_t                    i;
     ngx_microshop_selftest_op_t  *t[4];
 
-    t[0] = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_OP_INV_GET, "x", 1);
-    t[1] = ngx_microshop_selftest_op(st, 1, NGX_MICROSHOP_OP_IDEM_BEGIN, "x",
-                                     0);
-    t[2] = ngx_microshop_selftest_op(st, 2, NGX_MICROSHOP_OP_EVENT, "x", 1);
-    t[3] = ngx_microshop_selftest_op(st, 3, NGX_MICROSHOP_OP_STOCK_GET, "x",
-                                     1);
+    static ngx_uint_t  types[] = {
+        NGX_MICROSHOP_OP_INV_GET, NGX_MICROSHOP_OP_IDEM_BEGIN,
+        NGX_MICROSHOP_OP_EVENT, NGX_MICROSHOP_OP_STOCK_GET
+    };
 
-    for (i = 0; i < 4; i++) {
-        if (t[i] == NULL) {
-            return NGX_ERROR;
+    switch (step) {
+
+    case 0:
+        for (i = 0; i < 4; i++) {
+            t[i] = ngx_microshop_selftest_op(st, i, types[i], "x");
+            if (t[i] == NULL) {
+                return NGX_OK;
+            }
+
+            ngx_memset(&t[i]->op.u, NGX_MICROSHOP_SELFTEST_JUNK,
+                       sizeof(t[i]->op.u));
         }
 
-        ngx_memset(&t[i]->op.u, NGX_MICROSHOP_SELFTEST_JUNK,
-                   sizeof(t[i]->op.u));
-    }
+        /* what each type reads, the rest stays junk */
 
-    /* what each type reads, the rest stays junk */
+        ngx_memset(t[1]->op.u.idem.fingerprint, 'a',
+                   NGX_MICROSHOP_FINGERPRINT_LEN);
+        t[1]->op.u.idem.lock = NGX_MICROSHOP_SELFTEST_KEEP;
+        t[1]->op.u.idem.ttl = NGX_MICROSHOP_SELFTEST_KEEP;
 
-    ngx_memset(t[1]->op.u.idem.fingerprint, 'a',
-               NGX_MICROSHOP_FINGERPRINT_LEN);
-    t[1]->op.u.idem.lock = NGX_MICROSHOP_SELFTEST_KEEP;
-    t[1]->op.u.idem.ttl = NGX_MICROSHOP_SELFTEST_KEEP;
+        ngx_str_set(&t[2]->op.u.event.id, "e1");
+        t[2]->op.u.event.version = 1;
+        t[2]->op.u.event.has_available = 1;
+        t[2]->op.u.event.available = 2;
+        t[2]->op.u.event.has_item = 0;
 
-    ngx_str_set(&t[2]->op.u.event.id, "e1");
-    t[2]->op.u.event.version = 1;
-    t[2]->op.u.event.has_available = 1;
-    t[2]->op.u.event.available = 2;
-    t[2]->op.u.event.has_item = 0;
-
-    for (i = 0; i < 4; i++) {
-        if (ngx_microshop_selftest_exec(st, t[i]) != NGX_OK) {
-            return NGX_ERROR;
+        for (i = 0; i < 4; i++) {
+            ngx_microshop_selftest_exec(st, t[i]);
         }
+
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_DECLINED, "INV_GET");
+        ngx_microshop_selftest_idem_is(st, 1, NGX_MICROSHOP_IDEM_NEW,
+                                       "IDEM_BEGIN");
+
+        ngx_microshop_selftest_expect(st,
+            st->t[2]->op.rc == NGX_OK
+            && st->t[2]->op.u.event.result == NGX_MICROSHOP_EVENT_ACCEPTED,
+            "EVENT: rc %i, result %ui, expected accepted", st->t[2]->op.rc,
+            st->t[2]->op.u.event.result);
+
+        ngx_microshop_selftest_stock_is(st, 3, 2, 0);
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    return NGX_DONE;
 }
 
 
 static ngx_int_t
-ngx_microshop_selftest_stale_2(ngx_microshop_selftest_t *st)
+ngx_microshop_selftest_once(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_microshop_selftest_expect(st,
-             st->t[0]->op.rc == NGX_DECLINED
-             && st->t[1]->op.rc == NGX_OK
-             && st->t[1]->op.u.idem.result == NGX_MICROSHOP_IDEM_NEW
-             && st->t[2]->op.rc == NGX_OK
-             && st->t[2]->op.u.event.result == NGX_MICROSHOP_EVENT_ACCEPTED,
-             "INV_GET rc %i, IDEM_BEGIN rc %i result %ui, EVENT rc %i "
-             "result %ui", st->t[0]->op.rc, st->t[1]->op.rc,
-             st->t[1]->op.u.idem.result, st->t[2]->op.rc,
-             st->t[2]->op.u.event.result);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_microshop_selftest_stock_is(st, 3, 2, 0);
-}
-
-
-/* handlers_exactly_once */
-
-static ngx_int_t
-ngx_microshop_selftest_once_1(ngx_microshop_selftest_t *st)
-{
-    /* a last round: a second answer to anything would come before it */
-    return ngx_microshop_selftest_gcra(st, 0, "once", 1);
-}
-
-
-static ngx_int_t
-ngx_microshop_selftest_once_2(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t   rc;
     ngx_uint_t  shm;
 
-    rc = ngx_microshop_selftest_expect(st,
-             st->answers == st->later - st->cancelled,
-             "%ui handler runs for %ui execs answered later, %ui of them "
-             "cancelled", st->answers, st->later, st->cancelled);
+    switch (step) {
+
+    case 0:
+        /* a last round: a second answer to anything would come before it */
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_GCRA, "once", 1);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_expect(st,
+            st->answers == st->later - st->cancelled,
+            "%ui handler runs for %ui execs answered later, %ui of them "
+            "cancelled", st->answers, st->later, st->cancelled);
+
+        shm = (st->store->backend == &ngx_microshop_store_shm);
+
+        /* the shm back end answers at once; the deferred one always later */
+
+        ngx_microshop_selftest_expect(st,
+            shm ? st->later == 0 : !st->knobs || st->later == st->ops.nelts,
+            "%ui of %ui execs answered later", st->later, st->ops.nelts);
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* ?hold=<ms> */
+
+static ngx_int_t
+ngx_microshop_selftest_hold(ngx_microshop_selftest_t *st, ngx_uint_t step)
+{
+    switch (step) {
+
+    case 0:
+        st->knobs_set = 1;
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, st->hold);
+
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_GET, "h",
+                                      0);
+
+        /* the batch is armed: later ones do not wait */
+        (void) ngx_microshop_store_deferred_knobs(st->store, 0, 0);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_DECLINED,
+                                     "STOCK_GET of unknown stock");
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
+
+    /* GCRA: a full bucket of one allows, the next request is denied */
+    { "gcra_allow_deny", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_gcra_allow_deny },
+
+    /* IS_REVOKED declined, REVOKE, IS_REVOKED found */
+    { "revoke", NGX_MICROSHOP_SELFTEST_ANY, ngx_microshop_selftest_revoke },
+
+    /* IDEM_BEGIN: new, then in progress and mismatch in flight together */
+    { "idem_new_in_progress_mismatch", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_idem_in_progress },
+
+    /* a posted IDEM_COMPLETE whose memory is overwritten at once, then
+     * IDEM_BEGIN: done, with the stored answer in the caller's pool */
+    { "idem_complete_posted_done", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_idem_done },
+
+    /* IDEM_COMPLETE of an answer too big to keep: unavailable */
+    { "idem_complete_unavailable", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_idem_unavailable },
+
+    /* IDEM_RELEASE: not by another fingerprint; posted, the key is new */
+    { "idem_release", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_idem_release },
+
+    /* posted INV_PUT (overwritten, counter counted), GET, DROP, GET */
+    { "inventory_put_get_drop", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_inventory },
+
+    /* EVENT accepted, duplicate id, stale version; its stock and item */
+    { "event_accepted_duplicate_stale", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_events },
+
+    /* STOCK_GET of unknown stock declined; SET then GET in flight */
+    { "stock_set_get", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_stock },
+
+    /* RESERVE ok; RESERVE short, with the flags of the short lines */
+    { "reserve_ok_short", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_reserve_short },
+
+    /* SETTLE commit (exec), release (posted), a second settle declined */
+    { "settle_commit_release", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_settle },
+
+    /* SWEEP releases a hold past its time */
+    { "sweep", NGX_MICROSHOP_SELFTEST_ANY, ngx_microshop_selftest_sweep },
+
+    /* post, exec, post, exec of one worker run in that order */
+    { "post_then_exec_in_order", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_fifo },
+
+    /* ten execs of every kind in flight at once, answered in order, each
+     * with its own result */
+    { "in_flight_in_order", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_in_order },
+
+    /* the same, answered in reverse order (the deferred back end's knob);
+     * executed in order all the same */
+    { "in_flight_out_of_order", NGX_MICROSHOP_SELFTEST_KNOBS,
+      ngx_microshop_selftest_out_of_order },
+
+    /* cancel before the answer: the handler never runs, the op is never
+     * touched again, the answer is counted as late */
+    { "cancel_before_answer", NGX_MICROSHOP_SELFTEST_LATER,
+      ngx_microshop_selftest_cancel_before },
+
+    /* exec of an op type that does not exist: rc NGX_ERROR */
+    { "error_exec", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_error_exec },
+
+    /* post of an op type that does not exist: counted as a store error */
+    { "error_post", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_error_post },
+
+    /* ops whose unused fields hold junk (what another type left in a
+     * reused op): a back end reads only what the type reads */
+    { "unused_fields_never_read", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_unused_fields },
+
+    /* last: every handler ran exactly once over the whole run */
+    { "handlers_exactly_once", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_once },
+
+    { NULL, 0, NULL }
+};
+
+
+/* GET ?hold=<ms>: one exec() answered after <ms> */
+static ngx_microshop_selftest_case_t  ngx_microshop_selftest_hold_cases[] = {
+
+    { "hold", NGX_MICROSHOP_SELFTEST_KNOBS, ngx_microshop_selftest_hold },
+
+    { NULL, 0, NULL }
+};
+
+
+char *
+ngx_microshop_store_selftest_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char                      *env;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    env = getenv(NGX_MICROSHOP_STORE_ENV);
+
+    if (env == NULL || *env == '\0') {
+        return "exists only for tests: it is refused unless the "
+               "environment variable " NGX_MICROSHOP_STORE_ENV " is set "
+               "(shm or deferred)";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_microshop_store_selftest_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_store_selftest_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc, n;
+    ngx_str_t                        value;
+    ngx_http_cleanup_t              *cln;
+    ngx_microshop_selftest_t        *st;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    if (r->method != NGX_HTTP_GET) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    shm = (st->store->backend == &ngx_microshop_store_shm);
+    mmcf = ngx_microshop_main_conf(r);
 
-    /* the shm back end answers at once; the deferred one always later */
+    st = ngx_pcalloc(r->pool, sizeof(ngx_microshop_selftest_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return ngx_microshop_selftest_expect(st,
-               shm ? st->later == 0
-                   : !st->knobs || st->later == st->ops.nelts,
-               "%ui of %ui execs answered later", st->later,
-               st->ops.nelts);
-}
+    st->r = r;
+    st->store = &mmcf->store;
+    st->cases = ngx_microshop_selftest_cases;
+    st->knobs = (st->store->backend == &ngx_microshop_store_deferred);
 
+    if (ngx_http_arg(r, (u_char *) "hold", 4, &value) == NGX_OK) {
+        n = ngx_atoi(value.data, value.len);
+        if (n == NGX_ERROR) {
+            return NGX_HTTP_BAD_REQUEST;
+        }
 
-/* hold: ?hold=<ms> */
+        st->hold = (ngx_msec_t) n;
+        st->cases = ngx_microshop_selftest_hold_cases;
+    }
 
-static ngx_int_t
-ngx_microshop_selftest_hold_1(ngx_microshop_selftest_t *st)
-{
-    ngx_int_t  rc;
+    if (ngx_array_init(&st->ops, r->pool, 64,
+                       sizeof(ngx_microshop_selftest_op_t *))
+        != NGX_OK
+        || ngx_array_init(&st->failed, r->pool, 4,
+                          sizeof(ngx_microshop_selftest_note_t))
+           != NGX_OK
+        || ngx_array_init(&st->skipped, r->pool, 4,
+                          sizeof(ngx_microshop_selftest_note_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    st->knobs_set = 1;
-    (void) ngx_microshop_store_deferred_delay(st->store, st->hold);
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    rc = ngx_microshop_selftest_stock(st, 0, NGX_MICROSHOP_OP_STOCK_GET,
-                                      "h", 0);
+    cln->handler = ngx_microshop_selftest_cleanup;
+    cln->data = st;
 
-    /* the batch is armed: later ones do not wait */
-    (void) ngx_microshop_store_deferred_delay(st->store, 0);
+    ngx_microshop_selftest_runs++;
 
-    return rc;
-}
+    /* alive until ngx_microshop_selftest_finish(), as upstreams do */
+    r->main->count++;
 
+    if (!r->discard_body) {
+        /* notices a client that goes away */
+        r->read_event_handler = ngx_http_test_reading;
+    }
 
-static ngx_int_t
-ngx_microshop_selftest_hold_2(ngx_microshop_selftest_t *st)
-{
-    return ngx_microshop_selftest_expect(st,
-               st->t[0]->op.rc == NGX_DECLINED,
-               "STOCK_GET of unknown stock: rc %i", st->t[0]->op.rc);
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_microshop_selftest_run(st);
+
+    return NGX_DONE;
 }

@@ -12,6 +12,7 @@
 #include "ngx_microshop_token_cache.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_digest.h"
+#include "ngx_microshop_json.h"
 #include "microshop_scope.h"
 #include "microshop_token_claims.h"
 #include "microshop_token_jws.h"
@@ -239,15 +240,7 @@ ngx_microshop_claim_string(ngx_http_request_t *r, json_t *claims,
         return NGX_ERROR;
     }
 
-    out->len = json_string_length(v);
-    out->data = ngx_pnalloc(r->pool, out->len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, json_string_value(v), out->len);
-
-    return NGX_OK;
+    return ngx_microshop_json_copy(r->pool, v, out);
 }
 
 

@@ -218,7 +218,7 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_main_conf_t *mmcf = conf;
 
     char        *kid, *alg, err[512];
-    ngx_str_t   *value, file;
+    ngx_str_t   *value, file, param;
     ngx_uint_t   i;
 
     value = cf->args->elts;
@@ -233,10 +233,8 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "kid=", 4) == 0
-            && value[i].len > 4)
-        {
-            kid = ngx_microshop_cstr(cf, value[i].data + 4, value[i].len - 4);
+        if (ngx_microshop_conf_value(&value[i], "kid=", &param)) {
+            kid = ngx_microshop_cstr(cf, param.data, param.len);
             if (kid == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -244,10 +242,8 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "alg=", 4) == 0
-            && value[i].len > 4)
-        {
-            alg = ngx_microshop_cstr(cf, value[i].data + 4, value[i].len - 4);
+        if (ngx_microshop_conf_value(&value[i], "alg=", &param)) {
+            alg = ngx_microshop_cstr(cf, param.data, param.len);
             if (alg == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -255,9 +251,7 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     if (microshop_keyset_add_file(&mmcf->token.keys, (char *) file.data, kid,
@@ -417,9 +411,7 @@ ngx_microshop_jwt_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (k == sizeof(params) / sizeof(params[0])) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
+            return ngx_microshop_conf_invalid(cf, &value[i]);
         }
 
         if (mmcf->token.claim[params[k].field].len) {
@@ -513,9 +505,7 @@ ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
     if (tc->max_ttl == 0) {

@@ -1,0 +1,49 @@
+/*
+ * ngx_microshop: JSON in the request layer (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_body.h"
+#include "ngx_microshop_json.h"
+
+
+ngx_int_t
+ngx_microshop_json_body(ngx_http_request_t *r, size_t max, json_t **doc)
+{
+    ngx_int_t     rc;
+    ngx_str_t     body;
+    json_error_t  err;
+
+    *doc = NULL;
+
+    rc = ngx_microshop_body_get(r, max, &body);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && body.len) {
+        *doc = json_loadb((char *) body.data, body.len,
+                          JSON_REJECT_DUPLICATES, &err);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
+{
+    out->len = json_string_length(v);
+    out->data = ngx_pnalloc(pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, json_string_value(v), out->len);
+
+    return NGX_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * ngx_microshop: JSON in the request layer (docs/architecture.md): a
+ * request body read as a JSON document, a JSON string copied into a pool.
+ */
+
+#ifndef _NGX_MICROSHOP_JSON_H_INCLUDED_
+#define _NGX_MICROSHOP_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+
+/*
+ * After ngx_http_read_client_request_body() finished: the body as a JSON
+ * document in *doc (the caller releases it with json_decref()), or NULL
+ * when the body is empty, larger than max, or not JSON (or repeats a
+ * member).  NGX_ERROR on a read error.
+ */
+ngx_int_t ngx_microshop_json_body(ngx_http_request_t *r, size_t max,
+    json_t **doc);
+
+/* the bytes of the JSON string v, copied into pool */
+ngx_int_t ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v,
+    ngx_str_t *out);
+
+
+#endif /* _NGX_MICROSHOP_JSON_H_INCLUDED_ */
