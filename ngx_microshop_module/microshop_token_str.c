@@ -60,3 +60,18 @@ microshop_json_streq(json_t *v, const char *lit)
 
     return n == strlen(lit) && memcmp(json_string_value(v), lit, n) == 0;
 }
+
+
+int
+microshop_text_is_clean(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}

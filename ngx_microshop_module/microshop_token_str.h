@@ -21,4 +21,12 @@ const char *microshop_memfind(const char *hay, size_t haylen,
 /* a JSON string equal to the C string lit (embedded NULs never match) */
 int microshop_json_streq(json_t *v, const char *lit);
 
+/*
+ * 1 when s holds no control character (C0, including a bare LF or a NUL,
+ * and DEL): text a claim may hold, since the gateway writes claims into
+ * request headers towards the upstream (docs/http.md "Identity towards
+ * the upstream"); 0 otherwise.
+ */
+int microshop_text_is_clean(const char *s, size_t len);
+
 #endif /* _MICROSHOP_TOKEN_STR_H_INCLUDED_ */

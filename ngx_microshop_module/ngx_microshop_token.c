@@ -16,6 +16,7 @@
 #include "microshop_scope.h"
 #include "microshop_token_claims.h"
 #include "microshop_token_jws.h"
+#include "microshop_token_str.h"
 
 
 #define NGX_MICROSHOP_SCOPES_MAX  2048
@@ -236,7 +237,11 @@ ngx_microshop_claim_string(ngx_http_request_t *r, json_t *claims,
         return NGX_OK;
     }
 
-    if (!json_is_string(v) || json_string_length(v) > 1024) {
+    if (!json_is_string(v) || json_string_length(v) > 1024
+        || !microshop_text_is_clean(json_string_value(v),
+                                    json_string_length(v)))
+    {
+        /* a control character would reach the upstream in a header */
         return NGX_ERROR;
     }
 
@@ -262,10 +267,7 @@ ngx_microshop_claim_audience(ngx_http_request_t *r, json_t *claims,
 
     if (json_is_string(v)) {
         n = json_string_length(v);
-        if (n > 1024 || ngx_strlchr((u_char *) json_string_value(v),
-                                    (u_char *) json_string_value(v) + n,
-                                    '\n'))
-        {
+        if (n > 1024 || !microshop_text_is_clean(json_string_value(v), n)) {
             return NGX_ERROR;
         }
 
@@ -293,9 +295,7 @@ ngx_microshop_claim_audience(ngx_http_request_t *r, json_t *claims,
         json_array_foreach(v, i, e) {
             n = json_string_length(e);
 
-            if (ngx_strlchr((u_char *) json_string_value(e),
-                            (u_char *) json_string_value(e) + n, '\n'))
-            {
+            if (!microshop_text_is_clean(json_string_value(e), n)) {
                 return NGX_ERROR;
             }
 

@@ -489,6 +489,20 @@ BAD_TOKENS = [
       for what, payload in [("array", "[1,2]"), ("string", '"x"'),
                             ("null", "null"), ("truncated", "{")]],
 
+    # -- control characters in a claim the gateway forwards or logs would
+    #    reach the upstream as raw header bytes (a second request smuggled
+    #    over keepalive): refused in every claim, in every spelling
+    *[bad("control-%s-in-%s" % (what, claim),
+          lambda k, c=claim, v=value: mint(k, **{c: v}))
+      for claim in ("sub", "seller", "jti", "iss", "tier", "token_class")
+      for what, value in [
+          ("crlf", "a\r\nX-Microshop-Seller: s2"), ("lf", "a\nb"),
+          ("cr", "a\rb"), ("nul", "a\u0000b"), ("tab", "a\tb"),
+          ("del", "a\x7fb"), ("esc", "a\x1bb")]],
+    bad("control-lf-in-aud", lambda k: mint(k, aud="api\nX: y")),
+    bad("control-crlf-in-aud-array",
+        lambda k: mint(k, aud=["api", "x\r\nX-Microshop-Seller: s2"])),
+
     # -- time claims (leeway 30s)
     bad("expired-a-minute-ago", lambda k: mint_at(k, iat=-600, exp=-60)),
     bad("expired-beyond-leeway", lambda k: mint_at(k, iat=-600,
