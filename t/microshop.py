@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -96,6 +97,20 @@ def b64url(data):
 
 def _b64url_uint(n):
     return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+
+def raw_http(n, data):
+    """Send the bytes of a request as they are (duplicate headers, odd
+    spellings) with Connection: close; returns the whole raw answer."""
+    with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
+        s.sendall(data)
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
 
 
 def secret_bytes(n):

@@ -7,12 +7,11 @@ import json
 import os
 import re
 import signal
-import socket
 import time
 
 import pytest
 
-from microshop import mint, problem, wait_for
+from microshop import mint, problem, raw_http, wait_for
 
 AUDIT_FIELDS = ["time", "request_id", "client", "method", "uri", "location",
                 "decision", "reason", "status", "seller", "subject", "jti",
@@ -115,15 +114,8 @@ def line_for(n, request_id, path=None, timeout=10):
 
 def raw_request(n, request_line, headers=b""):
     """Send bytes as they are; returns the response head."""
-    with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
-        s.sendall(request_line + b"\r\nHost: x\r\n" + headers
-                  + b"Connection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = raw_http(n, request_line + b"\r\nHost: x\r\n" + headers
+                    + b"Connection: close\r\n\r\n")
     return data.split(b"\r\n\r\n")[0].decode("latin-1")
 
 

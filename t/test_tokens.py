@@ -18,7 +18,6 @@ only (keys, token classes, claim names) need their own instance:
 
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -27,7 +26,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from microshop import b64url, http_session, mint, problem, raw_token
+from microshop import (b64url, http_session, mint, problem, raw_http,
+                       raw_token)
 
 REALM = 'Bearer realm="microshop"'
 WWW_INVALID = re.compile(r'^Bearer realm="microshop", error="invalid_token", '
@@ -363,16 +363,9 @@ def test_basic_scheme_is_not_a_bearer_token(main, backend):
 def raw_get(n, path, headers):
     """GET path with the header lines as given (duplicates included);
     returns (status, head, body)."""
-    with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n" % path).encode()
-                  + b"".join(h + b"\r\n" for h in headers)
-                  + b"Connection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = raw_http(n, ("GET %s HTTP/1.1\r\nHost: x\r\n" % path).encode()
+                    + b"".join(h + b"\r\n" for h in headers)
+                    + b"Connection: close\r\n\r\n")
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), head.decode("latin-1"), body
 
