@@ -136,8 +136,13 @@ ngx_microshop_store_posted(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)
 {
     if (op->rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "microshop: store operation %ui failed", op->type);
+        /* at most once a second per worker, as the zone says it is full:
+         * a full zone fails a fill on every request */
+        if (ngx_time() != store->error_logged) {
+            store->error_logged = ngx_time();
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "microshop: store operation %ui failed", op->type);
+        }
 
         ngx_microshop_zone_count(store->local,
                                  NGX_MICROSHOP_COUNTER_STORE_ERRORS, 1);

@@ -197,6 +197,8 @@ struct ngx_microshop_store_s {
     /* the node-local zone: where the store's own outcomes are counted and
      * where the shm back end keeps its records */
     ngx_microshop_zone_t                 *local;
+
+    time_t                                error_logged;  /* per worker */
 };
 
 
