@@ -410,8 +410,10 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
         }
     }
 
-    /* written as they are into headers towards the upstream, which would
-     * strip the white space and read another seller or subject */
+    /*
+     * Written as they are into headers towards the upstream, which would
+     * strip the white space and read another seller or subject.
+     */
     for (i = NGX_MICROSHOP_ID_SELLER; i <= NGX_MICROSHOP_ID_SUBJECT; i++) {
         if (!microshop_header_value_ok(id->f[i].data, id->f[i].len)) {
             reason = "a claim has leading or trailing white space";
