@@ -10,6 +10,7 @@
 
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_outcome.h"
+#include "microshop_header.h"
 
 
 static ngx_int_t ngx_microshop_problem_finalize(ngx_http_request_t *r,
@@ -20,22 +21,60 @@ static ngx_str_t  ngx_microshop_problem_type =
     ngx_string("application/problem+json");
 
 
+ngx_uint_t
+ngx_microshop_header_safe(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    if (microshop_header_value_ok(value->data, value->len)) {
+        return 1;
+    }
+
+    /* the value itself is never logged: it may be anything */
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "microshop: the value of the \"%V\" header holds a "
+                  "control character or leading or trailing white space, "
+                  "not written", name);
+
+    return 0;
+}
+
+
 ngx_int_t
-ngx_microshop_header_add(ngx_http_request_t *r, char *name, ngx_str_t *value)
+ngx_microshop_header_push(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_str_t *name, u_char *lowcase, ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_list_push(&r->headers_out.headers);
+    if (!ngx_microshop_header_safe(r, name, value)) {
+        return NGX_DECLINED;
+    }
+
+    h = ngx_list_push(headers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
+    h->key = *name;
     h->value = *value;
+    h->lowcase_key = lowcase;
+    h->hash = lowcase ? ngx_hash_key(lowcase, name->len) : 1;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_header_add(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_str_t  key;
+
+    key.data = (u_char *) name;
+    key.len = ngx_strlen(name);
+
+    /* a value the gateway made itself: one it may not write is a bug */
+    return (ngx_microshop_header_push(r, &r->headers_out.headers, &key, NULL,
+                                      value)
+            == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 

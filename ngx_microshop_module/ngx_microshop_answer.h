@@ -59,7 +59,26 @@ ngx_microshop_header_next(ngx_list_part_t **part, ngx_uint_t *i)
 ngx_table_elt_t *ngx_microshop_header_in(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t *count);
 
-/* add a response header (before ngx_microshop_problem_send) */
+/*
+ * Every header the module writes, towards the upstream (headers is
+ * &r->headers_in.headers, lowcase the name in lower case) or the client
+ * (&r->headers_out.headers, lowcase NULL), goes through here.  A value
+ * that is not a field value as it is (microshop_header_value_ok(): a
+ * control character, leading or trailing white space) is not written: it
+ * is logged and NGX_DECLINED returned, and the caller refuses the request
+ * or leaves the header out (docs/http.md).  NGX_OK, or NGX_ERROR.
+ */
+ngx_int_t ngx_microshop_header_push(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *name, u_char *lowcase, ngx_str_t *value);
+
+/* 1 when value may be written as it is; else 0, logged as above */
+ngx_uint_t ngx_microshop_header_safe(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+
+/*
+ * Adds a response header the gateway made itself (before
+ * ngx_microshop_problem_send): NGX_ERROR also for a value it may not write.
+ */
 ngx_int_t ngx_microshop_header_add(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 

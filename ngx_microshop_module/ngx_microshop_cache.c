@@ -593,7 +593,11 @@ ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     op->u.inv.version = json_is_integer(v) ? json_integer_value(v) : 0;
     json_decref(doc);
 
-    if (cc->etag.len) {
+    /* the entry's own tag for one a hit may not write */
+    if (cc->etag.len
+        && ngx_microshop_header_safe(r, &(ngx_str_t) ngx_string("ETag"),
+                                     &cc->etag))
+    {
         op->u.inv.etag = cc->etag;
 
     } else if (ngx_microshop_cache_etag(r->pool, &op->u.inv.body,

@@ -694,12 +694,11 @@ static ngx_int_t
 ngx_microshop_idem_replay(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
     ngx_str_t *stored)
 {
-    u_char           *p, *last;
-    uint16_t          nlen, status;
-    uint32_t          vlen;
-    ngx_int_t         rc;
-    ngx_str_t         name, value, body, yes;
-    ngx_table_elt_t  *h;
+    u_char     *p, *last;
+    uint16_t    nlen, status;
+    uint32_t    vlen;
+    ngx_int_t   rc;
+    ngx_str_t   name, value, body, yes;
 
     p = stored->data;
     last = p + stored->len;
@@ -740,19 +739,24 @@ ngx_microshop_idem_replay(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
             && ngx_strncasecmp(name.data, (u_char *) "Content-Type", nlen)
                == 0)
         {
-            r->headers_out.content_type = value;
-            r->headers_out.content_type_len = value.len;
+            if (ngx_microshop_header_safe(r, &name, &value)) {
+                r->headers_out.content_type = value;
+                r->headers_out.content_type_len = value.len;
+            }
+
             continue;
         }
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        /*
+         * nginx keeps an upstream's header value with a control
+         * character other than CR, LF and NUL: the replay leaves it out
+         */
+        if (ngx_microshop_header_push(r, &r->headers_out.headers, &name,
+                                      NULL, &value)
+            == NGX_ERROR)
+        {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-        h->key = name;
-        h->value = value;
     }
 
     ngx_str_set(&yes, "true");

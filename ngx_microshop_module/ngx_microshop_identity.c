@@ -10,6 +10,7 @@
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_identity.h"
 #include "ngx_microshop_answer.h"
+#include "microshop_header.h"
 
 
 #define NGX_MICROSHOP_HEADER_PREFIX  "x-microshop-"
@@ -80,16 +81,17 @@ ngx_microshop_identity_strip(ngx_http_request_t *r)
 }
 
 
-/* a header only the gateway may set: X-Microshop-*, any case */
+/*
+ * A header only the gateway may set: X-Microshop-*, in any case, and with
+ * '_' (underscores_in_headers on) or any other odd byte
+ * (ignore_invalid_headers off) for a '-', as the backends read names.
+ */
 
 static ngx_uint_t
 ngx_microshop_identity_header(ngx_table_elt_t *h)
 {
-    return h->key.len >= sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1
-           && ngx_strncasecmp(h->key.data,
-                              (u_char *) NGX_MICROSHOP_HEADER_PREFIX,
-                              sizeof(NGX_MICROSHOP_HEADER_PREFIX) - 1)
-              == 0;
+    return microshop_header_name_has_prefix(h->key.data, h->key.len,
+                                            NGX_MICROSHOP_HEADER_PREFIX);
 }
 
 
@@ -97,25 +99,25 @@ static ngx_int_t
 ngx_microshop_header_in_add(ngx_http_request_t *r, char *name, char *lowcase,
     ngx_str_t *value)
 {
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
+    ngx_str_t  key;
 
     if (value->len == 0) {
         /* a claim the token does not carry: no header */
         return NGX_OK;
     }
 
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
+    key.data = (u_char *) name;
+    key.len = ngx_strlen(name);
 
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->lowcase_key = (u_char *) lowcase;
-    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
-    h->value = *value;
+    rc = ngx_microshop_header_push(r, &r->headers_in.headers, &key,
+                                   (u_char *) lowcase, value);
 
-    return NGX_OK;
+    /*
+     * The token stage refuses such claims (invalid-token): here the
+     * request is refused rather than sent without its identity.
+     */
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 

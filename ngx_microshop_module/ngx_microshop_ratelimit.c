@@ -12,6 +12,7 @@
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_answer.h"
+#include "microshop_header.h"
 
 
 #define NGX_MICROSHOP_RATE_KEY_MAX  512
@@ -90,6 +91,14 @@ ngx_microshop_rate_tier_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (!microshop_header_sf_string_ok(value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate tier name \"%V\": printable ASCII "
+                           "only, the name is written into the RateLimit "
+                           "headers as a string", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_memzero(tier, sizeof(ngx_microshop_rate_tier_t));
     tier->name = value[1];
     tier->line = cf->conf_file->line;
@@ -154,15 +163,21 @@ ngx_microshop_rate_tier_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     tier->interval = (int64_t) scale * 1000000 / rate;
 
     /* the same on every answer: written once */
-    tier->policy.data = ngx_pnalloc(cf->pool, sizeof("\"\";q=;w=") - 1
-                                              + tier->name.len
+    tier->quoted.len = microshop_header_sf_string(NULL, tier->name.data,
+                                                  tier->name.len);
+    tier->quoted.data = ngx_pnalloc(cf->pool, tier->quoted.len);
+    tier->policy.data = ngx_pnalloc(cf->pool, sizeof(";q=;w=") - 1
+                                              + tier->quoted.len
                                               + 2 * NGX_INT64_LEN);
-    if (tier->policy.data == NULL) {
+    if (tier->quoted.data == NULL || tier->policy.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    tier->policy.len = ngx_sprintf(tier->policy.data, "\"%V\";q=%L;w=%L",
-                                   &tier->name, tier->burst,
+    (void) microshop_header_sf_string(tier->quoted.data, tier->name.data,
+                                      tier->name.len);
+
+    tier->policy.len = ngx_sprintf(tier->policy.data, "%V;q=%L;w=%L",
+                                   &tier->quoted, tier->burst,
                                    microshop_gcra_seconds_ceil(tier->burst
                                                            * tier->interval))
                        - tier->policy.data;
@@ -432,14 +447,14 @@ ngx_microshop_ratelimit_headers(ngx_http_request_t *r,
 
     tier = ctx->rate.tier;
 
-    p = ngx_pnalloc(r->pool, sizeof("\"\";r=;t=") - 1 + tier->name.len
+    p = ngx_pnalloc(r->pool, sizeof(";r=;t=") - 1 + tier->quoted.len
                              + 2 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     state.data = p;
-    state.len = ngx_sprintf(p, "\"%V\";r=%L;t=%L", &tier->name,
+    state.len = ngx_sprintf(p, "%V;r=%L;t=%L", &tier->quoted,
                             ctx->rate.remaining,
                             microshop_gcra_seconds_ceil(ctx->rate.reset_after))
                 - p;

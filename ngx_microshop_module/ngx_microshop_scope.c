@@ -13,6 +13,7 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
+#include "microshop_token_str.h"
 
 
 static ngx_int_t ngx_microshop_scope_union(ngx_conf_t *cf,
@@ -368,7 +369,19 @@ ngx_microshop_route_seller(ngx_http_request_t *r,
     }
 
     if (mlcf->scope.seller) {
-        return ngx_http_complex_value(r, mlcf->scope.seller, seller);
+        if (ngx_http_complex_value(r, mlcf->scope.seller, seller) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /*
+         * Held to the seller claim's rule: a control character (the LF of
+         * a decoded %0a) would end the seller early in a store key.
+         */
+        if (!microshop_text_is_clean((char *) seller->data, seller->len)) {
+            ngx_str_null(seller);
+        }
+
+        return NGX_OK;
     }
 
     if (ctx->has_token) {

@@ -13,6 +13,7 @@
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_digest.h"
 #include "ngx_microshop_json.h"
+#include "microshop_header.h"
 #include "microshop_scope.h"
 #include "microshop_token_claims.h"
 #include "microshop_token_jws.h"
@@ -409,6 +410,17 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
         }
     }
 
+    /*
+     * Written as they are into headers towards the upstream, which would
+     * strip the white space and read another seller or subject.
+     */
+    for (i = NGX_MICROSHOP_ID_SELLER; i <= NGX_MICROSHOP_ID_SUBJECT; i++) {
+        if (!microshop_header_value_ok(id->f[i].data, id->f[i].len)) {
+            reason = "a claim has leading or trailing white space";
+            goto invalid;
+        }
+    }
+
     if (ngx_microshop_claim_string(r, jwt.claims,
                                    &(ngx_str_t) ngx_string("jti"),
                                    &id->f[NGX_MICROSHOP_ID_JTI])
@@ -628,6 +640,12 @@ ngx_microshop_token_reject(ngx_http_request_t *r,
 
     } else {
         len = ngx_strlen(description);
+
+        if (!microshop_header_qtext_ok((u_char *) description, len)) {
+            /* fixed texts all are: a '"' would end error_description */
+            description = "invalid token";
+            len = sizeof("invalid token") - 1;
+        }
 
         www.data = ngx_pnalloc(r->pool, sizeof("Bearer realm=\"microshop\", "
                                    "error=\"invalid_token\", "

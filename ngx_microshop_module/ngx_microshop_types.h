@@ -124,6 +124,7 @@ typedef struct {
     ngx_str_t                  rate_text;   /* as written: 50r/s */
     int64_t                    interval;    /* us per unit */
     int64_t                    burst;
+    ngx_str_t                  quoted;      /* name as an sf-string */
     ngx_str_t                  policy;      /* the RateLimit-Policy value */
     ngx_uint_t                 line;
 } ngx_microshop_rate_tier_t;
