@@ -135,6 +135,7 @@ ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
+    size_t      off, n;
     ngx_str_t  *value;
 
     if (mlcf->scope.seller != NGX_CONF_UNSET_PTR) {
@@ -146,6 +147,17 @@ ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mlcf->scope.seller = ngx_microshop_complex_value(cf, &value[1]);
     if (mlcf->scope.seller == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    if (microshop_seller_client_var((char *) value[1].data, value[1].len,
+                                    &off, &n))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" reads \"$%*s\", which the client sets "
+                           "as it likes, not the path the backend reads: "
+                           "take the seller from the path the location "
+                           "matches (a named capture)",
+                           &cmd->name, n, value[1].data + off);
     }
 
     return NGX_CONF_OK;

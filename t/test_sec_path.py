@@ -2,7 +2,8 @@
 the normalized URI, proxy_pass without a URI forwards the raw one.  In a
 location with microshop_seller a raw path whose segments differ from the
 normalized ones is 400 invalid-request and never reaches the backend;
-every other path is forwarded as it came.
+every other path is forwarded as it came.  `nginx -t` warns when
+microshop_seller reads what a client sets freely.
 
 Requests go out with raw_http, byte for byte, so that no client library
 normalizes the attack first."""
@@ -261,3 +262,58 @@ def test_info_line_names_the_reason(gw, keys, backend, clean):
     log = gw.error_log(offset)
     assert "microshop: path refused" in log, log
     assert "The path holds an empty segment." in log, log
+
+
+# ---------------------------------------------------------------- nginx -t
+
+SELLER_CONF = """
+microshop_jwt_key %(ec_pub)s kid=k1;
+map $uri $mapped { default s1; }
+server {
+    listen 127.0.0.1:%(port)d;
+    location /v1/ {
+        microshop_auth on;
+        microshop_seller %(value)s;
+        proxy_pass http://127.0.0.1:9;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("value,variable", [
+    ("$arg_seller", "$arg_seller"),
+    ("$ARG_seller", "$ARG_seller"),
+    ("${arg_seller}", "$arg_seller"),
+    ("$http_x_seller", "$http_x_seller"),
+    ("$cookie_seller", "$cookie_seller"),
+    ("$args", "$args"),
+    ("$query_string", "$query_string"),
+    ("$request_body", "$request_body"),
+    ("shop-$uri-$http_x_shop", "$http_x_shop"),
+])
+def test_nginx_t_warns_about_a_client_set_seller(nginx, keys, value,
+                                                 variable):
+    n = nginx.new()
+    rc, err, line = n.test_config_at(
+        SELLER_CONF % {"ec_pub": keys.ec256_public_pem, "port": n.port,
+                       "value": value}, marker="microshop_seller ")
+    assert rc == 0, err
+    warnings = [l for l in err.splitlines() if "[warn]" in l]
+    assert len(warnings) == 1, err
+    assert '"microshop_seller" reads "%s"' % variable in warnings[0]
+    assert "which the client sets as it likes" in warnings[0]
+    assert re.search(r"-t/conf/nginx\.conf:%d$" % line, warnings[0]), \
+        warnings[0]
+
+
+@pytest.mark.parametrize("value", ["$mapped", "$uri", "$request_uri", "s1",
+                                   "$argument_free", "$1"])
+def test_nginx_t_is_quiet_about_other_sellers(nginx, keys, value):
+    n = nginx.new()
+    conf = SELLER_CONF % {"ec_pub": keys.ec256_public_pem, "port": n.port,
+                          "value": value}
+    if value == "$argument_free":
+        conf = "map $uri $argument_free { default s1; }\n" + conf
+    rc, err = n.test_config(conf)
+    assert rc == 0, err
+    assert "[warn]" not in err, err
