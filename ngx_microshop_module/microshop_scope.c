@@ -259,3 +259,92 @@ microshop_scopes_contains_all(const char *set, size_t setlen,
 
     return ok;
 }
+
+
+/* the name (n bytes, any case) is word, or starts with it when prefix */
+
+static int
+microshop_var_is(const char *name, size_t n, const char *word, int prefix)
+{
+    size_t         i, wlen;
+    unsigned char  c;
+
+    wlen = strlen(word);
+
+    if (prefix ? n <= wlen : n != wlen) {
+        return 0;
+    }
+
+    for (i = 0; i < wlen; i++) {
+        c = (unsigned char) name[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (c != (unsigned char) word[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+microshop_seller_client_var(const char *value, size_t len, size_t *off,
+    size_t *n)
+{
+    size_t         i, start, end;
+    unsigned char  c;
+    const char   **w;
+
+    static const char  *prefixes[] = { "arg_", "http_", "cookie_", NULL };
+    static const char  *words[] = { "args", "query_string", "request_body",
+                                    NULL };
+
+    for (i = 0; i < len; i++) {
+
+        if (value[i] != '$') {
+            continue;
+        }
+
+        start = i + 1;
+
+        if (start < len && value[start] == '{') {
+            start++;
+        }
+
+        for (end = start; end < len; end++) {
+            c = (unsigned char) value[end];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                  || (c >= '0' && c <= '9') || c == '_'))
+            {
+                break;
+            }
+        }
+
+        for (w = prefixes; *w; w++) {
+            if (microshop_var_is(value + start, end - start, *w, 1)) {
+                goto found;
+            }
+        }
+
+        for (w = words; *w; w++) {
+            if (microshop_var_is(value + start, end - start, *w, 0)) {
+                goto found;
+            }
+        }
+
+        continue;
+
+    found:
+
+        *off = start;
+        *n = end - start;
+        return 1;
+    }
+
+    return 0;
+}

@@ -49,4 +49,15 @@ int microshop_scopes_has(const char *set, size_t setlen, const char *scope,
 int microshop_scopes_contains_all(const char *set, size_t setlen,
     const char *required, size_t reqlen, char *missing, size_t missinglen);
 
+/*
+ * The first variable in the text of a microshop_seller value ("$name" or
+ * "${name}", any case, as nginx reads them) whose value a client sets as
+ * it likes, independently of the path the backend reads: $arg_NAME,
+ * $args, $query_string, $http_NAME, $cookie_NAME, $request_body.  Returns
+ * 1 and sets *off and *n to where its name is in value (without '$' and
+ * braces), or 0 when there is none.
+ */
+int microshop_seller_client_var(const char *value, size_t len, size_t *off,
+    size_t *n);
+
 #endif /* MICROSHOP_SCOPE_H */

@@ -37,7 +37,14 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "deny", "invalid_signature" },
     { "deny", "store_unavailable" },
     { "error", "internal_error" },
+    { "deny", "invalid_request" },
 };
+
+
+/* the table and the enum must not drift apart */
+typedef char  ngx_microshop_reasons_complete[
+    (sizeof(ngx_microshop_reasons) / sizeof(ngx_microshop_reason_t)
+     == NGX_MICROSHOP_REASON_MAX) ? 1 : -1];
 
 
 typedef struct {

@@ -72,6 +72,9 @@ typedef enum {
     NGX_MICROSHOP_OUT_STORE_UNAVAILABLE,
     NGX_MICROSHOP_OUT_ERROR,
 
+    /* the path a seller is read from (scope and seller) */
+    NGX_MICROSHOP_OUT_PATH_INVALID,
+
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;
 

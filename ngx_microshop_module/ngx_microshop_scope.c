@@ -14,6 +14,7 @@
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
 #include "microshop_token_str.h"
+#include "microshop_path.h"
 
 
 static ngx_int_t ngx_microshop_scope_union(ngx_conf_t *cf,
@@ -21,6 +22,8 @@ static ngx_int_t ngx_microshop_scope_union(ngx_conf_t *cf,
 static ngx_int_t ngx_microshop_scope_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *required);
 static ngx_int_t ngx_microshop_seller_reject(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_seller_path(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 static ngx_int_t ngx_microshop_method_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_scope_loc_t *slcf);
@@ -133,6 +136,7 @@ ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
+    size_t      off, n;
     ngx_str_t  *value;
 
     if (mlcf->scope.seller != NGX_CONF_UNSET_PTR) {
@@ -142,8 +146,22 @@ ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     mlcf->scope.seller = ngx_microshop_complex_value(cf, &value[1]);
+    if (mlcf->scope.seller == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
-    return mlcf->scope.seller ? NGX_CONF_OK : NGX_CONF_ERROR;
+    if (microshop_seller_client_var((char *) value[1].data, value[1].len,
+                                    &off, &n))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" reads \"$%*s\", which the client sets "
+                           "as it likes, not the path the backend reads: "
+                           "take the seller from the path the location "
+                           "matches (a named capture)",
+                           &cmd->name, n, value[1].data + off);
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -291,6 +309,7 @@ ngx_microshop_scope_required(ngx_http_request_t *r,
 ngx_int_t
 ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 {
+    ngx_int_t                       rc;
     ngx_str_t                      *required, seller;
     ngx_microshop_identity_t       *id;
     ngx_microshop_scope_loc_t      *slcf;
@@ -298,6 +317,14 @@ ngx_microshop_scope_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     mlcf = ngx_microshop_loc_conf(r);
     slcf = &mlcf->scope;
+
+    if (slcf->seller) {
+        /* with or without a token: later stages key records by the seller */
+        rc = ngx_microshop_seller_path(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     if (!ctx->has_token) {
         /* scopes and sellers are checked where microshop_auth is on */
@@ -438,6 +465,53 @@ ngx_microshop_scope_reject(ngx_http_request_t *r,
                          - problem.detail.data;
 
     return ngx_microshop_problem_send(r, &problem);
+}
+
+
+/*
+ * The path a seller is read from: nginx reads it from the normalized URI,
+ * the backend gets the raw one; the two must name the same segments
+ * (docs/http.md, "The path a seller is read from").  The raw one is the
+ * client's request line, also after a rewrite or an internal redirect,
+ * where proxy_pass forwards the new URI but FastCGI's REQUEST_URI
+ * ($request_uri) still carries it.
+ */
+
+static ngx_int_t
+ngx_microshop_seller_path(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    char              *scratch;
+    ngx_str_t         *raw;
+    microshop_path_e   rc;
+
+    raw = &r->main->unparsed_uri;
+    scratch = NULL;
+
+    if (ngx_strlchr(raw->data, raw->data + raw->len, '%')) {
+        scratch = ngx_pnalloc(r->pool, raw->len);
+        if (scratch == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    rc = microshop_path_check((char *) raw->data, raw->len, scratch);
+
+    if (rc == MICROSHOP_PATH_OK) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: raw path has the normalized segments");
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "microshop: path refused where microshop_seller is read "
+                  "from the normalized URI: %s", microshop_path_reason(rc));
+
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_PATH_INVALID);
+
+    return ngx_microshop_problem_send_text(r, NGX_HTTP_BAD_REQUEST,
+               "invalid-request", "Invalid request path",
+               (char *) microshop_path_reason(rc));
 }
 
 

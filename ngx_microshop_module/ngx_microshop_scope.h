@@ -4,7 +4,10 @@
  * microshop_require_scope METHODS SCOPE...  for these methods every listed
  *     scope is required (several lines covering one method add up); once a
  *     location has a rule, a method no rule covers gets 405 with Allow.
- * microshop_seller VALUE  the token's seller must equal it.
+ * microshop_seller VALUE  the token's seller must equal it; where it is set,
+ *     a raw path whose segments differ from the normalized ones is 400
+ *     invalid-request, token or not (microshop_path.h); nginx -t warns
+ *     when VALUE reads a variable the client sets freely.
  */
 
 #ifndef _NGX_MICROSHOP_SCOPE_H_INCLUDED_

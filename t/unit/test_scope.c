@@ -210,6 +210,80 @@ test_contains_all(void **state)
 }
 
 
+static void
+test_seller_client_var(void **state)
+{
+    size_t   i, off, n;
+
+    static const struct {
+        const char  *value;
+        const char  *name;      /* NULL: none */
+    } cases[] = {
+        { "$seller", NULL },
+        { "$1", NULL },
+        { "s1", NULL },
+        { "", NULL },
+        { "$", NULL },
+        { "${", NULL },
+        { "$uri", NULL },
+        { "$request_uri", NULL },
+        { "$host", NULL },
+        { "$microshop_seller", NULL },
+        { "$argument", NULL },
+        { "$arg_", NULL },
+        { "$http_", NULL },
+        { "$args_x", NULL },
+        { "$request_body_file", NULL },
+        { "shop-$seller-$1", NULL },
+
+        { "$arg_seller", "arg_seller" },
+        { "$ARG_Seller", "ARG_Seller" },
+        { "${arg_seller}", "arg_seller" },
+        { "$http_x_seller", "http_x_seller" },
+        { "$cookie_seller", "cookie_seller" },
+        { "$args", "args" },
+        { "$query_string", "query_string" },
+        { "$request_body", "request_body" },
+        { "shop-$arg_s", "arg_s" },
+        { "$seller$http_x_s", "http_x_s" },
+        { "${seller}-${cookie_s}", "cookie_s" },
+        { "$$arg_s", "arg_s" },
+        { "$seller.$args", "args" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        off = n = 12345;
+
+        if (cases[i].name == NULL) {
+            if (microshop_seller_client_var(cases[i].value,
+                                            strlen(cases[i].value),
+                                            &off, &n) != 0)
+            {
+                fail_msg("\"%s\": a client-set variable found",
+                         cases[i].value);
+            }
+            continue;
+        }
+
+        if (microshop_seller_client_var(cases[i].value,
+                                        strlen(cases[i].value), &off, &n)
+            != 1)
+        {
+            fail_msg("\"%s\": no client-set variable found",
+                     cases[i].value);
+        }
+
+        assert_int_equal(n, strlen(cases[i].name));
+        assert_memory_equal(cases[i].value + off, cases[i].name, n);
+    }
+
+    /* only len bytes count */
+    assert_int_equal(microshop_seller_client_var("$arg_s", 5, &off, &n), 0);
+    assert_int_equal(microshop_seller_client_var("$arg_s", 6, &off, &n), 1);
+    assert_int_equal(n, 5);
+}
+
+
 int
 main(void)
 {
@@ -220,6 +294,7 @@ main(void)
         cmocka_unit_test(test_normalize_str),
         cmocka_unit_test(test_has),
         cmocka_unit_test(test_contains_all),
+        cmocka_unit_test(test_seller_client_var),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
