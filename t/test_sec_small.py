@@ -1,0 +1,240 @@
+"""Security findings of issue 10 item 6 (four small ones), each written as
+a table of the spellings of one attack:
+
+- two Idempotency-Key headers (or a folded list in one) are refused, never
+  one of them used (docs/directives.md, microshop_idempotency);
+- every byte of a seller counts for its rate bucket and its idempotency
+  keys; a client without a token shares nothing with a seller named like
+  its address (docs/directives.md, microshop_rate_limit);
+- a second webhook event with version 0 is stale (docs/inventory.md);
+- the policy report names keys by kid and thumbprint, never by the path of
+  a key or secret file (docs/audit-and-policy.md).
+"""
+
+import base64
+import hashlib
+import json
+import os
+import time
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from microshop import b64url, mint, problem, raw_http, sign_webhook
+
+SECRET = b"whsec_" + b"0123456789abcdef" * 2
+ADMIN_SCOPE = "microshop:admin"
+
+CONF = """
+microshop_zone name=small size=4m;
+microshop_jwt_key %(ec_pub)s kid=k1;
+microshop_jwt_key %(rsa_pub)s kid=rsa-pem;
+microshop_jwt_key %(hs_file)s kid=hs-file alg=HS256;
+microshop_jwt_jwks %(jwks)s;
+microshop_audit_log logs/audit.log;
+
+# no refill during a test: the burst is all a bucket has
+microshop_rate_tier default rate=1r/m burst=2;
+
+server {
+    listen 127.0.0.1:%(port)d;
+
+    location /idem/ {
+        microshop_auth on;
+        microshop_idempotency on;
+        add_header X-Idempotency $microshop_idempotency always;
+        proxy_pass http://127.0.0.1:%(backend)d/v1/echo/;
+    }
+
+    location /idem-required/ {
+        microshop_auth on;
+        microshop_idempotency required;
+        proxy_pass http://127.0.0.1:%(backend)d/v1/echo/;
+    }
+
+    location /idem-header/ {
+        microshop_auth on;
+        microshop_idempotency on header=X-Request-Key;
+        proxy_pass http://127.0.0.1:%(backend)d/v1/echo/;
+    }
+
+    location /idem-anon/ {
+        microshop_idempotency on;
+        add_header X-Idempotency $microshop_idempotency always;
+        proxy_pass http://127.0.0.1:%(backend)d/v1/echo/;
+    }
+
+    location /rate/ {
+        microshop_auth on;
+        microshop_rate_limit on;
+        alias %(prefix)s/html/;
+    }
+
+    location /rate-anon/ {
+        microshop_rate_limit on;
+        alias %(prefix)s/html/;
+    }
+
+    location /rate-key/ {
+        microshop_rate_limit on key=$http_x_key;
+        alias %(prefix)s/html/;
+    }
+
+    location = /events {
+        microshop_events secret=%(secret)s;
+    }
+
+    location /admin/ {
+        microshop_admin;
+    }
+
+    location ~ ^/v1/sellers/(?<seller>[^/]+)/inventory/(?<sku>[^/]+)$ {
+        microshop_auth on;
+        microshop_seller $seller;
+        microshop_require_scope GET,HEAD inventory:read;
+        microshop_inventory_cache sku=$sku ttl=60s;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+
+    location = /policy {
+        microshop_policy;
+    }
+}
+
+# a public inventory (no token): the seller is whatever the path says
+server {
+    listen 127.0.0.1:%(port)d;
+    server_name open.test;
+
+    location ~ ^/v1/sellers/(?<seller>[^/]+)/inventory/(?<sku>[^/]+)$ {
+        microshop_seller $seller;
+        microshop_inventory_cache sku=$sku ttl=60s;
+        add_header X-Cache $microshop_cache always;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def gw(nginx, keys, backend):
+    n = nginx.new()
+    n.secret_path = n.write_file("conf/webhook.secret", SECRET + b"\n")
+    n.write_file("html/a.txt", "a\n")
+    n.start(CONF % {"port": n.port, "backend": backend.port,
+                    "prefix": n.prefix,
+                    "ec_pub": keys.ec256_public_pem,
+                    "rsa_pub": keys.rsa_public_pem,
+                    "hs_file": keys.hs256_file, "jwks": keys.jwks_file,
+                    "secret": n.secret_path},
+            workers=2)
+    return n
+
+
+def tok(keys, seller="s1", **claims):
+    return mint(keys, kid="k1", seller=seller, **claims)
+
+
+# ------------------------------------------------- (a) Idempotency-Key
+
+def raw_post(n, path, header_lines, token=None, body=b"{}"):
+    """POST with the header lines exactly as given; (status, headers
+    (lower-case names), body)."""
+    lines = [b"POST %s HTTP/1.1" % path.encode(), b"Host: localhost",
+             b"Connection: close", b"Content-Type: application/json",
+             b"Content-Length: %d" % len(body)]
+    if token:
+        lines.append(b"Authorization: Bearer " + token.encode())
+    lines += [h.encode() if isinstance(h, str) else h for h in header_lines]
+    answer = raw_http(n, b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for field in fields:
+        name, _, value = field.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split(" ")[1]), headers, payload
+
+
+def assert_key_invalid(status, headers, payload):
+    assert status == 400, (status, payload)
+    assert headers["content-type"] == "application/problem+json", headers
+    doc = json.loads(payload)
+    assert doc["type"] == "urn:problem:microshop:idempotency-key-invalid", doc
+    assert doc["status"] == 400
+    return doc
+
+
+# every spelling of "more than one key": two headers, in any case of the
+# name, same or other values, one empty; a list folded into one header
+TWO_KEYS = {
+    "same-value-twice": ["Idempotency-Key: k1", "Idempotency-Key: k1"],
+    "two-values": ["Idempotency-Key: k1", "Idempotency-Key: k2"],
+    "lower-and-canonical": ["idempotency-key: k1", "Idempotency-Key: k2"],
+    "upper-and-canonical": ["IDEMPOTENCY-KEY: k1", "Idempotency-Key: k1"],
+    "mixed-case-same-value": ["Idempotency-Key: k1", "iDeMpOtEnCy-KeY: k1"],
+    "empty-then-valid": ["Idempotency-Key:", "Idempotency-Key: k1"],
+    "valid-then-empty": ["Idempotency-Key: k1", "Idempotency-Key:"],
+    "spaces-then-valid": ["Idempotency-Key:    ", "Idempotency-Key: k1"],
+    "quoted-and-bare": ['Idempotency-Key: "k1"', "Idempotency-Key: k1"],
+    "three": ["Idempotency-Key: k1", "Idempotency-Key: k2",
+              "Idempotency-Key: k3"],
+    "bare-list": ["Idempotency-Key: a, b"],
+    "bare-list-no-space": ["Idempotency-Key: a,b"],
+    "trailing-comma": ["Idempotency-Key: a,"],
+    "leading-comma": ["Idempotency-Key: ,a"],
+    "list-of-strings": ['Idempotency-Key: "a", "b"'],
+    "string-then-token": ['Idempotency-Key: "a", b'],
+    "token-then-string": ['Idempotency-Key: a, "b"'],
+}
+
+
+@pytest.mark.parametrize("case", sorted(TWO_KEYS))
+@pytest.mark.parametrize("location", ["/idem/", "/idem-required/"])
+def test_two_keys_are_refused(gw, keys, backend, case, location):
+    path = location + "two-keys-" + case
+    before = backend.count("POST /v1/echo/two-keys-" + case)
+    status, headers, payload = raw_post(gw, path, TWO_KEYS[case],
+                                        token=tok(keys))
+    assert_key_invalid(status, headers, payload)
+    assert backend.count("POST /v1/echo/two-keys-" + case) == before
+
+
+@pytest.mark.parametrize("lines", [
+    ["X-Request-Key: k1", "X-Request-Key: k2"],
+    ["x-request-key: k1", "X-REQUEST-KEY: k1"],
+    ["X-Request-Key:", "X-Request-Key: k1"],
+    ["X-Request-Key: a, b"],
+], ids=["two", "case", "empty", "list"])
+def test_two_keys_of_a_custom_header_are_refused(gw, keys, backend, lines):
+    before = backend.count("POST /v1/echo/custom")
+    assert_key_invalid(*raw_post(gw, "/idem-header/custom", lines,
+                                 token=tok(keys)))
+    assert backend.count("POST /v1/echo/custom") == before
+
+
+def test_two_keys_without_a_token_are_refused(gw, backend):
+    before = backend.count("POST /v1/echo/anon-two")
+    assert_key_invalid(*raw_post(gw, "/idem-anon/anon-two",
+                                 ["Idempotency-Key: k1",
+                                  "Idempotency-Key: k2"]))
+    assert backend.count("POST /v1/echo/anon-two") == before
+
+
+def test_one_key_still_works(gw, keys, backend):
+    """The control: one header, and a quoted key that holds a comma (one
+    sf-string), run once and replay."""
+    t = tok(keys)
+    for value in ("one-" + uuid.uuid4().hex, '"a, b %s"' % uuid.uuid4().hex):
+        path = "/idem/one-" + uuid.uuid4().hex[:8]
+        route = "POST /v1/echo/" + path.rsplit("/", 1)[1]
+        first = raw_post(gw, path, ["Idempotency-Key: " + value], token=t)
+        again = raw_post(gw, path, ["idempotency-key: " + value], token=t)
+        assert first[0] == 200 and first[1]["x-idempotency"] == "new", first
+        assert again[0] == 200 and again[1]["x-idempotency"] == "replay"
+        assert again[2] == first[2]
+        assert backend.count(route) == 1
+
+
