@@ -238,3 +238,69 @@ def test_one_key_still_works(gw, keys, backend):
         assert backend.count(route) == 1
 
 
+# ----------------------------------------------------- (b) long sellers
+
+def long_seller(tail, n=600):
+    """n bytes; two of them differ only after the first 512"""
+    return ("x" * (n - len(tail))) + tail
+
+
+def codes(n, path, count, **kw):
+    return [n.get(path, **kw).status_code for _ in range(count)]
+
+
+# a token's text claims are at most 1024 bytes
+@pytest.mark.parametrize("size", [513, 600, 1024])
+def test_long_sellers_have_buckets_of_their_own(gw, keys, size):
+    tag = uuid.uuid4().hex[:8]
+    a = long_seller(tag + "A", size)
+    b = long_seller(tag + "B", size)
+    assert a[:512] == b[:512] and a != b
+    # the first exhausts its bucket (burst 2) ...
+    assert codes(gw, "/rate/a.txt", 3, token=tok(keys, a)) == [200, 200, 429]
+    # ... the other has its own, and so does the client address
+    assert codes(gw, "/rate/a.txt", 3, token=tok(keys, b)) == [200, 200, 429]
+
+
+def test_one_long_seller_has_one_bucket(gw, keys):
+    seller = long_seller(uuid.uuid4().hex)
+    # a fresh token for every request: the seller, not the token, counts
+    got = [gw.get("/rate/a.txt", token=tok(keys, seller)).status_code
+           for _ in range(4)]
+    assert got == [200, 200, 429, 429]
+    r = gw.get("/rate/a.txt", token=tok(keys, seller))
+    assert r.status_code == 429
+    problem(r, "rate-limited")
+
+
+@pytest.mark.parametrize("size", [513, 600, 4000])
+def test_long_custom_keys_have_buckets_of_their_own(gw, size):
+    tag = uuid.uuid4().hex[:8]
+    a, b = long_seller(tag + "A", size), long_seller(tag + "B", size)
+    assert codes(gw, "/rate-key/a.txt", 3, headers={"X-Key": a}) \
+        == [200, 200, 429]
+    assert codes(gw, "/rate-key/a.txt", 3, headers={"X-Key": b}) \
+        == [200, 200, 429]
+
+
+def test_address_shares_no_bucket_with_a_seller_or_key_named_like_it(
+        nginx, keys):
+    """A client without a token is limited by its address; a seller or a
+    custom key spelled like that address is another bucket."""
+    # an instance of its own: the address bucket is the whole client's
+    n = nginx.new()
+    n.write_file("html/a.txt", "a\n")
+    n.start(CONF % {"port": n.port, "backend": 9, "prefix": n.prefix,
+                    "ec_pub": keys.ec256_public_pem,
+                    "rsa_pub": keys.rsa_public_pem,
+                    "hs_file": keys.hs256_file, "jwks": keys.jwks_file,
+                    "secret": n.write_file("conf/webhook.secret", SECRET)})
+    assert codes(n, "/rate-anon/a.txt", 3) == [200, 200, 429]
+    # no key= value: the address as well
+    assert n.get("/rate-key/a.txt").status_code == 429
+    assert codes(n, "/rate/a.txt", 2, token=tok(keys, "127.0.0.1")) \
+        == [200, 200]
+    assert codes(n, "/rate-key/a.txt", 2, headers={"X-Key": "127.0.0.1"}) \
+        == [200, 200]
+
+
