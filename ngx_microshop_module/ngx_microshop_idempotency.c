@@ -247,15 +247,25 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                        "or as a quoted string.", 0);
         }
 
-        /* keys are scoped per seller: two sellers' keys never meet */
+        /*
+         * keys are scoped per seller: two sellers' keys never meet;
+         * without a token, the client address stands for the seller
+         */
 
-        seller = ctx->has_token ? &ctx->token.id.f[NGX_MICROSHOP_ID_SELLER]
-                                : &r->connection->addr_text;
+        if (ctx->has_token) {
+            seller = &ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+            rc = ngx_microshop_store_key(r->pool, seller,
+                                         h->value.data + start, klen,
+                                         &ictx->key);
 
-        if (ngx_microshop_store_key(r->pool, seller, h->value.data + start,
-                                    klen, &ictx->key)
-            != NGX_OK)
-        {
+        } else {
+            rc = ngx_microshop_store_key_client(r->pool,
+                                                &r->connection->addr_text,
+                                                h->value.data + start, klen,
+                                                &ictx->key);
+        }
+
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
     }

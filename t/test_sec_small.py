@@ -304,3 +304,54 @@ def test_address_shares_no_bucket_with_a_seller_or_key_named_like_it(
         == [200, 200]
 
 
+def idem_post(n, path, token, key, body=b'{"a":1}'):
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    return n.post(path, token=token, data=body, headers=headers)
+
+
+def test_long_sellers_have_idempotency_keys_of_their_own(gw, keys, backend):
+    tag = uuid.uuid4().hex[:8]
+    a, b = long_seller(tag + "A"), long_seller(tag + "B")
+    path = "/idem/long-" + tag
+    route = "POST /v1/echo/long-" + tag
+    first = idem_post(gw, path, tok(keys, a), "order-1")
+    assert first.status_code == 200
+    assert first.headers["X-Idempotency"] == "new"
+    # the same key, URI and body from the other seller: not a replay
+    other = idem_post(gw, path, tok(keys, b), "order-1")
+    assert other.headers["X-Idempotency"] == "new"
+    assert "Idempotent-Replayed" not in other.headers
+    again = idem_post(gw, path, tok(keys, a), "order-1")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert backend.count(route) == 2
+
+
+def test_client_without_token_shares_no_key_with_seller_named_like_it(
+        gw, keys, backend):
+    """Before the fix, the seller "127.0.0.1" met the keys of the clients of
+    127.0.0.1 without a token: another URI gave 422 idempotency-key-reused."""
+    key = "k-" + uuid.uuid4().hex
+    anon = idem_post(gw, "/idem-anon/anon-" + key, None, key)
+    assert anon.status_code == 200 and anon.headers["X-Idempotency"] == "new"
+    seller = idem_post(gw, "/idem/seller-" + key, tok(keys, "127.0.0.1"),
+                       key)
+    assert seller.status_code == 200, seller.text
+    assert seller.headers["X-Idempotency"] == "new"
+
+
+def test_a_seller_holding_a_newline_meets_no_other_cache_key(gw, backend):
+    """Cache keys are seller "\\n" sku: a seller "s1\\nx" (a decoded %0A)
+    with sku "y" would be the key of seller "s1" with sku "x\\ny".  Such a
+    seller is not cached, so its answer never serves the other."""
+    backend.reset()
+    tag = uuid.uuid4().hex[:8]
+    host = {"Host": "open.test"}
+    r = gw.request("PUT", "/v1/sellers/s1%%0Ax%s/inventory/y" % tag,
+                   headers=host, json={"name": "not s1's"})
+    assert r.status_code in (200, 201), r.text
+    r = gw.get("/v1/sellers/s1/inventory/x%s%%0Ay" % tag, headers=host)
+    assert r.headers.get("Cache-Status") != "microshop; hit", r.headers
+    assert "not s1's" not in r.text
+    assert backend.count("GET /v1/sellers/s1/inventory/x%s%%0Ay" % tag) == 1
+
+
