@@ -141,7 +141,7 @@ struct ngx_microshop_op_s {
 
         struct {
             ngx_str_t                  id;
-            int64_t                    version;
+            int64_t                    version;    /* >= 0 */
             ngx_uint_t                 has_available;
             int64_t                    available;
             ngx_uint_t                 has_item;

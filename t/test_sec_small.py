@@ -355,3 +355,75 @@ def test_a_seller_holding_a_newline_meets_no_other_cache_key(gw, backend):
     assert backend.count("GET /v1/sellers/s1/inventory/x%s%%0Ay" % tag) == 1
 
 
+# ------------------------------------------------------ (c) version 0
+
+def event(sku, version, seller="s1", **fields):
+    doc = {"id": "evt_" + uuid.uuid4().hex, "type": "inventory.updated",
+           "seller": seller, "sku": sku, "version": version}
+    doc.update(fields)
+    return doc
+
+
+def post_event(n, doc):
+    data = json.dumps(doc, separators=(",", ":")).encode()
+    r = n.post("/events", data=data,
+               headers={"Content-Type": "application/json",
+                        "Microshop-Signature":
+                            sign_webhook(SECRET, data, int(time.time()))})
+    assert r.status_code == 200, r.text
+    return r.json()["status"]
+
+
+def admin_token(keys):
+    return mint(keys, kid="k1", scope=ADMIN_SCOPE, sub="ops", seller=None)
+
+
+def stock(n, keys, sku):
+    r = n.get("/admin/stock/s1/" + sku, token=admin_token(keys))
+    return None if r.status_code == 404 else r.json()
+
+
+def cached_item(n, keys, sku):
+    r = n.get("/v1/sellers/s1/inventory/" + sku,
+              token=tok(keys, scope="inventory:read"))
+    assert r.headers.get("Cache-Status") == "microshop; hit", r.headers
+    return r.json()
+
+
+# (versions in order, what each gets); the stock and the cached item are
+# those of the last one accepted
+VERSIONS = {
+    "zero-twice": ([0, 0], ["accepted", "stale"]),
+    "zero-three-times": ([0, 0, 0], ["accepted", "stale", "stale"]),
+    "zero-then-one": ([0, 0, 1, 1, 0],
+                      ["accepted", "stale", "accepted", "stale", "stale"]),
+    "one-then-zero": ([1, 0, 1], ["accepted", "stale", "stale"]),
+    "big-then-smaller": ([2 ** 62, 2 ** 62 - 1, 0],
+                         ["accepted", "stale", "stale"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VERSIONS))
+@pytest.mark.parametrize("stock_first", [False, True],
+                         ids=["events-only", "after-admin-put"])
+def test_version_not_newer_is_stale(gw, keys, backend, case, stock_first):
+    sku = "V-" + uuid.uuid4().hex[:12]
+    if stock_first:
+        # a stock set by hand is not an event: the first one still applies
+        r = gw.request("PUT", "/admin/stock/s1/" + sku,
+                       token=admin_token(keys), json={"available": 99})
+        assert r.status_code == 204
+    versions, want = VERSIONS[case]
+    got, last = [], None
+    for i, v in enumerate(versions):
+        doc = event(sku, v, available=10 + i, item={"sku": sku, "n": i})
+        got.append(post_event(gw, doc))
+        if got[-1] == "accepted":
+            last = i
+    assert got == want
+    assert stock(gw, keys, sku) == {"available": 10 + last, "held": 0}
+    backend.reset()
+    assert cached_item(gw, keys, sku) == {"sku": sku, "n": last}
+    assert backend.count("GET /v1/sellers/s1/inventory/" + sku) == 0
+
+
