@@ -427,3 +427,91 @@ def test_version_not_newer_is_stale(gw, keys, backend, case, stock_first):
     assert backend.count("GET /v1/sellers/s1/inventory/" + sku) == 0
 
 
+# ------------------------------------------------------ (d) policy report
+
+def thumbprint(pub):
+    """RFC 7638 SHA-256 thumbprint of a public key (cryptography object)."""
+    nums = pub.public_numbers()
+    if isinstance(pub, rsa.RSAPublicKey):
+        def uint(n):
+            return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+        jwk = {"e": uint(nums.e), "kty": "RSA", "n": uint(nums.n)}
+    else:
+        size = (pub.curve.key_size + 7) // 8
+        jwk = {"crv": {256: "P-256", 384: "P-384", 521: "P-521"}[
+                   pub.curve.key_size],
+               "kty": "EC", "x": b64url(nums.x.to_bytes(size, "big")),
+               "y": b64url(nums.y.to_bytes(size, "big"))}
+    doc = json.dumps(jwk, separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(doc.encode()).digest())
+
+
+def pem_public(path):
+    with open(path, "rb") as f:
+        return serialization.load_pem_public_key(f.read())
+
+
+def test_rfc7638_example():
+    """The helper above against RFC 7638 3.1."""
+    n = int.from_bytes(base64.urlsafe_b64decode(
+        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1R"
+        "K7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9"
+        "yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZg"
+        "nYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6We"
+        "Zu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDK"
+        "gw=="), "big")
+    pub = rsa.RSAPublicNumbers(65537, n).public_key()
+    assert thumbprint(pub) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+def test_policy_shows_kid_and_thumbprint_not_paths(gw, keys):
+    r = gw.get("/policy")
+    assert r.status_code == 200
+    body = r.content
+    doc = r.json()
+
+    by_kid = {k["kid"]: k for k in doc["keys"]}
+    assert set(by_kid) == {"k1", "rsa-pem", "hs-file", "rsa-jwks", "ec-jwks",
+                           "oct-jwks"}
+    expect = {
+        "k1": ("ES256", "EC", thumbprint(pem_public(keys.ec256_public_pem))),
+        "rsa-pem": ("RS256", "RSA",
+                    thumbprint(pem_public(keys.rsa_public_pem))),
+        # the same keys from the JWKS: the same thumbprints
+        "rsa-jwks": ("RS256", "RSA",
+                     thumbprint(keys.rsa_private.public_key())),
+        "ec-jwks": ("ES256", "EC",
+                    thumbprint(keys.ec256_private.public_key())),
+        # secrets: no thumbprint at all
+        "hs-file": ("HS256", "oct", None),
+        "oct-jwks": ("HS256", "oct", None),
+    }
+    assert {kid: (k["alg"], k["type"], k["thumbprint"])
+            for kid, k in by_kid.items()} == expect
+    assert by_kid["rsa-pem"]["thumbprint"] == by_kid["rsa-jwks"]["thumbprint"]
+    assert all(set(k) == {"kid", "alg", "type", "bits", "thumbprint"}
+               for k in doc["keys"])
+    assert doc["jwks"] == 1
+
+    events = [loc["events"] for s in doc["servers"] for loc in s["locations"]
+              if loc["location"] == "/events"]
+    assert events == [{"tolerance": 300}]
+
+    # no path of a key, JWKS or secret file, not even its name
+    for path in (keys.ec256_public_pem, keys.rsa_public_pem, keys.hs256_file,
+                 keys.jwks_file, gw.secret_path):
+        for form in (path, os.path.basename(path), os.path.dirname(path)):
+            assert form.encode() not in body, form
+            assert form.encode() not in json.dumps(doc).encode(), form
+
+    # nothing that lets one test a guess of a secret offline: no hash of
+    # a secret, nor its JWK thumbprint, in any encoding
+    for secret in (keys.hs256_secret, keys.jwks_oct_secret, SECRET):
+        oct_jwk = json.dumps({"k": b64url(secret), "kty": "oct"},
+                             separators=(",", ":")).encode()
+        for digest in (hashlib.sha256(secret).digest(),
+                       hashlib.sha256(oct_jwk).digest(), secret):
+            for form in (digest.hex().encode(),
+                         base64.b64encode(digest).rstrip(b"="),
+                         b64url(digest).encode()):
+                assert form not in body
