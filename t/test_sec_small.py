@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from microshop import b64url, mint, problem, raw_http, sign_webhook
 
