@@ -125,3 +125,46 @@ microshop_b64url_decode_json(json_t *v, unsigned char **out, size_t *outlen)
 
     return 0;
 }
+
+
+int
+microshop_b64url_encode(const unsigned char *in, size_t len, char *out,
+    size_t outcap)
+{
+    size_t         i, n;
+    unsigned long  v;
+
+    static const char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    if (outcap == 0 || MICROSHOP_B64URL_LEN(len) > outcap - 1) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        v = ((unsigned long) in[i] << 16) | ((unsigned long) in[i + 1] << 8)
+            | in[i + 2];
+        out[n++] = alphabet[(v >> 18) & 0x3f];
+        out[n++] = alphabet[(v >> 12) & 0x3f];
+        out[n++] = alphabet[(v >> 6) & 0x3f];
+        out[n++] = alphabet[v & 0x3f];
+    }
+
+    if (len - i == 1) {
+        v = (unsigned long) in[i] << 16;
+        out[n++] = alphabet[(v >> 18) & 0x3f];
+        out[n++] = alphabet[(v >> 12) & 0x3f];
+
+    } else if (len - i == 2) {
+        v = ((unsigned long) in[i] << 16) | ((unsigned long) in[i + 1] << 8);
+        out[n++] = alphabet[(v >> 18) & 0x3f];
+        out[n++] = alphabet[(v >> 12) & 0x3f];
+        out[n++] = alphabet[(v >> 6) & 0x3f];
+    }
+
+    out[n] = '\0';
+
+    return 0;
+}

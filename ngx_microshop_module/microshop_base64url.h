@@ -30,4 +30,14 @@ int microshop_b64url_decode(const char *in, size_t len, unsigned char *out,
 int microshop_b64url_decode_json(json_t *v, unsigned char **out,
     size_t *outlen);
 
+/*
+ * Encodes len bytes of in as base64url without padding, NUL-terminated,
+ * into out, which holds outcap bytes (MICROSHOP_B64URL_LEN(len) + 1 are
+ * enough).  Returns 0, or -1 when out is too small.
+ */
+#define MICROSHOP_B64URL_LEN(len)  (((len) * 4 + 2) / 3)
+
+int microshop_b64url_encode(const unsigned char *in, size_t len, char *out,
+    size_t outcap);
+
 #endif /* _MICROSHOP_BASE64URL_H_INCLUDED_ */

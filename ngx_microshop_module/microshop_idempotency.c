@@ -32,6 +32,11 @@ microshop_idem_key_parse(const unsigned char *in, size_t len, size_t *start,
         if (quoted && (in[i] == '"' || in[i] == '\\')) {
             return -1;
         }
+
+        /* a bare comma separates list members: "a, b" is two keys */
+        if (!quoted && in[i] == ',') {
+            return -1;
+        }
     }
 
     /* a lone quote at one end is not an sf-string */

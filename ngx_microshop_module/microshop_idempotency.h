@@ -17,8 +17,10 @@
  * An Idempotency-Key header value: a bare token (abc) or the draft's
  * sf-string ("abc"), which are the same key.  The key is 1 to 255
  * printable ASCII characters (0x20-0x7e); inside quotes '"' and '\' must
- * not appear (no escapes).  Returns 0 and the key's offset and length in
- * *start and *klen, or -1.
+ * not appear (no escapes).  A bare key holds no ',': "a, b" is a list of
+ * two keys (two headers folded into one), not one key; "a, b" in quotes
+ * is one sf-string.  Returns 0 and the key's offset and length in *start
+ * and *klen, or -1.
  */
 int microshop_idem_key_parse(const unsigned char *in, size_t len,
     size_t *start, size_t *klen);

@@ -145,8 +145,12 @@ ngx_microshop_cache_key(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* a seller holding the key's "\n" (a decoded %0A) would meet the
+     * keys of another: no token names such a seller, nothing is cached */
+
     if (seller.len == 0 || sku.len == 0 || sku.len > NGX_MICROSHOP_SKU_MAX
-        || seller.len > NGX_MICROSHOP_SKU_MAX)
+        || seller.len > NGX_MICROSHOP_SKU_MAX
+        || ngx_strlchr(seller.data, seller.data + seller.len, '\n'))
     {
         return NGX_DECLINED;
     }

@@ -191,6 +191,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
 {
     size_t                           start, klen;
     ngx_int_t                        rc;
+    ngx_uint_t                       count;
     ngx_str_t                       *seller;
     ngx_table_elt_t                 *h;
     ngx_microshop_idem_ctx_t        *ictx;
@@ -207,7 +208,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
 
     if (ictx->key.len == 0) {
 
-        h = ngx_microshop_header_in(r, &ilcf->header, NULL);
+        h = ngx_microshop_header_in(r, &ilcf->header, &count);
 
         if (h == NULL) {
             if (ilcf->mode != NGX_MICROSHOP_IDEM_REQUIRED) {
@@ -222,27 +223,49 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
                        0);
         }
 
-        if (microshop_idem_key_parse(h->value.data, h->value.len,
-                                     &start, &klen)
-            != 0)
+        /*
+         * Two headers (of any spelling of the name, empty or not) are
+         * refused rather than one of them used: a proxy in front may
+         * have read the other one (docs/directives.md).
+         */
+
+        if (count > 1
+            || microshop_idem_key_parse(h->value.data, h->value.len,
+                                        &start, &klen)
+               != 0)
         {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "microshop: idempotency key refused, %ui headers",
+                           count);
+
             ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_INVALID);
 
             return ngx_microshop_idem_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                        "idempotency-key-invalid", "Invalid idempotency key",
-                       "An idempotency key is 1 to 255 printable ASCII "
-                       "characters, bare or as a quoted string.", 0);
+                       "An idempotency key is one header of 1 to 255 "
+                       "printable ASCII characters, bare (without a comma) "
+                       "or as a quoted string.", 0);
         }
 
-        /* keys are scoped per seller: two sellers' keys never meet */
+        /*
+         * keys are scoped per seller: two sellers' keys never meet;
+         * without a token, the client address stands for the seller
+         */
 
-        seller = ctx->has_token ? &ctx->token.id.f[NGX_MICROSHOP_ID_SELLER]
-                                : &r->connection->addr_text;
+        if (ctx->has_token) {
+            seller = &ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+            rc = ngx_microshop_store_key(r->pool, seller,
+                                         h->value.data + start, klen,
+                                         &ictx->key);
 
-        if (ngx_microshop_store_key(r->pool, seller, h->value.data + start,
-                                    klen, &ictx->key)
-            != NGX_OK)
-        {
+        } else {
+            rc = ngx_microshop_store_key_client(r->pool,
+                                                &r->connection->addr_text,
+                                                h->value.data + start, klen,
+                                                &ictx->key);
+        }
+
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
     }

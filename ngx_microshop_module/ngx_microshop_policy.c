@@ -11,8 +11,9 @@
  * members as a json_pack() object: the location sections in
  * ngx_microshop_policy_loc_sections[], the http-level ones in
  * ngx_microshop_policy_main_sections[].  A new feature adds a function and
- * a line there.  Key material is never reported, only what identifies a
- * key: kid, alg, type, size and the file it came from.
+ * a line there.  Key material is never reported, nor where it lives (the
+ * paths of key, JWKS and secret files): only what identifies a key, its
+ * kid, alg, type, size and, for a public key, its RFC 7638 thumbprint.
  *
  * A NULL json_t is an allocation that failed: json_pack() fails on an "o"
  * argument that is NULL and releases every value it was handed, so the
@@ -38,6 +39,7 @@
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_events.h"
+#include "microshop_token_thumbprint.h"
 
 
 /* json_dumps() indentation of the report */
@@ -687,10 +689,9 @@ ngx_microshop_policy_loc_events(ngx_http_core_loc_conf_t *clcf,
         return json_pack("{s:n}", "events");
     }
 
-    /* the secret's file, never the secret */
+    /* neither the secret nor where it lives */
 
-    return json_pack("{s:{s:o, s:I}}", "events",
-                     "secret_file", ngx_microshop_json_str(&ev->secret_file),
+    return json_pack("{s:{s:I}}", "events",
                      "tolerance", (json_int_t) ev->tolerance);
 }
 
@@ -701,10 +702,12 @@ static json_t *
 ngx_microshop_policy_token(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf)
 {
-    return json_pack("{s:I, s:o, s:o}",
+    /* the number of JWKS files, not their paths: their keys are in "keys" */
+
+    return json_pack("{s:I, s:o, s:I}",
                      "leeway", (json_int_t) mmcf->token.leeway,
                      "claims", ngx_microshop_policy_claims(mmcf),
-                     "jwks", ngx_microshop_json_str_list(&mmcf->token.jwks));
+                     "jwks", (json_int_t) mmcf->token.jwks.nelts);
 }
 
 
@@ -753,12 +756,24 @@ ngx_microshop_policy_keys(ngx_http_request_t *r,
 }
 
 
-/* what identifies the key, never its material */
+/*
+ * What identifies the key, never its material nor its file.  A public key
+ * shows its RFC 7638 thumbprint; a secret shows none (its thumbprint would
+ * be a hash of the secret, open to offline guessing) and not its length.
+ */
 
 static json_t *
 ngx_microshop_policy_key(void *elt)
 {
     microshop_key_t  *k = elt;
+
+    char  thumbprint[MICROSHOP_THUMBPRINT_LEN + 1];
+
+    if (k->pkey
+        && microshop_key_thumbprint(k, thumbprint, sizeof(thumbprint)) != 0)
+    {
+        return NULL;
+    }
 
     return json_pack("{s:s?, s:s, s:s, s:o, s:s?}",
                      "kid", k->kid,
@@ -766,7 +781,7 @@ ngx_microshop_policy_key(void *elt)
                      "type", ngx_microshop_policy_key_type(k->alg),
                      "bits", k->pkey ? json_integer(EVP_PKEY_bits(k->pkey))
                                      : json_null(),
-                     "source", k->source);
+                     "thumbprint", k->pkey ? thumbprint : NULL);
 }
 
 

@@ -13,6 +13,7 @@
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_header.h"
+#include "ngx_microshop_digest.h"
 
 
 #define NGX_MICROSHOP_RATE_KEY_MAX  512
@@ -20,6 +21,8 @@
 
 static ngx_microshop_rate_tier_t *ngx_microshop_rate_tier_find(
     ngx_microshop_rate_main_t *rmcf, ngx_str_t *name);
+static ngx_int_t ngx_microshop_rate_key(ngx_http_request_t *r, u_char kind,
+    ngx_str_t *value, ngx_str_t *key);
 static ngx_int_t ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, int64_t retry_after);
 
@@ -311,7 +314,6 @@ ngx_int_t
 ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    u_char                          *p;
     ngx_str_t                        key, *name;
     microshop_gcra_result_t         *res;
     ngx_microshop_rate_tier_t       *tier;
@@ -353,26 +355,16 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
             ngx_str_null(&key);
         }
 
-        if (key.len == 0 || key.len > NGX_MICROSHOP_RATE_KEY_MAX) {
-            /* no seller to limit: the client address stands for it */
-            key = r->connection->addr_text;
-        }
-
-        /* "k:" custom keys and "s:" sellers never share a bucket */
-        p = ngx_pnalloc(r->pool, key.len + 2);
-        if (p == NULL) {
+        if (ngx_microshop_rate_key(r, mlcf->rate.key ? 'k' : 's', &key,
+                                   &ctx->op.key)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        p[0] = mlcf->rate.key ? 'k' : 's';
-        p[1] = ':';
-        ngx_memcpy(p + 2, key.data, key.len);
 
         ctx->rate.tier = tier;
 
         ctx->op.type = NGX_MICROSHOP_OP_GCRA;
-        ctx->op.key.data = p;
-        ctx->op.key.len = key.len + 2;
         ctx->op.u.gcra.interval = tier->interval;
         ctx->op.u.gcra.burst = tier->burst;
         ctx->op.u.gcra.cost = mlcf->rate.cost;
@@ -415,6 +407,77 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
     ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RATE_LIMITED);
 
     return ngx_microshop_ratelimit_reject(r, ctx, res->retry_after);
+}
+
+
+/*
+ * The bucket of a request: "s:" and the token's seller, "k:" and the key=
+ * value (kind 's' or 'k'), "a:" and the client address when there is
+ * neither, so that no two of them share a bucket.  A seller or key longer
+ * than NGX_MICROSHOP_RATE_KEY_MAX is its SHA-256 instead ("S:" or "K:" and
+ * 43 base64url characters): every byte of it counts, so two long sellers
+ * never share a bucket and one seller always has the same one.
+ */
+
+static ngx_int_t
+ngx_microshop_rate_key(ngx_http_request_t *r, u_char kind, ngx_str_t *value,
+    ngx_str_t *key)
+{
+    u_char       hash[32];
+    ngx_str_t    src, digest;
+    EVP_MD_CTX  *md;
+
+    src = *value;
+
+    if (src.len == 0) {
+        /* no seller to limit: the client address stands for it */
+        src = r->connection->addr_text;
+        kind = 'a';
+    }
+
+    if (src.len <= NGX_MICROSHOP_RATE_KEY_MAX) {
+        key->len = 2 + src.len;
+        key->data = ngx_pnalloc(r->pool, key->len);
+        if (key->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        key->data[0] = kind;
+        key->data[1] = ':';
+        ngx_memcpy(key->data + 2, src.data, src.len);
+
+        return NGX_OK;
+    }
+
+    md = ngx_microshop_sha256_begin();
+
+    if (md == NULL
+        || EVP_DigestUpdate(md, src.data, src.len) != 1
+        || EVP_DigestFinal_ex(md, hash, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "microshop: rate key of %uz bytes hashed", src.len);
+
+    key->data = ngx_pnalloc(r->pool, 2 + ngx_base64_encoded_length(32));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data[0] = ngx_toupper(kind);
+    key->data[1] = ':';
+
+    src.data = hash;
+    src.len = sizeof(hash);
+    digest.data = key->data + 2;
+
+    ngx_encode_base64url(&digest, &src);
+
+    key->len = 2 + digest.len;
+
+    return NGX_OK;
 }
 
 

@@ -103,6 +103,28 @@ ngx_microshop_store_key(ngx_pool_t *pool, ngx_str_t *seller, u_char *name,
 }
 
 
+ngx_int_t
+ngx_microshop_store_key_client(ngx_pool_t *pool, ngx_str_t *addr,
+    u_char *name, size_t len, ngx_str_t *key)
+{
+    u_char  *p;
+
+    key->len = 1 + addr->len + 1 + len;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = key->data;
+    *p++ = NGX_MICROSHOP_STORE_CLIENT;
+    p = ngx_cpymem(p, addr->data, addr->len);
+    *p++ = '\n';
+    ngx_memcpy(p, name, len);
+
+    return NGX_OK;
+}
+
+
 u_char *
 ngx_microshop_store_key_write(u_char *p, ngx_str_t *seller, u_char *name,
     size_t len)

@@ -141,7 +141,7 @@ struct ngx_microshop_op_s {
 
         struct {
             ngx_str_t                  id;
-            int64_t                    version;
+            int64_t                    version;    /* >= 0 */
             ngx_uint_t                 has_available;
             int64_t                    available;
             ngx_uint_t                 has_item;
@@ -235,6 +235,17 @@ ngx_int_t ngx_microshop_store_key(ngx_pool_t *pool, ngx_str_t *seller,
     u_char *name, size_t len, ngx_str_t *key);
 u_char *ngx_microshop_store_key_write(u_char *p, ngx_str_t *seller,
     u_char *name, size_t len);
+
+/*
+ * The key of a record of a client without a seller (no token), e.g. an
+ * Idempotency-Key: "\x01" address "\n" name.  No seller begins with
+ * that byte (a token's claims hold no control character), so a client's
+ * keys never meet those of a seller named like its address.
+ */
+#define NGX_MICROSHOP_STORE_CLIENT  '\x01'
+
+ngx_int_t ngx_microshop_store_key_client(ngx_pool_t *pool, ngx_str_t *addr,
+    u_char *name, size_t len, ngx_str_t *key);
 
 /* the seller of a key, NGX_ERROR when key is not a seller's */
 ngx_int_t ngx_microshop_store_key_seller(ngx_str_t *key, ngx_str_t *seller);

@@ -1360,6 +1360,61 @@ ngx_microshop_selftest_events(ngx_microshop_selftest_t *st, ngx_uint_t step)
 }
 
 
+static void
+ngx_microshop_selftest_event_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    ngx_uint_t result, char *what)
+{
+    ngx_microshop_op_t  *op;
+
+    op = &st->t[i]->op;
+
+    ngx_microshop_selftest_expect(st,
+        op->rc == NGX_OK && op->u.event.result == result,
+        "%s: rc %i, result %ui, expected %ui", what, op->rc,
+        op->u.event.result, result);
+}
+
+
+/* "no version yet" is not version 0: the first version 0 applies, the
+ * second is stale */
+
+static ngx_int_t
+ngx_microshop_selftest_event_zero(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
+{
+    switch (step) {
+
+    case 0:
+        /* stock without an event yet, then the first event: version 0 */
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "ev",
+                                      3);
+        ngx_microshop_selftest_event(st, 1, "z1", 0);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_stock_is(st, 0, 3, 0);
+        ngx_microshop_selftest_event_is(st, 1, NGX_MICROSHOP_EVENT_ACCEPTED,
+                                        "first EVENT, version 0");
+
+        ngx_microshop_selftest_event(st, 2, "z2", 0);
+        ngx_microshop_selftest_event(st, 3, "z3", 1);
+        ngx_microshop_selftest_event(st, 4, "z4", 1);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_event_is(st, 2, NGX_MICROSHOP_EVENT_STALE,
+                                        "second EVENT, version 0");
+        ngx_microshop_selftest_event_is(st, 3, NGX_MICROSHOP_EVENT_ACCEPTED,
+                                        "EVENT, version 1");
+        ngx_microshop_selftest_event_is(st, 4, NGX_MICROSHOP_EVENT_STALE,
+                                        "second EVENT, version 1");
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
 static ngx_int_t
 ngx_microshop_selftest_stock(ngx_microshop_selftest_t *st, ngx_uint_t step)
 {
@@ -2075,6 +2130,11 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
     /* EVENT accepted, duplicate id, stale version; its stock and item */
     { "event_accepted_duplicate_stale", NGX_MICROSHOP_SELFTEST_ANY,
       ngx_microshop_selftest_events },
+
+    /* EVENT version 0 first accepted (also after STOCK_SET), a second
+     * version 0 stale, version 1 accepted once */
+    { "event_version_zero", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_event_zero },
 
     /* STOCK_GET of unknown stock declined; SET then GET in flight */
     { "stock_set_get", NGX_MICROSHOP_SELFTEST_ANY,

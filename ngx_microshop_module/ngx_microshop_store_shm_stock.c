@@ -22,10 +22,14 @@
 #define NGX_MICROSHOP_EVENT_CACHE   (24 * 60 * 60 * 1000)
 
 
+/* versions of events are >= 0: the first event applies, whatever it is */
+#define NGX_MICROSHOP_VERSION_NONE  -1
+
+
 typedef struct {
     int64_t     available;       /* -1: not known at the edge */
     int64_t     held;
-    int64_t     version;
+    int64_t     version;         /* of the last event applied, or NONE */
 } ngx_microshop_stock_t;
 
 
@@ -95,7 +99,7 @@ ngx_microshop_stock_get_or_add(ngx_microshop_zone_t *zone, ngx_str_t *key,
     st = (ngx_microshop_stock_t *) ngx_microshop_rec_value(rec);
     st->available = -1;
     st->held = 0;
-    st->version = 0;
+    st->version = NGX_MICROSHOP_VERSION_NONE;
 
     return st;
 }
@@ -247,7 +251,8 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
         return NGX_ERROR;
     }
 
-    if (st->version >= op->u.event.version && st->version != 0) {
+    if (op->u.event.version <= st->version) {
+        /* not newer than the last one applied: a second version 0 too */
         op->u.event.result = NGX_MICROSHOP_EVENT_STALE;
 
     } else {

@@ -267,7 +267,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                  secret;       /* never logged */
-    ngx_str_t                  secret_file;  /* full path, for reports */
+    ngx_str_t                  secret_file;  /* full path, for messages */
     time_t                     tolerance;    /* seconds */
 } ngx_microshop_events_loc_t;
 

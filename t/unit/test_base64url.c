@@ -150,6 +150,50 @@ test_outcap(void **state)
 
 
 static void
+encodes_to(const char *in, const char *want)
+{
+    char           out[64];
+    unsigned char  back[64];
+
+    assert_int_equal(microshop_b64url_encode((const unsigned char *) in,
+                                             strlen(in), out, sizeof(out)),
+                     0);
+    assert_string_equal(out, want);
+
+    /* what it writes, the strict decoder reads back */
+    assert_int_equal(decode(out, back, sizeof(back)), strlen(in));
+}
+
+
+static void
+test_encode(void **state)
+{
+    char                  out[8];
+    static unsigned char  ff[] = { 0xfb, 0xff };
+
+    encodes_to("", "");
+    encodes_to("f", "Zg");
+    encodes_to("fo", "Zm8");
+    encodes_to("foo", "Zm9v");
+    encodes_to("foob", "Zm9vYg");
+    encodes_to("fooba", "Zm9vYmE");
+    encodes_to("foobar", "Zm9vYmFy");
+
+    assert_int_equal(microshop_b64url_encode(ff, 2, out, sizeof(out)), 0);
+    assert_string_equal(out, "-_8");
+
+    /* room for the characters and the NUL */
+    assert_int_equal(microshop_b64url_encode((const unsigned char *) "foo",
+                                             3, out, 4), -1);
+    assert_int_equal(microshop_b64url_encode((const unsigned char *) "foo",
+                                             3, out, 5), 0);
+    assert_int_equal(microshop_b64url_encode((const unsigned char *) "", 0,
+                                             out, 0), -1);
+    assert_int_equal(MICROSHOP_B64URL_LEN(32), 43);
+}
+
+
+static void
 test_json(void **state)
 {
     size_t          n;
@@ -201,6 +245,7 @@ main(void)
         cmocka_unit_test(test_url_alphabet),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_outcap),
+        cmocka_unit_test(test_encode),
         cmocka_unit_test(test_json),
     };
 

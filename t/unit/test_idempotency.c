@@ -34,6 +34,11 @@ test_bare_and_quoted_are_the_same_key(void **state)
     assert_int_equal(n, 9);
 
     assert_int_equal(parse("a b", &s, &n), 0);
+
+    /* inside an sf-string a comma is text */
+    assert_int_equal(parse("\"a, b\"", &s, &n), 0);
+    assert_int_equal(s, 1);
+    assert_int_equal(n, 4);
 }
 
 
@@ -51,6 +56,15 @@ test_invalid_keys(void **state)
     assert_int_equal(parse("\"a\\b\"", &s, &n), -1);
     assert_int_equal(parse("caf\xc3\xa9", &s, &n), -1);
     assert_int_equal(parse("tab\there", &s, &n), -1);
+
+    /* a list (two headers folded into one) is not a key */
+    assert_int_equal(parse("a, b", &s, &n), -1);
+    assert_int_equal(parse("a,b", &s, &n), -1);
+    assert_int_equal(parse(",", &s, &n), -1);
+    assert_int_equal(parse("a,", &s, &n), -1);
+    assert_int_equal(parse("\"a\", \"b\"", &s, &n), -1);
+    assert_int_equal(parse("\"a\", b", &s, &n), -1);
+    assert_int_equal(parse("a, \"b\"", &s, &n), -1);
 
     memset(big, 'k', sizeof(big));
     big[255] = '\0';
