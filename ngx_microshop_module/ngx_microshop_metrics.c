@@ -37,6 +37,7 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "deny", "invalid_signature" },
     { "deny", "store_unavailable" },
     { "error", "internal_error" },
+    { "error", "upstream_unavailable" },
 };
 
 

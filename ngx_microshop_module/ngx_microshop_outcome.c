@@ -135,6 +135,10 @@ static ngx_microshop_outcome_t  ngx_microshop_outcomes[] = {
     { "internal error", 0,
       NGX_MICROSHOP_REASON_ERROR, NGX_MICROSHOP_SLOT_NONE,
       ngx_microshop_no_value },
+
+    { "upstream unavailable", 0,
+      NGX_MICROSHOP_REASON_UPSTREAM_UNAVAILABLE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
 };
 
 

@@ -72,6 +72,9 @@ typedef enum {
     NGX_MICROSHOP_OUT_STORE_UNAVAILABLE,
     NGX_MICROSHOP_OUT_ERROR,
 
+    /* nginx's own 502/503/504, answered as a problem */
+    NGX_MICROSHOP_OUT_UPSTREAM_UNAVAILABLE,
+
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;
 
