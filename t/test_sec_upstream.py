@@ -416,6 +416,28 @@ def test_refused_connect_releases_the_key(gw, keys, ports):
         flip.close()
 
 
+@pytest.mark.parametrize("mode,status", [
+    ({"delay": 2}, 504),
+    ({"down": True}, 502),
+], ids=["timeout", "closed"])
+def test_unknown_outcome_keeps_the_key(gw, keys, backend, clean, mode,
+                                       status):
+    t = tok(keys)
+    key = "unknown-%d" % status
+    path = "/v1/sellers/s1/echo/once-%d" % status
+    headers = {"Idempotency-Key": key}
+    backend.mode(path_prefix=path, **mode)
+    r = gw.post(path, token=t, data='{"n":1}', headers=headers)
+    unavailable(r, status, sent=True)
+    assert backend.count("POST " + path) == 1
+
+    backend.mode()
+    r = gw.post(path, token=t, data='{"n":1}', headers=headers)
+    assert r.status_code == 409
+    problem(r, "idempotency-response-unavailable")
+    assert backend.count("POST " + path) == 1     # never executed twice
+
+
 ORDER = {"items": [{"sku": "A1", "quantity": 2}]}
 
 
@@ -430,6 +452,26 @@ def test_refused_connect_releases_the_hold(gw, keys, backend, clean):
     r = gw.post("/dead/v1/sellers/up1/checkout", token=tok(keys, "up1"),
                 json=ORDER, headers={"Idempotency-Key": "dead-order-1"})
     unavailable(r, 502, sent=False)
+
+
+def test_timeout_keeps_the_hold(gw, keys, backend, clean):
+    backend.set_item("up2", "A1", available=10)
+    set_stock(gw, keys, "up2", "A1", 3)
+    backend.mode(delay=2, path_prefix="/v1/sellers/up2/checkout")
+    r = gw.post("/v1/sellers/up2/checkout", token=tok(keys, "up2"),
+                json=ORDER, headers={"Idempotency-Key": "slow-order-1"})
+    unavailable(r, 504, sent=True)
+    # the backend may have sold them: the units stay held ...
+    assert stock(gw, keys, "up2", "A1")["held"] == 2
+    backend.mode()
+    r = gw.post("/v1/sellers/up2/checkout", token=tok(keys, "up2"),
+                json=ORDER, headers={"Idempotency-Key": "slow-order-1"})
+    assert r.status_code == 409
+    problem(r, "idempotency-response-unavailable")
+    # ... until hold= runs out
+    wait_for(lambda: stock(gw, keys, "up2", "A1")["held"] == 0, timeout=5,
+             what="the hold to run out")
+    assert backend.count("POST /v1/sellers/up2/checkout") == 1
 
 
 def test_a_slow_answer_within_the_timeout_is_untouched(gw, keys, backend,
