@@ -142,7 +142,7 @@ server {
 """
 
 OOPS = "<p>the operator's own page</p>\n"
-HOLD = "2s"
+HOLD = "4s"
 
 
 
@@ -469,7 +469,7 @@ def test_timeout_keeps_the_hold(gw, keys, backend, clean):
     assert r.status_code == 409
     problem(r, "idempotency-response-unavailable")
     # ... until hold= runs out
-    wait_for(lambda: stock(gw, keys, "up2", "A1")["held"] == 0, timeout=5,
+    wait_for(lambda: stock(gw, keys, "up2", "A1")["held"] == 0, timeout=8,
              what="the hold to run out")
     assert backend.count("POST /v1/sellers/up2/checkout") == 1
 
