@@ -33,6 +33,7 @@
 #include "ngx_microshop_lint.h"
 #include "ngx_microshop_digest.h"
 #include "ngx_microshop_store_selftest.h"
+#include "ngx_microshop_upstream_error.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -496,6 +497,8 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_microshop_upstream_access(r, ctx);
+
     if (ctx->stage == NGX_MICROSHOP_STAGE_DONE) {
         return NGX_DECLINED;
     }
@@ -574,6 +577,11 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /* after the features above saw nginx's own status and page */
+    if (ngx_microshop_upstream_header_filter(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_next_header_filter(r);
 }
 
@@ -597,6 +605,12 @@ ngx_http_microshop_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if ((ctx->cache_ctx.capture || ctx->cache_ctx.serve_stale)
         && ngx_microshop_cache_body_filter(r, ctx, &in) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->upstream.active
+        && ngx_microshop_upstream_body_filter(r, ctx, &in) != NGX_OK)
     {
         return NGX_ERROR;
     }

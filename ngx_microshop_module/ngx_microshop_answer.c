@@ -174,9 +174,24 @@ ngx_microshop_send_buffer(ngx_http_request_t *r, ngx_str_t *body)
 ngx_int_t
 ngx_microshop_problem_output(ngx_http_request_t *r, ngx_microshop_problem_t *p)
 {
+    ngx_str_t  body;
+
+    if (ngx_microshop_problem_header(r, p, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_microshop_send_body(r, p->status, &ngx_microshop_problem_type,
+                                   &body);
+}
+
+
+ngx_int_t
+ngx_microshop_problem_header(ngx_http_request_t *r, ngx_microshop_problem_t *p,
+    ngx_str_t *body)
+{
     size_t      len;
     u_char     *pos;
-    ngx_str_t   body, cc;
+    ngx_str_t   cc;
 
     len = sizeof("{\"type\":\"urn:problem:microshop:\",\"title\":\"\","
                  "\"status\":,\"detail\":\"\"}\n") - 1
@@ -188,19 +203,19 @@ ngx_microshop_problem_output(ngx_http_request_t *r, ngx_microshop_problem_t *p)
           + p->detail.len
           + p->extra.len;
 
-    body.data = ngx_pnalloc(r->pool, len);
-    if (body.data == NULL) {
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
         return NGX_ERROR;
     }
 
-    pos = ngx_sprintf(body.data, "{\"type\":\"urn:problem:microshop:%V\","
+    pos = ngx_sprintf(body->data, "{\"type\":\"urn:problem:microshop:%V\","
                       "\"title\":\"", &p->name);
     pos = (u_char *) ngx_escape_json(pos, p->title.data, p->title.len);
     pos = ngx_sprintf(pos, "\",\"status\":%ui,\"detail\":\"", p->status);
     pos = (u_char *) ngx_escape_json(pos, p->detail.data, p->detail.len);
     pos = ngx_sprintf(pos, "\"%V}\n", &p->extra);
 
-    body.len = pos - body.data;
+    body->len = pos - body->data;
 
     ngx_str_set(&cc, "no-store");
 
@@ -208,8 +223,12 @@ ngx_microshop_problem_output(ngx_http_request_t *r, ngx_microshop_problem_t *p)
         return NGX_ERROR;
     }
 
-    return ngx_microshop_send_body(r, p->status, &ngx_microshop_problem_type,
-                                   &body);
+    r->headers_out.content_type = ngx_microshop_problem_type;
+    r->headers_out.content_type_len = ngx_microshop_problem_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = body->len;
+
+    return NGX_OK;
 }
 
 

@@ -94,6 +94,14 @@ ngx_int_t ngx_microshop_problem_send(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_problem_output(ngx_http_request_t *r,
     ngx_microshop_problem_t *p);
 
+/*
+ * The problem's body, and its Content-Type, Content-Length and
+ * Cache-Control on r: for a header filter that turns an answer into this
+ * problem (the status stays the answer's)
+ */
+ngx_int_t ngx_microshop_problem_header(ngx_http_request_t *r,
+    ngx_microshop_problem_t *p, ngx_str_t *body);
+
 /* ngx_microshop_problem_output() of plain C strings */
 ngx_int_t ngx_microshop_problem_text(ngx_http_request_t *r, ngx_uint_t status,
     char *name, char *title, char *detail);

@@ -14,6 +14,7 @@
 #include "ngx_microshop_answer.h"
 #include "microshop_idempotency.h"
 #include "ngx_microshop_digest.h"
+#include "ngx_microshop_upstream_error.h"
 
 
 #define NGX_MICROSHOP_IDEM_READ_CHUNK  65536
@@ -506,10 +507,24 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     ictx->header_seen = 1;
     ictx->status = r->headers_out.status;
 
+    if (ngx_microshop_upstream_unknown(r)) {
+        /*
+         * nginx's own 502/504 after the request reached the upstream
+         * (timeout, reset): it may have executed.  Remembered as executed,
+         * with no answer to replay: a retry gets 409, never a second run.
+         */
+        ictx->capture = 1;
+        ictx->oversize = 1;
+        ictx->complete = 1;
+        ngx_microshop_idem_settle(r, ctx);
+        return NGX_OK;
+    }
+
     /*
      * Only a real answer of the upstream is kept: a 5xx, an upstream
-     * failure (nginx's own 502/504) or an answer made at the edge after
-     * the lock was taken releases the key, so the client may retry.
+     * failure before the request left (nginx's own 502/504 of a refused
+     * connect) or an answer made at the edge after the lock was taken
+     * releases the key, so the client may retry.
      */
     if (r->upstream == NULL || ictx->status >= 500 || ictx->status < 200) {
         /* released before the client sees the answer, so it may retry */

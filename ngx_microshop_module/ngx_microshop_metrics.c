@@ -38,6 +38,7 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "deny", "store_unavailable" },
     { "error", "internal_error" },
     { "deny", "invalid_request" },
+    { "error", "upstream_unavailable" },
 };
 
 

@@ -139,6 +139,10 @@ static ngx_microshop_outcome_t  ngx_microshop_outcomes[] = {
     { "path differs from the normalized one", 0,
       NGX_MICROSHOP_REASON_INVALID_REQUEST, NGX_MICROSHOP_SLOT_NONE,
       ngx_microshop_no_value },
+
+    { "upstream unavailable", 0,
+      NGX_MICROSHOP_REASON_UPSTREAM_UNAVAILABLE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
 };
 
 

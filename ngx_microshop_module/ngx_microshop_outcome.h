@@ -74,6 +74,8 @@ typedef enum {
 
     /* the path a seller is read from (scope and seller) */
     NGX_MICROSHOP_OUT_PATH_INVALID,
+    /* nginx's own 502/503/504, answered as a problem */
+    NGX_MICROSHOP_OUT_UPSTREAM_UNAVAILABLE,
 
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;

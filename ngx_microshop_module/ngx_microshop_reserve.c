@@ -15,6 +15,7 @@
 #include "ngx_microshop_reserve.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
+#include "ngx_microshop_upstream_error.h"
 #include "microshop_reserve_checkout.h"
 
 
@@ -350,12 +351,22 @@ ngx_microshop_reserve_reject(ngx_http_request_t *r,
 }
 
 
-/* the backend answered: commit on 2xx, release on anything else */
+/*
+ * The backend answered: commit on 2xx, release on anything else.  nginx's
+ * own 502/504 after the request reached the upstream (timeout, reset)
+ * leaves the outcome unknown: the backend may have sold the units, so the
+ * hold stays until "hold=" runs out and the sweep releases it.
+ */
 
 void
 ngx_microshop_reserve_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
+    if (ngx_microshop_upstream_unknown(r)) {
+        ctx->reserve.held = 0;
+        return;
+    }
+
     ctx->reserve.header_seen = 1;
     ctx->reserve.status = r->headers_out.status;
 

@@ -240,6 +240,18 @@ typedef struct {
 } ngx_microshop_reserve_ctx_t;
 
 
+/* nginx's own upstream failures, answered as problems */
+
+typedef struct {
+    /* the upstream an earlier location left (error_page) when the access
+     * phase ran here: its failure is not this location's */
+    ngx_http_upstream_t       *prior;
+    ngx_str_t                  body;         /* the problem, sent instead */
+    unsigned                   active:1;     /* replacing nginx's page */
+    unsigned                   sent:1;       /* the problem went out */
+} ngx_microshop_upstream_ctx_t;
+
+
 /* audit log */
 
 typedef struct {
@@ -335,6 +347,8 @@ struct ngx_http_microshop_ctx_s {
     ngx_int_t                   rate_remaining;   /* -1: not limited */
     ngx_str_t                   idempotency;      /* new, replay, ... */
     ngx_str_t                   cache;            /* hit, miss, stale */
+
+    ngx_microshop_upstream_ctx_t upstream;
 };
 
 

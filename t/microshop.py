@@ -237,6 +237,27 @@ def raw_token(header, payload, key=None, alg=None, signature=None):
     return signing_input + "." + b64url(signature)
 
 
+# ------------------------------------------------- stock at the edge
+
+def admin(keys):
+    """A token for microshop_admin (kid k1)."""
+    return mint(keys, kid="k1", scope="microshop:admin", seller=None)
+
+
+def set_stock(gw, keys, seller, sku, n):
+    """PUT the stock of (seller, sku) through the admin API at /admin/."""
+    r = gw.request("PUT", "/admin/stock/%s/%s" % (seller, sku),
+                   token=admin(keys), json={"available": n})
+    assert r.status_code == 204, r.text
+
+
+def stock(gw, keys, seller, sku):
+    """{"available": N, "held": M} of (seller, sku), from /admin/."""
+    r = gw.get("/admin/stock/%s/%s" % (seller, sku), token=admin(keys))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 # --------------------------------------------------------------- backend
 
 class Backend:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from microshop import mint, problem, wait_for
+from microshop import mint, problem, set_stock, stock, wait_for
 
 CONF = """
 microshop_zone name=shop size=8m;
@@ -75,22 +75,6 @@ def gw(nginx, keys, backend, secret):
 def reader(keys, seller="s1"):
     return mint(keys, kid="k1", seller=seller,
                 scope="inventory:read inventory:write orders:write")
-
-
-def admin(keys):
-    return mint(keys, kid="k1", scope="microshop:admin", seller=None)
-
-
-def set_stock(gw, keys, seller, sku, n):
-    r = gw.request("PUT", "/admin/stock/%s/%s" % (seller, sku),
-                   token=admin(keys), json={"available": n})
-    assert r.status_code == 204, r.text
-
-
-def stock(gw, keys, seller, sku):
-    r = gw.get("/admin/stock/%s/%s" % (seller, sku), token=admin(keys))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def buy(gw, keys, seller, items):
