@@ -143,7 +143,7 @@ ngx_microshop_token_cache_insert(ngx_http_request_t *r,
                            sizeof(ngx_microshop_identity_rec_t));
 
             for (i = 0; i < NGX_MICROSHOP_ID_MAX; i++) {
-                p = ngx_cpymem(p, id->f[i].data, id->f[i].len);
+                p = ngx_microshop_cpymem(p, id->f[i].data, id->f[i].len);
             }
         }
     }
