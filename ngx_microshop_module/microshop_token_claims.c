@@ -8,21 +8,7 @@
 #include "microshop_scope.h"
 #include "microshop_token_claims.h"
 #include "microshop_token_str.h"
-
-
-static int64_t
-microshop_sat_add(int64_t a, int64_t b)
-{
-    if (b > 0 && a > INT64_MAX - b) {
-        return INT64_MAX;
-    }
-
-    if (b < 0 && a < INT64_MIN - b) {
-        return INT64_MIN;
-    }
-
-    return a + b;
-}
+#include "microshop_time.h"
 
 
 /* compares a JSON number with t: -1, 0, 1 */
@@ -62,7 +48,7 @@ int
 microshop_jwt_check_claims(json_t *claims,
     const microshop_claims_policy_t *p, const char **reason)
 {
-    int64_t      leeway;
+    int64_t      leeway, t;
     size_t       i;
     json_t      *v, *item;
     const char  *why;
@@ -80,24 +66,24 @@ microshop_jwt_check_claims(json_t *claims,
         goto failed;
     }
 
-    if (!json_is_number(v)) {
+    if (microshop_jwt_numeric_date(v, &t) != 0) {
         why = "invalid exp";
         goto failed;
     }
 
-    if (microshop_num_cmp(v, microshop_sat_add(p->now, -leeway)) < 0) {
+    if (microshop_num_cmp(v, microshop_time_add(p->now, -leeway)) < 0) {
         why = "token expired";
         goto failed;
     }
 
     v = json_object_get(claims, "nbf");
     if (v != NULL) {
-        if (!json_is_number(v)) {
+        if (microshop_jwt_numeric_date(v, &t) != 0) {
             why = "invalid nbf";
             goto failed;
         }
 
-        if (microshop_num_cmp(v, microshop_sat_add(p->now, leeway)) > 0) {
+        if (microshop_num_cmp(v, microshop_time_add(p->now, leeway)) > 0) {
             why = "token not yet valid";
             goto failed;
         }
@@ -105,12 +91,12 @@ microshop_jwt_check_claims(json_t *claims,
 
     v = json_object_get(claims, "iat");
     if (v != NULL) {
-        if (!json_is_number(v)) {
+        if (microshop_jwt_numeric_date(v, &t) != 0) {
             why = "invalid iat";
             goto failed;
         }
 
-        if (microshop_num_cmp(v, microshop_sat_add(p->now, leeway)) > 0) {
+        if (microshop_num_cmp(v, microshop_time_add(p->now, leeway)) > 0) {
             why = "token issued in the future";
             goto failed;
         }
@@ -177,17 +163,18 @@ microshop_jwt_check_class(json_t *claims, int64_t max_ttl,
 {
     double       d;
     json_t      *iat, *exp;
+    int64_t      t;
     const char  *why;
 
     iat = json_object_get(claims, "iat");
     exp = json_object_get(claims, "exp");
 
-    if (!json_is_number(iat)) {
+    if (microshop_jwt_numeric_date(iat, &t) != 0) {
         why = iat ? "invalid iat" : "token class requires iat";
         goto failed;
     }
 
-    if (!json_is_number(exp)) {
+    if (microshop_jwt_numeric_date(exp, &t) != 0) {
         why = exp ? "invalid exp" : "token class requires exp";
         goto failed;
     }
@@ -202,10 +189,8 @@ microshop_jwt_check_class(json_t *claims, int64_t max_ttl,
             goto failed;
         }
 
-        if ((uint64_t) json_integer_value(exp)
-            - (uint64_t) json_integer_value(iat)
-            > (uint64_t) max_ttl)
-        {
+        /* both are 0 .. MICROSHOP_TIME_MAX: no overflow */
+        if (json_integer_value(exp) - json_integer_value(iat) > max_ttl) {
             why = "token lifetime exceeds its class";
             goto failed;
         }
@@ -252,7 +237,13 @@ microshop_jwt_numeric_date(json_t *value, int64_t *out)
     int64_t  i;
 
     if (json_is_integer(value)) {
-        *out = (int64_t) json_integer_value(value);
+        i = (int64_t) json_integer_value(value);
+
+        if (i < 0 || i > MICROSHOP_TIME_MAX) {
+            return -1;
+        }
+
+        *out = i;
         return 0;
     }
 
@@ -262,18 +253,13 @@ microshop_jwt_numeric_date(json_t *value, int64_t *out)
 
     d = json_real_value(value);
 
-    /* 2^63 is exactly representable; the range check also refuses NaN */
-    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+    /* also refuses NaN, which jansson never makes anyway */
+    if (!(d >= 0.0 && d < (double) MICROSHOP_TIME_MAX + 1.0)) {
         return -1;
     }
 
-    i = (int64_t) d;
-
-    if ((double) i > d) {
-        i--;
-    }
-
-    *out = i;
+    /* rounded down: d is not negative */
+    *out = (int64_t) d;
 
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -158,20 +159,57 @@ microshop_verify_rsa(const microshop_key_t *key,
 }
 
 
+/*
+ * r and s in [1, n - 1] and s <= n / 2 (n: the order of the key's curve).
+ * Of the two valid signatures (r, s) and (r, n - s) of the same token only
+ * the one with the low S is taken, so that nobody but the issuer can make
+ * a second, different string of a token (signature malleability).
+ * Returns 0, -1 (out of range) or -2 (high S).
+ */
+static int
+microshop_ecdsa_canonical(const microshop_key_t *key, const BIGNUM *r,
+    const BIGNUM *s)
+{
+    int      rc;
+    BIGNUM  *n;
+
+    n = NULL;
+
+    if (EVP_PKEY_get_bn_param(key->pkey, OSSL_PKEY_PARAM_EC_ORDER, &n) != 1)
+    {
+        return -1;
+    }
+
+    if (BN_is_zero(r) || BN_is_zero(s)
+        || BN_cmp(r, n) >= 0 || BN_cmp(s, n) >= 0
+        || BN_rshift1(n, n) != 1)
+    {
+        rc = -1;
+
+    } else {
+        rc = (BN_cmp(s, n) > 0) ? -2 : 0;
+    }
+
+    BN_free(n);
+
+    return rc;
+}
+
+
 /* JWS ECDSA: raw R || S (RFC 7518 3.4) -> DER ECDSA-Sig-Value */
 static int
 microshop_verify_ecdsa(const microshop_key_t *key,
     const microshop_alg_info_t *info, const unsigned char *data, size_t len,
     const unsigned char *sig, size_t siglen)
 {
-    int             derlen;
+    int             derlen, rc;
     size_t          i;
     BIGNUM         *r, *s;
     ECDSA_SIG      *esig;
     unsigned char   der[2 * MICROSHOP_EC_COORD_MAX + 16];
     unsigned char  *p;
 
-    if (siglen != 2 * info->coord_len) {
+    if (siglen != 2 * info->coord_len || key->pkey == NULL) {
         return -1;
     }
 
@@ -189,14 +227,13 @@ microshop_verify_ecdsa(const microshop_key_t *key,
     s = BN_bin2bn(sig + info->coord_len, (int) info->coord_len, NULL);
     esig = ECDSA_SIG_new();
 
-    if (r == NULL || s == NULL || esig == NULL
-        || BN_is_zero(r) || BN_is_zero(s)
-        || ECDSA_SIG_set0(esig, r, s) != 1)
-    {
+    rc = (r == NULL || s == NULL) ? -1 : microshop_ecdsa_canonical(key, r, s);
+
+    if (rc != 0 || esig == NULL || ECDSA_SIG_set0(esig, r, s) != 1) {
         BN_free(r);
         BN_free(s);
         ECDSA_SIG_free(esig);
-        return -1;
+        return (rc != 0) ? rc : -1;
     }
 
     /* esig owns r and s now */
@@ -440,7 +477,8 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
     }
 
     if (rc != 0) {
-        why = "invalid signature";
+        why = (rc == -2) ? "non-canonical ECDSA signature (high S)"
+                         : "invalid signature";
         goto failed;
     }
 

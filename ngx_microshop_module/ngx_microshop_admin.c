@@ -17,10 +17,16 @@
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
+#include "microshop_token_claims.h"
+#include "microshop_token_str.h"
 
 
+/*
+ * Enough for a revocation of the longest jti a token may carry, however it
+ * is escaped: MICROSHOP_JWT_CLAIM_MAX bytes of UTF-8 are at most 3072
+ * bytes of \uXXXX escapes (no control character: see below).
+ */
 #define NGX_MICROSHOP_ADMIN_BODY_MAX  4096
-#define NGX_MICROSHOP_JTI_MAX         256
 
 
 static void ngx_microshop_admin_revoke(ngx_http_request_t *r);
@@ -433,7 +439,9 @@ ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 static void
 ngx_microshop_admin_revoke(ngx_http_request_t *r)
 {
+    size_t               len;
     json_t              *doc, *jti, *exp;
+    int64_t              t;
     ngx_microshop_op_t  *op;
 
     if (ngx_microshop_json_body(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &doc)
@@ -446,19 +454,28 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
     jti = json_object_get(doc, "jti");
     exp = json_object_get(doc, "exp");
 
+    len = json_is_string(jti) ? json_string_length(jti) : 0;
+
+    /*
+     * Every jti a token may carry, and only those (docs/http.md
+     * "Revocation"); exp as a token's exp, bounded before the store adds
+     * its margin to it.
+     */
+
     if (!json_is_object(doc)
-        || !json_is_string(jti)
-        || json_string_length(jti) == 0
-        || json_string_length(jti) > NGX_MICROSHOP_JTI_MAX
-        || !json_is_integer(exp)
-        || json_integer_value(exp) <= 0)
+        || len == 0
+        || len > MICROSHOP_JWT_CLAIM_MAX
+        || !microshop_text_is_clean(json_string_value(jti), len)
+        || microshop_jwt_numeric_date(exp, &t) != 0
+        || t == 0)
     {
         json_decref(doc);
         ngx_http_finalize_request(r,
             ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
                               "invalid-request", "Invalid revocation",
-                              "The body must be {\"jti\":\"<non-empty "
-                              "string>\",\"exp\":<unix time>}."));
+                              "The body must be {\"jti\":\"<1 to 1024 bytes, "
+                              "no control character>\",\"exp\":<unix time "
+                              "from 1 to 253402300799>}."));
         return;
     }
 
@@ -477,7 +494,7 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
         return;
     }
 
-    op->u.revoke.exp = json_integer_value(exp);
+    op->u.revoke.exp = t;
     json_decref(doc);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,

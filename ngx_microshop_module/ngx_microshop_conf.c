@@ -8,6 +8,7 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_conf.h"
+#include "microshop_time.h"
 
 
 ngx_microshop_method_t  ngx_microshop_methods[NGX_MICROSHOP_METHODS_N + 1] = {
@@ -173,7 +174,7 @@ ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t sec,
 {
     u_char     *p, errstr[NGX_MAX_CONF_ERRSTR];
     va_list     args;
-    ngx_int_t   t;
+    ngx_int_t   t, limit;
     ngx_str_t   s;
 
     p = ngx_strlchr(param->data, param->data + param->len, '=');
@@ -183,13 +184,22 @@ ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t sec,
 
     t = ngx_parse_time(&s, sec);
 
-    if (t != NGX_ERROR && t >= min && t <= max) {
+    /* every duration is bounded, so that now + it never overflows */
+    limit = (ngx_int_t) (sec ? MICROSHOP_TIME_SPAN_MAX
+                             : MICROSHOP_TIME_SPAN_MAX * 1000);
+
+    if (t != NGX_ERROR && t >= min && t <= max && t <= limit) {
         return t;
     }
 
     va_start(args, fmt);
     p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
     va_end(args);
+
+    if (t != NGX_ERROR && t > limit && limit <= max) {
+        p = ngx_slprintf(p, errstr + NGX_MAX_CONF_ERRSTR,
+                         ": the longest time is 36500d (100 years)");
+    }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - errstr, errstr);
 

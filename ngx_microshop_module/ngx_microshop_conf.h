@@ -52,7 +52,8 @@ char *ngx_microshop_conf_invalid(ngx_conf_t *cf, ngx_str_t *param);
 /*
  * The TIME of a KEY=TIME parameter whose KEY= the caller matched: ms, or
  * seconds with sec, as ngx_parse_time() reads it.  A time that does not
- * parse or lies outside [min, max] is NGX_ERROR, after the caller's
+ * parse, lies outside [min, max] or is longer than MICROSHOP_TIME_SPAN_MAX
+ * (36500d, docs/directives.md) is NGX_ERROR, after the caller's
  * message (fmt and its arguments) was logged as ngx_conf_log_error() logs.
  */
 ngx_int_t ngx_cdecl ngx_microshop_conf_time(ngx_conf_t *cf, ngx_str_t *param,

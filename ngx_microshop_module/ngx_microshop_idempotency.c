@@ -485,8 +485,8 @@ ngx_microshop_idem_put_header(u_char *p, ngx_str_t *name, ngx_str_t *value)
 
     p = ngx_cpymem(p, &nlen, sizeof(uint16_t));
     p = ngx_cpymem(p, &vlen, sizeof(uint32_t));
-    p = ngx_cpymem(p, name->data, name->len);
-    return ngx_cpymem(p, value->data, value->len);
+    p = ngx_microshop_cpymem(p, name->data, name->len);
+    return ngx_microshop_cpymem(p, value->data, value->len);
 }
 
 

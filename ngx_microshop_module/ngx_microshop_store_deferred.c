@@ -453,7 +453,7 @@ ngx_microshop_store_deferred_str(ngx_pool_t *pool, ngx_str_t *dst,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, src->data, src->len);
+    (void) ngx_microshop_cpymem(p, src->data, src->len);
 
     dst->data = p;
     dst->len = src->len;
@@ -469,18 +469,27 @@ ngx_microshop_store_deferred_str(ngx_pool_t *pool, ngx_str_t *dst,
  */
 
 static void
+ngx_microshop_store_deferred_junk(ngx_str_t *s)
+{
+    /* an empty string may have a NULL data: memset(NULL, c, 0) is UB */
+    if (s->len) {
+        ngx_memset(s->data, '#', s->len);
+    }
+}
+
+
+static void
 ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
 {
     switch (copy->type) {
 
     case NGX_MICROSHOP_OP_IDEM_BEGIN:
-        ngx_memset(copy->u.idem.response.data, '#',
-                   copy->u.idem.response.len);
+        ngx_microshop_store_deferred_junk(&copy->u.idem.response);
         break;
 
     case NGX_MICROSHOP_OP_INV_GET:
-        ngx_memset(copy->u.inv.body.data, '#', copy->u.inv.body.len);
-        ngx_memset(copy->u.inv.etag.data, '#', copy->u.inv.etag.len);
+        ngx_microshop_store_deferred_junk(&copy->u.inv.body);
+        ngx_microshop_store_deferred_junk(&copy->u.inv.etag);
         break;
 
     default:

@@ -10,6 +10,7 @@
 
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_store_shm.h"
+#include "microshop_time.h"
 
 
 static ngx_int_t ngx_microshop_store_shm_init_conf(ngx_conf_t *cf,
@@ -232,8 +233,13 @@ ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t               expire;
     ngx_microshop_rec_t  *rec;
 
-    /* kept until the token would have expired anyway, and the leeway */
-    expire = (op->u.revoke.exp + NGX_MICROSHOP_REVOKE_MARGIN) * 1000;
+    /*
+     * kept until the token would have expired anyway, and the leeway: the
+     * token passes as long as the second now <= exp + leeway, that is up
+     * to the millisecond (exp + leeway + 1) * 1000
+     */
+    expire = microshop_time_ms(microshop_time_add(op->u.revoke.exp,
+                                              NGX_MICROSHOP_REVOKE_MARGIN + 1));
 
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
                                     op->key.data, op->key.len, now);
@@ -362,8 +368,8 @@ ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
     }
 
     ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
-    ngx_memcpy(ngx_microshop_rec_value(rec) + sizeof(ir),
-               op->u.idem.response.data, len);
+    (void) ngx_microshop_cpymem(ngx_microshop_rec_value(rec) + sizeof(ir),
+                                op->u.idem.response.data, len);
 
     return NGX_OK;
 }

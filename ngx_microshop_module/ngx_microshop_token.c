@@ -18,6 +18,7 @@
 #include "microshop_token_claims.h"
 #include "microshop_token_jws.h"
 #include "microshop_token_str.h"
+#include "microshop_time.h"
 
 
 #define NGX_MICROSHOP_SCOPES_MAX  2048
@@ -238,7 +239,7 @@ ngx_microshop_claim_string(ngx_http_request_t *r, json_t *claims,
         return NGX_OK;
     }
 
-    if (!json_is_string(v) || json_string_length(v) > 1024
+    if (!json_is_string(v) || json_string_length(v) > MICROSHOP_JWT_CLAIM_MAX
         || !microshop_text_is_clean(json_string_value(v),
                                     json_string_length(v)))
     {
@@ -268,7 +269,9 @@ ngx_microshop_claim_audience(ngx_http_request_t *r, json_t *claims,
 
     if (json_is_string(v)) {
         n = json_string_length(v);
-        if (n > 1024 || !microshop_text_is_clean(json_string_value(v), n)) {
+        if (n > MICROSHOP_JWT_CLAIM_MAX
+            || !microshop_text_is_clean(json_string_value(v), n))
+        {
             return NGX_ERROR;
         }
 
@@ -279,7 +282,7 @@ ngx_microshop_claim_audience(ngx_http_request_t *r, json_t *claims,
         len = 0;
 
         json_array_foreach(v, i, e) {
-            if (!json_is_string(e) || json_string_length(e) > 1024) {
+            if (!json_is_string(e) || json_string_length(e) > MICROSHOP_JWT_CLAIM_MAX) {
                 return NGX_ERROR;
             }
 
@@ -555,15 +558,19 @@ ngx_microshop_token_check(ngx_http_request_t *r, ngx_microshop_identity_t *id)
     now = ngx_time();
     leeway = mmcf->token.leeway;
 
-    if (now > id->exp + leeway) {
+    if (now > microshop_time_add(id->exp, leeway)) {
         return "token expired";
     }
 
-    if (id->nbf != NGX_MICROSHOP_NO_TIME && now + leeway < id->nbf) {
+    if (id->nbf != NGX_MICROSHOP_NO_TIME
+        && microshop_time_add(now, leeway) < id->nbf)
+    {
         return "token not yet valid";
     }
 
-    if (id->iat != NGX_MICROSHOP_NO_TIME && id->iat > now + leeway) {
+    if (id->iat != NGX_MICROSHOP_NO_TIME
+        && id->iat > microshop_time_add(now, leeway))
+    {
         return "token issued in the future";
     }
 

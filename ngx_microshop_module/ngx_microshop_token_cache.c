@@ -11,6 +11,7 @@
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_token_cache.h"
 #include "ngx_microshop_digest.h"
+#include "microshop_time.h"
 
 
 /* the cached identity: this header, then the strings back to back */
@@ -125,7 +126,9 @@ ngx_microshop_token_cache_insert(ngx_http_request_t *r,
     }
 
     now = ngx_microshop_now_ms();
-    expire = (id->exp + mmcf->token.leeway) * 1000 + 1000;
+    /* exp is 0 .. MICROSHOP_TIME_MAX (a NumericDate), still saturated */
+    expire = microshop_time_ms(microshop_time_add(id->exp,
+                                                  mmcf->token.leeway + 1));
 
     ngx_microshop_zone_lock(mmcf->zone);
 
@@ -143,7 +146,7 @@ ngx_microshop_token_cache_insert(ngx_http_request_t *r,
                            sizeof(ngx_microshop_identity_rec_t));
 
             for (i = 0; i < NGX_MICROSHOP_ID_MAX; i++) {
-                p = ngx_cpymem(p, id->f[i].data, id->f[i].len);
+                p = ngx_microshop_cpymem(p, id->f[i].data, id->f[i].len);
             }
         }
     }

@@ -55,6 +55,15 @@ typedef struct {
     u_char                    data[1];    /* key, padded to 8, then value */
 } ngx_microshop_rec_t;
 
+/*
+ * ngx_cpymem() of an ngx_str_t that may be empty with a NULL data:
+ * memcpy(dst, NULL, 0) is undefined behaviour (and lets the compiler drop
+ * a later NULL check), so nothing is copied when len is 0.
+ */
+#define ngx_microshop_cpymem(dst, src, len)                                   \
+    (((len) == 0) ? (u_char *) (dst) : ngx_cpymem(dst, src, len))
+
+
 #define ngx_microshop_rec_key(rec)    ((rec)->data)
 #define ngx_microshop_rec_value(rec)                                          \
     ((rec)->data + ngx_align((rec)->key_len, 8))

@@ -24,7 +24,8 @@ SLOW = 15 if VALGRIND else 1
 
 # lines that fail a test module (or a bench run) unless allowed
 BAD_LOG_LINE = re.compile(r"\[(alert|emerg|crit)\]|exited on signal"
-                          r"|AddressSanitizer|LeakSanitizer")
+                          r"|AddressSanitizer|LeakSanitizer"
+                          r"|: runtime error: ")
 
 
 # ------------------------------------------------------ ports and waiting

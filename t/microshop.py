@@ -95,6 +95,40 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# the orders of the ES256, ES384 and ES512 curves, and a coordinate's size
+EC_ORDERS = {
+    "ES256": (0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+              32),
+    "ES384": (int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+                  "C7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16), 48),
+    "ES512": (int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+                  "FFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC"
+                  "0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16), 66),
+}
+
+
+def ec_signature(alg, signature, high=False):
+    """A raw R || S signature with S in its low (canonical, s <= n/2: the
+    only one the gateway takes, docs/http.md) or, with high, its high
+    form; both verify mathematically.  PyJWT and OpenSSL make either."""
+    n, size = EC_ORDERS[alg]
+    r, s = signature[:size], int.from_bytes(signature[size:], "big")
+    if (s > n // 2) != high:
+        s = n - s
+    return r + s.to_bytes(size, "big")
+
+
+def ec_token(token, high=False):
+    """The ES* token with its S in low (or high) form."""
+    alg = json.loads(b64url_decode(token.split(".")[0]))["alg"]
+    head, sig = token.rsplit(".", 1)
+    return head + "." + b64url(ec_signature(alg, b64url_decode(sig), high))
+
+
 def _b64url_uint(n):
     return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
 
@@ -204,7 +238,8 @@ def mint(keys, alg="ES256", kid=None, ttl=300, headers=None, key=None,
         header["kid"] = kid
     if key is None:
         key = keys.signing_key(alg)
-    return jwt.encode(payload, key, algorithm=alg, headers=header)
+    token = jwt.encode(payload, key, algorithm=alg, headers=header)
+    return ec_token(token) if alg in EC_ORDERS else token
 
 
 def _json_bytes(part):
@@ -234,6 +269,8 @@ def raw_token(header, payload, key=None, alg=None, signature=None):
         elif alg:
             algorithm = jwt.algorithms.get_default_algorithms()[alg]
             signature = algorithm.sign(signing_input.encode(), key)
+            if alg in EC_ORDERS:
+                signature = ec_signature(alg, signature)
     return signing_input + "." + b64url(signature)
 
 

@@ -3,10 +3,12 @@
  * microshop-token: mint JWTs for ngx_microshop (operators, demo, benchmarks).
  *
  * Claims and headers are assembled with libjwt 1.10.2, which also signs the
- * token.  One exception: libjwt 1.10.2 always writes "typ":"JWT" (its
+ * token.  Two exceptions: libjwt 1.10.2 always writes "typ":"JWT" (its
  * jwt_write_head() deletes any "typ" header before encoding), so when --typ
- * is given the tool serialises the same header and claims exactly as libjwt
- * would (sorted, compact JSON) and signs them itself with OpenSSL.
+ * is given, and libjwt leaves an ECDSA signature's S as OpenSSL made it,
+ * high half of the time, which the gateway refuses (docs/http.md), so for
+ * ES256/384/512, the tool serialises the same header and claims exactly as
+ * libjwt would (sorted, compact JSON) and signs them itself with OpenSSL.
  *
  * Exit codes: 0 ok, 1 key or signing failure, 2 usage error.
  */
@@ -23,6 +25,7 @@
 #include <jwt.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
@@ -249,6 +252,11 @@ main(int argc, char **argv)
         jwt = NULL;
         rc = MS_FAIL;
         goto done;
+    }
+
+    if (opts.alg->kty == MS_EC && opts.typ == NULL) {
+        /* signed by ms_encode(), with the "typ" libjwt would write */
+        opts.typ = "JWT";
     }
 
     rc = ms_build(jwt, &opts);
@@ -1093,32 +1101,56 @@ done:
 }
 
 
-/* DER ECDSA-Sig-Value (SEQUENCE of r and s) to R || S, each zero-padded */
+/*
+ * DER ECDSA-Sig-Value (SEQUENCE of r and s) to R || S, each zero-padded,
+ * with S in its low form (s <= order / 2; (r, order - s) is the same
+ * signature), the only one the gateway takes
+ */
 
 static unsigned char *
 ms_ecdsa_raw(EVP_PKEY *pkey, const unsigned char *der, size_t len,
     size_t *raw_len)
 {
     int             n;
+    BIGNUM         *order, *low;
     ECDSA_SIG      *es;
     const BIGNUM   *r, *s;
     unsigned char  *raw;
 
     n = (EVP_PKEY_get_bits(pkey) + 7) / 8;
 
+    order = NULL;
+    low = NULL;
     es = d2i_ECDSA_SIG(NULL, &der, (long) len);
     raw = malloc(2 * n);
 
-    if (es == NULL || raw == NULL) {
+    if (es == NULL || raw == NULL
+        || EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_ORDER, &order) != 1
+        || (low = BN_new()) == NULL)
+    {
         goto failed;
     }
 
     ECDSA_SIG_get0(es, &r, &s);
 
+    if (BN_rshift1(low, order) != 1) {
+        goto failed;
+    }
+
+    if (BN_cmp(s, low) > 0) {
+        if (BN_sub(low, order, s) != 1) {
+            goto failed;
+        }
+
+        s = low;
+    }
+
     if (BN_bn2binpad(r, raw, n) != n || BN_bn2binpad(s, raw + n, n) != n) {
         goto failed;
     }
 
+    BN_free(order);
+    BN_free(low);
     ECDSA_SIG_free(es);
 
     *raw_len = 2 * n;
@@ -1128,6 +1160,8 @@ ms_ecdsa_raw(EVP_PKEY *pkey, const unsigned char *der, size_t len,
 failed:
 
     ms_ssl_error("cannot convert the ECDSA signature");
+    BN_free(order);
+    BN_free(low);
     ECDSA_SIG_free(es);
     free(raw);
 

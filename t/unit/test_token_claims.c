@@ -91,8 +91,25 @@ test_claims_time(void **state)
     claims_ok("{\"exp\":1699999990}", &p);
     claims_fail("{\"exp\":1699999969.5}", &p, "token expired");
     claims_ok("{\"exp\":1699999970.0}", &p);
-    claims_fail("{\"exp\":-1}", &p, "token expired");
-    claims_ok("{\"exp\":9223372036854775807}", &p);
+
+    /* NumericDates from 0 to year 9999 only: no overflow further on */
+    claims_fail("{\"exp\":0}", &p, "token expired");
+    claims_fail("{\"exp\":-1}", &p, "invalid exp");
+    claims_fail("{\"exp\":-0.5}", &p, "invalid exp");
+    claims_ok("{\"exp\":253402300799}", &p);
+    claims_ok("{\"exp\":253402300799.5}", &p);
+    claims_fail("{\"exp\":253402300800}", &p, "invalid exp");
+    claims_fail("{\"exp\":9223372036854775807}", &p, "invalid exp");
+    claims_fail("{\"exp\":-9223372036854775808}", &p, "invalid exp");
+    claims_fail("{\"exp\":1e300}", &p, "invalid exp");
+    claims_fail("{\"exp\":-1e300}", &p, "invalid exp");
+    claims_fail("{\"exp\":1700003600,\"nbf\":-1}", &p, "invalid nbf");
+    claims_fail("{\"exp\":1700003600,\"nbf\":4611686018427387904}", &p,
+                "invalid nbf");
+    claims_fail("{\"exp\":1700003600,\"iat\":-9223372036854775808}", &p,
+                "invalid iat");
+    claims_fail("{\"exp\":1700003600,\"iat\":253402300800.0}", &p,
+                "invalid iat");
 
     /* nbf */
     claims_fail("{\"exp\":1700003600,\"nbf\":1700000031}", &p,
@@ -119,7 +136,7 @@ test_claims_time(void **state)
     /* a huge leeway does not overflow */
     p.leeway = INT64_MAX;
     claims_ok("{\"exp\":1}", &p);
-    claims_ok("{\"exp\":1,\"nbf\":9223372036854775807}", &p);
+    claims_ok("{\"exp\":1,\"nbf\":253402300799}", &p);
 }
 
 
@@ -177,35 +194,47 @@ test_claims_iss_aud(void **state)
 }
 
 
+/* microshop_jwt_numeric_date() of j (then released): -1, or 0 and want */
+static void
+numeric_date_is(json_t *j, int64_t want, int rc)
+{
+    int64_t  v;
+
+    assert_non_null(j);
+    assert_int_equal(microshop_jwt_numeric_date(j, &v), rc);
+
+    if (rc == 0) {
+        assert_true(v == want);
+    }
+
+    json_decref(j);
+}
+
+
 static void
 test_numeric_date(void **state)
 {
     int64_t  v;
-    json_t  *j;
 
-    j = json_real(1.9);
-    assert_int_equal(microshop_jwt_numeric_date(j, &v), 0);
-    assert_int_equal(v, 1);
-    json_decref(j);
+    numeric_date_is(json_real(1.9), 1, 0);
+    numeric_date_is(json_real(0.5), 0, 0);
+    numeric_date_is(json_integer(42), 42, 0);
+    numeric_date_is(json_integer(0), 0, 0);
 
-    j = json_real(-1.5);
-    assert_int_equal(microshop_jwt_numeric_date(j, &v), 0);
-    assert_int_equal(v, -2);
-    json_decref(j);
+    /* from 0 to year 9999 only */
+    numeric_date_is(json_integer(253402300799), 253402300799, 0);
+    numeric_date_is(json_real(253402300799.9), 253402300799, 0);
+    numeric_date_is(json_integer(253402300800), 0, -1);
+    numeric_date_is(json_real(253402300800.0), 0, -1);
+    numeric_date_is(json_integer(INT64_MAX), 0, -1);
+    numeric_date_is(json_integer(-1), 0, -1);
+    numeric_date_is(json_integer(INT64_MIN), 0, -1);
+    numeric_date_is(json_real(-1.5), 0, -1);
+    numeric_date_is(json_real(-0.25), 0, -1);
+    numeric_date_is(json_real(1e300), 0, -1);
 
-    j = json_real(1e300);
-    assert_int_equal(microshop_jwt_numeric_date(j, &v), -1);
-    json_decref(j);
-
-    j = json_integer(42);
-    assert_int_equal(microshop_jwt_numeric_date(j, &v), 0);
-    assert_int_equal(v, 42);
-    json_decref(j);
-
-    j = json_string("42");
-    assert_int_equal(microshop_jwt_numeric_date(j, &v), -1);
-    json_decref(j);
-
+    numeric_date_is(json_string("42"), 0, -1);
+    numeric_date_is(json_true(), 0, -1);
     assert_int_equal(microshop_jwt_numeric_date(NULL, &v), -1);
 }
 
@@ -257,6 +286,14 @@ test_class(void **state)
     assert_int_equal(class_check("{\"iat\":-9223372036854775807,"
                                  "\"exp\":9223372036854775807}",
                                  2592000, NULL, "", &r), -1);
+    assert_string_equal(r, "invalid iat");
+    assert_int_equal(class_check("{\"iat\":0,\"exp\":9223372036854775807}",
+                                 INT64_MAX, NULL, "", &r), -1);
+    assert_string_equal(r, "invalid exp");
+    assert_int_equal(class_check("{\"iat\":0,\"exp\":253402300799}",
+                                 INT64_MAX, NULL, "", &r), 0);
+    assert_int_equal(class_check("{\"iat\":0,\"exp\":253402300799}",
+                                 253402300798, NULL, "", &r), -1);
     assert_string_equal(r, "token lifetime exceeds its class");
 
     /* iat and exp required, numbers, in order */

@@ -1,7 +1,7 @@
 /*
  * ngx_microshop -- unit tests: compact JWS verification
  * (microshop_token_jws.c): typ, algorithm attacks, kid selection,
- * tampering, malformed tokens, strict JSON.
+ * tampering, malformed tokens, strict JSON, canonical ECDSA signatures.
  */
 
 #include <stdarg.h>
@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+
+#include "microshop_base64url.h"
 #include "microshop_token_claims.h"
 #include "microshop_token_jws.h"
 #include "microshop_token_pem.h"
@@ -586,6 +590,111 @@ test_end_to_end(void **state)
 }
 
 
+/* tests: ECDSA signatures in canonical form only (low S, r and s < n) */
+
+/* tok with its raw R || S signature replaced by sig */
+static char *
+with_raw_sig(const char *tok, const unsigned char *sig, size_t len)
+{
+    char    *t, *s64, *out;
+    size_t   n;
+
+    n = (size_t) (strrchr(tok, '.') - tok);
+    t = malloc(n + 1);
+    assert_non_null(t);
+    memcpy(t, tok, n);
+    t[n] = '\0';
+
+    s64 = b64url(sig, len);
+    out = malloc(n + strlen(s64) + 2);
+    assert_non_null(out);
+    sprintf(out, "%s.%s", t, s64);
+    free(t);
+    free(s64);
+
+    return out;
+}
+
+
+static void
+test_ecdsa_canonical(void **state)
+{
+    fx_t                *fx = *state;
+    int                  coord, i, k;
+    char                *tok, hdr[32];
+    size_t               len;
+    BIGNUM              *n;
+    EVP_PKEY            *keys[3];
+    microshop_keyset_t   ks;
+    unsigned char        sig[2 * 66], bad[2 * 66];
+
+    static const char   *algs[3] = { "ES256", "ES384", "ES512" };
+    static const int     coords[3] = { 32, 48, 66 };
+
+    keys[0] = fx->ec256;
+    keys[1] = fx->ec384;
+    keys[2] = fx->ec521;
+
+    microshop_keyset_init(&ks);
+    add_ok(&ks, fx->ec256_pem, NULL, NULL);
+    add_ok(&ks, fx->ec384_pem, NULL, NULL);
+    add_ok(&ks, fx->ec521_pem, NULL, NULL);
+
+    for (k = 0; k < 3; k++) {
+        coord = coords[k];
+        snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\"}", algs[k]);
+
+        n = NULL;
+        assert_int_equal(EVP_PKEY_get_bn_param(keys[k],
+                                               OSSL_PKEY_PARAM_EC_ORDER, &n),
+                         1);
+
+        /* several signatures: OpenSSL makes a high S half of the time */
+        for (i = 0; i < 8; i++) {
+            tok = sign(algs[k], hdr, CLAIMS, keys[k]);
+            assert_int_equal(microshop_b64url_decode(strrchr(tok, '.') + 1,
+                                 strlen(strrchr(tok, '.') + 1), sig,
+                                 sizeof(sig), &len), 0);
+            assert_int_equal(len, 2 * coord);
+            assert_false(ec_high_s(keys[k], sig, coord));
+            expect_ok(&ks, xdup(tok));
+
+            /* (r, n - s): just as valid mathematically, refused */
+            memcpy(bad, sig, len);
+            ec_negate_s(keys[k], bad, coord);
+            assert_true(ec_high_s(keys[k], bad, coord));
+            expect_fail(&ks, with_raw_sig(tok, bad, len),
+                        "non-canonical ECDSA signature (high S)");
+            free(tok);
+        }
+
+        /* r = n, s = n, r = 0: out of range */
+        memcpy(bad, sig, len);
+        assert_int_equal(BN_bn2binpad(n, bad, coord), coord);
+        expect_fail(&ks, forge(hdr, CLAIMS, bad, len), "invalid signature");
+
+        memcpy(bad, sig, len);
+        assert_int_equal(BN_bn2binpad(n, bad + coord, coord), coord);
+        expect_fail(&ks, forge(hdr, CLAIMS, bad, len), "invalid signature");
+
+        memcpy(bad, sig, len);
+        memset(bad, 0, coord);
+        expect_fail(&ks, forge(hdr, CLAIMS, bad, len), "invalid signature");
+
+        /* s = n - 1: high */
+        memcpy(bad, sig, len);
+        assert_int_equal(BN_sub_word(n, 1), 1);
+        assert_int_equal(BN_bn2binpad(n, bad + coord, coord), coord);
+        expect_fail(&ks, forge(hdr, CLAIMS, bad, len),
+                    "non-canonical ECDSA signature (high S)");
+
+        BN_free(n);
+    }
+
+    microshop_keyset_free(&ks);
+}
+
+
 int
 main(void)
 {
@@ -599,6 +708,7 @@ main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_strict_json),
         cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_ecdsa_canonical),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

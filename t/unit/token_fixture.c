@@ -366,6 +366,50 @@ join3(const char *a, const char *b, const char *c)
 }
 
 
+/* the order n of pkey's curve, and s of a raw R || S signature */
+static void
+ec_order_and_s(EVP_PKEY *pkey, const unsigned char *sig, int coord,
+    BIGNUM **n, BIGNUM **s)
+{
+    *n = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_ORDER,
+                                           n), 1);
+    *s = BN_bin2bn(sig + coord, coord, NULL);
+    assert_non_null(*s);
+}
+
+
+/* s of a raw R || S signature (coord bytes each) replaced by n - s */
+void
+ec_negate_s(EVP_PKEY *pkey, unsigned char *sig, int coord)
+{
+    BIGNUM  *n, *s;
+
+    ec_order_and_s(pkey, sig, coord, &n, &s);
+    assert_int_equal(BN_sub(s, n, s), 1);
+    assert_int_equal(BN_bn2binpad(s, sig + coord, coord), coord);
+    BN_free(s);
+    BN_free(n);
+}
+
+
+/* 1 when s of a raw R || S signature is above n / 2 */
+int
+ec_high_s(EVP_PKEY *pkey, const unsigned char *sig, int coord)
+{
+    int      high;
+    BIGNUM  *n, *s;
+
+    ec_order_and_s(pkey, sig, coord, &n, &s);
+    assert_int_equal(BN_rshift1(n, n), 1);
+    high = BN_cmp(s, n) > 0;
+    BN_free(s);
+    BN_free(n);
+
+    return high;
+}
+
+
 /* the raw signature of input with alg (HS: secret, RS/ES: pkey) */
 static size_t
 raw_sign(const char *alg, const char *input, EVP_PKEY *pkey,
@@ -411,6 +455,11 @@ raw_sign(const char *alg, const char *input, EVP_PKEY *pkey,
     assert_int_equal(BN_bn2binpad(r, sig, coord), coord);
     assert_int_equal(BN_bn2binpad(s, sig + coord, coord), coord);
     ECDSA_SIG_free(esig);
+
+    /* the canonical (low S) form, which is what the gateway takes */
+    if (ec_high_s(pkey, sig, coord)) {
+        ec_negate_s(pkey, sig, coord);
+    }
 
     return (size_t) (2 * coord);
 }
