@@ -163,7 +163,9 @@ microshop_verify_rsa(const microshop_key_t *key,
  * r and s in [1, n - 1] and s <= n / 2 (n: the order of the key's curve).
  * Of the two valid signatures (r, s) and (r, n - s) of the same token only
  * the one with the low S is taken, so that nobody but the issuer can make
- * a second, different string of a token (signature malleability).
+ * a second, different string of a token (signature malleability), unless
+ * the key was configured with ecdsa_s=any for an issuer that does not
+ * normalize S (docs/directives.md, microshop_jwt_key).
  * Returns 0, -1 (out of range) or -2 (high S).
  */
 static int
@@ -187,7 +189,7 @@ microshop_ecdsa_canonical(const microshop_key_t *key, const BIGNUM *r,
         rc = -1;
 
     } else {
-        rc = (BN_cmp(s, n) > 0) ? -2 : 0;
+        rc = (BN_cmp(s, n) > 0 && !key->any_s) ? -2 : 0;
     }
 
     BN_free(n);

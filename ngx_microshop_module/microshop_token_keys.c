@@ -139,6 +139,25 @@ microshop_keyset_free(microshop_keyset_t *ks)
 }
 
 
+/* ecdsa_s=any (docs/directives.md): the ES keys from "from" on take a high S */
+size_t
+microshop_keyset_allow_high_s(microshop_keyset_t *ks, size_t from)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = from; i < ks->nkeys; i++) {
+        if (microshop_algs[ks->keys[i].alg].family == MICROSHOP_FAMILY_ES) {
+            ks->keys[i].any_s = 1;
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 void
 microshop_keyset_truncate(microshop_keyset_t *ks, size_t n)
 {

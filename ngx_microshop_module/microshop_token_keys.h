@@ -36,6 +36,7 @@ typedef struct {
     unsigned char    *secret;      /* HS* */
     size_t            secret_len;
     char             *source;      /* file it came from (messages, audit) */
+    int               any_s;       /* ES*: a high S is taken too (ecdsa_s=any) */
 } microshop_key_t;
 
 typedef struct {
@@ -47,6 +48,9 @@ typedef struct {
 void microshop_keyset_init(microshop_keyset_t *ks);
 /* frees every key (secrets are wiped) and leaves an empty, reusable set */
 void microshop_keyset_free(microshop_keyset_t *ks);
+/* marks the ES keys from index "from" on as taking a high S; returns how
+ * many there were */
+size_t microshop_keyset_allow_high_s(microshop_keyset_t *ks, size_t from);
 
 
 /* the rest is for the microshop_token_*.c files only */

@@ -90,14 +90,14 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NULL },
 
     { ngx_string("microshop_jwt_key"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_microshop_jwt_key_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("microshop_jwt_jwks"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_microshop_jwt_jwks_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

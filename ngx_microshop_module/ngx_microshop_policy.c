@@ -767,7 +767,10 @@ ngx_microshop_policy_key(void *elt)
 {
     microshop_key_t  *k = elt;
 
-    char  thumbprint[MICROSHOP_THUMBPRINT_LEN + 1];
+    char        thumbprint[MICROSHOP_THUMBPRINT_LEN + 1];
+    const char  *type;
+
+    type = ngx_microshop_policy_key_type(k->alg);
 
     if (k->pkey
         && microshop_key_thumbprint(k, thumbprint, sizeof(thumbprint)) != 0)
@@ -775,13 +778,16 @@ ngx_microshop_policy_key(void *elt)
         return NULL;
     }
 
-    return json_pack("{s:s?, s:s, s:s, s:o, s:s?}",
+    /* ecdsa_s: which signature forms an EC key takes (microshop_jwt_key) */
+    return json_pack("{s:s?, s:s, s:s, s:o, s:s?, s:s?}",
                      "kid", k->kid,
                      "alg", microshop_alg_name(k->alg),
-                     "type", ngx_microshop_policy_key_type(k->alg),
+                     "type", type,
                      "bits", k->pkey ? json_integer(EVP_PKEY_bits(k->pkey))
                                      : json_null(),
-                     "thumbprint", k->pkey ? thumbprint : NULL);
+                     "thumbprint", k->pkey ? thumbprint : NULL,
+                     "ecdsa_s", ngx_strcmp(type, "EC") != 0 ? NULL
+                                : k->any_s ? "any" : "low");
 }
 
 

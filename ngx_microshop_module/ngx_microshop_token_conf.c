@@ -209,7 +209,54 @@ ngx_microshop_cstr(ngx_conf_t *cf, u_char *data, size_t len)
 }
 
 
-/* microshop_jwt_key FILE [kid=ID] [alg=ALG] */
+/*
+ * ecdsa_s=low|any (docs/directives.md): whether the ES keys a directive
+ * adds take a signature with a high S.  Returns 1 when param is this
+ * parameter (*any set), 0 when it is another one, -1 on a bad value.
+ */
+static ngx_int_t
+ngx_microshop_jwt_ecdsa_s(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t *any)
+{
+    ngx_str_t  v;
+
+    if (!ngx_microshop_conf_value(param, "ecdsa_s=", &v)) {
+        return 0;
+    }
+
+    if (v.len == 3 && ngx_strncmp(v.data, "low", 3) == 0) {
+        *any = 0;
+        return 1;
+    }
+
+    if (v.len == 3 && ngx_strncmp(v.data, "any", 3) == 0) {
+        *any = 1;
+        return 1;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"%V\": ecdsa_s= is \"low\" or \"any\"",
+                       param);
+    return -1;
+}
+
+
+/* marks the ES keys added since "from"; none is a mistake in the config */
+static char *
+ngx_microshop_jwt_ecdsa_any(ngx_conf_t *cf, microshop_keyset_t *ks,
+    size_t from, ngx_str_t *file)
+{
+    if (microshop_keyset_allow_high_s(ks, from) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ecdsa_s= is for ES256/ES384/ES512 keys, "
+                           "and \"%V\" holds none", file);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* microshop_jwt_key FILE [kid=ID] [alg=ALG] [ecdsa_s=low|any] */
 
 char *
 ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -218,12 +265,15 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_main_conf_t *mmcf = conf;
 
     char        *kid, *alg, err[512];
+    size_t       from;
+    ngx_int_t    rc;
     ngx_str_t   *value, file, param;
-    ngx_uint_t   i;
+    ngx_uint_t   i, any;
 
     value = cf->args->elts;
     kid = NULL;
     alg = NULL;
+    any = 0;
 
     file = value[1];
 
@@ -251,8 +301,17 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        return ngx_microshop_conf_invalid(cf, &value[i]);
+        rc = ngx_microshop_jwt_ecdsa_s(cf, &value[i], &any);
+
+        if (rc == 1) {
+            continue;
+        }
+
+        return (rc == -1) ? NGX_CONF_ERROR
+                          : ngx_microshop_conf_invalid(cf, &value[i]);
     }
+
+    from = mmcf->token.keys.nkeys;
 
     if (microshop_keyset_add_file(&mmcf->token.keys, (char *) file.data, kid,
                                   alg, err, sizeof(err))
@@ -262,11 +321,13 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return any ? ngx_microshop_jwt_ecdsa_any(cf, &mmcf->token.keys, from,
+                                             &value[1])
+               : NGX_CONF_OK;
 }
 
 
-/* microshop_jwt_jwks FILE */
+/* microshop_jwt_jwks FILE [ecdsa_s=low|any] */
 
 char *
 ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -275,9 +336,22 @@ ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_main_conf_t *mmcf = conf;
 
     char        err[512];
+    size_t      from;
+    ngx_int_t   rc;
     ngx_str_t  *value, *file;
+    ngx_uint_t  any;
 
     value = cf->args->elts;
+    any = 0;
+
+    if (cf->args->nelts == 3) {
+        rc = ngx_microshop_jwt_ecdsa_s(cf, &value[2], &any);
+
+        if (rc != 1) {
+            return (rc == -1) ? NGX_CONF_ERROR
+                              : ngx_microshop_conf_invalid(cf, &value[2]);
+        }
+    }
 
     file = ngx_array_push(&mmcf->token.jwks);
     if (file == NULL) {
@@ -290,6 +364,8 @@ ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    from = mmcf->token.keys.nkeys;
+
     if (microshop_keyset_add_jwks_file(&mmcf->token.keys, (char *) file->data,
                                        err, sizeof(err))
         != 0)
@@ -298,7 +374,9 @@ ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return any ? ngx_microshop_jwt_ecdsa_any(cf, &mmcf->token.keys, from,
+                                             &value[1])
+               : NGX_CONF_OK;
 }
 
 

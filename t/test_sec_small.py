@@ -489,8 +489,12 @@ def test_policy_shows_kid_and_thumbprint_not_paths(gw, keys):
     assert {kid: (k["alg"], k["type"], k["thumbprint"])
             for kid, k in by_kid.items()} == expect
     assert by_kid["rsa-pem"]["thumbprint"] == by_kid["rsa-jwks"]["thumbprint"]
-    assert all(set(k) == {"kid", "alg", "type", "bits", "thumbprint"}
+    assert all(set(k) == {"kid", "alg", "type", "bits", "thumbprint",
+                          "ecdsa_s"}
                for k in doc["keys"])
+    assert {kid: k["ecdsa_s"] for kid, k in by_kid.items()} == {
+        "k1": "low", "ec-jwks": "low", "rsa-pem": None, "rsa-jwks": None,
+        "hs-file": None, "oct-jwks": None}
     assert doc["jwks"] == 1
 
     events = [loc["events"] for s in doc["servers"] for loc in s["locations"]

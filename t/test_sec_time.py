@@ -345,6 +345,84 @@ def test_ecdsa_r_and_s_out_of_range_refused(gw, keys, backend, ec521, alg,
             detail)
 
 
+# An issuer that does not normalize S (OpenSSL, PyJWT, libjwt leave a high S
+# in about half of their signatures): ecdsa_s=any on its keys.
+
+ANY_CONF = """
+microshop_jwt_key %(ec256_pub)s kid=ec256 ecdsa_s=any;
+microshop_jwt_key %(ec384_pub)s kid=ec384 ecdsa_s=low;
+microshop_jwt_jwks %(jwks)s ecdsa_s=any;
+
+server {
+    listen 127.0.0.1:%(port)d;
+
+    location /v1/echo/ {
+        microshop_auth on;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def gw_any(nginx, keys, backend):
+    n = nginx.new()
+    n.start(ANY_CONF % {"port": n.port, "backend": backend.port,
+                        "ec256_pub": keys.ec256_public_pem,
+                        "ec384_pub": keys.ec384_public_pem,
+                        "jwks": keys.jwks_file})
+    return n
+
+
+@pytest.mark.parametrize("kid", ["ec256", "ec-jwks"])
+def test_ecdsa_s_any_takes_both_forms(gw_any, keys, backend, kid):
+    low = mint(keys, alg="ES256", kid=kid, scope=SCOPE)
+    high = ec_token(low, high=True)
+    assert ec_token(low) == low and high != low
+    passes(gw_any, backend, high)
+    passes(gw_any, backend, low)
+
+
+def test_ecdsa_s_any_still_refuses_r_and_s_out_of_range(gw_any, keys,
+                                                        backend):
+    token = mint(keys, alg="ES256", kid="ec256", scope=SCOPE)
+    n, size = EC_ORDERS["ES256"]
+    for part, value in ((1, n), (1, 0), (0, n + 1)):
+        refused(gw_any, backend,
+                with_raw(token, forged(n, size, signature(token), part,
+                                       lambda _n: value)),
+                "invalid signature")
+
+
+def test_ecdsa_s_low_is_the_default_and_can_be_said(gw_any, keys, backend):
+    low = es_token(keys, None, "ES384")
+    refused(gw_any, backend, ec_token(low, high=True),
+            "non-canonical ECDSA signature (high S)")
+    passes(gw_any, backend, low)
+
+
+@pytest.mark.parametrize("line,needles", [
+    ("microshop_jwt_key %(ec256)s ecdsa_s=maybe; # marker",
+     ['"ecdsa_s=maybe"', '"low" or "any"']),
+    ("microshop_jwt_key %(ec256)s ecdsa_s=; # marker",
+     ['invalid parameter "ecdsa_s="']),
+    ("microshop_jwt_key %(rsa)s kid=r ecdsa_s=any; # marker",
+     ["ecdsa_s= is for ES256/ES384/ES512 keys", "holds none"]),
+    ("microshop_jwt_key %(hs)s kid=h alg=HS256 ecdsa_s=any; # marker",
+     ["ecdsa_s= is for ES256/ES384/ES512 keys"]),
+    ("microshop_jwt_jwks %(jwks)s ecdsa_s=ANY; # marker",
+     ['"ecdsa_s=ANY"']),
+    ("microshop_jwt_jwks %(jwks)s kid=x; # marker", ['"kid=x"']),
+], ids=["bad-value", "empty", "rsa-key", "hmac-key", "case", "jwks-param"])
+def test_ecdsa_s_refused_by_nginx_t(nginx, keys, line, needles):
+    n = nginx.new()
+    conf = line % {"ec256": keys.ec256_public_pem,
+                   "rsa": keys.rsa_public_pem, "hs": keys.hs256_file,
+                   "jwks": keys.jwks_file} + "\n"
+    rc, err, number = n.test_config_at(conf, "# marker")
+    assert_conf_refused(rc, err, number, *needles)
+
+
 # ------------------------------------------------------ directive times
 
 SERVER = """
