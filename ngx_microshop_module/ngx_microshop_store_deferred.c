@@ -97,6 +97,7 @@ static void ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_str(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
+static void ngx_microshop_store_deferred_wipe(ngx_str_t *s);
 static void ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy);
 static void ngx_microshop_store_deferred_drop(ngx_microshop_store_t *store);
 
@@ -469,18 +470,27 @@ ngx_microshop_store_deferred_str(ngx_pool_t *pool, ngx_str_t *dst,
  */
 
 static void
+ngx_microshop_store_deferred_wipe(ngx_str_t *s)
+{
+    /* an empty string may have no data: memset() of NULL is undefined */
+    if (s->len) {
+        ngx_memset(s->data, '#', s->len);
+    }
+}
+
+
+static void
 ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
 {
     switch (copy->type) {
 
     case NGX_MICROSHOP_OP_IDEM_BEGIN:
-        ngx_memset(copy->u.idem.response.data, '#',
-                   copy->u.idem.response.len);
+        ngx_microshop_store_deferred_wipe(&copy->u.idem.response);
         break;
 
     case NGX_MICROSHOP_OP_INV_GET:
-        ngx_memset(copy->u.inv.body.data, '#', copy->u.inv.body.len);
-        ngx_memset(copy->u.inv.etag.data, '#', copy->u.inv.etag.len);
+        ngx_microshop_store_deferred_wipe(&copy->u.inv.body);
+        ngx_microshop_store_deferred_wipe(&copy->u.inv.etag);
         break;
 
     default:

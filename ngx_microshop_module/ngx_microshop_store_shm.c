@@ -362,8 +362,12 @@ ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
     }
 
     ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
-    ngx_memcpy(ngx_microshop_rec_value(rec) + sizeof(ir),
-               op->u.idem.response.data, len);
+
+    if (len) {
+        /* no response yet may have no data: memcpy() of NULL is undefined */
+        ngx_memcpy(ngx_microshop_rec_value(rec) + sizeof(ir),
+                   op->u.idem.response.data, len);
+    }
 
     return NGX_OK;
 }

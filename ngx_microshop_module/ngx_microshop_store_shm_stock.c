@@ -139,8 +139,15 @@ ngx_microshop_inv_store(ngx_microshop_zone_t *zone, ngx_str_t *key,
     ir.body_len = (uint32_t) body->len;
 
     p = ngx_cpymem(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
-    p = ngx_cpymem(p, etag->data, etag->len);
-    ngx_memcpy(p, body->data, body->len);
+
+    /* an empty string may have no data: memcpy() of NULL is undefined */
+    if (etag->len) {
+        p = ngx_cpymem(p, etag->data, etag->len);
+    }
+
+    if (body->len) {
+        ngx_memcpy(p, body->data, body->len);
+    }
 
     return NGX_OK;
 }
