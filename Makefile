@@ -8,6 +8,14 @@
 #   make test-deferred
 #                only that second run
 #   make bench   wrk ratios: module vs bare nginx, in the same run
+#   make fuzz-replay
+#                the fuzz targets (t/fuzz) once over their committed corpus,
+#                built with gcc and ASan+UBSan (part of make test)
+#   make fuzz    libFuzzer (clang) on every target, FUZZ_SECONDS each (60);
+#                make fuzz-merge adds the new inputs that reach new code to
+#                the committed corpus
+#   make asan    the module built with ASan+UBSan into build-asan/, the
+#                integration tests run on it (docs/operations.md)
 #
 # The module is built out of tree: /usr/share/nginx/src (from nginx-dev) is
 # copied into build/nginx, configured with Debian's own flags plus
@@ -25,7 +33,7 @@ SOURCES      := $(wildcard ngx_microshop_module/*.c ngx_microshop_module/*.h) co
 EXTRA_CFLAGS ?=
 
 .PHONY: all deps build unit test itest test-deferred run stop bench clean \
-        token-tool
+        token-tool fuzz-replay fuzz fuzz-merge build-asan asan
 
 all: build
 
@@ -64,12 +72,39 @@ unit: deps
 itest: build token-tool
 	$(PYTHON) -m pytest -q t
 
-test: build token-tool unit
+test: build token-tool unit fuzz-replay
 	$(PYTHON) -m pytest -q t
 	NGX_MICROSHOP_TEST_STORE=deferred $(PYTHON) -m pytest -q t
 
 test-deferred: build token-tool
 	NGX_MICROSHOP_TEST_STORE=deferred $(PYTHON) -m pytest -q t
+
+fuzz-replay: deps
+	$(MAKE) -C t/fuzz replay
+
+fuzz: deps
+	$(MAKE) -C t/fuzz fuzz
+
+fuzz-merge: deps
+	$(MAKE) -C t/fuzz merge
+
+# the module with ASan and UBSan, in build-asan/, for Debian's nginx with
+# the ASan runtime preloaded (scripts/asan-suite): every pool allocation of
+# the module exactly its size (t/asan/ngx_microshop_asan.h); alignment is
+# not checked (nginx reads unaligned words on x86 on purpose)
+ASAN_BUILD   := $(TOP)/build-asan
+ASAN_CFLAGS  := -fsanitize=address,undefined -fno-sanitize=alignment \
+                -fno-omit-frame-pointer \
+                -include $(TOP)/t/asan/ngx_microshop_asan.h
+
+build-asan: deps
+	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(ASAN_CFLAGS)" \
+	    $(ASAN_BUILD)/ngx_http_microshop_module.so
+	gcc -O1 -fPIC -shared -o $(ASAN_BUILD)/microshop-asan-preload.so \
+	    t/asan/preload.c -ldl
+
+asan: build-asan token-tool
+	@scripts/asan-suite
 
 run: build token-tool
 	@scripts/run-demo start
@@ -83,4 +118,5 @@ bench: build token-tool
 clean:
 	rm -rf $(BUILD)
 	$(MAKE) -C t/unit clean
+	rm -rf $(TOP)/build-asan
 	$(MAKE) -C tools clean

@@ -25,6 +25,7 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "allow", "dry_run" },
     { "deny", "no_token" },
     { "deny", "invalid_token" },
+    { "deny", "invalid_request" },
     { "deny", "revoked" },
     { "deny", "token_class" },
     { "deny", "insufficient_scope" },
@@ -37,7 +38,6 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "deny", "invalid_signature" },
     { "deny", "store_unavailable" },
     { "error", "internal_error" },
-    { "deny", "invalid_request" },
     { "error", "upstream_unavailable" },
 };
 

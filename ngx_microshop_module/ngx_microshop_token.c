@@ -15,6 +15,7 @@
 #include "ngx_microshop_json.h"
 #include "microshop_header.h"
 #include "microshop_scope.h"
+#include "microshop_token_bearer.h"
 #include "microshop_token_claims.h"
 #include "microshop_token_jws.h"
 #include "microshop_token_str.h"
@@ -72,9 +73,10 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         if (rc != NGX_OK) {
             return ngx_microshop_token_reject(r, ctx,
                      (rc == NGX_DECLINED) ? NGX_MICROSHOP_OUT_TOKEN_MISSING
-                                          : NGX_MICROSHOP_OUT_TOKEN_INVALID,
+                                          : NGX_MICROSHOP_OUT_TOKEN_MALFORMED,
                      (rc == NGX_DECLINED) ? NULL
-                         : "the Authorization header is not a bearer token");
+                         : "the Authorization header is not one bearer "
+                           "token68");
         }
 
         if (token.len > MICROSHOP_JWT_MAX_LEN) {
@@ -141,37 +143,17 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
 
 /*
- * "Bearer <b64token>" (RFC 6750 2.1; scheme case-insensitive).  Returns
- * NGX_OK, NGX_DECLINED when no Authorization header was sent, NGX_ERROR
- * for anything else.
+ * The token of "Authorization: Bearer <token68>" (microshop_token_bearer.h):
+ * NGX_OK, NGX_DECLINED when no Authorization header or another scheme was
+ * sent (no token, RFC 6750 3.1), NGX_ERROR when the header is not one
+ * bearer token68.
  */
 
 static ngx_int_t
 ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char     *p, *last;
+    size_t      start, len;
     ngx_str_t  *v;
-
-    /* b64token (RFC 6750 2.1): ALPHA DIGIT - . _ ~ + / =; a byte table,
-     * as every request's token is checked */
-    static const u_char  b64token[256] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0,
-        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
-        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-    };
 
     if (r->headers_in.authorization == NULL) {
         return NGX_DECLINED;
@@ -179,40 +161,23 @@ ngx_microshop_token_parse_bearer(ngx_http_request_t *r, ngx_str_t *token)
 
     v = &r->headers_in.authorization->value;
 
-    if (v->len < sizeof("Bearer") - 1
-        || ngx_strncasecmp(v->data, (u_char *) "Bearer", 6) != 0
-        || (v->len > 6 && v->data[6] != ' '))
-    {
-        /* another scheme: as no token at all (RFC 6750 3.1) */
-        return NGX_DECLINED;
-    }
+    switch (microshop_bearer_parse(v->data, v->len, &start, &len)) {
 
-    if (v->len < sizeof("Bearer x") - 1) {
+    case MICROSHOP_BEARER_OK:
+        token->data = v->data + start;
+        token->len = len;
+        return NGX_OK;
+
+    case MICROSHOP_BEARER_NONE:
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: Authorization is another scheme");
+        return NGX_DECLINED;
+
+    default: /* MICROSHOP_BEARER_MALFORMED */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: Authorization is not one bearer token68");
         return NGX_ERROR;
     }
-
-    p = v->data + 7;
-    last = v->data + v->len;
-
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && last[-1] == ' ') {
-        last--;
-    }
-
-    token->data = p;
-
-    for ( /* void */ ; p < last; p++) {
-        if (!b64token[*p]) {
-            return NGX_ERROR;
-        }
-    }
-
-    token->len = last - token->data;
-
-    return token->len ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -641,7 +606,17 @@ ngx_microshop_token_reject(ngx_http_request_t *r,
     ngx_str_set(&problem.name, "invalid-token");
     ngx_str_set(&problem.title, "Invalid or missing bearer token");
 
-    if (description == NULL) {
+    if (outcome == NGX_MICROSHOP_OUT_TOKEN_MALFORMED) {
+        /* RFC 6750 3.1: a malformed request, not a bad token */
+        problem.status = NGX_HTTP_BAD_REQUEST;
+        ngx_str_set(&problem.name, "invalid-request");
+        ngx_str_set(&problem.title, "Invalid request");
+        ngx_str_set(&www, "Bearer realm=\"microshop\", "
+                          "error=\"invalid_request\"");
+        problem.detail.data = (u_char *) description;
+        problem.detail.len = ngx_strlen(description);
+
+    } else if (description == NULL) {
         ngx_str_set(&www, "Bearer realm=\"microshop\"");
         ngx_str_set(&problem.detail, "This resource needs a bearer token.");
 

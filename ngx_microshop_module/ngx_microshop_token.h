@@ -24,7 +24,10 @@
 ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
-/* the 401 answer, with RFC 6750 WWW-Authenticate */
+/*
+ * the 401 answer, with RFC 6750 WWW-Authenticate; the 400 invalid-request
+ * one for NGX_MICROSHOP_OUT_TOKEN_MALFORMED
+ */
 ngx_int_t ngx_microshop_token_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_outcome_e outcome,
     const char *description);

@@ -14,13 +14,21 @@ import time
 
 T_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(T_DIR)
-MODULE_SO = os.path.join(REPO, "build", "ngx_http_microshop_module.so")
-NGINX_BIN = "/usr/sbin/nginx"
+# MICROSHOP_MODULE_SO and MICROSHOP_NGINX point the suite at another build
+# of the module (scripts/asan-suite: build-asan/) or another nginx binary
+MODULE_SO = os.environ.get("MICROSHOP_MODULE_SO") or os.path.join(
+    REPO, "build", "ngx_http_microshop_module.so")
+NGINX_BIN = os.environ.get("MICROSHOP_NGINX") or "/usr/sbin/nginx"
 
 # MICROSHOP_VALGRIND=1 runs every nginx of the suite under valgrind (see
 # scripts/valgrind-suite); waits are stretched to match.
 VALGRIND = os.environ.get("MICROSHOP_VALGRIND") == "1"
-SLOW = 15 if VALGRIND else 1
+# MICROSHOP_SANITIZE=1: the module is built with ASan and UBSan
+# (scripts/asan-suite); nginx runs with MICROSHOP_SANITIZE_PRELOAD (the
+# ASan runtime) preloaded, and the reports go to logs/sanitizer/ of the
+# prefix
+SANITIZE = os.environ.get("MICROSHOP_SANITIZE") == "1"
+SLOW = 15 if VALGRIND else 3 if SANITIZE else 1
 
 # lines that fail a test module (or a bench run) unless allowed
 BAD_LOG_LINE = re.compile(r"\[(alert|emerg|crit)\]|exited on signal"
@@ -142,6 +150,64 @@ def valgrind_errors(log_dir):
     return found
 
 
+def sanitizer_env(prefix):
+    """The environment of an nginx under ASan/UBSan: the runtime preloaded,
+    each report in a file of prefix/logs/sanitizer/ (writable by the
+    workers, which run as nobody), after the options the caller set."""
+    path = os.path.join(prefix, "logs", "sanitizer")
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o777)
+    env = dict(os.environ)
+    if env.get("MICROSHOP_SANITIZE_PRELOAD"):
+        env["LD_PRELOAD"] = env["MICROSHOP_SANITIZE_PRELOAD"]
+    # ASan's reports; UBSan, when it starts, sets ASan's path from its own
+    # log_path, so both say the same.  UBSan writes its reports to
+    # MICROSHOP_UBSAN_LOG (t/asan/preload.c).
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[name] = ":".join(filter(None, [
+            env.get(name), "log_path=%s/asan" % path]))
+    env["MICROSHOP_UBSAN_LOG"] = "%s/ubsan" % path
+    return env
+
+
+SANITIZER_RECORD = re.compile(r"^(?:==\d+==ERROR: |==\d+==.*fatal error"
+                              r"|(?:Direct|Indirect) leak of "
+                              r"|\S+: runtime error: )", re.M)
+# a frame or a file of the module (the checkout's own path may hold the name)
+SANITIZER_OURS = re.compile(r" in (?:ngx_http_|ngx_)?microshop_"
+                            r"|ngx_microshop_module/")
+
+
+def sanitizer_errors(log_dir, notes=None):
+    """ASan and UBSan reports in log_dir/sanitizer/ that fail a test: every
+    memory error (and a sanitizer that could not run), and the leaks and
+    undefined behaviour whose stack passes through the module; nginx's own
+    are not ours.  The first line of each other record is appended to the
+    file notes, when given."""
+    found = []
+    path = os.path.join(log_dir, "sanitizer")
+    if not os.path.isdir(path):
+        return found
+    for name in sorted(os.listdir(path)):
+        with open(os.path.join(path, name), errors="replace") as f:
+            text = f.read()
+        starts = [m.start() for m in SANITIZER_RECORD.finditer(text)]
+        for a, b in zip(starts, starts[1:] + [len(text)]):
+            record = text[a:b].strip()
+            first = record.split("\n", 1)[0]
+            if "ERROR: LeakSanitizer" in first:
+                continue                    # the head of its leak records
+            ours = SANITIZER_OURS.search(record)
+            if ("ERROR: " in first or "fatal error" in first
+                    or (ours and ("leak of" in first
+                                  or "runtime error:" in first))):
+                found.append("%s: %s" % (name, record[:3000]))
+            elif notes:
+                with open(notes, "a") as f:
+                    f.write("%s: %s\n" % (name, first))
+    return found
+
+
 # ------------------------------------------------------------------- nginx
 
 CONF_TEMPLATE = """\
@@ -193,7 +259,8 @@ def run_nginx(prefix, *args, conf="conf/nginx.conf",
     return subprocess.run(
         wrapper + [NGINX_BIN, "-p", prefix + "/", "-e", error_log,
                    "-c", conf, *args],
-        capture_output=True, text=True, timeout=timeout)
+        capture_output=True, text=True, timeout=timeout,
+        env=sanitizer_env(prefix) if SANITIZE else None)
 
 
 class Nginx:
@@ -359,5 +426,9 @@ class Nginx:
         raise AssertionError("no line of the config holds %r" % marker)
 
     def bad_log_lines(self):
+        notes = os.environ.get("MICROSHOP_SANITIZER_NOTES")
         return (bad_log_lines(self.error_log(), self.allow_log)
-                + valgrind_errors(os.path.join(self.prefix, "logs")))
+                + valgrind_errors(os.path.join(self.prefix, "logs"))
+                + [line for prefix in (self.prefix, self.prefix + "-t")
+                   for line in sanitizer_errors(
+                       os.path.join(prefix, "logs"), notes)])
