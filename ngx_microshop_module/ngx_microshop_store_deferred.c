@@ -97,7 +97,7 @@ static void ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_str(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
-static void ngx_microshop_store_deferred_wipe(ngx_str_t *s);
+static void ngx_microshop_store_deferred_junk(ngx_str_t *s);
 static void ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy);
 static void ngx_microshop_store_deferred_drop(ngx_microshop_store_t *store);
 
