@@ -551,6 +551,15 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
 
+    if (ctx == NULL && r == r->main && r->err_status) {
+        /* nginx refused the request before any phase ran */
+        if (ngx_microshop_token_duplicate_filter(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
+    }
+
     if (ctx == NULL || r != r->main) {
         return ngx_http_next_header_filter(r);
     }

@@ -35,5 +35,8 @@ ngx_int_t ngx_microshop_token_reject(ngx_http_request_t *r,
 /* ngx_microshop_token_ctx_t of the request, NULL when no token passed */
 ngx_microshop_identity_t *ngx_microshop_token_identity(ngx_http_request_t *r);
 
+/* nginx's own 400 for a second Authorization header, as a problem */
+ngx_int_t ngx_microshop_token_duplicate_filter(ngx_http_request_t *r);
+
 
 #endif /* _NGX_MICROSHOP_TOKEN_H_INCLUDED_ */

@@ -156,14 +156,23 @@ ngx_microshop_upstream_header_filter(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_microshop_problem_header(r, &problem, &ctx->upstream.body)
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_UPSTREAM_UNAVAILABLE);
+
+    return ngx_microshop_page_problem(r, ctx, &problem);
+}
+
+
+ngx_int_t
+ngx_microshop_page_problem(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_problem_t *problem)
+{
+    if (ngx_microshop_problem_header(r, problem, &ctx->upstream.body)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     ctx->upstream.active = 1;
-    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_UPSTREAM_UNAVAILABLE);
 
     return NGX_OK;
 }

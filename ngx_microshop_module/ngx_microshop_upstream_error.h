@@ -21,6 +21,7 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_types.h"
+#include "ngx_microshop_answer.h"
 
 
 /* seconds a client waits before it retries a request that never left */
@@ -47,6 +48,14 @@ void ngx_microshop_upstream_access(ngx_http_request_t *r,
 /* nginx's own 502/503/504 of this location: the problem's headers */
 ngx_int_t ngx_microshop_upstream_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
+
+/*
+ * Any page nginx makes itself (an upstream failure, the 400 of a duplicate
+ * Authorization header) answered as this problem instead: sets its headers
+ * now, the body filter below sends its body in place of nginx's page
+ */
+ngx_int_t ngx_microshop_page_problem(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_problem_t *problem);
 
 /* ... and its body instead of nginx's page (ctx->upstream.active) */
 ngx_int_t ngx_microshop_upstream_body_filter(ngx_http_request_t *r,

@@ -375,10 +375,11 @@ def test_two_authorization_headers_never_reach_the_backend(main, backend,
                                                            keys, second):
     """RFC 6750 3.1: which token would the upstream read?  nginx 1.22
     itself refuses a second Authorization header (a unique header line)
-    with its own 400 before any phase runs: the request never reaches the
-    module or the backend, whatever the second header holds.  (nginx logs
-    that refusal at info level with both header values: docs/operations.md
-    warns about error_log info.)"""
+    with a 400 before any phase runs: the request never reaches the
+    backend, whatever the second header holds, and the gateway answers
+    that 400 as the problem invalid-request.  (nginx logs that refusal at
+    info level with both header values: docs/operations.md warns about
+    error_log info.)"""
     token = mint(keys)
     first = b"Authorization: Bearer " + token.encode()
     other = {"same": first,
@@ -390,6 +391,15 @@ def test_two_authorization_headers_never_reach_the_backend(main, backend,
     status, head, body = raw_get(main, path, [first, other])
     assert status == 400, head
     assert token.encode() not in body
+    assert re.search(r"(?im)^content-type: application/problem\+json\r?$",
+                     head), head
+    assert re.search(r'(?im)^www-authenticate: Bearer realm="microshop", '
+                     r'error="invalid_request"\r?$', head), head
+    doc = json.loads(body)
+    assert doc["type"].endswith("invalid-request"), doc
+    assert doc["status"] == 400 and "Authorization" in doc["detail"], doc
+    assert int(re.search(r"(?im)^content-length: (\d+)", head).group(1)) \
+        == len(body)
     assert backend.count("GET " + path) == 0
     # a token alone passes (another one: nginx's own info line about the
     # duplicate header quotes both, see test_zz_error_logs_hold_no_token)
