@@ -549,6 +549,13 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
 {
     ngx_http_microshop_ctx_t  *ctx;
 
+    if (r != r->main && r->background) {
+        ctx = ngx_microshop_cache_refresh_ctx(r);
+        if (ctx) {
+            return ngx_microshop_cache_refresh_header_filter(r, ctx);
+        }
+    }
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
 
     if (ctx == NULL && r == r->main && r->err_status) {
@@ -599,6 +606,13 @@ static ngx_int_t
 ngx_http_microshop_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_http_microshop_ctx_t  *ctx;
+
+    if (r != r->main && r->background) {
+        ctx = ngx_microshop_cache_refresh_ctx(r);
+        if (ctx) {
+            return ngx_microshop_cache_refresh_body_filter(r, ctx, in);
+        }
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_microshop_module);
 

@@ -64,6 +64,49 @@ ngx_microshop_header_push(ngx_http_request_t *r, ngx_list_t *headers,
 
 
 ngx_int_t
+ngx_microshop_header_in_rebuild(ngx_http_request_t *r,
+    ngx_microshop_header_drop_pt drop)
+{
+    ngx_uint_t        i;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    i = 0;
+
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+
+        if (drop(h)) {
+            continue;
+        }
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = *h;
+    }
+
+    r->headers_in.headers = headers;
+
+    /* the copy's "last" must point into the request, not at this frame */
+    if (headers.last == &headers.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_microshop_header_add(ngx_http_request_t *r, char *name, ngx_str_t *value)
 {
     ngx_str_t  key;

@@ -71,6 +71,17 @@ ngx_table_elt_t *ngx_microshop_header_in(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_header_push(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name, u_char *lowcase, ngx_str_t *value);
 
+/*
+ * r's request headers again without those for which drop() is 1, in a
+ * list of r's own (a subrequest's copy of its parent's list stops sharing
+ * it).  Pointers into the old list (r->headers_in.host, ...) stay valid:
+ * its memory is the request's.
+ */
+typedef ngx_uint_t (*ngx_microshop_header_drop_pt)(ngx_table_elt_t *h);
+
+ngx_int_t ngx_microshop_header_in_rebuild(ngx_http_request_t *r,
+    ngx_microshop_header_drop_pt drop);
+
 /* 1 when value may be written as it is; else 0, logged as above */
 ngx_uint_t ngx_microshop_header_safe(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);

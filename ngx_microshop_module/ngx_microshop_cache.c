@@ -16,9 +16,17 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_cache.h"
 #include "ngx_microshop_answer.h"
+#include "ngx_microshop_identity.h"
 
 
 #define NGX_MICROSHOP_CACHE_MAX_BODY   (256 * 1024)
+
+/*
+ * How long a background refresh holds the refresh lock of its key unless
+ * it ends first (it frees the lock when it ends, in every way): only a
+ * worker that died mid-refresh leaves it to run out (docs/inventory.md).
+ */
+#define NGX_MICROSHOP_CACHE_REFRESH_LOCK  60000
 
 
 static ngx_int_t ngx_microshop_cache_key(ngx_http_request_t *r,
@@ -26,11 +34,30 @@ static ngx_int_t ngx_microshop_cache_key(ngx_http_request_t *r,
 static ngx_uint_t ngx_microshop_etag_matches(ngx_http_request_t *r,
     ngx_str_t *etag);
 static ngx_int_t ngx_microshop_cache_answer(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_str_t *body, ngx_str_t *etag);
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *body, ngx_str_t *etag,
+    ngx_str_t *status);
+static ngx_int_t ngx_microshop_cache_stale(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_cache_refresh_start(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_cache_refresh_headers(ngx_http_request_t *sr,
+    ngx_http_microshop_ctx_t *ctx);
+static ngx_uint_t ngx_microshop_cache_refresh_drop(ngx_table_elt_t *h);
+static ngx_int_t ngx_microshop_cache_refresh_abort(ngx_http_request_t *sr);
+static void ngx_microshop_cache_refresh_cleanup(void *data);
+static void ngx_microshop_cache_failed(ngx_http_request_t *r,
+    ngx_str_t *key, int64_t stored_at);
+static ngx_int_t ngx_microshop_cache_capture(ngx_http_request_t *r,
+    ngx_microshop_cache_ctx_t *cc, ngx_chain_t *in);
 static void ngx_microshop_cache_store(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 static ngx_int_t ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
+
+
+static ngx_str_t  ngx_microshop_cache_hit = ngx_string("microshop; hit");
+static ngx_str_t  ngx_microshop_cache_stale_hit =
+    ngx_string("microshop; hit; detail=stale");
 
 
 /* configuration */
@@ -41,10 +68,15 @@ ngx_microshop_cache_loc_create(ngx_microshop_cache_loc_t *c)
     c->sku = NGX_CONF_UNSET_PTR;
     c->ttl = NGX_CONF_UNSET_MSEC;
     c->stale_if_error = NGX_CONF_UNSET_MSEC;
+    c->stale_while_revalidate = NGX_CONF_UNSET_MSEC;
+    c->refresh_retry = NGX_CONF_UNSET_MSEC;
 }
 
 
-/* microshop_inventory_cache sku=VALUE [ttl=T] [stale_if_error=T] */
+/*
+ * microshop_inventory_cache sku=VALUE [ttl=T] [stale_while_revalidate=T]
+ *                           [stale_if_error=T] [refresh_retry=T]
+ */
 
 char *
 ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -52,9 +84,10 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
-    ngx_int_t    t;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
+    ngx_int_t     t;
+    ngx_str_t    *value, s;
+    ngx_uint_t    i;
+    ngx_msec_t   *field;
 
     if (mlcf->cache.sku != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -74,9 +107,25 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0
-            || ngx_strncmp(value[i].data, "stale_if_error=", 15) == 0)
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            field = &mlcf->cache.ttl;
+
+        } else if (ngx_strncmp(value[i].data, "stale_if_error=", 15) == 0) {
+            field = &mlcf->cache.stale_if_error;
+
+        } else if (ngx_strncmp(value[i].data, "stale_while_revalidate=", 23)
+                   == 0)
         {
+            field = &mlcf->cache.stale_while_revalidate;
+
+        } else if (ngx_strncmp(value[i].data, "refresh_retry=", 14) == 0) {
+            field = &mlcf->cache.refresh_retry;
+
+        } else {
+            field = NULL;
+        }
+
+        if (field) {
             t = ngx_microshop_conf_time(cf, &value[i], 0, 0,
                                         NGX_MAX_INT_T_VALUE,
                                         "invalid time \"%V\"", &value[i]);
@@ -84,13 +133,7 @@ ngx_microshop_inventory_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 return NGX_CONF_ERROR;
             }
 
-            if (value[i].data[0] == 't') {
-                mlcf->cache.ttl = t;
-
-            } else {
-                mlcf->cache.stale_if_error = t;
-            }
-
+            *field = t;
             continue;
         }
 
@@ -119,6 +162,10 @@ ngx_microshop_cache_loc_merge(ngx_conf_t *cf, ngx_microshop_cache_loc_t *prev,
     ngx_conf_merge_ptr_value(conf->sku, NGX_CONF_UNSET_PTR, NULL);
     ngx_conf_merge_msec_value(conf->ttl, NGX_CONF_UNSET_MSEC, 5000);
     ngx_conf_merge_msec_value(conf->stale_if_error, NGX_CONF_UNSET_MSEC, 0);
+    ngx_conf_merge_msec_value(conf->stale_while_revalidate,
+                              NGX_CONF_UNSET_MSEC, 0);
+    ngx_conf_merge_msec_value(conf->refresh_retry, NGX_CONF_UNSET_MSEC,
+                              5000);
 
     return NGX_CONF_OK;
 }
@@ -201,6 +248,13 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
             ctx->op.type = NGX_MICROSHOP_OP_INV_GET;
             ctx->op.key = cc->key;
             ctx->op.pool = r->pool;
+
+            /* past ttl, within stale_while_revalidate: one refresh */
+            ctx->op.u.inv.fresh = mlcf->cache.ttl;
+            ctx->op.u.inv.revalidate = mlcf->cache.stale_while_revalidate;
+            ctx->op.u.inv.lock = NGX_MICROSHOP_CACHE_REFRESH_LOCK;
+            ctx->op.u.inv.refresh = 0;
+            ctx->op.u.inv.failed = 0;
         }
 
         if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
@@ -212,18 +266,32 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         if (ctx->op.rc == NGX_OK) {
             age = ngx_microshop_now_ms() - ctx->op.u.inv.stored_at;
 
-            if (age < (int64_t) mlcf->cache.ttl) {
+            /* the entry: answered now, or kept for a failing backend */
+            cc->stale_body = ctx->op.u.inv.body;
+            cc->stale_etag = ctx->op.u.inv.etag;
+            cc->stale_version = ctx->op.u.inv.version;
+            cc->stale_at = ctx->op.u.inv.stored_at;
+
+            if (age < (int64_t) mlcf->cache.ttl && !ctx->op.u.inv.refresh) {
                 ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_CACHE_HIT);
 
-                return ngx_microshop_cache_answer(r, ctx,
-                                                  &ctx->op.u.inv.body,
-                                                  &ctx->op.u.inv.etag);
+                return ngx_microshop_cache_answer(r, ctx, &cc->stale_body,
+                                                  &cc->stale_etag,
+                                                  &ngx_microshop_cache_hit);
             }
 
-            if (age < (int64_t) mlcf->cache.stale_if_error) {
-                cc->stale_body = ctx->op.u.inv.body;
-                cc->stale_etag = ctx->op.u.inv.etag;
-                cc->stale_version = ctx->op.u.inv.version;
+            /* the store's clock decided the lock: a lock taken is used */
+
+            if (ctx->op.u.inv.refresh
+                || age < (int64_t) (mlcf->cache.ttl
+                                    + mlcf->cache.stale_while_revalidate))
+            {
+                return ngx_microshop_cache_stale(r, ctx);
+            }
+
+            if (age >= (int64_t) mlcf->cache.stale_if_error) {
+                /* too old even to answer for a failing backend */
+                ngx_str_null(&cc->stale_body);
             }
         }
 
@@ -231,6 +299,372 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A stale entry answered at once (docs/inventory.md, "Stale answers"); the
+ * request that took the key's refresh lock starts the background refresh
+ * first, so that the answer does not wait for the backend.
+ */
+
+static ngx_int_t
+ngx_microshop_cache_stale(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_microshop_cache_ctx_t  *cc;
+
+    cc = &ctx->cache_ctx;
+
+    if (ctx->op.u.inv.refresh) {
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_CACHE_REFRESH);
+
+        if (ngx_microshop_cache_refresh_start(r, ctx) != NGX_OK) {
+            /* the lock is ours: free it; a refresh is tried again after
+             * refresh_retry */
+            ngx_microshop_cache_failed(r, &cc->key, cc->stale_at);
+        }
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: stale entry, %s",
+                       ctx->op.u.inv.failed ? "its refresh failed lately"
+                                            : "a refresh runs");
+    }
+
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_CACHE_STALE);
+
+    return ngx_microshop_cache_answer(r, ctx, &cc->stale_body,
+                                      &cc->stale_etag,
+                                      &ngx_microshop_cache_stale_hit);
+}
+
+
+/*
+ * The refresh is a background subrequest to this location, as nginx's
+ * proxy_cache_background_update makes one (ngx_http_upstream.c): a clone
+ * that goes on from the access phase, which nginx skips for subrequests,
+ * so no token check and no rate limit runs a second time.  The client's
+ * connection stays open until it ends; its answer goes to the cache
+ * only (ngx_microshop_cache_refresh_header_filter()).
+ */
+
+static ngx_int_t
+ngx_microshop_cache_refresh_start(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_http_request_t         *sr;
+    ngx_http_cleanup_t         *cln;
+    ngx_http_microshop_ctx_t   *rctx;
+    ngx_microshop_cache_ctx_t  *cc;
+
+    cc = &ctx->cache_ctx;
+
+    rctx = ngx_pcalloc(r->pool, sizeof(ngx_http_microshop_ctx_t));
+    cln = ngx_http_cleanup_add(r, 0);
+
+    if (rctx == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* what the refresh needs of the request: its identity and key */
+    rctx->stage = NGX_MICROSHOP_STAGE_DONE;
+    rctx->rate_remaining = -1;
+    rctx->token = ctx->token;
+    rctx->has_token = ctx->has_token;
+    rctx->route_seller = ctx->route_seller;
+    rctx->cache_ctx.key = cc->key;
+    rctx->cache_ctx.stale_at = cc->stale_at;
+    rctx->cache_ctx.lookup_done = 1;
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, NULL,
+                            NGX_HTTP_SUBREQUEST_CLONE
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* from here on the refresh runs, and ends with a verdict */
+
+    cc->refresh = sr;
+    cc->refresh_ctx = rctx;
+
+    cln->handler = ngx_microshop_cache_refresh_cleanup;
+    cln->data = r;
+
+    ngx_http_set_ctx(sr, rctx, (*ngx_microshop_module));
+
+    /* a HEAD is refreshed with a GET: the entry needs the body */
+    sr->method = NGX_HTTP_GET;
+    sr->method_name = ngx_http_core_get_method;
+
+    if (ngx_microshop_cache_refresh_headers(sr, ctx) != NGX_OK) {
+        /* never a request without its identity: it fails at once */
+        sr->content_handler = ngx_microshop_cache_refresh_abort;
+    }
+
+    /*
+     * The connection waits for the refresh: a client that sent its next
+     * request on it would wait too, so this answer closes it (HTTP/1).
+     */
+    r->keepalive = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "microshop: background refresh \"%V\" started", &r->uri);
+
+    return NGX_OK;
+}
+
+
+/* a client's header the refresh does not send */
+
+static ngx_uint_t
+ngx_microshop_cache_refresh_drop(ngx_table_elt_t *h)
+{
+    ngx_uint_t  n;
+
+    static ngx_str_t  skip[] = {
+        ngx_string("if-none-match"), ngx_string("if-modified-since"),
+        ngx_string("if-match"), ngx_string("if-unmodified-since"),
+        ngx_string("if-range"), ngx_string("range"),
+        ngx_string("accept-encoding"), ngx_string("content-length"),
+        ngx_string("transfer-encoding"), ngx_string("expect"),
+        ngx_null_string
+    };
+
+    for (n = 0; skip[n].len; n++) {
+        if (h->key.len == skip[n].len
+            && ngx_strncasecmp(h->key.data, skip[n].data, skip[n].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The refresh's request headers: the client's, without those that would
+ * make the backend answer less than the whole entry (conditionals,
+ * ranges, an encoding) or a body, and with the verified identity.
+ */
+
+static ngx_int_t
+ngx_microshop_cache_refresh_headers(ngx_http_request_t *sr,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    if (ngx_microshop_header_in_rebuild(sr, ngx_microshop_cache_refresh_drop)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.if_modified_since = NULL;
+    sr->headers_in.if_unmodified_since = NULL;
+    sr->headers_in.if_match = NULL;
+    sr->headers_in.if_none_match = NULL;
+    sr->headers_in.range = NULL;
+    sr->headers_in.if_range = NULL;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.chunked = 0;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    sr->headers_in.accept_encoding = NULL;
+#endif
+
+    if (ctx->has_token
+        && ngx_microshop_identity_forward(sr, &ctx->token.id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_cache_refresh_abort(ngx_http_request_t *sr)
+{
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the refresh of r, when r is a request's background refresh */
+
+ngx_http_microshop_ctx_t *
+ngx_microshop_cache_refresh_ctx(ngx_http_request_t *r)
+{
+    ngx_http_microshop_ctx_t  *mctx;
+
+    if (r == r->main || !r->background) {
+        return NULL;
+    }
+
+    mctx = ngx_microshop_ctx(r->main);
+
+    if (mctx == NULL || mctx->cache_ctx.refresh != r) {
+        return NULL;
+    }
+
+    return mctx->cache_ctx.refresh_ctx;
+}
+
+
+/*
+ * The refresh's answer: a 200 JSON object is the new entry; 5xx, 429,
+ * nginx's own failures (timeouts, connect errors), an answer from another
+ * location (error_page) or one cut short fail the refresh, so the entry
+ * stays stale and no refresh starts for refresh_retry; any other answer
+ * drops the entry, so the next read asks the backend itself.  Nothing is
+ * sent to the client, which has its answer.
+ */
+
+ngx_int_t
+ngx_microshop_cache_refresh_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_str_t                  *type;
+    ngx_uint_t                  status;
+    ngx_microshop_cache_ctx_t  *cc;
+
+    cc = &ctx->cache_ctx;
+
+    if (cc->refresh_done || cc->capture) {
+        return NGX_OK;
+    }
+
+    status = r->headers_out.status;
+    type = &r->headers_out.content_type;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "microshop: background refresh answered %ui", status);
+
+    if (r->upstream == NULL || r->uri_changes <= NGX_HTTP_MAX_URI_CHANGES
+        || status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+        || status == NGX_HTTP_TOO_MANY_REQUESTS)
+    {
+        ngx_microshop_cache_failed(r, &cc->key, cc->stale_at);
+        cc->refresh_done = 1;
+        return NGX_OK;
+    }
+
+    if (status == NGX_HTTP_OK && r->headers_out.content_encoding == NULL
+        && type->len >= 16
+        && ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
+           == 0)
+    {
+        if (r->headers_out.etag) {
+            cc->etag = r->headers_out.etag->value;
+        }
+
+        cc->capture = 1;
+        return NGX_OK;
+    }
+
+    /* cc->capture is 0: the entry is dropped */
+    ngx_microshop_cache_store(r, ctx);
+    cc->refresh_done = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_cache_refresh_body_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_buf_t                  *b;
+    ngx_chain_t                *cl;
+    ngx_microshop_cache_ctx_t  *cc;
+
+    cc = &ctx->cache_ctx;
+
+    if (cc->capture && !cc->refresh_done) {
+        if (ngx_microshop_cache_capture(r, cc, in) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (cc->complete) {
+            ngx_microshop_cache_store(r, ctx);
+            cc->refresh_done = 1;
+        }
+    }
+
+    /* consumed: the buffers are free again, nothing reaches the client */
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the request and its refresh end: a refresh without a verdict failed */
+
+static void
+ngx_microshop_cache_refresh_cleanup(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_microshop_ctx_t  *ctx, *rctx;
+
+    ctx = ngx_microshop_ctx(r);
+
+    if (ctx == NULL || ctx->cache_ctx.refresh_ctx == NULL) {
+        return;
+    }
+
+    rctx = ctx->cache_ctx.refresh_ctx;
+
+    if (!rctx->cache_ctx.refresh_done) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: background refresh ended unanswered");
+
+        ngx_microshop_cache_failed(r, &rctx->cache_ctx.key,
+                                   rctx->cache_ctx.stale_at);
+        rctx->cache_ctx.refresh_done = 1;
+    }
+}
+
+
+/* the refresh of the entry stored at stored_at failed, or never started */
+
+static void
+ngx_microshop_cache_failed(ngx_http_request_t *r, ngx_str_t *key,
+    int64_t stored_at)
+{
+    ngx_microshop_op_t               op;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_microshop_main_conf(r);
+    mlcf = ngx_microshop_loc_conf(r);
+
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+
+    op.type = NGX_MICROSHOP_OP_INV_FAILED;
+    op.key = *key;
+    op.pool = r->pool;
+    op.u.inv.stored_at = stored_at;
+    op.u.inv.keep = mlcf->cache.refresh_retry;
+
+    /* counted when the store took it */
+    op.counter = NGX_MICROSHOP_COUNTER_CACHE_REFRESH_FAILED;
+
+    /* post() copies what it needs before it returns */
+    ngx_microshop_store_post(&mmcf->store, &op);
 }
 
 
@@ -291,15 +725,14 @@ ngx_microshop_etag_matches(ngx_http_request_t *r, ngx_str_t *etag)
 
 static ngx_int_t
 ngx_microshop_cache_answer(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_str_t *body, ngx_str_t *etag)
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *body, ngx_str_t *etag,
+    ngx_str_t *status)
 {
     ngx_int_t  rc;
-    ngx_str_t  status, type;
-
-    ngx_str_set(&status, "microshop; hit");
+    ngx_str_t  type;
 
     if (ngx_microshop_header_add(r, "ETag", etag) != NGX_OK
-        || ngx_microshop_header_add(r, "Cache-Status", &status) != NGX_OK)
+        || ngx_microshop_header_add(r, "Cache-Status", status) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -385,7 +818,6 @@ ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
     ngx_uint_t                       i;
-    ngx_str_t                        status;
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h;
     ngx_microshop_cache_ctx_t       *cc;
@@ -417,10 +849,10 @@ ngx_microshop_cache_stale_headers(ngx_http_request_t *r,
     r->headers_out.expires = NULL;
     r->headers_out.www_authenticate = NULL;
 
-    ngx_str_set(&status, "microshop; hit; detail=stale");
-
     if (ngx_microshop_header_add(r, "ETag", &cc->stale_etag) != NGX_OK
-        || ngx_microshop_header_add(r, "Cache-Status", &status) != NGX_OK)
+        || ngx_microshop_header_add(r, "Cache-Status",
+                                    &ngx_microshop_cache_stale_hit)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -436,8 +868,7 @@ ngx_int_t
 ngx_microshop_cache_body_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_chain_t **in)
 {
-    off_t                       size;
-    ngx_buf_t                  *b, *copy;
+    ngx_buf_t                  *b;
     ngx_chain_t                *cl, *ln;
     ngx_microshop_cache_ctx_t  *cc;
 
@@ -487,10 +918,32 @@ ngx_microshop_cache_body_filter(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    for (cl = *in; cl; cl = cl->next) {
+    if (ngx_microshop_cache_capture(r, cc, *in) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cc->complete) {
+        ngx_microshop_cache_store(r, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a copy of the answer's body, up to its end (a subrequest's: its chain's) */
+
+static ngx_int_t
+ngx_microshop_cache_capture(ngx_http_request_t *r,
+    ngx_microshop_cache_ctx_t *cc, ngx_chain_t *in)
+{
+    off_t         size;
+    ngx_buf_t    *b, *copy;
+    ngx_chain_t  *cl, *ln;
+
+    for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (b->last_buf) {
+        if (b->last_buf || (r != r->main && b->last_in_chain)) {
             cc->complete = 1;
         }
 
@@ -525,10 +978,6 @@ ngx_microshop_cache_body_filter(ngx_http_request_t *r,
         *cc->last = ln;
         cc->last = &ln->next;
         cc->body_len += size;
-    }
-
-    if (cc->complete) {
-        ngx_microshop_cache_store(r, ctx);
     }
 
     return NGX_OK;
@@ -611,7 +1060,10 @@ ngx_microshop_cache_store(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         return;
     }
 
-    op->u.inv.keep = ngx_max(mlcf->cache.ttl, mlcf->cache.stale_if_error);
+    /* kept while a read may still answer it */
+    op->u.inv.keep = ngx_max(mlcf->cache.ttl
+                             + mlcf->cache.stale_while_revalidate,
+                             mlcf->cache.stale_if_error);
 
     /* counted when the store kept it */
     op->counter = NGX_MICROSHOP_COUNTER_CACHE_STORE;

@@ -2,10 +2,13 @@
  * ngx_microshop: the inventory cache (docs/inventory.md, "Cached reads";
  * docs/http.md, "Inventory cache").
  *
- * microshop_inventory_cache sku=VALUE [ttl=T] [stale_if_error=T]   (loc)
+ * microshop_inventory_cache sku=VALUE [ttl=T] [stale_while_revalidate=T]
+ *                           [stale_if_error=T] [refresh_retry=T]   (loc)
  *     GET/HEAD answered from the zone, keyed by (seller, sku); misses are
  *     proxied and 200 JSON answers stored; successful writes refresh or
- *     drop the entry; a failing backend is covered by a stale entry.
+ *     drop the entry; a stale entry is answered at once while one request
+ *     per key refreshes it in the background; a failing backend is
+ *     covered by a stale entry.
  */
 
 #ifndef _NGX_MICROSHOP_CACHE_H_INCLUDED_
@@ -33,6 +36,18 @@ ngx_int_t ngx_microshop_cache_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 ngx_int_t ngx_microshop_cache_body_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_chain_t **in);
+
+/*
+ * A request's background refresh (stale_while_revalidate): its context
+ * when r is one, else NULL; its answer goes through these filters only,
+ * to the cache, never to the client.
+ */
+ngx_http_microshop_ctx_t *ngx_microshop_cache_refresh_ctx(
+    ngx_http_request_t *r);
+ngx_int_t ngx_microshop_cache_refresh_header_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+ngx_int_t ngx_microshop_cache_refresh_body_filter(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in);
 
 /*
  * The strong ETag of an entry the gateway made itself, from a backend

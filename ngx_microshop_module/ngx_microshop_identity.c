@@ -23,9 +23,8 @@ ngx_int_t
 ngx_microshop_identity_strip(ngx_http_request_t *r)
 {
     ngx_uint_t        i;
-    ngx_list_t        headers;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
+    ngx_table_elt_t  *h;
 
     /* the common case: nothing to strip, nothing allocated */
 
@@ -42,42 +41,8 @@ ngx_microshop_identity_strip(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    /*
-     * Build the list again without them.  Pointers into the old list
-     * (r->headers_in.host, ...) stay valid: its memory is the request's.
-     */
-
-    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    part = &r->headers_in.headers.part;
-    i = 0;
-
-    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
-
-        if (ngx_microshop_identity_header(h)) {
-            continue;
-        }
-
-        nh = ngx_list_push(&headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
-        }
-
-        *nh = *h;
-    }
-
-    r->headers_in.headers = headers;
-
-    /* the copy's "last" must point into the request, not at this frame */
-    if (headers.last == &headers.part) {
-        r->headers_in.headers.last = &r->headers_in.headers.part;
-    }
-
-    return NGX_OK;
+    /* the list again without them */
+    return ngx_microshop_header_in_rebuild(r, ngx_microshop_identity_header);
 }
 
 

@@ -105,6 +105,9 @@ static ngx_microshop_outcome_t  ngx_microshop_outcomes[] = {
     { "stale inventory served", NGX_MICROSHOP_COUNTER_CACHE_STALE,
       NGX_MICROSHOP_REASON_CACHE_HIT, NGX_MICROSHOP_SLOT_CACHE,
       ngx_string("stale") },
+    { "inventory refresh started", NGX_MICROSHOP_COUNTER_CACHE_REFRESH,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
 
     { "stock held", NGX_MICROSHOP_COUNTER_RESERVE_OK,
       NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,

@@ -656,11 +656,15 @@ ngx_microshop_policy_loc_cache(ngx_http_core_loc_conf_t *clcf,
         return json_pack("{s:n}", "inventory_cache");
     }
 
-    return json_pack("{s:{s:o, s:o, s:o}}", "inventory_cache",
+    return json_pack("{s:{s:o, s:o, s:o, s:o, s:o}}", "inventory_cache",
                      "sku", ngx_microshop_json_value(c->sku),
                      "ttl", ngx_microshop_json_msec(c->ttl),
+                     "stale_while_revalidate",
+                     ngx_microshop_json_msec(c->stale_while_revalidate),
                      "stale_if_error",
-                     ngx_microshop_json_msec(c->stale_if_error));
+                     ngx_microshop_json_msec(c->stale_if_error),
+                     "refresh_retry",
+                     ngx_microshop_json_msec(c->refresh_retry));
 }
 
 

@@ -270,6 +270,7 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
     case NGX_MICROSHOP_OP_INV_GET:
     case NGX_MICROSHOP_OP_INV_DROP:
+    case NGX_MICROSHOP_OP_INV_FAILED:
         ngx_str_null(&copy->u.inv.body);
         ngx_str_null(&copy->u.inv.etag);
         break;

@@ -51,6 +51,7 @@ typedef enum {
     NGX_MICROSHOP_OP_INV_GET,         /* key: seller "\n" sku; u.inv */
     NGX_MICROSHOP_OP_INV_PUT,         /* fill or refresh from the backend */
     NGX_MICROSHOP_OP_INV_DROP,
+    NGX_MICROSHOP_OP_INV_FAILED,      /* a refresh failed: u.inv.keep */
     NGX_MICROSHOP_OP_EVENT,           /* key: seller "\n" sku; u.event */
     NGX_MICROSHOP_OP_STOCK_SET,       /* key: seller "\n" sku; u.stock */
     NGX_MICROSHOP_OP_STOCK_GET,       /* rc NGX_DECLINED: no stock set */
@@ -131,12 +132,27 @@ struct ngx_microshop_op_s {
                                                       begin: out */
         } idem;
 
+        /*
+         * INV_GET with revalidate > 0 also takes the entry's refresh lock
+         * for lock ms (refresh = 1) when the entry is at least fresh ms
+         * old and less than fresh + revalidate, no refresh holds the lock
+         * and none failed less than its retry time ago (failed = 1).  The
+         * lock ends with the next INV_PUT (a new entry), INV_DROP or
+         * INV_FAILED of stored_at's entry, which also bars a new refresh
+         * for keep ms.
+         */
         struct {
             ngx_str_t                  body;       /* get: out; put: in */
             ngx_str_t                  etag;
-            int64_t                    stored_at;  /* unix ms, out */
+            int64_t                    stored_at;  /* unix ms, get: out;
+                                                      failed: in */
             int64_t                    version;    /* 0: none */
-            int64_t                    keep;       /* put: ms */
+            int64_t                    keep;       /* put, failed: ms */
+            int64_t                    fresh;      /* get: ms */
+            int64_t                    revalidate; /* get: ms, 0: no lock */
+            int64_t                    lock;       /* get: ms */
+            ngx_uint_t                 refresh;    /* get, out: the lock */
+            ngx_uint_t                 failed;     /* get, out */
         } inv;
 
         struct {

@@ -411,6 +411,8 @@ ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
 
         op->u.inv.stored_at = copy->u.inv.stored_at;
         op->u.inv.version = copy->u.inv.version;
+        op->u.inv.refresh = copy->u.inv.refresh;
+        op->u.inv.failed = copy->u.inv.failed;
         break;
 
     case NGX_MICROSHOP_OP_EVENT:

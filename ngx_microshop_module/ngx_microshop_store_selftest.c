@@ -606,6 +606,7 @@ ngx_microshop_selftest_key(ngx_microshop_selftest_t *st, u_char *p,
     case NGX_MICROSHOP_OP_INV_GET:
     case NGX_MICROSHOP_OP_INV_PUT:
     case NGX_MICROSHOP_OP_INV_DROP:
+    case NGX_MICROSHOP_OP_INV_FAILED:
     case NGX_MICROSHOP_OP_EVENT:
     case NGX_MICROSHOP_OP_STOCK_SET:
     case NGX_MICROSHOP_OP_STOCK_GET:
@@ -1289,6 +1290,140 @@ ngx_microshop_selftest_inventory(ngx_microshop_selftest_t *st,
                                      "INV_GET of a dropped item");
         ngx_microshop_selftest_rc_is(st, 3, NGX_DECLINED,
                                      "INV_DROP of a dropped item");
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* INV_GET with a refresh window: an INV_GET that asks for the lock */
+
+static void
+ngx_microshop_selftest_inv_lock(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    int64_t revalidate)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_INV_GET, "rl");
+    if (t == NULL) {
+        return;
+    }
+
+    /* stale at once, for a minute */
+    t->op.u.inv.fresh = 0;
+    t->op.u.inv.revalidate = revalidate;
+    t->op.u.inv.lock = NGX_MICROSHOP_SELFTEST_KEEP;
+
+    ngx_microshop_selftest_exec(st, t);
+}
+
+
+static void
+ngx_microshop_selftest_inv_put(ngx_microshop_selftest_t *st, char *name)
+{
+    u_char              body[sizeof(NGX_MICROSHOP_SELFTEST_BODY)];
+    ngx_microshop_op_t  op;
+
+    ngx_memcpy(body, NGX_MICROSHOP_SELFTEST_BODY, sizeof(body));
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+
+    op.type = NGX_MICROSHOP_OP_INV_PUT;
+    op.u.inv.body.data = body;
+    op.u.inv.body.len = sizeof(body) - 1;
+    op.u.inv.keep = NGX_MICROSHOP_SELFTEST_KEEP;
+
+    ngx_microshop_selftest_post(st, &op, name);
+}
+
+
+static void
+ngx_microshop_selftest_inv_lock_is(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, ngx_uint_t refresh, ngx_uint_t failed, char *what)
+{
+    ngx_microshop_op_t  *op;
+
+    op = &st->t[i]->op;
+
+    ngx_microshop_selftest_expect(st,
+        op->rc == NGX_OK && op->u.inv.refresh == refresh
+        && op->u.inv.failed == failed,
+        "%s: rc %i, refresh %ui, failed %ui, expected refresh %ui, "
+        "failed %ui", what, op->rc, op->u.inv.refresh, op->u.inv.failed,
+        refresh, failed);
+}
+
+
+static ngx_int_t
+ngx_microshop_selftest_inventory_refresh(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
+{
+    ngx_microshop_op_t  op;
+
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_inv_put(st, "rl");
+
+        /* in flight together, executed in order: one takes the lock */
+        ngx_microshop_selftest_inv_lock(st, 0, 0);
+        ngx_microshop_selftest_inv_lock(st, 1, NGX_MICROSHOP_SELFTEST_KEEP);
+        ngx_microshop_selftest_inv_lock(st, 2, NGX_MICROSHOP_SELFTEST_KEEP);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_inv_lock_is(st, 0, 0, 0,
+                                           "INV_GET without a window");
+        ngx_microshop_selftest_inv_lock_is(st, 1, 1, 0,
+                                           "the first INV_GET with one");
+        ngx_microshop_selftest_inv_lock_is(st, 2, 0, 0,
+                                           "the second, lock taken");
+
+        if (st->case_failed) {
+            return NGX_OK;
+        }
+
+        /* INV_FAILED of another entry than the stored one: nothing */
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        op.type = NGX_MICROSHOP_OP_INV_FAILED;
+        op.u.inv.stored_at = st->t[1]->op.u.inv.stored_at - 1;
+        op.u.inv.keep = NGX_MICROSHOP_SELFTEST_KEEP;
+        ngx_microshop_selftest_post(st, &op, "rl");
+
+        ngx_microshop_selftest_inv_lock(st, 3, NGX_MICROSHOP_SELFTEST_KEEP);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_inv_lock_is(st, 3, 0, 0,
+                                           "after INV_FAILED of another "
+                                           "entry");
+
+        if (st->case_failed) {
+            return NGX_OK;
+        }
+
+        /* the refresh failed: the lock is free, none starts for keep */
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        op.type = NGX_MICROSHOP_OP_INV_FAILED;
+        op.u.inv.stored_at = st->t[1]->op.u.inv.stored_at;
+        op.u.inv.keep = NGX_MICROSHOP_SELFTEST_KEEP;
+        ngx_microshop_selftest_post(st, &op, "rl");
+
+        ngx_microshop_selftest_inv_lock(st, 4, NGX_MICROSHOP_SELFTEST_KEEP);
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_inv_lock_is(st, 4, 0, 1,
+                                           "after INV_FAILED");
+
+        /* a new entry: its refresh may start at once */
+        ngx_microshop_selftest_inv_put(st, "rl");
+        ngx_microshop_selftest_inv_lock(st, 5, NGX_MICROSHOP_SELFTEST_KEEP);
+        return NGX_OK;
+
+    case 4:
+        ngx_microshop_selftest_inv_lock_is(st, 5, 1, 0,
+                                           "after a new INV_PUT");
         return NGX_OK;
     }
 
@@ -2126,6 +2261,11 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
     /* posted INV_PUT (overwritten, counter counted), GET, DROP, GET */
     { "inventory_put_get_drop", NGX_MICROSHOP_SELFTEST_ANY,
       ngx_microshop_selftest_inventory },
+
+    /* INV_GET takes the refresh lock of a stale entry once; INV_FAILED
+     * frees it and bars a refresh; a new INV_PUT starts afresh */
+    { "inventory_refresh_lock", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_inventory_refresh },
 
     /* EVENT accepted, duplicate id, stale version; its stock and item */
     { "event_accepted_duplicate_stale", NGX_MICROSHOP_SELFTEST_ANY,

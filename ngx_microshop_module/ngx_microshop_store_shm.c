@@ -148,6 +148,10 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
         op->rc = ngx_microshop_shm_inv_drop(zone, op, now);
         break;
 
+    case NGX_MICROSHOP_OP_INV_FAILED:
+        op->rc = ngx_microshop_shm_inv_failed(zone, op, now);
+        break;
+
     case NGX_MICROSHOP_OP_EVENT:
         op->rc = ngx_microshop_shm_event(zone, op, now);
         break;

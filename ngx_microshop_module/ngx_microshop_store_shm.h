@@ -20,6 +20,8 @@ ngx_int_t ngx_microshop_shm_inv_put(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 ngx_int_t ngx_microshop_shm_inv_drop(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_inv_failed(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
 ngx_int_t ngx_microshop_shm_event(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 ngx_int_t ngx_microshop_shm_stock_set(ngx_microshop_zone_t *zone,

@@ -14,6 +14,7 @@
 #include <ngx_core.h>
 
 #include "ngx_microshop_store_shm.h"
+#include "microshop_time.h"
 
 
 #define NGX_MICROSHOP_KEY_MAX       1024
@@ -36,6 +37,8 @@ typedef struct {
 typedef struct {
     int64_t     stored_at;
     int64_t     version;
+    int64_t     refresh_until;   /* a refresh holds the lock until then */
+    int64_t     retry_at;        /* the last refresh failed: none before */
     uint32_t    etag_len;
     uint32_t    body_len;
 } ngx_microshop_inv_rec_t;
@@ -139,6 +142,8 @@ ngx_microshop_inv_store(ngx_microshop_zone_t *zone, ngx_str_t *key,
 
     ir.stored_at = now;
     ir.version = version;
+    ir.refresh_until = 0;
+    ir.retry_at = 0;
     ir.etag_len = (uint32_t) etag->len;
     ir.body_len = (uint32_t) body->len;
 
@@ -150,10 +155,58 @@ ngx_microshop_inv_store(ngx_microshop_zone_t *zone, ngx_str_t *key,
 }
 
 
+/* a time of an op, bounded: junk never overflows a sum */
+
+static int64_t
+ngx_microshop_inv_span(int64_t ms)
+{
+    if (ms < 0) {
+        return 0;
+    }
+
+    return ngx_min(ms, MICROSHOP_TIME_SPAN_MAX * 1000);
+}
+
+
+/*
+ * The refresh of the entry stored at stored_at (-1: whichever) is over:
+ * the lock is free, and no refresh starts before now + retry.
+ */
+
+static ngx_int_t
+ngx_microshop_inv_unlock(ngx_microshop_zone_t *zone, ngx_str_t *key,
+    int64_t stored_at, int64_t retry, int64_t now)
+{
+    ngx_microshop_rec_t      *rec;
+    ngx_microshop_inv_rec_t   ir;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_INVENTORY,
+                                    key->data, key->len, now);
+    if (rec == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(&ir, ngx_microshop_rec_value(rec), sizeof(ir));
+
+    if (stored_at != -1 && ir.stored_at != stored_at) {
+        /* a newer entry came meanwhile: its own refreshes are its own */
+        return NGX_DECLINED;
+    }
+
+    ir.refresh_until = 0;
+    ir.retry_at = (retry > 0) ? now + retry : 0;
+
+    ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_microshop_shm_inv_get(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
+    int64_t                   age, fresh, revalidate, lock;
     u_char                   *p, *copy;
     ngx_microshop_rec_t      *rec;
     ngx_microshop_inv_rec_t   ir;
@@ -181,6 +234,24 @@ ngx_microshop_shm_inv_get(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     op->u.inv.body.len = ir.body_len;
     op->u.inv.stored_at = ir.stored_at;
     op->u.inv.version = ir.version;
+    op->u.inv.failed = (now < ir.retry_at);
+    op->u.inv.refresh = 0;
+
+    /* the refresh lock of a stale entry: one refresh at a time */
+
+    fresh = ngx_microshop_inv_span(op->u.inv.fresh);
+    revalidate = ngx_microshop_inv_span(op->u.inv.revalidate);
+    lock = ngx_microshop_inv_span(op->u.inv.lock);
+    age = now - ir.stored_at;
+
+    if (revalidate > 0 && lock > 0 && age >= fresh
+        && age - fresh < revalidate
+        && now >= ir.refresh_until && now >= ir.retry_at)
+    {
+        ir.refresh_until = now + lock;
+        ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
+        op->u.inv.refresh = 1;
+    }
 
     return NGX_OK;
 }
@@ -190,9 +261,28 @@ ngx_int_t
 ngx_microshop_shm_inv_put(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
-    return ngx_microshop_inv_store(zone, &op->key, &op->u.inv.body,
-                                   &op->u.inv.etag, op->u.inv.version,
-                                   now + op->u.inv.keep, now);
+    ngx_int_t  rc;
+
+    rc = ngx_microshop_inv_store(zone, &op->key, &op->u.inv.body,
+                                 &op->u.inv.etag, op->u.inv.version,
+                                 now + op->u.inv.keep, now);
+
+    if (rc == NGX_DECLINED) {
+        /* an older answer than the entry: its refresh is over all the same */
+        ngx_microshop_inv_unlock(zone, &op->key, -1, 0, now);
+    }
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_microshop_shm_inv_failed(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    return ngx_microshop_inv_unlock(zone, &op->key, op->u.inv.stored_at,
+                                    ngx_microshop_inv_span(op->u.inv.keep),
+                                    now);
 }
 
 

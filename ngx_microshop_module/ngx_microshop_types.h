@@ -198,6 +198,8 @@ typedef struct {
     ngx_http_complex_value_t  *sku;          /* NULL: off */
     ngx_msec_t                 ttl;
     ngx_msec_t                 stale_if_error;
+    ngx_msec_t                 stale_while_revalidate;
+    ngx_msec_t                 refresh_retry;
 } ngx_microshop_cache_loc_t;
 
 
@@ -212,6 +214,12 @@ typedef struct {
     ngx_str_t                  stale_body;   /* a stale entry to fall back */
     ngx_str_t                  stale_etag;
     int64_t                    stale_version;
+    int64_t                    stale_at;     /* when it was stored */
+
+    /* the main request's background refresh (its own context may be reset
+     * by a redirect there, this one is not) */
+    ngx_http_request_t        *refresh;
+    ngx_http_microshop_ctx_t  *refresh_ctx;
 
     /* capture of the backend's answer for a fill or a refresh */
     ngx_chain_t               *body;
@@ -226,6 +234,7 @@ typedef struct {
     unsigned                   drop:1;        /* a write: drop the entry */
     unsigned                   serve_stale:1; /* replacing a failure */
     unsigned                   stale_sent:1;
+    unsigned                   refresh_done:1; /* the refresh's verdict */
 } ngx_microshop_cache_ctx_t;
 
 

@@ -546,7 +546,9 @@ def test_policy_with_jwks_and_claims(nginx, keys):
     items = location(doc["servers"][0],
                      "^/shop/(?<seller>[^/]+)/items/(?<sku>[^/]+)$")
     assert items["inventory_cache"] == {"sku": "$sku", "ttl": 10,
-                                        "stale_if_error": 1.5}
+                                        "stale_while_revalidate": 0,
+                                        "stale_if_error": 1.5,
+                                        "refresh_retry": 5}
     assert items["seller"] == "$seller" and items["reserve"] is None
     checkout = location(doc["servers"][0], "/shop/checkout")
     assert checkout["reserve"] == {"hold": 45}
