@@ -329,7 +329,7 @@ ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
                                            now + op->u.idem.lock, now);
         if (rec == NULL) {
             /* no room for the lock: never risk a second execution */
-            return ngx_microshop_shm_refused(zone);
+            return ngx_microshop_zone_refused_rc(zone);
         }
 
         ngx_memcpy(ir.fingerprint, op->u.idem.fingerprint,

@@ -14,12 +14,6 @@
 #include "ngx_microshop_store.h"
 
 
-/* the rc of an op whose record the zone refused: NGX_BUSY over the
- * seller's quota, NGX_ERROR when the zone is full */
-#define ngx_microshop_shm_refused(zone)                                       \
-    (((zone)->refused == NGX_MICROSHOP_ZONE_QUOTA) ? NGX_BUSY : NGX_ERROR)
-
-
 ngx_int_t ngx_microshop_shm_inv_get(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 ngx_int_t ngx_microshop_shm_inv_put(ngx_microshop_zone_t *zone,

@@ -288,7 +288,7 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
                                         ? 0 : now + NGX_MICROSHOP_EVENT_KEEP,
                                         now, &srec);
     if (st == NULL) {
-        return ngx_microshop_shm_refused(zone);
+        return ngx_microshop_zone_refused_rc(zone);
     }
 
     if (op->u.event.version <= st->version) {

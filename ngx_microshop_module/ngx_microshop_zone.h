@@ -151,6 +151,11 @@ typedef struct {
 #define NGX_MICROSHOP_ZONE_FULL   1
 #define NGX_MICROSHOP_ZONE_QUOTA  2
 
+/* the rc of a store op whose record the zone refused (ngx_microshop_store.h):
+ * NGX_BUSY over its seller's quota, NGX_ERROR when the zone is full */
+#define ngx_microshop_zone_refused_rc(zone)                                   \
+    (((zone)->refused == NGX_MICROSHOP_ZONE_QUOTA) ? NGX_BUSY : NGX_ERROR)
+
 
 typedef struct {
     ngx_str_t                 name;
