@@ -62,6 +62,11 @@ server {
         alias %(prefix)s/html/;
     }
 
+    location /anon/ {
+        microshop_idempotency on;
+        proxy_pass http://127.0.0.1:%(backend)d/v1/echo/;
+    }
+
     location ~ ^/v1/sellers/(?<seller>[^/]+)/fulfilments$ {
         microshop_auth on;
         microshop_seller $seller;
@@ -267,6 +272,25 @@ def test_idempotency_flood_is_refused_for_that_seller_only(nginx, keys,
     assert m["microshop_zone_full_total"] == 0
     assert "microshop_zone \"tenancy\": \"sa\" is over its seller_quota= " \
            "of 16384 bytes of idempotency records" in n.error_log()
+
+
+def test_a_client_without_token_has_a_quota_of_its_own(nginx, keys,
+                                                       backend):
+    """Keys of requests without a token are their client address's."""
+    n = start(nginx, keys, backend, zone_params="seller_quota=8k")
+    codes = [n.post("/anon/x", json={"i": i},
+                    headers={"Idempotency-Key": "a-%d" % i}).status_code
+             for i in range(60)]
+    passed = codes.count(200)
+    assert 2 < passed < 60 and set(codes[passed:]) == {429}, codes
+    problem(n.post("/anon/x", json={}, headers={"Idempotency-Key": "a-x"}),
+            "quota-exceeded")
+    assert 'over its seller_quota= of 8192 bytes of idempotency records' \
+        in n.error_log()
+    assert '"127.0.0.1" is over' in n.error_log()
+    # a seller is not that client
+    r = idem_post(n, tok(keys, B), B, "b-1")
+    assert r.status_code == 201, r.text
 
 
 # ---------------------------------------------------------- events quota
