@@ -396,3 +396,24 @@ ngx_microshop_store_failed(ngx_http_request_t *r,
 
     return NGX_DONE;
 }
+
+
+ngx_int_t
+ngx_microshop_quota_exceeded(ngx_http_request_t *r)
+{
+    return ngx_microshop_problem_text(r, NGX_HTTP_TOO_MANY_REQUESTS,
+               "quota-exceeded", "Quota exceeded",
+               "The seller keeps as many records at the gateway "
+               "(idempotency keys, events) as its quota allows; new ones "
+               "are refused until older ones expire.");
+}
+
+
+ngx_int_t
+ngx_microshop_quota_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_QUOTA_EXCEEDED);
+
+    return ngx_microshop_problem_finalize(r, ngx_microshop_quota_exceeded(r));
+}

@@ -158,5 +158,15 @@ ngx_int_t ngx_microshop_store_unavailable(ngx_http_request_t *r,
 ngx_int_t ngx_microshop_store_failed(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
+/*
+ * 429 quota-exceeded: the store refused a record (op->rc NGX_BUSY) because
+ * its seller is over seller_quota= (docs/http.md).  For a content handler
+ * (what ngx_microshop_problem_output() did), and for a stage, which it
+ * finalizes (NGX_DONE or NGX_ERROR).
+ */
+ngx_int_t ngx_microshop_quota_exceeded(ngx_http_request_t *r);
+ngx_int_t ngx_microshop_quota_failed(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
 
 #endif /* _NGX_MICROSHOP_ANSWER_H_INCLUDED_ */

@@ -675,6 +675,16 @@ ngx_microshop_events_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
     ngx_str_t  body, result;
 
+    if (op->rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "microshop: webhook event \"%V\" refused: its seller "
+                      "is over its quota of event records", &op->u.event.id);
+
+        ngx_microshop_events_decision(r, NGX_MICROSHOP_OUT_QUOTA_EXCEEDED);
+        ngx_http_finalize_request(r, ngx_microshop_quota_exceeded(r));
+        return;
+    }
+
     if (op->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "microshop: webhook event \"%V\" could not be stored",

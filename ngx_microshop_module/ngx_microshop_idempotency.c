@@ -298,6 +298,11 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
+    if (ctx->op.rc == NGX_BUSY) {
+        /* the seller keeps as many keys as seller_quota= allows */
+        return ngx_microshop_quota_failed(r, ctx);
+    }
+
     if (ctx->op.rc != NGX_OK) {
         return ngx_microshop_store_failed(r, ctx);
     }

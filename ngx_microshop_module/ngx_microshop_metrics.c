@@ -39,6 +39,7 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "deny", "store_unavailable" },
     { "error", "internal_error" },
     { "error", "upstream_unavailable" },
+    { "deny", "quota_exceeded" },
 };
 
 
@@ -106,6 +107,10 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
     { NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS,
       "microshop_zone_evictions_total" },
     { NGX_MICROSHOP_COUNTER_ZONE_FULL, "microshop_zone_full_total" },
+    { NGX_MICROSHOP_COUNTER_QUOTA_IDEM,
+      "microshop_zone_quota_refused_total{class=\"idempotency\"}" },
+    { NGX_MICROSHOP_COUNTER_QUOTA_EVENTS,
+      "microshop_zone_quota_refused_total{class=\"events\"}" },
 };
 
 
@@ -129,6 +134,16 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
     "# TYPE microshop_zone_records gauge\n"
 #define NGX_MICROSHOP_STATUS_RECORDS                                          \
     "microshop_zone_records{kind=\"%s\"} %uA\n"
+#define NGX_MICROSHOP_STATUS_BYTES_HEAD                                       \
+    "# TYPE microshop_zone_bytes gauge\n"
+#define NGX_MICROSHOP_STATUS_BYTES                                            \
+    "microshop_zone_bytes{kind=\"%s\"} %uA\n"
+#define NGX_MICROSHOP_STATUS_ROOM                                             \
+    "# TYPE microshop_zone_room_bytes gauge\nmicroshop_zone_room_bytes %uz\n" \
+    "# TYPE microshop_zone_reserve_bytes gauge\n"                            \
+    "microshop_zone_reserve_bytes %uz\n"                                     \
+    "# TYPE microshop_zone_seller_quota_bytes gauge\n"                       \
+    "microshop_zone_seller_quota_bytes %uz\n"
 #define NGX_MICROSHOP_STATUS_REDIS                                            \
     "# TYPE microshop_redis_up gauge\nmicroshop_redis_up %d\n"
 
@@ -141,8 +156,12 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
 /* in the order of ngx_microshop_kind_e */
 static const char  *ngx_microshop_kind_names[] = {
     "token", "rate", "inventory", "event", "revoked", "idempotency",
-    "stock", "hold"
+    "stock", "hold", "tenant"
 };
+
+typedef char  ngx_microshop_kind_names_complete[
+    (sizeof(ngx_microshop_kind_names) / sizeof(char *)
+     == NGX_MICROSHOP_KIND_MAX) ? 1 : -1];
 
 
 static ngx_int_t ngx_microshop_status_handler(ngx_http_request_t *r);
@@ -243,6 +262,18 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
                          mmcf->zone->sh->records[i]);
     }
 
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_BYTES_HEAD);
+
+    for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_BYTES,
+                         ngx_microshop_kind_names[i],
+                         mmcf->zone->sh->bytes[i]);
+    }
+
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ROOM,
+                     mmcf->zone->sh->room, mmcf->zone->sh->reserve,
+                     mmcf->zone->sh->quota);
+
     p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_REDIS, 0);
 
     body.len = p - body.data;
@@ -287,9 +318,14 @@ ngx_microshop_status_size(void)
 
     for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
         len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_RECORDS)
-               + ngx_strlen(ngx_microshop_kind_names[i])
-               + NGX_ATOMIC_T_LEN;
+               + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BYTES)
+               + 2 * (ngx_strlen(ngx_microshop_kind_names[i])
+                      + NGX_ATOMIC_T_LEN);
     }
+
+    len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BYTES_HEAD)
+           + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ROOM)
+           + 3 * NGX_ATOMIC_T_LEN;
 
     return len + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REDIS)
            + NGX_INT_T_LEN;

@@ -149,6 +149,9 @@ static ngx_microshop_outcome_t  ngx_microshop_outcomes[] = {
     { "upstream unavailable", 0,
       NGX_MICROSHOP_REASON_UPSTREAM_UNAVAILABLE, NGX_MICROSHOP_SLOT_NONE,
       ngx_microshop_no_value },
+    { "seller over its quota of records", 0,
+      NGX_MICROSHOP_REASON_QUOTA_EXCEEDED, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
 };
 
 

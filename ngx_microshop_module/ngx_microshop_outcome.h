@@ -78,6 +78,8 @@ typedef enum {
     NGX_MICROSHOP_OUT_PATH_INVALID,
     /* nginx's own 502/503/504, answered as a problem */
     NGX_MICROSHOP_OUT_UPSTREAM_UNAVAILABLE,
+    /* a seller over its seller_quota= of records in the zone */
+    NGX_MICROSHOP_OUT_QUOTA_EXCEEDED,
 
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;

@@ -26,8 +26,10 @@
  *             the op again and never calls its handler; the answer that
  *             still arrives is dropped and counted (store_late_answers).
  *
- * op->rc is NGX_OK (done / found), NGX_DECLINED (not found / refused) or
- * NGX_ERROR (the store could not answer).
+ * op->rc is NGX_OK (done / found), NGX_DECLINED (not found / refused),
+ * NGX_BUSY (IDEM_BEGIN, EVENT: the op would keep one more record for a
+ * seller that is over its quota of them, seller_quota=; nothing changed)
+ * or NGX_ERROR (the store could not answer).
  */
 
 #ifndef _NGX_MICROSHOP_STORE_H_INCLUDED_

@@ -10,6 +10,7 @@
 
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_store_shm.h"
+#include "ngx_microshop_digest.h"
 #include "microshop_time.h"
 
 
@@ -21,8 +22,10 @@ static void ngx_microshop_store_shm_post(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
 static void ngx_microshop_store_shm_cancel(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
+static ngx_int_t ngx_microshop_shm_rate_key(ngx_microshop_op_t *op,
+    u_char *digest, ngx_str_t *key);
 static ngx_int_t ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone,
-    ngx_microshop_op_t *op, int64_t now);
+    ngx_microshop_op_t *op, ngx_str_t *key, int64_t now);
 static ngx_int_t ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 static ngx_int_t ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
@@ -38,6 +41,19 @@ static ngx_int_t ngx_microshop_shm_idem_release(ngx_microshop_zone_t *zone,
  * largest leeway microshop_jwt_leeway accepts (docs/directives.md).
  */
 #define NGX_MICROSHOP_REVOKE_MARGIN  3600
+
+
+/*
+ * A rate-limit record is one 64-byte slot (docs/operations.md "Sizing"):
+ * 32 bytes of bookkeeping, whose expiry is the bucket's TAT (the record is
+ * gone once the bucket is full again), and no value.  Its key is the rate
+ * key itself up to 31 bytes, else the key's SHA-256: two keys never share
+ * a record, as a key and a digest differ in length.
+ */
+#define NGX_MICROSHOP_SHM_RATE_KEY  32
+
+typedef char  ngx_microshop_shm_rate_rec_fits[
+    (NGX_MICROSHOP_REC_HEADER + NGX_MICROSHOP_SHM_RATE_KEY <= 64) ? 1 : -1];
 
 
 /* an idempotency record: this header, then the stored answer */
@@ -92,11 +108,21 @@ static ngx_int_t
 ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)
 {
+    u_char                 digest[NGX_MICROSHOP_SHM_RATE_KEY];
     int64_t                now;
+    ngx_str_t              key;
     ngx_microshop_zone_t  *zone;
 
     zone = store->data;
     now = ngx_microshop_now_ms();
+
+    /* hashed before the lock is taken */
+    if (op->type == NGX_MICROSHOP_OP_GCRA
+        && ngx_microshop_shm_rate_key(op, digest, &key) != NGX_OK)
+    {
+        op->rc = NGX_ERROR;
+        return NGX_OK;
+    }
 
     if (op->type == NGX_MICROSHOP_OP_IS_REVOKED
         && zone->sh->records[NGX_MICROSHOP_KIND_REVOKED] == 0)
@@ -111,7 +137,7 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
     switch (op->type) {
 
     case NGX_MICROSHOP_OP_GCRA:
-        op->rc = ngx_microshop_shm_gcra(zone, op, now);
+        op->rc = ngx_microshop_shm_gcra(zone, op, &key, now);
         break;
 
     case NGX_MICROSHOP_OP_REVOKE:
@@ -187,43 +213,67 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
 
 
 static ngx_int_t
-ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
-    int64_t now)
+ngx_microshop_shm_rate_key(ngx_microshop_op_t *op, u_char *digest,
+    ngx_str_t *key)
 {
-    int64_t               tat, now_us, expire;
-    ngx_microshop_rec_t  *rec;
+    EVP_MD_CTX  *md;
 
-    now_us = now * 1000;
+    *key = op->key;
 
-    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_RATE,
-                                    op->key.data, op->key.len, now);
-    if (rec) {
-        ngx_memcpy(&tat, ngx_microshop_rec_value(rec), sizeof(int64_t));
-
-    } else {
-        tat = 0;
+    if (key->len < NGX_MICROSHOP_SHM_RATE_KEY) {
+        return NGX_OK;
     }
 
-    microshop_gcra_apply(&tat, now_us, op->u.gcra.interval,
-                         op->u.gcra.burst, op->u.gcra.cost, &op->u.gcra.result);
+    md = ngx_microshop_sha256_begin();
 
-    /* the state is useless once the bucket is full again */
-    expire = tat / 1000 + 1;
+    if (md == NULL
+        || EVP_DigestUpdate(md, op->key.data, op->key.len) != 1
+        || EVP_DigestFinal_ex(md, digest, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    key->data = digest;
+    key->len = NGX_MICROSHOP_SHM_RATE_KEY;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
+    ngx_str_t *key, int64_t now)
+{
+    int64_t               tat;
+    ngx_microshop_rec_t  *rec;
+
+    /* an expired record is a full bucket: tat 0 */
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_RATE,
+                                    key->data, key->len, now);
+
+    tat = rec ? rec->expire : 0;
+
+    microshop_gcra_apply(&tat, now * 1000, op->u.gcra.interval,
+                         op->u.gcra.burst, op->u.gcra.cost, &op->u.gcra.result);
 
     if (rec) {
         /* a refusal changes the state only when a clock went back */
-        ngx_memcpy(ngx_microshop_rec_value(rec), &tat, sizeof(int64_t));
-        rec->expire = expire;
+        rec->expire = tat;
 
     } else if (op->u.gcra.result.allowed) {
         rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_RATE,
-                                        op->key.data, op->key.len,
-                                        sizeof(int64_t), expire, now);
-
-        /* when even eviction found no room, the request passes */
-        if (rec) {
-            ngx_memcpy(ngx_microshop_rec_value(rec), &tat, sizeof(int64_t));
+                                        key->data, key->len, 0, 0, now);
+        if (rec == NULL) {
+            /*
+             * No room for the state even after evicting caches: the
+             * request is refused (503), as a limit that is not kept
+             * would let it pass without one (docs/operations.md).
+             */
+            return NGX_ERROR;
         }
+
+        /* later than now: an allowed request spends at least one unit */
+        rec->expire = tat;
     }
 
     return op->u.gcra.result.allowed ? NGX_OK : NGX_DECLINED;
@@ -248,8 +298,8 @@ ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
                                     op->key.data, op->key.len, now);
     if (rec) {
-        if (rec->expire < expire) {
-            rec->expire = expire;
+        if (rec->expire < ngx_microshop_ms_us(expire)) {
+            rec->expire = ngx_microshop_ms_us(expire);
         }
 
         return NGX_OK;
@@ -273,13 +323,17 @@ ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
                                     op->key.data, op->key.len, now);
 
     if (rec == NULL) {
-        rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
-                                        op->key.data, op->key.len,
-                                        sizeof(ngx_microshop_idem_rec_t),
-                                        now + op->u.idem.lock, now);
+        /* a lock in flight may take the zone's reserve= */
+        rec = ngx_microshop_zone_insert_as(zone,
+                                           NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                           NGX_MICROSHOP_REC_RESERVE
+                                           |NGX_MICROSHOP_REC_IDEM,
+                                           op->key.data, op->key.len,
+                                           sizeof(ngx_microshop_idem_rec_t),
+                                           now + op->u.idem.lock, now);
         if (rec == NULL) {
             /* no room for the lock: never risk a second execution */
-            return NGX_ERROR;
+            return ngx_microshop_zone_refused_rc(zone);
         }
 
         ngx_memcpy(ir.fingerprint, op->u.idem.fingerprint,
@@ -324,23 +378,8 @@ ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now)
 {
     size_t                     len;
-    ngx_microshop_rec_t       *rec;
+    ngx_microshop_rec_t       *rec, *lock;
     ngx_microshop_idem_rec_t   ir;
-
-    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
-                                    op->key.data, op->key.len, now);
-    if (rec) {
-        ngx_memcpy(&ir, ngx_microshop_rec_value(rec), sizeof(ir));
-
-        if (ngx_memcmp(ir.fingerprint, op->u.idem.fingerprint,
-                       NGX_MICROSHOP_FINGERPRINT_LEN) != 0)
-        {
-            /* the lock expired and another request took the key */
-            return NGX_DECLINED;
-        }
-
-        ngx_microshop_zone_delete(zone, rec);
-    }
 
     len = op->u.idem.unavailable ? 0 : op->u.idem.response.len;
 
@@ -350,25 +389,58 @@ ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
                                       : NGX_MICROSHOP_IDEM_DONE;
     ir.response_len = (uint32_t) len;
 
-    rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
-                                    op->key.data, op->key.len,
-                                    sizeof(ir) + len, now + op->u.idem.ttl,
-                                    now);
+    lock = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                     op->key.data, op->key.len, now);
+    if (lock) {
+        if (ngx_memcmp(ngx_microshop_rec_value(lock),
+                       op->u.idem.fingerprint, NGX_MICROSHOP_FINGERPRINT_LEN)
+            != 0)
+        {
+            /* the lock expired and another request took the key */
+            return NGX_DECLINED;
+        }
 
-    if (rec == NULL && len) {
-        /* no room for the answer: keep at least "executed" */
-        ir.state = NGX_MICROSHOP_IDEM_UNAVAILABLE;
-        ir.response_len = 0;
-        len = 0;
+        /* the answer leaves the reserve: it counts as the seller's */
+        rec = ngx_microshop_zone_replace(zone, lock, NGX_MICROSHOP_REC_IDEM,
+                                         sizeof(ir) + len,
+                                         now + op->u.idem.ttl, now);
+        if (rec == NULL) {
+            /*
+             * No room for the answer, in the zone or in the seller's
+             * quota: the lock's own slot keeps "executed", so the key
+             * never runs twice.
+             */
+            rec = lock;
+            rec->expire = ngx_microshop_ms_us(now + op->u.idem.ttl);
+            ir.state = NGX_MICROSHOP_IDEM_UNAVAILABLE;
+            ir.response_len = 0;
+            len = 0;
+        }
+
+    } else {
+        /* the lock ran out before the answer came */
 
         rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
                                         op->key.data, op->key.len,
-                                        sizeof(ir), now + op->u.idem.ttl,
-                                        now);
-    }
+                                        sizeof(ir) + len,
+                                        now + op->u.idem.ttl, now);
 
-    if (rec == NULL) {
-        return NGX_ERROR;
+        if (rec == NULL && len) {
+            /* no room for the answer: keep at least "executed" */
+            ir.state = NGX_MICROSHOP_IDEM_UNAVAILABLE;
+            ir.response_len = 0;
+            len = 0;
+
+            rec = ngx_microshop_zone_insert(zone,
+                                            NGX_MICROSHOP_KIND_IDEMPOTENCY,
+                                            op->key.data, op->key.len,
+                                            sizeof(ir), now + op->u.idem.ttl,
+                                            now);
+        }
+
+        if (rec == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));

@@ -79,9 +79,16 @@ ngx_microshop_stock_find(ngx_microshop_zone_t *zone, ngx_str_t *seller,
 }
 
 
+/*
+ * flags and expire (ms) count a new record: stock that only an event's
+ * version made (NGX_MICROSHOP_REC_EVENTS, for a day) is its seller's, as
+ * the event ids are; stock with a number is protected (RESERVE, for ever).
+ * *recp: the record.
+ */
+
 static ngx_microshop_stock_t *
 ngx_microshop_stock_get_or_add(ngx_microshop_zone_t *zone, ngx_str_t *key,
-    int64_t now)
+    ngx_uint_t flags, int64_t expire, int64_t now, ngx_microshop_rec_t **recp)
 {
     ngx_microshop_rec_t    *rec;
     ngx_microshop_stock_t  *st;
@@ -89,15 +96,19 @@ ngx_microshop_stock_get_or_add(ngx_microshop_zone_t *zone, ngx_str_t *key,
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_STOCK,
                                     key->data, key->len, now);
     if (rec) {
+        *recp = rec;
         return (ngx_microshop_stock_t *) ngx_microshop_rec_value(rec);
     }
 
-    rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_STOCK,
-                                    key->data, key->len,
-                                    sizeof(ngx_microshop_stock_t), 0, now);
+    rec = ngx_microshop_zone_insert_as(zone, NGX_MICROSHOP_KIND_STOCK, flags,
+                                       key->data, key->len,
+                                       sizeof(ngx_microshop_stock_t), expire,
+                                       now);
     if (rec == NULL) {
         return NULL;
     }
+
+    *recp = rec;
 
     st = (ngx_microshop_stock_t *) ngx_microshop_rec_value(rec);
     st->available = -1;
@@ -105,6 +116,29 @@ ngx_microshop_stock_get_or_add(ngx_microshop_zone_t *zone, ngx_str_t *key,
     st->version = NGX_MICROSHOP_VERSION_NONE;
 
     return st;
+}
+
+
+/*
+ * Once it has a number or holds, stock made by events is protected; until
+ * then it is kept a day after its last event, as event ids are.
+ */
+
+static void
+ngx_microshop_stock_count(ngx_microshop_zone_t *zone, ngx_microshop_rec_t *rec,
+    ngx_microshop_stock_t *st, int64_t now)
+{
+    if (!(rec->flags & NGX_MICROSHOP_REC_EVENTS)) {
+        return;
+    }
+
+    if (st->available >= 0 || st->held > 0) {
+        ngx_microshop_zone_protect(zone, rec);
+        rec->expire = 0;
+        return;
+    }
+
+    rec->expire = ngx_microshop_ms_us(now + NGX_MICROSHOP_EVENT_KEEP);
 }
 
 
@@ -314,7 +348,7 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     size_t                  id_len;
     ngx_str_t               seller;
     ngx_int_t               rc;
-    ngx_microshop_rec_t    *rec;
+    ngx_microshop_rec_t    *rec, *srec;
     ngx_microshop_stock_t  *st;
 
     /* event ids are the seller's: "seller\nid" */
@@ -336,9 +370,15 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
         return NGX_OK;
     }
 
-    st = ngx_microshop_stock_get_or_add(zone, &op->key, now);
+    st = ngx_microshop_stock_get_or_add(zone, &op->key,
+                                        op->u.event.has_available
+                                        ? NGX_MICROSHOP_REC_RESERVE
+                                        : NGX_MICROSHOP_REC_EVENTS,
+                                        op->u.event.has_available
+                                        ? 0 : now + NGX_MICROSHOP_EVENT_KEEP,
+                                        now, &srec);
     if (st == NULL) {
-        return NGX_ERROR;
+        return ngx_microshop_zone_refused_rc(zone);
     }
 
     if (op->u.event.version <= st->version) {
@@ -374,7 +414,10 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
         }
     }
 
-    /* remembered for a day; forgetting one early is harmless (versions) */
+    ngx_microshop_stock_count(zone, srec, st, now);
+
+    /* remembered for a day; forgetting one early is harmless (versions),
+     * and so is one the seller's quota has no room for */
     (void) ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_EVENT, id,
                                      id_len, 0,
                                      now + NGX_MICROSHOP_EVENT_KEEP, now);
@@ -389,12 +432,19 @@ ngx_int_t
 ngx_microshop_shm_stock_set(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
+    ngx_microshop_rec_t    *rec;
     ngx_microshop_stock_t  *st;
 
-    st = ngx_microshop_stock_get_or_add(zone, &op->key, now);
+    st = ngx_microshop_stock_get_or_add(zone, &op->key,
+                                        NGX_MICROSHOP_REC_RESERVE, 0, now,
+                                        &rec);
     if (st == NULL) {
         return NGX_ERROR;
     }
+
+    /* what the admin API sets is protected, whatever made the record */
+    ngx_microshop_zone_protect(zone, rec);
+    rec->expire = 0;
 
     st->available = op->u.stock.available;
     op->u.stock.held = st->held;
@@ -491,25 +541,22 @@ ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
     ngx_uint_t                 seen, done;
-    ngx_queue_t               *q, *prev, *lru;
-    ngx_microshop_rec_t       *rec;
+    ngx_microshop_rec_t       *rec, *prev;
     ngx_microshop_hold_rec_t   hr;
 
-    lru = &zone->sh->lru[NGX_MICROSHOP_KIND_HOLD];
     done = 0;
     seen = 0;
 
     /* holds are looked up only to settle them: the queue is in order of
      * creation, so expired holds gather at its tail */
 
-    for (q = ngx_queue_last(lru);
-         q != ngx_queue_sentinel(lru) && seen < NGX_MICROSHOP_SWEEP_BATCH;
-         q = prev)
+    for (rec = ngx_microshop_zone_last(zone, NGX_MICROSHOP_KIND_HOLD);
+         rec && seen < NGX_MICROSHOP_SWEEP_BATCH;
+         rec = prev)
     {
-        prev = ngx_queue_prev(q);
+        prev = ngx_microshop_zone_prev(zone, NGX_MICROSHOP_KIND_HOLD, rec);
         seen++;
 
-        rec = ngx_queue_data(q, ngx_microshop_rec_t, queue);
         ngx_memcpy(&hr, ngx_microshop_rec_value(rec), sizeof(hr));
 
         if (hr.deadline <= now) {

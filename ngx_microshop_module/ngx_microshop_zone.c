@@ -10,18 +10,109 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000007ULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000008ULL
 
-/* one bucket of the index per this many bytes of zone */
-#define NGX_MICROSHOP_ZONE_BUCKET_BYTES  512
+/* one bucket of the index (a 4-byte reference) per this many bytes */
+#define NGX_MICROSHOP_ZONE_BUCKET_BYTES  128
 
 #define NGX_MICROSHOP_ZONE_MIN    (8 * ngx_pagesize)
 
+/* a reference is 32 bits of 8-byte units: zones up to 32g */
+#if (NGX_PTR_SIZE == 8)
+#define NGX_MICROSHOP_ZONE_MAX    ((size_t) 0xffffffff << 3)
+#endif
 
+#define NGX_MICROSHOP_ZONE_QUOTA_PERCENT    25    /* of the room */
+#define NGX_MICROSHOP_ZONE_RESERVE_PERCENT  10
+#define NGX_MICROSHOP_ZONE_RESERVE_MAX  90
+
+/* expired records dropped per queue when the zone is full */
+#define NGX_MICROSHOP_ZONE_EXPIRE_BATCH  64
+
+
+/* the value of a TENANT record: 8-byte units taken, by class */
+typedef struct {
+    uint32_t                  taken[2];   /* idempotency, events */
+} ngx_microshop_tenant_t;
+
+#define ngx_microshop_zone_class(flags)                                       \
+    (((flags) & NGX_MICROSHOP_REC_IDEM) ? 0 : 1)
+
+
+#define ngx_microshop_ref(zone, p)                                            \
+    ((uint32_t) (((u_char *) (p) - (u_char *) (zone)->shpool) >> 3))
+#define ngx_microshop_ptr(zone, ref)                                          \
+    ((void *) ((u_char *) (zone)->shpool + ((size_t) (ref) << 3)))
+#define ngx_microshop_link(zone, ref)                                         \
+    ((ngx_microshop_link_t *) ngx_microshop_ptr(zone, ref))
+
+
+/* a record's link is its first member, the queue heads are 8-aligned */
+typedef char  ngx_microshop_rec_layout[
+    (offsetof(ngx_microshop_rec_t, queue) == 0
+     && NGX_MICROSHOP_REC_HEADER == 32
+     && offsetof(ngx_microshop_sh_t, lru) % 8 == 0
+     && offsetof(ngx_microshop_sh_t, queue) % 8 == 0) ? 1 : -1];
+
+
+/* how a record of each kind counts unless its caller says otherwise */
+static ngx_uint_t  ngx_microshop_kind_flags[] = {
+    0,                                  /* token */
+    0,                                  /* rate */
+    0,                                  /* inventory */
+    NGX_MICROSHOP_REC_EVENTS,           /* event */
+    NGX_MICROSHOP_REC_RESERVE,          /* revoked */
+    NGX_MICROSHOP_REC_IDEM,             /* idempotency */
+    NGX_MICROSHOP_REC_RESERVE,          /* stock */
+    NGX_MICROSHOP_REC_RESERVE,          /* hold */
+    NGX_MICROSHOP_REC_RESERVE           /* tenant */
+};
+
+typedef char  ngx_microshop_kind_flags_complete[
+    (sizeof(ngx_microshop_kind_flags) / sizeof(ngx_uint_t)
+     == NGX_MICROSHOP_KIND_MAX) ? 1 : -1];
+
+
+static char *ngx_microshop_zone_share(ngx_conf_t *cf, ngx_str_t *value,
+    size_t skip, ngx_uint_t max_percent, ngx_microshop_share_t *share);
 static ngx_int_t ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_microshop_zone_shares(ngx_microshop_zone_t *zone);
 static uint32_t ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key,
     size_t len);
+static ngx_microshop_link_t *ngx_microshop_zone_queue(
+    ngx_microshop_zone_t *zone, ngx_uint_t kind);
+static void ngx_microshop_link_init(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *head);
+static void ngx_microshop_link_insert_head(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *head, ngx_microshop_link_t *x);
+static void ngx_microshop_link_remove(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *x);
+static size_t ngx_microshop_zone_slot(ngx_microshop_zone_t *zone,
+    size_t size);
+static size_t ngx_microshop_zone_rec_slot(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec);
+static ngx_microshop_rec_t *ngx_microshop_zone_find(
+    ngx_microshop_zone_t *zone, ngx_uint_t kind, u_char *key, size_t len,
+    uint32_t hash);
+static void ngx_microshop_zone_link_rec(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec);
+static void ngx_microshop_zone_account(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, ngx_uint_t add);
+static ngx_microshop_rec_t *ngx_microshop_zone_alloc(
+    ngx_microshop_zone_t *zone, size_t size, ngx_uint_t flags, int64_t now);
+static ngx_uint_t ngx_microshop_zone_evict(ngx_microshop_zone_t *zone);
+static ngx_microshop_rec_t *ngx_microshop_zone_tenant(
+    ngx_microshop_zone_t *zone, u_char *key, size_t len, ngx_uint_t create,
+    int64_t now);
+static ngx_uint_t ngx_microshop_zone_over_quota(ngx_microshop_zone_t *zone,
+    u_char *key, size_t len, ngx_uint_t flags, size_t slot, size_t freed);
+static ngx_int_t ngx_microshop_zone_charge(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, int64_t now);
+static void ngx_microshop_zone_uncharge(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec);
+static void ngx_microshop_zone_unlink(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec);
 
 
 int64_t
@@ -36,7 +127,8 @@ ngx_microshop_now_ms(void)
 
 
 /*
- * microshop_zone name=NAME size=SIZE
+ * microshop_zone name=NAME size=SIZE [seller_quota=N%|SIZE]
+ *                [reserve=N%|SIZE]
  *
  * As nginx's ngx_conf_set_* handlers do, the zone is stored at cmd->offset
  * of conf; cmd->post is the module that owns the shared memory (its tag).
@@ -48,6 +140,7 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t                 size;
     ngx_str_t              *value, name, s;
     ngx_uint_t              i;
+    ngx_microshop_share_t   quota, reserve;
     ngx_microshop_zone_t  **zp;
 
     zp = (ngx_microshop_zone_t **) ((u_char *) conf + cmd->offset);
@@ -59,6 +152,11 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     size = 0;
     ngx_str_null(&name);
+
+    quota.size = 0;
+    quota.percent = NGX_MICROSHOP_ZONE_QUOTA_PERCENT;
+    reserve.size = 0;
+    reserve.percent = NGX_MICROSHOP_ZONE_RESERVE_PERCENT;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -96,6 +194,45 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+#ifdef NGX_MICROSHOP_ZONE_MAX
+            if ((size_t) size > NGX_MICROSHOP_ZONE_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too large: %z bytes, "
+                                   "at most %uz (32g)",
+                                   &name, size, NGX_MICROSHOP_ZONE_MAX);
+                return NGX_CONF_ERROR;
+            }
+#endif
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "seller_quota=", 13) == 0) {
+            if (ngx_microshop_zone_share(cf, &value[i], 13, 100, &quota)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            if (quota.size == 0 && quota.percent == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": a seller needs room "
+                                   "for at least one record", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "reserve=", 8) == 0) {
+            if (ngx_microshop_zone_share(cf, &value[i], 8,
+                                         NGX_MICROSHOP_ZONE_RESERVE_MAX,
+                                         &reserve)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 
@@ -118,10 +255,66 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (quota.size > (size_t) size || reserve.size >= (size_t) size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" of zone \"%V\" is larger than its "
+                           "size", quota.size > (size_t) size
+                                   ? "seller_quota=" : "reserve=", &name);
+        return NGX_CONF_ERROR;
+    }
+
     *zp = ngx_microshop_zone_add(cf, &name, size, cmd->post);
     if (*zp == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    (*zp)->quota = quota;
+    (*zp)->reserve = reserve;
+
+    return NGX_CONF_OK;
+}
+
+
+/* N% (0 .. max_percent) or a SIZE, after skip bytes of "KEY=" */
+
+static char *
+ngx_microshop_zone_share(ngx_conf_t *cf, ngx_str_t *value, size_t skip,
+    ngx_uint_t max_percent, ngx_microshop_share_t *share)
+{
+    ssize_t    size;
+    ngx_int_t  n;
+    ngx_str_t  s;
+
+    s.data = value->data + skip;
+    s.len = value->len - skip;
+
+    if (s.len > 1 && s.data[s.len - 1] == '%') {
+        n = ngx_atoi(s.data, s.len - 1);
+
+        if (n == NGX_ERROR || (ngx_uint_t) n > max_percent) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": a percent from 0%% to "
+                               "%ui%% of the zone, or a size",
+                               value, max_percent);
+            return NGX_CONF_ERROR;
+        }
+
+        share->size = 0;
+        share->percent = n;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\": a percent from 0%% to %ui%% of "
+                           "the zone, or a size", value, max_percent);
+        return NGX_CONF_ERROR;
+    }
+
+    share->size = size;
+    share->percent = 0;
 
     return NGX_CONF_OK;
 }
@@ -140,6 +333,8 @@ ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
 
     zone->name = *name;
     zone->size = size;
+    zone->quota.percent = NGX_MICROSHOP_ZONE_QUOTA_PERCENT;
+    zone->reserve.percent = NGX_MICROSHOP_ZONE_RESERVE_PERCENT;
 
     zone->shm_zone = ngx_shared_memory_add(cf, name, size, tag);
     if (zone->shm_zone == NULL) {
@@ -165,7 +360,7 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_microshop_zone_t  *ozone = data;
 
     size_t                 len;
-    ngx_uint_t             i, k;
+    ngx_uint_t             k;
     ngx_microshop_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -183,6 +378,9 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+
+        /* seller_quota= and reserve= may change with a reload */
+        ngx_microshop_zone_shares(zone);
         return NGX_OK;
     }
 
@@ -203,19 +401,17 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->sh->nbuckets = shm_zone->shm.size / NGX_MICROSHOP_ZONE_BUCKET_BYTES;
 
-    zone->sh->buckets = ngx_slab_alloc(zone->shpool,
-                                       zone->sh->nbuckets
-                                       * sizeof(ngx_queue_t));
+    /* zeroed: every bucket empty */
+    zone->sh->buckets = ngx_slab_calloc(zone->shpool,
+                                        zone->sh->nbuckets * sizeof(uint32_t));
     if (zone->sh->buckets == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < zone->sh->nbuckets; i++) {
-        ngx_queue_init(&zone->sh->buckets[i]);
-    }
+    ngx_microshop_link_init(zone, &zone->sh->lru);
 
     for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
-        ngx_queue_init(&zone->sh->lru[k]);
+        ngx_microshop_link_init(zone, &zone->sh->queue[k]);
     }
 
     len = sizeof(" in microshop_zone \"\"") + shm_zone->shm.name.len;
@@ -231,7 +427,30 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone is handled (eviction), not logged as a crit per request */
     zone->shpool->log_nomem = 0;
 
+    /* what is left is the room for records */
+    zone->sh->room = zone->shpool->pfree * ngx_pagesize;
+
+    ngx_microshop_zone_shares(zone);
+
     return NGX_OK;
+}
+
+
+static void
+ngx_microshop_zone_shares(ngx_microshop_zone_t *zone)
+{
+    size_t               quota, reserve;
+    ngx_microshop_sh_t  *sh;
+
+    sh = zone->sh;
+
+    reserve = zone->reserve.percent ? sh->room / 100 * zone->reserve.percent
+                                    : zone->reserve.size;
+    quota = zone->quota.percent ? sh->room / 100 * zone->quota.percent
+                                : zone->quota.size;
+
+    sh->reserve = ngx_min(reserve, sh->room);
+    sh->quota = ngx_min(quota, sh->room);
 }
 
 
@@ -243,38 +462,95 @@ ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key, size_t len)
 }
 
 
-ngx_microshop_rec_t *
-ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone, ngx_uint_t kind,
-    u_char *key, size_t len, int64_t now)
+/* queues of references, as ngx_queue_t is of pointers */
+
+static ngx_microshop_link_t *
+ngx_microshop_zone_queue(ngx_microshop_zone_t *zone, ngx_uint_t kind)
 {
-    uint32_t              hash;
-    ngx_queue_t          *bucket, *q;
+    return NGX_MICROSHOP_KIND_EVICTABLE(kind) ? &zone->sh->lru
+                                              : &zone->sh->queue[kind];
+}
+
+
+static void
+ngx_microshop_link_init(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *head)
+{
+    head->prev = ngx_microshop_ref(zone, head);
+    head->next = head->prev;
+}
+
+
+static void
+ngx_microshop_link_insert_head(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *head, ngx_microshop_link_t *x)
+{
+    uint32_t  ref;
+
+    ref = ngx_microshop_ref(zone, x);
+
+    x->next = head->next;
+    ngx_microshop_link(zone, head->next)->prev = ref;
+    x->prev = ngx_microshop_ref(zone, head);
+    head->next = ref;
+}
+
+
+static void
+ngx_microshop_link_remove(ngx_microshop_zone_t *zone, ngx_microshop_link_t *x)
+{
+    ngx_microshop_link(zone, x->next)->prev = x->prev;
+    ngx_microshop_link(zone, x->prev)->next = x->next;
+}
+
+
+/* what the slab allocator takes for size bytes */
+
+static size_t
+ngx_microshop_zone_slot(ngx_microshop_zone_t *zone, size_t size)
+{
+    size_t  slot;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (slot = zone->shpool->min_size; slot < size; slot <<= 1) {
+        /* void */
+    }
+
+    return slot;
+}
+
+
+static size_t
+ngx_microshop_zone_rec_slot(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec)
+{
+    return ngx_microshop_zone_slot(zone, NGX_MICROSHOP_REC_HEADER
+                                         + ngx_align(rec->key_len, 8)
+                                         + rec->value_len);
+}
+
+
+static ngx_microshop_rec_t *
+ngx_microshop_zone_find(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    u_char *key, size_t len, uint32_t hash)
+{
+    uint32_t              ref;
     ngx_microshop_rec_t  *rec;
 
-    hash = ngx_microshop_zone_hash(kind, key, len);
-    bucket = &zone->sh->buckets[hash % zone->sh->nbuckets];
-
-    for (q = ngx_queue_head(bucket);
-         q != ngx_queue_sentinel(bucket);
-         q = ngx_queue_next(q))
+    for (ref = zone->sh->buckets[hash % zone->sh->nbuckets];
+         ref;
+         ref = rec->chain)
     {
-        rec = ngx_queue_data(q, ngx_microshop_rec_t, chain);
+        rec = ngx_microshop_ptr(zone, ref);
 
-        if (rec->hash != hash || rec->kind != kind || rec->key_len != len
-            || ngx_memcmp(rec->data, key, len) != 0)
+        if (rec->hash == hash && rec->kind == kind && rec->key_len == len
+            && ngx_memcmp(rec->data, key, len) == 0)
         {
-            continue;
+            return rec;
         }
-
-        if (rec->expire && rec->expire <= now) {
-            ngx_microshop_zone_delete(zone, rec);
-            return NULL;
-        }
-
-        ngx_queue_remove(&rec->queue);
-        ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
-
-        return rec;
     }
 
     return NULL;
@@ -282,91 +558,192 @@ ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone, ngx_uint_t kind,
 
 
 ngx_microshop_rec_t *
+ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    u_char *key, size_t len, int64_t now)
+{
+    ngx_microshop_rec_t  *rec;
+
+    rec = ngx_microshop_zone_find(zone, kind, key, len,
+                                  ngx_microshop_zone_hash(kind, key, len));
+    if (rec == NULL) {
+        return NULL;
+    }
+
+    if (rec->expire && rec->expire <= ngx_microshop_ms_us(now)) {
+        ngx_microshop_zone_delete(zone, rec);
+        return NULL;
+    }
+
+    ngx_microshop_link_remove(zone, &rec->queue);
+    ngx_microshop_link_insert_head(zone, ngx_microshop_zone_queue(zone, kind),
+                                   &rec->queue);
+
+    return rec;
+}
+
+
+ngx_microshop_rec_t *
 ngx_microshop_zone_insert(ngx_microshop_zone_t *zone, ngx_uint_t kind,
     u_char *key, size_t len, size_t value_len, int64_t expire, int64_t now)
 {
+    return ngx_microshop_zone_insert_as(zone, kind,
+                                        ngx_microshop_kind_flags[kind],
+                                        key, len, value_len, expire, now);
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_insert_as(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    ngx_uint_t flags, u_char *key, size_t len, size_t value_len,
+    int64_t expire, int64_t now)
+{
     size_t                size;
-    ngx_uint_t            k;
-    ngx_queue_t          *q;
     ngx_microshop_rec_t  *rec;
+
+    zone->refused = NGX_MICROSHOP_ZONE_FULL;
 
     if (len > 0xffff || value_len > 0xffffffff) {
         return NULL;
     }
 
-    size = offsetof(ngx_microshop_rec_t, data) + ngx_align(len, 8)
-           + value_len;
+    size = NGX_MICROSHOP_REC_HEADER + ngx_align(len, 8) + value_len;
 
     /* as limit_req: every insert retires a couple of expired records */
     (void) ngx_microshop_zone_expire(zone, kind, now, 2);
 
-    rec = ngx_slab_alloc_locked(zone->shpool, size);
-
-    if (rec == NULL) {
-        /* expired records of every kind first */
-        for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
-            (void) ngx_microshop_zone_expire(zone, k, now, 64);
-        }
-
-        rec = ngx_slab_alloc_locked(zone->shpool, size);
+    if ((flags & NGX_MICROSHOP_REC_CHARGED)
+        && ngx_microshop_zone_over_quota(zone, key, len, flags,
+                                         ngx_microshop_zone_slot(zone, size),
+                                         0))
+    {
+        return NULL;
     }
 
-    /* then the least recently used records of the evictable kinds */
-
-    for (k = 0; rec == NULL && k < NGX_MICROSHOP_KIND_MAX; k++) {
-
-        if (!NGX_MICROSHOP_KIND_EVICTABLE(k)) {
-            continue;
-        }
-
-        while (rec == NULL && !ngx_queue_empty(&zone->sh->lru[k])) {
-            q = ngx_queue_last(&zone->sh->lru[k]);
-            ngx_microshop_zone_delete(zone,
-                            ngx_queue_data(q, ngx_microshop_rec_t, queue));
-            ngx_microshop_zone_count(zone,
-                                     NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS, 1);
-
-            rec = ngx_slab_alloc_locked(zone->shpool, size);
-        }
-    }
-
+    rec = ngx_microshop_zone_alloc(zone, size, flags, now);
     if (rec == NULL) {
-        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_FULL, 1);
-
-        /* said once a second per worker, not per request */
-        if (ngx_time() != zone->full_logged) {
-            zone->full_logged = ngx_time();
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "microshop_zone \"%V\" is full: no room for "
-                          "%uz bytes even after evicting caches; raise "
-                          "its size", &zone->name, size);
-        }
-
         return NULL;
     }
 
     rec->hash = ngx_microshop_zone_hash(kind, key, len);
     rec->kind = (uint8_t) kind;
+    rec->flags = (uint8_t) flags;
     rec->key_len = (uint16_t) len;
     rec->value_len = (uint32_t) value_len;
-    rec->expire = expire;
+    rec->expire = ngx_microshop_ms_us(expire);
     ngx_memcpy(rec->data, key, len);
 
-    ngx_queue_insert_head(&zone->sh->buckets[rec->hash % zone->sh->nbuckets],
-                          &rec->chain);
-    ngx_queue_insert_head(&zone->sh->lru[kind], &rec->queue);
-    zone->sh->records[kind]++;
+    /* not linked yet: nothing the charge evicts can be this record */
+    if ((flags & NGX_MICROSHOP_REC_CHARGED)
+        && ngx_microshop_zone_charge(zone, rec, now) != NGX_OK)
+    {
+        ngx_slab_free_locked(zone->shpool, rec);
+        return NULL;
+    }
+
+    ngx_microshop_zone_link_rec(zone, rec);
+
+    zone->refused = 0;
 
     return rec;
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_replace(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, ngx_uint_t flags, size_t value_len,
+    int64_t expire, int64_t now)
+{
+    size_t                size, freed;
+    ngx_microshop_rec_t  *nrec;
+
+    zone->refused = NGX_MICROSHOP_ZONE_FULL;
+
+    if (value_len > 0xffffffff) {
+        return NULL;
+    }
+
+    size = NGX_MICROSHOP_REC_HEADER + ngx_align(rec->key_len, 8) + value_len;
+
+    if (flags & NGX_MICROSHOP_REC_CHARGED) {
+        /* what rec takes of the same quota is given back with it */
+        freed = (ngx_microshop_zone_class(rec->flags)
+                 == ngx_microshop_zone_class(flags)
+                 && (rec->flags & NGX_MICROSHOP_REC_CHARGED))
+                ? ngx_microshop_zone_rec_slot(zone, rec) : 0;
+
+        if (ngx_microshop_zone_over_quota(zone, rec->data, rec->key_len,
+                                          flags,
+                                          ngx_microshop_zone_slot(zone, size),
+                                          freed))
+        {
+            return NULL;
+        }
+    }
+
+    /* out of its queue meanwhile, so that no eviction takes it */
+    ngx_microshop_link_remove(zone, &rec->queue);
+
+    nrec = ngx_microshop_zone_alloc(zone, size, flags, now);
+
+    if (nrec) {
+        ngx_memcpy(nrec, rec, NGX_MICROSHOP_REC_HEADER + rec->key_len);
+        nrec->flags = (uint8_t) flags;
+        nrec->value_len = (uint32_t) value_len;
+        nrec->expire = ngx_microshop_ms_us(expire);
+
+        if ((flags & NGX_MICROSHOP_REC_CHARGED)
+            && ngx_microshop_zone_charge(zone, nrec, now) != NGX_OK)
+        {
+            ngx_slab_free_locked(zone->shpool, nrec);
+            nrec = NULL;
+        }
+    }
+
+    ngx_microshop_link_insert_head(zone,
+                                   ngx_microshop_zone_queue(zone, rec->kind),
+                                   &rec->queue);
+
+    if (nrec == NULL) {
+        return NULL;
+    }
+
+    /* first in its bucket, so found before rec until rec is gone */
+    ngx_microshop_zone_link_rec(zone, nrec);
+    ngx_microshop_zone_delete(zone, rec);
+
+    zone->refused = 0;
+
+    return nrec;
+}
+
+
+void
+ngx_microshop_zone_protect(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec)
+{
+    if (rec->flags == NGX_MICROSHOP_REC_RESERVE) {
+        return;
+    }
+
+    if (rec->flags & NGX_MICROSHOP_REC_CHARGED) {
+        ngx_microshop_zone_uncharge(zone, rec);
+    }
+
+    ngx_microshop_zone_account(zone, rec, 0);
+    rec->flags = NGX_MICROSHOP_REC_RESERVE;
+    ngx_microshop_zone_account(zone, rec, 1);
 }
 
 
 void
 ngx_microshop_zone_delete(ngx_microshop_zone_t *zone, ngx_microshop_rec_t *rec)
 {
-    zone->sh->records[rec->kind]--;
-    ngx_queue_remove(&rec->queue);
-    ngx_queue_remove(&rec->chain);
+    ngx_microshop_zone_unlink(zone, rec);
+
+    if (rec->flags & NGX_MICROSHOP_REC_CHARGED) {
+        ngx_microshop_zone_uncharge(zone, rec);
+    }
+
     ngx_slab_free_locked(zone->shpool, rec);
 }
 
@@ -375,36 +752,386 @@ ngx_uint_t
 ngx_microshop_zone_expire(ngx_microshop_zone_t *zone, ngx_uint_t kind,
     int64_t now, ngx_uint_t n)
 {
-    ngx_uint_t            done, seen;
-    ngx_queue_t          *q, *prev;
-    ngx_microshop_rec_t  *rec;
+    int64_t                now_us;
+    uint32_t               ref, prev;
+    ngx_uint_t             done, seen;
+    ngx_microshop_link_t  *head;
+    ngx_microshop_rec_t   *rec;
 
     /*
-     * Records of one kind mostly share a lifetime, so the least recently
+     * Records of one queue mostly share a lifetime, so the least recently
      * used end of the queue is where expired ones are; look at a few more
      * than asked for, not at the whole queue.
      */
 
+    head = ngx_microshop_zone_queue(zone, kind);
+    now_us = ngx_microshop_ms_us(now);
+
     done = 0;
     seen = 0;
-    q = ngx_queue_last(&zone->sh->lru[kind]);
 
-    while (q != ngx_queue_sentinel(&zone->sh->lru[kind])
-           && done < n && seen++ < 4 * n)
+    for (ref = head->prev;
+         ref != ngx_microshop_ref(zone, head) && done < n && seen++ < 4 * n;
+         ref = prev)
     {
-        prev = ngx_queue_prev(q);
-        rec = ngx_queue_data(q, ngx_microshop_rec_t, queue);
+        rec = ngx_microshop_ptr(zone, ref);
+        prev = rec->queue.prev;
 
-        if (rec->expire && rec->expire <= now) {
+        if (rec->expire && rec->expire <= now_us) {
             ngx_microshop_zone_delete(zone, rec);
             done++;
 
         } else if (n <= 2) {
             break;
         }
-
-        q = prev;
     }
 
     return done;
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_last(ngx_microshop_zone_t *zone, ngx_uint_t kind)
+{
+    ngx_microshop_link_t  *head;
+
+    head = ngx_microshop_zone_queue(zone, kind);
+
+    return (head->prev == ngx_microshop_ref(zone, head))
+           ? NULL : ngx_microshop_ptr(zone, head->prev);
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_prev(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    ngx_microshop_rec_t *rec)
+{
+    ngx_microshop_link_t  *head;
+
+    head = ngx_microshop_zone_queue(zone, kind);
+
+    return (rec->queue.prev == ngx_microshop_ref(zone, head))
+           ? NULL : ngx_microshop_ptr(zone, rec->queue.prev);
+}
+
+
+/* into its bucket and at the head of its queue, and counted */
+
+static void
+ngx_microshop_zone_link_rec(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec)
+{
+    uint32_t  *bucket;
+
+    bucket = &zone->sh->buckets[rec->hash % zone->sh->nbuckets];
+
+    rec->chain = *bucket;
+    *bucket = ngx_microshop_ref(zone, rec);
+
+    ngx_microshop_link_insert_head(zone,
+                                   ngx_microshop_zone_queue(zone, rec->kind),
+                                   &rec->queue);
+
+    ngx_microshop_zone_account(zone, rec, 1);
+}
+
+
+/* out of its bucket and queue, no longer counted; the slot stays */
+
+static void
+ngx_microshop_zone_unlink(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec)
+{
+    uint32_t   ref, *p;
+
+    ref = ngx_microshop_ref(zone, rec);
+
+    for (p = &zone->sh->buckets[rec->hash % zone->sh->nbuckets];
+         *p != ref;
+         p = &((ngx_microshop_rec_t *) ngx_microshop_ptr(zone, *p))->chain)
+    {
+        /* void */
+    }
+
+    *p = rec->chain;
+
+    ngx_microshop_link_remove(zone, &rec->queue);
+
+    ngx_microshop_zone_account(zone, rec, 0);
+}
+
+
+static void
+ngx_microshop_zone_account(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, ngx_uint_t add)
+{
+    size_t               slot;
+    ngx_microshop_sh_t  *sh;
+
+    sh = zone->sh;
+    slot = ngx_microshop_zone_rec_slot(zone, rec);
+
+    if (add) {
+        sh->records[rec->kind]++;
+        sh->bytes[rec->kind] += slot;
+
+        if (!(rec->flags & NGX_MICROSHOP_REC_RESERVE)) {
+            sh->shared += slot;
+        }
+
+        return;
+    }
+
+    sh->records[rec->kind]--;
+    sh->bytes[rec->kind] -= slot;
+
+    if (!(rec->flags & NGX_MICROSHOP_REC_RESERVE)) {
+        sh->shared -= slot;
+    }
+}
+
+
+/*
+ * Room for size bytes: a record that is not RESERVE fits only while the
+ * records that are not take at most room - reserve.  When there is no
+ * room, the expired records of every queue go first, then the least
+ * recently used caches, one by one.
+ */
+
+static ngx_microshop_rec_t *
+ngx_microshop_zone_alloc(ngx_microshop_zone_t *zone, size_t size,
+    ngx_uint_t flags, int64_t now)
+{
+    size_t               slot, max;
+    ngx_uint_t           k, expired;
+    ngx_microshop_rec_t *rec;
+
+    slot = ngx_microshop_zone_slot(zone, size);
+    max = zone->sh->room - zone->sh->reserve;
+    expired = 0;
+
+    for ( ;; ) {
+
+        if ((flags & NGX_MICROSHOP_REC_RESERVE)
+            || zone->sh->shared + slot <= max)
+        {
+            rec = ngx_slab_alloc_locked(zone->shpool, size);
+            if (rec) {
+                return rec;
+            }
+        }
+
+        if (!expired) {
+            expired = 1;
+
+            (void) ngx_microshop_zone_expire(zone, NGX_MICROSHOP_KIND_TOKEN,
+                                             now,
+                                             NGX_MICROSHOP_ZONE_EXPIRE_BATCH);
+
+            for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
+                if (!NGX_MICROSHOP_KIND_EVICTABLE(k)) {
+                    (void) ngx_microshop_zone_expire(zone, k, now,
+                                               NGX_MICROSHOP_ZONE_EXPIRE_BATCH);
+                }
+            }
+
+            continue;
+        }
+
+        if (!ngx_microshop_zone_evict(zone)) {
+            break;
+        }
+    }
+
+    zone->refused = NGX_MICROSHOP_ZONE_FULL;
+    ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_FULL, 1);
+
+    /* said once a second per worker, not per request */
+    if (ngx_time() != zone->full_logged) {
+        zone->full_logged = ngx_time();
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "microshop_zone \"%V\" is full: no room for %uz "
+                      "bytes%s even after evicting caches; raise its size",
+                      &zone->name, size,
+                      (flags & NGX_MICROSHOP_REC_RESERVE)
+                      ? "" : " outside its reserve=");
+    }
+
+    return NULL;
+}
+
+
+/* the least recently used cache record goes; 0 when there is none */
+
+static ngx_uint_t
+ngx_microshop_zone_evict(ngx_microshop_zone_t *zone)
+{
+    ngx_microshop_link_t  *lru;
+
+    lru = &zone->sh->lru;
+
+    if (lru->prev == ngx_microshop_ref(zone, lru)) {
+        return 0;
+    }
+
+    ngx_microshop_zone_delete(zone, ngx_microshop_ptr(zone, lru->prev));
+    ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS, 1);
+
+    return 1;
+}
+
+
+/*
+ * The TENANT record of a charged key: the key up to its first '\n' (the
+ * seller of ngx_microshop_store_key(), or a client's "\x01" address).  It
+ * exists while the tenant has charged records.
+ */
+
+static ngx_microshop_rec_t *
+ngx_microshop_zone_tenant(ngx_microshop_zone_t *zone, u_char *key, size_t len,
+    ngx_uint_t create, int64_t now)
+{
+    u_char               *nl;
+    size_t                size;
+    ngx_microshop_rec_t  *rec;
+
+    nl = ngx_strlchr(key, key + len, '\n');
+    if (nl) {
+        len = nl - key;
+    }
+
+    rec = ngx_microshop_zone_find(zone, NGX_MICROSHOP_KIND_TENANT, key, len,
+                       ngx_microshop_zone_hash(NGX_MICROSHOP_KIND_TENANT,
+                                               key, len));
+    if (rec || !create) {
+        return rec;
+    }
+
+    size = NGX_MICROSHOP_REC_HEADER + ngx_align(len, 8)
+           + sizeof(ngx_microshop_tenant_t);
+
+    rec = ngx_microshop_zone_alloc(zone, size, NGX_MICROSHOP_REC_RESERVE, now);
+    if (rec == NULL) {
+        return NULL;
+    }
+
+    rec->hash = ngx_microshop_zone_hash(NGX_MICROSHOP_KIND_TENANT, key, len);
+    rec->kind = NGX_MICROSHOP_KIND_TENANT;
+    rec->flags = NGX_MICROSHOP_REC_RESERVE;
+    rec->key_len = (uint16_t) len;
+    rec->value_len = sizeof(ngx_microshop_tenant_t);
+    rec->expire = 0;
+    ngx_memcpy(rec->data, key, len);
+    ngx_memzero(ngx_microshop_rec_value(rec), sizeof(ngx_microshop_tenant_t));
+
+    ngx_microshop_zone_link_rec(zone, rec);
+
+    return rec;
+}
+
+
+/* 1, counted and logged, when slot more bytes would put the tenant of key
+ * over its quota of the class of flags; freed bytes are given back first */
+
+static ngx_uint_t
+ngx_microshop_zone_over_quota(ngx_microshop_zone_t *zone, u_char *key,
+    size_t len, ngx_uint_t flags, size_t slot, size_t freed)
+{
+    u_char                  *nl;
+    size_t                   taken;
+    ngx_uint_t               c;
+    ngx_microshop_rec_t     *rec;
+    ngx_microshop_tenant_t  *t;
+
+    c = ngx_microshop_zone_class(flags);
+
+    rec = ngx_microshop_zone_tenant(zone, key, len, 0, 0);
+
+    if (rec == NULL) {
+        taken = 0;
+
+    } else {
+        t = (ngx_microshop_tenant_t *) ngx_microshop_rec_value(rec);
+        taken = (size_t) t->taken[c] << 3;
+        taken = (taken > freed) ? taken - freed : 0;
+    }
+
+    if (taken + slot <= zone->sh->quota) {
+        return 0;
+    }
+
+    zone->refused = NGX_MICROSHOP_ZONE_QUOTA;
+    ngx_microshop_zone_count(zone, c ? NGX_MICROSHOP_COUNTER_QUOTA_EVENTS
+                                     : NGX_MICROSHOP_COUNTER_QUOTA_IDEM, 1);
+
+    if (ngx_time() != zone->quota_logged) {
+        zone->quota_logged = ngx_time();
+
+        nl = ngx_strlchr(key, key + len, '\n');
+        if (nl) {
+            len = nl - key;
+        }
+
+        if (len && key[0] == '\x01') {
+            /* a client's records, no seller: "\x01" address */
+            key++;
+            len--;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "microshop_zone \"%V\": \"%*s\" is over its "
+                      "seller_quota= of %uz bytes of %s records",
+                      &zone->name, len, key, zone->sh->quota,
+                      c ? "event" : "idempotency");
+    }
+
+    return 1;
+}
+
+
+/* rec, not linked yet, is counted in its tenant's quota */
+
+static ngx_int_t
+ngx_microshop_zone_charge(ngx_microshop_zone_t *zone, ngx_microshop_rec_t *rec,
+    int64_t now)
+{
+    ngx_microshop_rec_t     *tenant;
+    ngx_microshop_tenant_t  *t;
+
+    tenant = ngx_microshop_zone_tenant(zone, rec->data, rec->key_len, 1, now);
+    if (tenant == NULL) {
+        return NGX_ERROR;
+    }
+
+    t = (ngx_microshop_tenant_t *) ngx_microshop_rec_value(tenant);
+    t->taken[ngx_microshop_zone_class(rec->flags)] +=
+                              (uint32_t) (ngx_microshop_zone_rec_slot(zone, rec)
+                                          >> 3);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_zone_uncharge(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec)
+{
+    uint32_t                 units, *taken;
+    ngx_microshop_rec_t     *tenant;
+    ngx_microshop_tenant_t  *t;
+
+    tenant = ngx_microshop_zone_tenant(zone, rec->data, rec->key_len, 0, 0);
+    if (tenant == NULL) {
+        return;
+    }
+
+    t = (ngx_microshop_tenant_t *) ngx_microshop_rec_value(tenant);
+    taken = &t->taken[ngx_microshop_zone_class(rec->flags)];
+    units = (uint32_t) (ngx_microshop_zone_rec_slot(zone, rec) >> 3);
+
+    *taken = (*taken > units) ? *taken - units : 0;
+
+    if (t->taken[0] == 0 && t->taken[1] == 0) {
+        ngx_microshop_zone_delete(zone, tenant);
+    }
 }

@@ -244,7 +244,11 @@ def _flood(port, keys_iter, per_conn):
     return codes
 
 
-def test_many_distinct_sellers_in_a_small_zone_never_5xx(nginx, keys, backend):
+def test_many_distinct_keys_in_a_small_zone_fail_closed(nginx, keys, backend):
+    """Live rate state is never evicted: once it fills the zone, a key
+    without state is refused with 503 store-unavailable rather than let
+    through unlimited, and passes again once the buckets have refilled
+    (docs/operations.md "The zone")."""
     n = nginx.new()
     n.write_file("html/a.txt", "a\n")
     n.start(render(n, keys, backend, zone_size="32k"), workers=2)
@@ -256,10 +260,18 @@ def test_many_distinct_sellers_in_a_small_zone_never_5xx(nginx, keys, backend):
                                  for i in range(c * step, (c + 1) * step)),
                         500)
     assert len(codes) == total
-    assert set(codes) == {200}
+    assert set(codes) == {200, 503}
     text = n.get("/status").text
-    assert int(re.search(r"^microshop_zone_evictions_total (\d+)$", text,
+    assert int(re.search(r"^microshop_zone_full_total (\d+)$", text,
                          re.M).group(1)) > 0
+    r = n.get("/by-key/a.txt", headers={"X-Key": "flood-again"})
+    if r.status_code == 503:
+        problem(r, "store-unavailable")
+        assert r.headers["Retry-After"] == "1"
+    # default tier 1r/s: every bucket is full again a second later
+    time.sleep(1.2)
+    assert n.get("/by-key/a.txt",
+                 headers={"X-Key": "after-refill"}).status_code == 200
     n.stop()
 
 
