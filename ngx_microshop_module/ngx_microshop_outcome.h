@@ -77,6 +77,13 @@ typedef enum {
     /* nginx's own 502/503/504, answered as a problem */
     NGX_MICROSHOP_OUT_UPSTREAM_UNAVAILABLE,
 
+    /* outcomes not known (docs/http.md "Outcomes"), and the admin API's
+     * settling of holds */
+    NGX_MICROSHOP_OUT_IDEM_UNKNOWN,
+    NGX_MICROSHOP_OUT_RESERVE_UNKNOWN,
+    NGX_MICROSHOP_OUT_ORDER_COMMIT,
+    NGX_MICROSHOP_OUT_ORDER_RELEASE,
+
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;
 

@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000006ULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000007ULL
 
 /* one bucket of the index per this many bytes of zone */
 #define NGX_MICROSHOP_ZONE_BUCKET_BYTES  512
