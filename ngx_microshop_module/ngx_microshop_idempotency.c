@@ -776,6 +776,7 @@ ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     ictx->active = 0;
 
+
     if (!ictx->header_seen && ngx_microshop_upstream_reached(r)) {
         /*
          * The request ends without an answer after bytes of it reached

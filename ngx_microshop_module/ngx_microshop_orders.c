@@ -21,8 +21,8 @@
 
 
 static ngx_int_t ngx_microshop_orders_list(ngx_http_request_t *r);
-static ngx_int_t ngx_microshop_orders_args(ngx_http_request_t *r,
-    ngx_microshop_op_t *op);
+static char *ngx_microshop_orders_args(ngx_http_request_t *r,
+    ngx_microshop_op_t *op, char **title);
 static void ngx_microshop_orders_listed(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 static json_t *ngx_microshop_orders_json(ngx_microshop_op_t *op);
@@ -172,6 +172,7 @@ ngx_microshop_orders_settled(ngx_http_request_t *r, ngx_microshop_op_t *op)
 static ngx_int_t
 ngx_microshop_orders_list(ngx_http_request_t *r)
 {
+    char                *detail, *title;
     ngx_int_t            rc;
     ngx_microshop_op_t  *op;
 
@@ -188,9 +189,15 @@ ngx_microshop_orders_list(ngx_http_request_t *r)
     op->type = NGX_MICROSHOP_OP_HOLD_LIST;
     op->pool = r->pool;
 
-    rc = ngx_microshop_orders_args(r, op);
-    if (rc != NGX_OK) {
-        return rc;
+    detail = ngx_microshop_orders_args(r, op, &title);
+
+    if (detail) {
+        if (title == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid-request", title, detail);
     }
 
     r->main->count++;
@@ -202,12 +209,13 @@ ngx_microshop_orders_list(ngx_http_request_t *r)
 
 
 /*
- * ?state=pending|all&seller=S&limit=N into the op; NGX_OK, or what the
- * handler answers (400 invalid-request)
+ * ?state=pending|all&seller=S&limit=N into the op: NULL, or the detail of
+ * the 400 invalid-request to answer with (title: what is invalid)
  */
 
-static ngx_int_t
-ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op)
+static char *
+ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op,
+    char **title)
 {
     u_char     *dst, *src;
     ngx_int_t   n;
@@ -223,10 +231,8 @@ ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op)
         } else if (value.len != 7
                    || ngx_strncmp(value.data, "pending", 7) != 0)
         {
-            return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                                      "invalid-request", "Invalid state",
-                                      "state is \"pending\" (the default) "
-                                      "or \"all\".");
+            *title = "Invalid state";
+            return "state is \"pending\" (the default) or \"all\".";
         }
     }
 
@@ -234,9 +240,8 @@ ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op)
         n = ngx_atoi(value.data, value.len);
 
         if (n < 1 || n > NGX_MICROSHOP_ORDERS_LIMIT_MAX) {
-            return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                                      "invalid-request", "Invalid limit",
-                                      "limit is a number from 1 to 1000.");
+            *title = "Invalid limit";
+            return "limit is a number from 1 to 1000.";
         }
 
         op->u.reserve.limit = n;
@@ -245,7 +250,8 @@ ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op)
     if (ngx_http_arg(r, (u_char *) "seller", 6, &value) == NGX_OK) {
         dst = ngx_pnalloc(r->pool, value.len);
         if (dst == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *title = NULL;
+            return "";
         }
 
         op->u.reserve.seller.data = dst;
@@ -256,14 +262,12 @@ ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op)
         if (!ngx_microshop_events_name_valid(op->u.reserve.seller.data,
                                              op->u.reserve.seller.len))
         {
-            return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                                      "invalid-request", "Invalid seller",
-                                      "A seller has 1 to 256 bytes and no "
-                                      "control characters.");
+            *title = "Invalid seller";
+            return "A seller has 1 to 256 bytes and no control characters.";
         }
     }
 
-    return NGX_OK;
+    return NULL;
 }
 
 

@@ -10,14 +10,13 @@ import http.client
 import http.server
 import json
 import re
-import socket
 import threading
 import time
 
 import pytest
 
-from microshop import (admin, free_port, mint, problem, set_stock, stock,
-                       wait_for)
+from microshop import (Blackhole, admin, free_port, mint, problem, set_stock,
+                       stock, wait_for)
 
 CONF = """
 microshop_zone name=up size=8m;
@@ -145,31 +144,6 @@ server {
 OOPS = "<p>the operator's own page</p>\n"
 HOLD = "4s"
 
-
-
-class Blackhole:
-    """A listener whose accept queue is full: further SYNs are dropped, so
-    a connect to it times out."""
-
-    def __init__(self):
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(0)
-        self.port = self.server.getsockname()[1]
-        self.fillers = []
-        for _ in range(2):
-            s = socket.socket()
-            s.setblocking(False)
-            try:
-                s.connect(("127.0.0.1", self.port))
-            except BlockingIOError:
-                pass
-            self.fillers.append(s)
-
-    def close(self):
-        for s in self.fillers:
-            s.close()
-        self.server.close()
 
 
 @pytest.fixture(scope="module")
