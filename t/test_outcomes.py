@@ -171,6 +171,13 @@ class Raw:
             return len(self.heads)
 
     def close(self):
+        # a thread blocked in accept() would go on accepting on the
+        # number the next socket of this process gets: wake it first
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
         self.server.close()
 
 
@@ -736,7 +743,7 @@ def test_event_with_a_newer_version_settles_an_older_does_not(gw, keys,
 def test_event_leaves_live_holds_alone(gw, keys, backend, clean):
     seller = unique("lv")
     shop(backend, gw, keys, seller, 3)
-    backend.mode(delay=1, path_prefix="/v1/sellers/%s/" % seller)
+    backend.mode(delay=2, path_prefix="/v1/sellers/%s/" % seller)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = pool.submit(checkout, gw, keys, "main", seller, unique("k"))
         wait_for(lambda: stock(gw, keys, seller, "A1")["held"] == 1, 5,
