@@ -656,8 +656,7 @@ ngx_http_microshop_log_handler(ngx_http_request_t *r)
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
 
-    ngx_microshop_idem_settle(r, ctx);
-    ngx_microshop_reserve_settle(r, ctx);
+    /* a lock or a hold left was settled as the request ended, before */
 
     ngx_microshop_zone_count(mmcf->zone, ctx->reason, 1);
 

@@ -13,6 +13,7 @@
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_admin.h"
+#include "ngx_microshop_orders.h"
 #include "ngx_microshop_json.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
@@ -111,6 +112,14 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(route->data, "stock/", sizeof("stock/") - 1) == 0)
     {
         return ngx_microshop_admin_stock(r, route);
+    }
+
+    if ((route->len == sizeof("orders") - 1
+         || (route->len > sizeof("orders/") - 1
+             && route->data[sizeof("orders") - 1] == '/'))
+        && ngx_strncmp(route->data, "orders", sizeof("orders") - 1) == 0)
+    {
+        return ngx_microshop_orders_handler(r, route);
     }
 
     if (route->len == sizeof("revocations") - 1
@@ -295,31 +304,10 @@ ngx_microshop_admin_stock_refuse(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-/* the answer is sent by done(), now or when the store answers */
-
-static void
-ngx_microshop_admin_run(ngx_http_request_t *r, ngx_microshop_op_t *op,
-    ngx_microshop_request_done_pt done)
-{
-    switch (ngx_microshop_request_exec(r, op, done)) {
-
-    case NGX_OK:
-        done(r, op);
-        break;
-
-    case NGX_AGAIN:
-        break;
-
-    default:
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-}
-
-
 static void
 ngx_microshop_admin_stock_exec(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
-    ngx_microshop_admin_run(r, op, ngx_microshop_admin_stock_done);
+    ngx_microshop_request_run(r, op, ngx_microshop_admin_stock_done);
 }
 
 
@@ -385,7 +373,7 @@ static void
 ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
     u_char              *p;
-    ngx_str_t            body, type, cc;
+    ngx_str_t            body;
 
     if (op->rc == NGX_DECLINED && op->type == NGX_MICROSHOP_OP_STOCK_GET) {
         ngx_http_finalize_request(r,
@@ -422,17 +410,7 @@ ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
                     op->u.stock.available, op->u.stock.held);
     body.len = p - body.data;
 
-    ngx_str_set(&cc, "no-store");
-
-    if (ngx_microshop_header_add(r, "Cache-Control", &cc) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_str_set(&type, "application/json");
-
-    ngx_http_finalize_request(r,
-        ngx_microshop_send_body(r, NGX_HTTP_OK, &type, &body));
+    ngx_http_finalize_request(r, ngx_microshop_send_private_json(r, &body));
 }
 
 
@@ -500,7 +478,7 @@ ngx_microshop_admin_revoke(ngx_http_request_t *r)
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "microshop: token jti \"%V\" revoked", &op->key);
 
-    ngx_microshop_admin_run(r, op, ngx_microshop_admin_op_done);
+    ngx_microshop_request_run(r, op, ngx_microshop_admin_op_done);
 }
 
 

@@ -4,6 +4,8 @@
  *   POST <loc>/revocations           {"jti":"...","exp":<unix>}  -> 204
  *   PUT  <loc>/stock/<seller>/<sku>  {"available":N}              -> 204
  *   GET  <loc>/stock/<seller>/<sku>  -> {"available":N,"held":M}
+ *   GET  <loc>/orders, POST <loc>/orders/<id>/commit|release
+ *                                    (ngx_microshop_orders.h)
  *
  * The location needs a token with the scope microshop:admin: the
  * directive turns microshop_auth on there and adds that scope rule.

@@ -161,6 +161,23 @@ ngx_microshop_header_in(ngx_http_request_t *r, ngx_str_t *name,
 
 
 ngx_int_t
+ngx_microshop_send_private_json(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_str_t  type, cc;
+
+    ngx_str_set(&cc, "no-store");
+
+    if (ngx_microshop_header_add(r, "Cache-Control", &cc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_microshop_send_body(r, NGX_HTTP_OK, &type, body);
+}
+
+
+ngx_int_t
 ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body)
 {

@@ -135,6 +135,10 @@ ngx_int_t ngx_microshop_send_buffer(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body);
 
+/* 200 application/json with Cache-Control: no-store (the admin API) */
+ngx_int_t ngx_microshop_send_private_json(ngx_http_request_t *r,
+    ngx_str_t *body);
+
 
 /* seconds a client waits before it retries what the store could not do,
  * or a request still in flight (409 idempotency-in-progress) */

@@ -15,6 +15,7 @@
 #include "microshop_idempotency.h"
 #include "ngx_microshop_digest.h"
 #include "ngx_microshop_upstream_error.h"
+#include "ngx_microshop_lint.h"
 
 
 #define NGX_MICROSHOP_IDEM_READ_CHUNK  65536
@@ -42,6 +43,13 @@ static ngx_int_t ngx_microshop_idem_replay(ngx_http_request_t *r,
 static ngx_int_t ngx_microshop_idem_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_uint_t status, char *name,
     char *title, char *detail, ngx_uint_t retry_after);
+static uint64_t ngx_microshop_idem_owner(void);
+static void ngx_microshop_idem_end(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static void ngx_microshop_idem_op(ngx_http_request_t *r,
+    ngx_microshop_idem_ctx_t *ictx, ngx_microshop_op_t *op);
+static void ngx_microshop_idem_settle(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
 
 
 void
@@ -79,6 +87,9 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
+
+    ilcf->file = cf->conf_file->file.name.data;
+    ilcf->line = cf->conf_file->line;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
         ilcf->mode = NGX_MICROSHOP_IDEM_OFF;
@@ -181,6 +192,11 @@ ngx_microshop_idem_loc_merge(ngx_conf_t *cf, ngx_microshop_idem_loc_t *prev,
                               1024 * 1024);
     ngx_conf_merge_str_value(conf->header, (ngx_str_t) ngx_null_string,
                              "Idempotency-Key");
+
+    if (conf->mode != NGX_MICROSHOP_IDEM_OFF) {
+        ngx_microshop_lint_upstream_time(cf, "microshop_idempotency", "lock",
+                                         conf->lock, conf->file, conf->line);
+    }
 
     return NGX_CONF_OK;
 }
@@ -285,13 +301,22 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
     }
 
     if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
+        /* whatever the lock's fate, it is settled when the request ends */
+        if (!ictx->at_end) {
+            if (ngx_microshop_request_at_end(r, ctx, ngx_microshop_idem_end)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            ictx->at_end = 1;
+        }
+
+        ictx->owner = ngx_microshop_idem_owner();
+
+        ngx_microshop_idem_op(r, ictx, &ctx->op);
         ctx->op.type = NGX_MICROSHOP_OP_IDEM_BEGIN;
-        ctx->op.key = ictx->key;
-        ctx->op.pool = r->pool;
-        ngx_memcpy(ctx->op.u.idem.fingerprint, ictx->fingerprint,
-                   NGX_MICROSHOP_FINGERPRINT_LEN);
         ctx->op.u.idem.lock = ilcf->lock;
-        ctx->op.u.idem.ttl = ilcf->ttl;
     }
 
     if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
@@ -521,6 +546,7 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
         ictx->capture = 1;
         ictx->oversize = 1;
         ictx->complete = 1;
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_UNKNOWN);
         ngx_microshop_idem_settle(r, ctx);
         return NGX_OK;
     }
@@ -681,12 +707,70 @@ ngx_microshop_idem_body_filter(ngx_http_request_t *r,
 }
 
 
-void
+/* a lock of this request: unique per worker, and across restarts */
+
+static uint64_t
+ngx_microshop_idem_owner(void)
+{
+    static uint32_t  n;
+
+    return ((uint64_t) (ngx_pid & 0xffffff) << 40)
+           | ((uint64_t) (ngx_random() & 0xff) << 32)
+           | ++n;
+}
+
+
+/* the fields every op on the request's key carries */
+
+static void
+ngx_microshop_idem_op(ngx_http_request_t *r, ngx_microshop_idem_ctx_t *ictx,
+    ngx_microshop_op_t *op)
+{
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    mlcf = ngx_microshop_loc_conf(r);
+
+    op->key = ictx->key;
+    op->pool = r->pool;
+    ngx_memcpy(op->u.idem.fingerprint, ictx->fingerprint,
+               NGX_MICROSHOP_FINGERPRINT_LEN);
+    op->u.idem.owner = ictx->owner;
+    op->u.idem.ttl = mlcf->idem.ttl;
+}
+
+
+/*
+ * The request ends (docs/http.md "Outcomes").  A lock no answer settled
+ * is settled now: kept as executed once bytes of the request reached the
+ * backend, released when they provably did not.  An IDEM_BEGIN still in
+ * flight (the request went away first) may have taken the lock it will
+ * never use: a release follows it, which frees the key only if that lock
+ * is ours.
+ */
+
+static void
+ngx_microshop_idem_end(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
+{
+    if (ctx->op_state == NGX_MICROSHOP_OP_PENDING
+        && ctx->op.type == NGX_MICROSHOP_OP_IDEM_BEGIN)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: request gone during IDEM_BEGIN, "
+                       "releasing its lock");
+
+        /* as a lock taken and never used: nothing was sent */
+        ctx->idem.active = 1;
+    }
+
+    ngx_microshop_idem_settle(r, ctx);
+}
+
+
+static void
 ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 {
     ngx_microshop_op_t              *op;
     ngx_microshop_idem_ctx_t        *ictx;
-    ngx_http_microshop_loc_conf_t   *mlcf;
     ngx_http_microshop_main_conf_t  *mmcf;
 
     ictx = &ctx->idem;
@@ -697,24 +781,23 @@ ngx_microshop_idem_settle(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
     ictx->active = 0;
 
-    if (!ictx->header_seen) {
+
+    if (!ictx->header_seen && ngx_microshop_upstream_reached(r)) {
         /*
-         * The client went away before the upstream answered: it may
-         * have executed.  The lock stays until "lock=" runs out.
+         * The request ends without an answer after bytes of it reached
+         * the backend (the client went away, nginx gave up): it may have
+         * executed.  Remembered as executed with no answer to replay.
          */
-        return;
+        ictx->capture = 1;
+        ictx->oversize = 1;
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_UNKNOWN);
     }
 
     mmcf = ngx_microshop_main_conf(r);
-    mlcf = ngx_microshop_loc_conf(r);
 
     /* posted: the store copies what it keeps, the request may end first */
     op = &ictx->op;
-    op->key = ictx->key;
-    op->pool = r->pool;
-    ngx_memcpy(op->u.idem.fingerprint, ictx->fingerprint,
-               NGX_MICROSHOP_FINGERPRINT_LEN);
-    op->u.idem.ttl = mlcf->idem.ttl;
+    ngx_microshop_idem_op(r, ictx, op);
 
     if (!ictx->capture) {
         op->type = NGX_MICROSHOP_OP_IDEM_RELEASE;

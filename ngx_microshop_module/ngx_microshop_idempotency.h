@@ -38,8 +38,6 @@ ngx_int_t ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 ngx_int_t ngx_microshop_idem_body_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in);
-void ngx_microshop_idem_settle(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx);
 
 
 #endif /* _NGX_MICROSHOP_IDEMPOTENCY_H_INCLUDED_ */

@@ -78,6 +78,8 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_idempotency_total{result=\"released\"}" },
     { NGX_MICROSHOP_COUNTER_IDEM_INVALID,
       "microshop_idempotency_total{result=\"invalid\"}" },
+    { NGX_MICROSHOP_COUNTER_IDEM_UNKNOWN,
+      "microshop_idempotency_total{result=\"unknown\"}" },
     { NGX_MICROSHOP_COUNTER_CACHE_HIT,
       "microshop_inventory_cache_total{result=\"hit\"}" },
     { NGX_MICROSHOP_COUNTER_CACHE_MISS,
@@ -98,8 +100,19 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_reservations_total{result=\"committed\"}" },
     { NGX_MICROSHOP_COUNTER_RESERVE_RELEASE,
       "microshop_reservations_total{result=\"released\"}" },
-    { NGX_MICROSHOP_COUNTER_RESERVE_EXPIRED,
-      "microshop_reservations_total{result=\"expired\"}" },
+    { NGX_MICROSHOP_COUNTER_RESERVE_UNKNOWN,
+      "microshop_reservations_total{result=\"unknown\"}" },
+    { NGX_MICROSHOP_COUNTER_RESERVE_PENDING,
+      "microshop_reservations_total{result=\"pending\"}" },
+    { NGX_MICROSHOP_COUNTER_SETTLED_ADMIN_COMMIT,
+      "microshop_reservations_settled_total{by=\"admin\","
+      "result=\"committed\"}" },
+    { NGX_MICROSHOP_COUNTER_SETTLED_ADMIN_RELEASE,
+      "microshop_reservations_settled_total{by=\"admin\","
+      "result=\"released\"}" },
+    { NGX_MICROSHOP_COUNTER_SETTLED_EVENT,
+      "microshop_reservations_settled_total{by=\"event\","
+      "result=\"reconciled\"}" },
     { NGX_MICROSHOP_COUNTER_REDIS_ERRORS, "microshop_redis_errors_total" },
     { NGX_MICROSHOP_COUNTER_STORE_ERRORS, "microshop_store_errors_total" },
     { NGX_MICROSHOP_COUNTER_STORE_LATE,
@@ -111,6 +124,12 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_zone_quota_refused_total{class=\"idempotency\"}" },
     { NGX_MICROSHOP_COUNTER_QUOTA_EVENTS,
       "microshop_zone_quota_refused_total{class=\"events\"}" },
+};
+
+
+/* gauges: what is there now (a line each, its own family) */
+static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
+    { NGX_MICROSHOP_COUNTER_HOLDS_PENDING, "microshop_reservations_pending" },
 };
 
 
@@ -130,6 +149,7 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
     "microshop_requests_total{decision=\"%s\",reason=\"%s\"} %uA\n"
 #define NGX_MICROSHOP_STATUS_FAMILY      "# TYPE %V counter\n"
 #define NGX_MICROSHOP_STATUS_COUNTER     "%s %uA\n"
+#define NGX_MICROSHOP_STATUS_GAUGE       "# TYPE %s gauge\n%s %uA\n"
 #define NGX_MICROSHOP_STATUS_RECORDS_HEAD                                     \
     "# TYPE microshop_zone_records gauge\n"
 #define NGX_MICROSHOP_STATUS_RECORDS                                          \
@@ -254,6 +274,12 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
                          c[ngx_microshop_metric_lines[i].counter]);
     }
 
+    for (i = 0; i < ngx_microshop_nelts(ngx_microshop_gauge_lines); i++) {
+        line = ngx_microshop_gauge_lines[i].line;
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_GAUGE, line, line,
+                         c[ngx_microshop_gauge_lines[i].counter]);
+    }
+
     p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_RECORDS_HEAD);
 
     for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
@@ -311,6 +337,12 @@ ngx_microshop_status_size(void)
 
         len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_FAMILY) + n
                + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_COUNTER) + n
+               + NGX_ATOMIC_T_LEN;
+    }
+
+    for (i = 0; i < ngx_microshop_nelts(ngx_microshop_gauge_lines); i++) {
+        len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_GAUGE)
+               + 2 * ngx_strlen(ngx_microshop_gauge_lines[i].line)
                + NGX_ATOMIC_T_LEN;
     }
 

@@ -152,6 +152,22 @@ static ngx_microshop_outcome_t  ngx_microshop_outcomes[] = {
     { "seller over its quota of records", 0,
       NGX_MICROSHOP_REASON_QUOTA_EXCEEDED, NGX_MICROSHOP_SLOT_NONE,
       ngx_microshop_no_value },
+
+    { "idempotency key kept: outcome unknown",
+      NGX_MICROSHOP_COUNTER_IDEM_UNKNOWN,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_IDEMPOTENCY,
+      ngx_string("unknown") },
+    { "hold kept: outcome unknown", NGX_MICROSHOP_COUNTER_RESERVE_UNKNOWN,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
+    { "hold committed by the admin API",
+      NGX_MICROSHOP_COUNTER_SETTLED_ADMIN_COMMIT,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
+    { "hold released by the admin API",
+      NGX_MICROSHOP_COUNTER_SETTLED_ADMIN_RELEASE,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
 };
 
 

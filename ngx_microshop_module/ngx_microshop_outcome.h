@@ -81,6 +81,13 @@ typedef enum {
     /* a seller over its seller_quota= of records in the zone */
     NGX_MICROSHOP_OUT_QUOTA_EXCEEDED,
 
+    /* outcomes not known (docs/http.md "Outcomes"), and the admin API's
+     * settling of holds */
+    NGX_MICROSHOP_OUT_IDEM_UNKNOWN,
+    NGX_MICROSHOP_OUT_RESERVE_UNKNOWN,
+    NGX_MICROSHOP_OUT_ORDER_COMMIT,
+    NGX_MICROSHOP_OUT_ORDER_RELEASE,
+
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;
 

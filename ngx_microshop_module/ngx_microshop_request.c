@@ -21,6 +21,14 @@ static void ngx_microshop_request_cancel(void *data);
 static void ngx_microshop_request_resume(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 static void ngx_microshop_request_body_done(ngx_http_request_t *r);
+static void ngx_microshop_request_end(void *data);
+
+
+typedef struct {
+    ngx_http_request_t               *r;
+    ngx_http_microshop_ctx_t         *ctx;
+    ngx_microshop_request_end_pt      handler;
+} ngx_microshop_request_end_t;
 
 
 /*
@@ -107,6 +115,25 @@ ngx_microshop_request_exec(ngx_http_request_t *r, ngx_microshop_op_t *op,
     r->main->count++;
 
     return NGX_AGAIN;
+}
+
+
+void
+ngx_microshop_request_run(ngx_http_request_t *r, ngx_microshop_op_t *op,
+    ngx_microshop_request_done_pt done)
+{
+    switch (ngx_microshop_request_exec(r, op, done)) {
+
+    case NGX_OK:
+        done(r, op);
+        break;
+
+    case NGX_AGAIN:
+        break;
+
+    default:
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 }
 
 
@@ -203,6 +230,45 @@ ngx_microshop_request_resume(ngx_http_request_t *r, ngx_microshop_op_t *op)
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * A request cleanup (ngx_http_cleanup_add): it runs in
+ * ngx_http_terminate_request() and ngx_http_free_request(), after the
+ * upstream's own cleanup, which was added later (the list runs last in,
+ * first out), finalized the upstream and counted what it sent.
+ */
+
+ngx_int_t
+ngx_microshop_request_at_end(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_request_end_pt handler)
+{
+    ngx_http_cleanup_t           *cln;
+    ngx_microshop_request_end_t  *end;
+
+    cln = ngx_http_cleanup_add(r, sizeof(ngx_microshop_request_end_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    end = cln->data;
+    end->r = r;
+    end->ctx = ctx;
+    end->handler = handler;
+
+    cln->handler = ngx_microshop_request_end;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_microshop_request_end(void *data)
+{
+    ngx_microshop_request_end_t  *end = data;
+
+    end->handler(end->r, end->ctx);
 }
 
 

@@ -86,6 +86,26 @@ ngx_int_t ngx_microshop_request_exec(ngx_http_request_t *r,
     ngx_microshop_op_t *op, ngx_microshop_request_done_pt done);
 
 /*
+ * ngx_microshop_request_exec() for a content handler whose answer is sent
+ * by done(r, op), now or when the store answers; a failure to start it
+ * finalizes the request with 500
+ */
+void ngx_microshop_request_run(ngx_http_request_t *r, ngx_microshop_op_t *op,
+    ngx_microshop_request_done_pt done);
+
+/*
+ * handler(r, ctx) runs when the request ends (answered, terminated, its
+ * client gone), before the log phase, with the context a stage wrote to
+ * even when an internal redirect (error_page) detached it from the
+ * request: what a stage took there (a lock, a hold) is settled by it.
+ */
+typedef void (*ngx_microshop_request_end_pt)(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+ngx_int_t ngx_microshop_request_at_end(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_request_end_pt handler);
+
+/*
  * Reads the request body in the access phase (once per request; it still
  * reaches the upstream as it came).  NGX_OK: read; NGX_AGAIN: reading,
  * the phases resume when it is done; NGX_DONE: the request was finalized

@@ -16,6 +16,7 @@
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_upstream_error.h"
+#include "ngx_microshop_lint.h"
 #include "microshop_reserve_checkout.h"
 
 
@@ -28,6 +29,12 @@ static ngx_int_t ngx_microshop_reserve_invalid(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, const char *err);
 static ngx_int_t ngx_microshop_reserve_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
+static ngx_int_t ngx_microshop_reserve_forward(ngx_http_request_t *r,
+    ngx_microshop_reserve_ctx_t *rs);
+static void ngx_microshop_reserve_end(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+static void ngx_microshop_reserve_settle(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_uint_t unknown);
 static void ngx_microshop_sweep_handler(ngx_event_t *ev);
 
 
@@ -59,6 +66,9 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
+
+    mlcf->reserve.file = cf->conf_file->file.name.data;
+    mlcf->reserve.line = cf->conf_file->line;
 
     if (ngx_microshop_conf_flag(cf, &value[1], &mlcf->reserve.on) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -100,6 +110,11 @@ ngx_microshop_reserve_loc_merge(ngx_conf_t *cf,
 
     ngx_conf_merge_value(conf->on, NGX_CONF_UNSET, 0);
     ngx_conf_merge_msec_value(conf->hold, NGX_CONF_UNSET_MSEC, 30000);
+
+    if (conf->on) {
+        ngx_microshop_lint_upstream_time(cf, "microshop_reserve", "hold",
+                                         conf->hold, conf->file, conf->line);
+    }
 
     return NGX_CONF_OK;
 }
@@ -204,6 +219,18 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        /* whatever the hold's fate, it is settled when the request ends */
+        if (!rc_ctx->at_end) {
+            if (ngx_microshop_request_at_end(r, ctx,
+                                             ngx_microshop_reserve_end)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            rc_ctx->at_end = 1;
+        }
+
         op->type = NGX_MICROSHOP_OP_RESERVE;
         op->pool = r->pool;
         op->u.reserve.seller = seller;
@@ -236,9 +263,35 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
 
     if (rc_ctx->held) {
         ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_HELD);
+
+        if (ngx_microshop_reserve_forward(r, rc_ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The backend learns the reservation's id, X-Microshop-Reservation, to
+ * settle it through the admin API when the edge cannot tell its outcome
+ * (docs/inventory.md).  A client's X-Microshop-* headers were removed.
+ */
+
+static ngx_int_t
+ngx_microshop_reserve_forward(ngx_http_request_t *r,
+    ngx_microshop_reserve_ctx_t *rs)
+{
+    ngx_int_t  rc;
+
+    static ngx_str_t  name = ngx_string("X-Microshop-Reservation");
+
+    rc = ngx_microshop_header_push(r, &r->headers_in.headers, &name,
+                                   (u_char *) "x-microshop-reservation",
+                                   &rs->op.u.reserve.id);
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -355,7 +408,8 @@ ngx_microshop_reserve_reject(ngx_http_request_t *r,
  * The backend answered: commit on 2xx, release on anything else.  nginx's
  * own 502/504 after the request reached the upstream (timeout, reset)
  * leaves the outcome unknown: the backend may have sold the units, so the
- * hold stays until "hold=" runs out and the sweep releases it.
+ * hold stays until an answer of the backend (the admin API, an inventory
+ * event) settles it (docs/http.md "Outcomes").
  */
 
 void
@@ -363,20 +417,56 @@ ngx_microshop_reserve_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
     if (ngx_microshop_upstream_unknown(r)) {
-        ctx->reserve.held = 0;
+        ngx_microshop_reserve_settle(r, ctx, 1);
         return;
     }
 
     ctx->reserve.header_seen = 1;
     ctx->reserve.status = r->headers_out.status;
 
-    ngx_microshop_reserve_settle(r, ctx);
+    ngx_microshop_reserve_settle(r, ctx, 0);
 }
 
 
-void
-ngx_microshop_reserve_settle(ngx_http_request_t *r,
+/*
+ * The request ends with its hold not settled: the outcome is unknown
+ * once bytes of the request reached the backend, else it provably never
+ * left and the hold is released.  A RESERVE still in flight (the request
+ * went away first) may have taken a hold: a release by its id follows
+ * it.
+ */
+
+static void
+ngx_microshop_reserve_end(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_microshop_reserve_ctx_t  *rs;
+
+    rs = &ctx->reserve;
+
+    if (ctx->op_state == NGX_MICROSHOP_OP_PENDING
+        && ctx->op.type == NGX_MICROSHOP_OP_RESERVE)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: request gone during RESERVE, "
+                       "releasing its hold");
+        rs->held = 1;
+    }
+
+    ngx_microshop_reserve_settle(r, ctx,
+                                 !rs->header_seen
+                                 && ngx_microshop_upstream_reached(r));
+}
+
+
+/*
+ * A hold with an answer: committed on the backend's 2xx, released
+ * otherwise.  Unknown: kept, the store lists it once hold= runs out.
+ */
+
+static void
+ngx_microshop_reserve_settle(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_uint_t unknown)
 {
     ngx_microshop_op_t              *op;
     ngx_microshop_reserve_ctx_t     *rs;
@@ -393,6 +483,21 @@ ngx_microshop_reserve_settle(ngx_http_request_t *r,
     mmcf = ngx_microshop_main_conf(r);
 
     op = &rs->op;
+
+    if (unknown) {
+        op->type = NGX_MICROSHOP_OP_HOLD_UNKNOWN;
+        op->u.reserve.why = ngx_microshop_upstream_why(r);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "microshop: hold \"%V\" kept, outcome unknown (%ui)",
+                       &op->u.reserve.id, op->u.reserve.why);
+
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_UNKNOWN);
+
+        ngx_microshop_store_post(&mmcf->store, op);
+        return;
+    }
+
     op->type = NGX_MICROSHOP_OP_SETTLE;
     op->u.reserve.commit = (rs->header_seen && r->upstream
                             && rs->status >= 200 && rs->status < 300);
@@ -405,7 +510,7 @@ ngx_microshop_reserve_settle(ngx_http_request_t *r,
 }
 
 
-/* the periodic sweep of holds that were never settled */
+/* the periodic sweep: holds past hold= go pending */
 
 ngx_int_t
 ngx_microshop_reserve_init_process(ngx_cycle_t *cycle)

@@ -4,8 +4,12 @@
  *
  * microshop_reserve on|off [hold=T]                               (loc)
  *     checkout bodies reserve stock all-or-nothing at the edge; a 2xx
- *     from the backend commits, anything else releases; holds nobody
- *     settled are released by a once-a-second sweep in every worker.
+ *     from the backend commits, its other answers and a request that
+ *     provably never left release; a request that ends without an answer
+ *     after it was sent keeps its hold, its outcome unknown (docs/http.md
+ *     "Outcomes").  A once-a-second sweep in every worker moves holds
+ *     past hold= to pending reconciliation, which the admin API lists and
+ *     settles (docs/inventory.md).
  */
 
 #ifndef _NGX_MICROSHOP_RESERVE_H_INCLUDED_
@@ -31,10 +35,8 @@ ngx_int_t ngx_microshop_reserve_stage(ngx_http_request_t *r,
 
 void ngx_microshop_reserve_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
-void ngx_microshop_reserve_settle(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx);
 
-/* the periodic sweep of expired holds, one timer per worker */
+/* the periodic sweep of holds past hold=, one timer per worker */
 ngx_int_t ngx_microshop_reserve_init_process(ngx_cycle_t *cycle);
 
 

@@ -295,8 +295,22 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+        copy->u.reserve.holds = NULL;
+        copy->u.reserve.nholds = 0;
+        copy->u.reserve.total = 0;
+
+        if (ngx_microshop_store_str_copy(pool, &copy->u.reserve.seller)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
     case NGX_MICROSHOP_OP_RESERVE:
     case NGX_MICROSHOP_OP_SETTLE:
+    case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
         if (ngx_microshop_store_str_copy(pool, &copy->u.reserve.seller)
             != NGX_OK
             || ngx_microshop_store_str_copy(pool, &copy->u.reserve.id)

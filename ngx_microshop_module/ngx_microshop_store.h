@@ -58,9 +58,46 @@ typedef enum {
     NGX_MICROSHOP_OP_STOCK_SET,       /* key: seller "\n" sku; u.stock */
     NGX_MICROSHOP_OP_STOCK_GET,       /* rc NGX_DECLINED: no stock set */
     NGX_MICROSHOP_OP_RESERVE,         /* u.reserve; NGX_DECLINED: short */
-    NGX_MICROSHOP_OP_SETTLE,          /* u.reserve: commit or release */
-    NGX_MICROSHOP_OP_SWEEP            /* release holds past their time */
+    NGX_MICROSHOP_OP_SETTLE,          /* u.reserve.id: commit or release,
+                                         whatever its state; NGX_DECLINED:
+                                         no such hold (settled already) */
+    NGX_MICROSHOP_OP_SWEEP,           /* holds past hold=: pending */
+    NGX_MICROSHOP_OP_HOLD_UNKNOWN,    /* u.reserve.id, why: its request
+                                         ended, the outcome is unknown */
+    NGX_MICROSHOP_OP_HOLD_LIST        /* u.reserve: holds, oldest first */
 } ngx_microshop_op_type_e;
+
+
+/*
+ * The states of a hold (docs/inventory.md "Pending reconciliation").  A
+ * hold is settled (commit or release) by its request's answer, by the
+ * admin API or, once its outcome is unknown, by an inventory event with a
+ * newer version; time alone never releases it.
+ */
+typedef enum {
+    NGX_MICROSHOP_HOLD_LIVE = 0,      /* its request has not told yet */
+    NGX_MICROSHOP_HOLD_UNKNOWN,       /* its request ended after it was
+                                         sent, without an answer */
+    NGX_MICROSHOP_HOLD_PENDING        /* past hold= and not settled:
+                                         pending reconciliation */
+} ngx_microshop_hold_state_e;
+
+
+/* why the outcome of a hold is unknown (u.reserve.why) */
+typedef enum {
+    NGX_MICROSHOP_WHY_NONE = 0,
+    NGX_MICROSHOP_WHY_TIMEOUT,        /* nginx's 504 after the request was
+                                         sent */
+    NGX_MICROSHOP_WHY_UPSTREAM_ERROR, /* nginx's 502/503 after it was sent:
+                                         reset, closed, a bad header */
+    NGX_MICROSHOP_WHY_CLIENT_ABORT,   /* the request ended after it was
+                                         sent, before any answer: the
+                                         client went away */
+    NGX_MICROSHOP_WHY_NO_ANSWER,      /* hold= ran out before its request
+                                         told: still waiting, or its
+                                         worker stopped */
+    NGX_MICROSHOP_WHY_MAX
+} ngx_microshop_hold_why_e;
 
 
 /* u.event.result */
@@ -77,6 +114,19 @@ typedef struct {
     int64_t                        quantity;
     ngx_uint_t                     short_of_stock;  /* out */
 } ngx_microshop_line_t;
+
+
+/* a hold, as NGX_MICROSHOP_OP_HOLD_LIST lists it (in op->pool) */
+typedef struct {
+    ngx_str_t                      id;
+    ngx_str_t                      seller;
+    ngx_microshop_line_t          *lines;     /* not settled yet */
+    ngx_uint_t                     nlines;
+    int64_t                        created;   /* unix ms */
+    int64_t                        deadline;  /* unix ms: hold= runs out */
+    ngx_uint_t                     state;     /* PENDING once past deadline */
+    ngx_uint_t                     why;
+} ngx_microshop_hold_t;
 
 
 /* u.idem.result of NGX_MICROSHOP_OP_IDEM_BEGIN */
@@ -126,6 +176,8 @@ struct ngx_microshop_op_s {
         struct {
             u_char                     fingerprint[
                                            NGX_MICROSHOP_FINGERPRINT_LEN];
+            uint64_t                   owner;      /* begin, release: the
+                                                      request's own */
             int64_t                    lock;       /* ms */
             int64_t                    ttl;        /* ms */
             ngx_uint_t                 result;     /* begin */
@@ -174,13 +226,21 @@ struct ngx_microshop_op_s {
         } stock;
 
         struct {
-            ngx_str_t                  seller;
+            ngx_str_t                  seller;     /* list: "" for all */
             ngx_str_t                  id;         /* reservation id */
             ngx_microshop_line_t      *lines;
             ngx_uint_t                 nlines;
             int64_t                    hold;       /* ms */
             ngx_uint_t                 commit;     /* settle */
             ngx_uint_t                 held;       /* out: a hold exists */
+            ngx_uint_t                 why;        /* hold_unknown */
+            ngx_uint_t                 all;        /* list: every state,
+                                                      not only pending */
+            ngx_uint_t                 limit;      /* list */
+            ngx_microshop_hold_t      *holds;      /* list: out */
+            ngx_uint_t                 nholds;     /* list: out */
+            ngx_uint_t                 total;      /* list: out, matches
+                                                      beyond the limit too */
         } reserve;
     } u;
 };

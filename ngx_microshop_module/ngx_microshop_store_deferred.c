@@ -95,6 +95,8 @@ static ngx_microshop_deferred_entry_t *ngx_microshop_store_deferred_submit(
 static void ngx_microshop_store_deferred_run(ngx_event_t *ev);
 static void ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
+static ngx_int_t ngx_microshop_store_deferred_holds(ngx_microshop_op_t *op,
+    ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_str(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
 static void ngx_microshop_store_deferred_junk(ngx_str_t *s);
@@ -434,10 +436,83 @@ ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
         op->u.reserve.held = copy->u.reserve.held;
         break;
 
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+        op->u.reserve.holds = NULL;
+        op->u.reserve.nholds = 0;
+        op->u.reserve.total = copy->u.reserve.total;
+
+        if (copy->rc == NGX_OK
+            && ngx_microshop_store_deferred_holds(op, copy) != NGX_OK)
+        {
+            op->rc = NGX_ERROR;
+        }
+
+        break;
+
     default:
         /* the others answer with rc alone */
         break;
     }
+}
+
+
+/* the holds HOLD_LIST found, into the caller's pool */
+
+static ngx_int_t
+ngx_microshop_store_deferred_holds(ngx_microshop_op_t *op,
+    ngx_microshop_op_t *copy)
+{
+    ngx_uint_t             i, k;
+    ngx_microshop_hold_t  *h, *from;
+
+    if (copy->u.reserve.nholds == 0) {
+        return NGX_OK;
+    }
+
+    if (op->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_pcalloc(op->pool,
+                    copy->u.reserve.nholds * sizeof(ngx_microshop_hold_t));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < copy->u.reserve.nholds; i++) {
+        from = &copy->u.reserve.holds[i];
+
+        h[i] = *from;
+        h[i].lines = ngx_pcalloc(op->pool, (from->nlines + 1)
+                                           * sizeof(ngx_microshop_line_t));
+
+        if (h[i].lines == NULL
+            || ngx_microshop_store_deferred_str(op->pool, &h[i].id,
+                                                &from->id)
+               != NGX_OK
+            || ngx_microshop_store_deferred_str(op->pool, &h[i].seller,
+                                                &from->seller)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < from->nlines; k++) {
+            h[i].lines[k] = from->lines[k];
+
+            if (ngx_microshop_store_deferred_str(op->pool, &h[i].lines[k].sku,
+                                                 &from->lines[k].sku)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    op->u.reserve.holds = h;
+    op->u.reserve.nholds = copy->u.reserve.nholds;
+
+    return NGX_OK;
 }
 
 
@@ -484,6 +559,9 @@ ngx_microshop_store_deferred_junk(ngx_str_t *s)
 static void
 ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
 {
+    ngx_uint_t             i, k;
+    ngx_microshop_hold_t  *h;
+
     switch (copy->type) {
 
     case NGX_MICROSHOP_OP_IDEM_BEGIN:
@@ -493,6 +571,20 @@ ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
     case NGX_MICROSHOP_OP_INV_GET:
         ngx_microshop_store_deferred_junk(&copy->u.inv.body);
         ngx_microshop_store_deferred_junk(&copy->u.inv.etag);
+        break;
+
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+        for (i = 0; copy->rc == NGX_OK && i < copy->u.reserve.nholds; i++) {
+            h = &copy->u.reserve.holds[i];
+
+            ngx_microshop_store_deferred_junk(&h->id);
+            ngx_microshop_store_deferred_junk(&h->seller);
+
+            for (k = 0; k < h->nlines; k++) {
+                ngx_microshop_store_deferred_junk(&h->lines[k].sku);
+            }
+        }
+
         break;
 
     default:

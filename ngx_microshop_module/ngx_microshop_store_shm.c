@@ -56,11 +56,18 @@ typedef char  ngx_microshop_shm_rate_rec_fits[
     (NGX_MICROSHOP_REC_HEADER + NGX_MICROSHOP_SHM_RATE_KEY <= 64) ? 1 : -1];
 
 
-/* an idempotency record: this header, then the stored answer */
+/*
+ * An idempotency record: this header, then the stored answer.  A record
+ * in progress lives for lock= and then ttl=: once its lock ran out, the
+ * key answers "unavailable" (docs/directives.md, microshop_idempotency),
+ * never "new" again, until its owner completes it or ttl= runs out.
+ */
 typedef struct {
     u_char     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
     uint32_t   state;                  /* ngx_microshop_idem_result_e */
     uint32_t   response_len;
+    int64_t    lock_until;             /* in progress: unix ms */
+    uint64_t   owner;                  /* in progress: whose lock */
 } ngx_microshop_idem_rec_t;
 
 
@@ -202,6 +209,14 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
         op->rc = ngx_microshop_shm_sweep(zone, op, now);
         break;
 
+    case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
+        op->rc = ngx_microshop_shm_hold_unknown(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+        op->rc = ngx_microshop_shm_hold_list(zone, op, now);
+        break;
+
     default:
         op->rc = NGX_ERROR;
     }
@@ -330,7 +345,8 @@ ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
                                            |NGX_MICROSHOP_REC_IDEM,
                                            op->key.data, op->key.len,
                                            sizeof(ngx_microshop_idem_rec_t),
-                                           now + op->u.idem.lock, now);
+                                           now + op->u.idem.lock
+                                           + op->u.idem.ttl, now);
         if (rec == NULL) {
             /* no room for the lock: never risk a second execution */
             return ngx_microshop_zone_refused_rc(zone);
@@ -340,6 +356,8 @@ ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
                    NGX_MICROSHOP_FINGERPRINT_LEN);
         ir.state = NGX_MICROSHOP_IDEM_IN_PROGRESS;
         ir.response_len = 0;
+        ir.lock_until = now + op->u.idem.lock;
+        ir.owner = op->u.idem.owner;
         ngx_memcpy(ngx_microshop_rec_value(rec), &ir, sizeof(ir));
 
         op->u.idem.result = NGX_MICROSHOP_IDEM_NEW;
@@ -356,6 +374,11 @@ ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
     }
 
     op->u.idem.result = ir.state;
+
+    if (ir.state == NGX_MICROSHOP_IDEM_IN_PROGRESS && ir.lock_until <= now) {
+        /* the lock ran out without an answer: it may have executed */
+        op->u.idem.result = NGX_MICROSHOP_IDEM_UNAVAILABLE;
+    }
 
     if (ir.state == NGX_MICROSHOP_IDEM_DONE) {
         op->u.idem.response.len = ir.response_len;
@@ -388,6 +411,8 @@ ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
     ir.state = op->u.idem.unavailable ? NGX_MICROSHOP_IDEM_UNAVAILABLE
                                       : NGX_MICROSHOP_IDEM_DONE;
     ir.response_len = (uint32_t) len;
+    ir.lock_until = 0;
+    ir.owner = 0;
 
     lock = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_IDEMPOTENCY,
                                      op->key.data, op->key.len, now);
@@ -466,7 +491,11 @@ ngx_microshop_shm_idem_release(ngx_microshop_zone_t *zone,
 
     ngx_memcpy(&ir, ngx_microshop_rec_value(rec), sizeof(ir));
 
+    /* only the owner of a lock releases it: not a retry's cancelled
+     * IDEM_BEGIN (docs/http.md "Outcomes") */
+
     if (ir.state != NGX_MICROSHOP_IDEM_IN_PROGRESS
+        || ir.owner != op->u.idem.owner
         || ngx_memcmp(ir.fingerprint, op->u.idem.fingerprint,
                       NGX_MICROSHOP_FINGERPRINT_LEN) != 0)
     {

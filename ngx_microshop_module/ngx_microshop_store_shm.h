@@ -34,6 +34,10 @@ ngx_int_t ngx_microshop_shm_settle(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 ngx_int_t ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+ngx_int_t ngx_microshop_shm_hold_list(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
 
 
 #endif /* _NGX_MICROSHOP_STORE_SHM_H_INCLUDED_ */

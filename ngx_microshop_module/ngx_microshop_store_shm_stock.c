@@ -3,11 +3,18 @@
  * shared memory zone.  Every function runs under the zone lock.
  *
  * A STOCK record per (seller, sku) holds what is available, what is held
- * by reservations in flight, and the version of the last event.  A HOLD
- * record per reservation lists its lines and its deadline; a hold is
- * released by settling it, or by the sweep once its deadline passed (the
- * sweep runs before every reservation and from a periodic timer), so that
- * stock never leaks.
+ * by reservations, the part of it whose outcome is unknown, and the
+ * version of the last event.  A HOLD record per reservation (keyed by its
+ * id) lists its lines, when it was made, its deadline (hold=) and its
+ * state (docs/inventory.md "Pending reconciliation"): live while its
+ * request is in flight, unknown once its request ended after it was sent
+ * without an answer, pending once the deadline passed unsettled.  A hold
+ * is settled by its request's answer or the admin API (SETTLE by id:
+ * commit or release, whatever its state), or, once its outcome is
+ * unknown, line by line by an inventory event with a newer version: the
+ * backend's count replaces the edge's.  Time alone never gives units
+ * back: the sweep (a periodic timer) only moves holds past their deadline
+ * to pending.
  */
 
 #include <ngx_config.h>
@@ -29,8 +36,9 @@
 
 typedef struct {
     int64_t     available;       /* -1: not known at the edge */
-    int64_t     held;
+    int64_t     held;            /* in holds, whatever their state */
     int64_t     version;         /* of the last event applied, or NONE */
+    int64_t     unknown;         /* of held: in holds not live any more */
 } ngx_microshop_stock_t;
 
 
@@ -44,18 +52,34 @@ typedef struct {
 } ngx_microshop_inv_rec_t;
 
 
+/* a hold: this header, the seller, then its lines, each with its sku */
 typedef struct {
-    int64_t     deadline;
+    int64_t     created;         /* unix ms */
+    int64_t     deadline;        /* unix ms: hold= runs out */
     uint32_t    nlines;
+    uint32_t    open;            /* lines no event settled yet */
     uint32_t    seller_len;
+    uint16_t    state;           /* ngx_microshop_hold_state_e */
+    uint16_t    why;             /* ngx_microshop_hold_why_e */
 } ngx_microshop_hold_rec_t;
 
 
 typedef struct {
     int64_t     quantity;
     uint32_t    sku_len;
-    uint32_t    reserved;
+    uint32_t    settled;         /* by an inventory event */
 } ngx_microshop_hold_line_t;
+
+
+/* a hold of HOLD_LIST, before the oldest are copied out */
+typedef struct {
+    int64_t                created;
+    ngx_microshop_rec_t   *rec;
+} ngx_microshop_hold_found_t;
+
+
+static void ngx_microshop_hold_event(ngx_microshop_zone_t *zone,
+    ngx_str_t *key, ngx_microshop_stock_t *st, int64_t now);
 
 
 static ngx_microshop_stock_t *
@@ -114,6 +138,7 @@ ngx_microshop_stock_get_or_add(ngx_microshop_zone_t *zone, ngx_str_t *key,
     st->available = -1;
     st->held = 0;
     st->version = NGX_MICROSHOP_VERSION_NONE;
+    st->unknown = 0;
 
     return st;
 }
@@ -392,6 +417,9 @@ ngx_microshop_shm_event(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
 
         if (op->u.event.has_available) {
             st->available = op->u.event.available;
+
+            /* the backend's count: what it sold of unknown holds is in */
+            ngx_microshop_hold_event(zone, &op->key, st, now);
         }
 
         if (op->u.event.has_item) {
@@ -483,13 +511,69 @@ ngx_microshop_shm_stock_get(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
 
 /* reservations */
 
-/*
- * Gives a hold's units back; with commit, they were sold: the stock
- * shrinks by them too.
- */
+/* the header and the seller of a hold; returns its first line */
+
+static u_char *
+ngx_microshop_hold_read(ngx_microshop_rec_t *rec,
+    ngx_microshop_hold_rec_t *hr, ngx_str_t *seller)
+{
+    u_char  *p;
+
+    p = ngx_microshop_rec_value(rec);
+    ngx_memcpy(hr, p, sizeof(ngx_microshop_hold_rec_t));
+    p += sizeof(ngx_microshop_hold_rec_t);
+
+    seller->data = p;
+    seller->len = hr->seller_len;
+
+    return p + hr->seller_len;
+}
+
+
+/* a line of a hold at p and its sku; returns the next line */
+
+static u_char *
+ngx_microshop_hold_line(u_char *p, ngx_microshop_hold_line_t *hl,
+    ngx_str_t *sku)
+{
+    ngx_memcpy(hl, p, sizeof(ngx_microshop_hold_line_t));
+
+    sku->data = p + sizeof(ngx_microshop_hold_line_t);
+    sku->len = hl->sku_len;
+
+    return sku->data + sku->len;
+}
+
+
 static void
-ngx_microshop_hold_release(ngx_microshop_zone_t *zone,
-    ngx_microshop_rec_t *rec, ngx_uint_t commit, int64_t now)
+ngx_microshop_hold_write(ngx_microshop_rec_t *rec,
+    ngx_microshop_hold_rec_t *hr)
+{
+    ngx_memcpy(ngx_microshop_rec_value(rec), hr,
+               sizeof(ngx_microshop_hold_rec_t));
+}
+
+
+static void
+ngx_microshop_stock_less(int64_t *n, int64_t quantity)
+{
+    *n -= quantity;
+
+    if (*n < 0) {
+        *n = 0;
+    }
+}
+
+
+/* what happens to the units of a hold's open lines */
+#define NGX_MICROSHOP_UNITS_RELEASE  0     /* given back */
+#define NGX_MICROSHOP_UNITS_COMMIT   1     /* sold: the stock shrinks */
+#define NGX_MICROSHOP_UNITS_UNKNOWN  2     /* the hold is not live now */
+
+
+static void
+ngx_microshop_hold_units(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, ngx_uint_t how, int64_t now)
 {
     u_char                     *p;
     uint32_t                    i;
@@ -498,41 +582,70 @@ ngx_microshop_hold_release(ngx_microshop_zone_t *zone,
     ngx_microshop_hold_rec_t    hr;
     ngx_microshop_hold_line_t   hl;
 
-    p = ngx_microshop_rec_value(rec);
-    ngx_memcpy(&hr, p, sizeof(hr));
-    p += sizeof(hr);
-
-    seller.data = p;
-    seller.len = hr.seller_len;
-    p += hr.seller_len;
+    p = ngx_microshop_hold_read(rec, &hr, &seller);
 
     for (i = 0; i < hr.nlines; i++) {
-        ngx_memcpy(&hl, p, sizeof(hl));
-        p += sizeof(hl);
+        p = ngx_microshop_hold_line(p, &hl, &sku);
 
-        sku.data = p;
-        sku.len = hl.sku_len;
-        p += hl.sku_len;
+        if (hl.settled) {
+            continue;
+        }
 
         st = ngx_microshop_stock_find(zone, &seller, &sku, now);
         if (st == NULL) {
             continue;
         }
 
-        st->held -= hl.quantity;
-        if (st->held < 0) {
-            st->held = 0;
+        if (how == NGX_MICROSHOP_UNITS_UNKNOWN) {
+            st->unknown += hl.quantity;
+            continue;
         }
 
-        if (commit && st->available >= 0) {
-            st->available -= hl.quantity;
-            if (st->available < 0) {
-                st->available = 0;
-            }
+        ngx_microshop_stock_less(&st->held, hl.quantity);
+
+        if (hr.state != NGX_MICROSHOP_HOLD_LIVE) {
+            ngx_microshop_stock_less(&st->unknown, hl.quantity);
         }
+
+        if (how == NGX_MICROSHOP_UNITS_COMMIT && st->available >= 0) {
+            ngx_microshop_stock_less(&st->available, hl.quantity);
+        }
+    }
+}
+
+
+/* a hold leaves, its units sold (commit) or given back */
+
+static void
+ngx_microshop_hold_settle(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, ngx_uint_t commit, int64_t now)
+{
+    ngx_str_t                  seller;
+    ngx_microshop_hold_rec_t   hr;
+
+    (void) ngx_microshop_hold_read(rec, &hr, &seller);
+
+    ngx_microshop_hold_units(zone, rec, commit ? NGX_MICROSHOP_UNITS_COMMIT
+                                               : NGX_MICROSHOP_UNITS_RELEASE,
+                             now);
+
+    if (hr.state == NGX_MICROSHOP_HOLD_PENDING) {
+        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_HOLDS_PENDING,
+                                 (ngx_atomic_int_t) -1);
     }
 
     ngx_microshop_zone_delete(zone, rec);
+}
+
+
+/* a live hold's outcome is not known any more: hr is its new header */
+
+static void
+ngx_microshop_hold_not_live(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec, ngx_microshop_hold_rec_t *hr, int64_t now)
+{
+    ngx_microshop_hold_units(zone, rec, NGX_MICROSHOP_UNITS_UNKNOWN, now);
+    ngx_microshop_hold_write(rec, hr);
 }
 
 
@@ -540,33 +653,67 @@ ngx_int_t
 ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
+    ngx_str_t                  seller;
     ngx_uint_t                 seen, done;
-    ngx_microshop_rec_t       *rec, *prev;
+    ngx_microshop_rec_t       *rec, *prev, *first;
     ngx_microshop_hold_rec_t   hr;
 
+    first = NULL;
     done = 0;
     seen = 0;
 
-    /* holds are looked up only to settle them: the queue is in order of
-     * creation, so expired holds gather at its tail */
+    /*
+     * Holds are looked up only to settle them: the queue is about in order
+     * of creation, so holds past their deadline gather at its tail.  A
+     * hold that goes pending is moved to the head, out of the way of the
+     * next sweeps; so is a pending hold found at the tail.
+     */
 
     for (rec = ngx_microshop_zone_last(zone, NGX_MICROSHOP_KIND_HOLD);
-         rec && seen < NGX_MICROSHOP_SWEEP_BATCH;
+         rec && rec != first && seen < NGX_MICROSHOP_SWEEP_BATCH;
          rec = prev)
     {
         prev = ngx_microshop_zone_prev(zone, NGX_MICROSHOP_KIND_HOLD, rec);
         seen++;
 
-        ngx_memcpy(&hr, ngx_microshop_rec_value(rec), sizeof(hr));
+        (void) ngx_microshop_hold_read(rec, &hr, &seller);
 
-        if (hr.deadline <= now) {
-            ngx_microshop_hold_release(zone, rec, 0, now);
+        if (hr.state != NGX_MICROSHOP_HOLD_PENDING) {
+
+            if (hr.deadline > now) {
+                continue;
+            }
+
+            /* hold= ran out and nothing settled it: it may have sold */
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "microshop: hold \"%*s\" pending reconciliation",
+                           (size_t) rec->key_len, ngx_microshop_rec_key(rec));
+
+            if (hr.state == NGX_MICROSHOP_HOLD_LIVE) {
+                hr.state = NGX_MICROSHOP_HOLD_PENDING;
+                hr.why = NGX_MICROSHOP_WHY_NO_ANSWER;
+                ngx_microshop_hold_not_live(zone, rec, &hr, now);
+
+            } else {
+                hr.state = NGX_MICROSHOP_HOLD_PENDING;
+                ngx_microshop_hold_write(rec, &hr);
+            }
+
             done++;
+        }
+
+        ngx_microshop_zone_to_head(zone, rec);
+
+        if (first == NULL) {
+            first = rec;
         }
     }
 
     if (done) {
-        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_RESERVE_EXPIRED,
+        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_RESERVE_PENDING,
+                                 done);
+        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_HOLDS_PENDING,
                                  done);
     }
 
@@ -586,8 +733,6 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     ngx_microshop_stock_t     **st;
     ngx_microshop_hold_rec_t    hr;
     ngx_microshop_hold_line_t   hl;
-
-    (void) ngx_microshop_shm_sweep(zone, op, now);
 
     line = op->u.reserve.lines;
 
@@ -638,9 +783,13 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
         return NGX_ERROR;
     }
 
+    hr.created = now;
     hr.deadline = now + op->u.reserve.hold;
     hr.nlines = (uint32_t) managed;
+    hr.open = (uint32_t) managed;
     hr.seller_len = (uint32_t) op->u.reserve.seller.len;
+    hr.state = NGX_MICROSHOP_HOLD_LIVE;
+    hr.why = NGX_MICROSHOP_WHY_NONE;
 
     p = ngx_cpymem(ngx_microshop_rec_value(rec), &hr, sizeof(hr));
     p = ngx_cpymem(p, op->u.reserve.seller.data, op->u.reserve.seller.len);
@@ -654,7 +803,7 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
 
         hl.quantity = line[i].quantity;
         hl.sku_len = (uint32_t) line[i].sku.len;
-        hl.reserved = 0;
+        hl.settled = 0;
 
         p = ngx_cpymem(p, &hl, sizeof(hl));
         p = ngx_cpymem(p, line[i].sku.data, line[i].sku.len);
@@ -666,42 +815,292 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
 }
 
 
+/*
+ * By its request's answer or the admin API, whatever the hold's state.
+ * No hold: settled already (by the admin API, an event), nothing to do.
+ */
+
 ngx_int_t
 ngx_microshop_shm_settle(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
-    ngx_uint_t              i;
-    ngx_microshop_rec_t    *rec;
-    ngx_microshop_stock_t  *st;
+    ngx_microshop_rec_t  *rec;
 
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_HOLD,
                                     op->u.reserve.id.data,
                                     op->u.reserve.id.len, now);
-    if (rec) {
-        ngx_microshop_hold_release(zone, rec, op->u.reserve.commit, now);
-        return NGX_OK;
-    }
-
-    if (!op->u.reserve.commit) {
+    if (rec == NULL) {
         return NGX_DECLINED;
     }
 
-    /*
-     * The hold ran out before the backend answered, yet the backend sold:
-     * the units are gone all the same.
-     */
+    ngx_microshop_hold_settle(zone, rec, op->u.reserve.commit, now);
 
-    for (i = 0; i < op->u.reserve.nlines; i++) {
-        st = ngx_microshop_stock_find(zone, &op->u.reserve.seller,
-                                      &op->u.reserve.lines[i].sku, now);
+    return NGX_OK;
+}
 
-        if (st && st->available >= 0) {
-            st->available -= op->u.reserve.lines[i].quantity;
-            if (st->available < 0) {
-                st->available = 0;
+
+/* the request of a live hold ended after it was sent, without an answer */
+
+ngx_int_t
+ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    ngx_str_t                  seller;
+    ngx_microshop_rec_t       *rec;
+    ngx_microshop_hold_rec_t   hr;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_HOLD,
+                                    op->u.reserve.id.data,
+                                    op->u.reserve.id.len, now);
+    if (rec == NULL) {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_microshop_hold_read(rec, &hr, &seller);
+
+    if (hr.state != NGX_MICROSHOP_HOLD_LIVE) {
+        return NGX_OK;
+    }
+
+    hr.state = NGX_MICROSHOP_HOLD_UNKNOWN;
+    hr.why = (uint16_t) op->u.reserve.why;
+
+    ngx_microshop_hold_not_live(zone, rec, &hr, now);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An accepted event with the backend's count of (seller, sku): the lines
+ * of that sku in holds whose outcome is unknown are settled by it (what
+ * the backend sold of them is in its count); a hold whose every line is
+ * settled is gone.
+ */
+
+static void
+ngx_microshop_hold_event(ngx_microshop_zone_t *zone, ngx_str_t *key,
+    ngx_microshop_stock_t *st, int64_t now)
+{
+    u_char                     *p, *line;
+    uint32_t                    i;
+    ngx_str_t                   seller, hseller, sku, hsku;
+    ngx_uint_t                  done;
+    ngx_microshop_rec_t        *rec, *prev;
+    ngx_microshop_hold_rec_t    hr;
+    ngx_microshop_hold_line_t   hl;
+
+    if (st->unknown <= 0
+        || ngx_microshop_store_key_seller(key, &seller) != NGX_OK)
+    {
+        return;
+    }
+
+    sku.data = key->data + seller.len + 1;
+    sku.len = key->len - seller.len - 1;
+
+    done = 0;
+
+    for (rec = ngx_microshop_zone_last(zone, NGX_MICROSHOP_KIND_HOLD);
+         rec && st->unknown > 0;
+         rec = prev)
+    {
+        prev = ngx_microshop_zone_prev(zone, NGX_MICROSHOP_KIND_HOLD, rec);
+
+        p = ngx_microshop_hold_read(rec, &hr, &hseller);
+
+        if (hr.state == NGX_MICROSHOP_HOLD_LIVE
+            || hseller.len != seller.len
+            || ngx_memcmp(hseller.data, seller.data, seller.len) != 0)
+        {
+            continue;
+        }
+
+        for (i = 0; i < hr.nlines; i++) {
+            line = p;
+            p = ngx_microshop_hold_line(p, &hl, &hsku);
+
+            if (hl.settled || hsku.len != sku.len
+                || ngx_memcmp(hsku.data, sku.data, sku.len) != 0)
+            {
+                continue;
             }
+
+            hl.settled = 1;
+            ngx_memcpy(line, &hl, sizeof(ngx_microshop_hold_line_t));
+
+            ngx_microshop_stock_less(&st->held, hl.quantity);
+            ngx_microshop_stock_less(&st->unknown, hl.quantity);
+            hr.open--;
+        }
+
+        if (hr.open) {
+            ngx_microshop_hold_write(rec, &hr);
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "microshop: hold \"%*s\" settled by an event",
+                       (size_t) rec->key_len, ngx_microshop_rec_key(rec));
+
+        if (hr.state == NGX_MICROSHOP_HOLD_PENDING) {
+            ngx_microshop_zone_count(zone,
+                                     NGX_MICROSHOP_COUNTER_HOLDS_PENDING,
+                                     (ngx_atomic_int_t) -1);
+        }
+
+        ngx_microshop_zone_delete(zone, rec);
+        done++;
+    }
+
+    if (done) {
+        ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_SETTLED_EVENT,
+                                 done);
+    }
+}
+
+
+static int ngx_libc_cdecl
+ngx_microshop_hold_older(const void *one, const void *two)
+{
+    const ngx_microshop_hold_found_t  *a = one, *b = two;
+
+    return (a->created > b->created) - (a->created < b->created);
+}
+
+
+/*
+ * The holds of a seller ("": of every seller) that are pending (with all:
+ * every hold), the oldest first, at most limit of them, in op->pool; the
+ * total counts those beyond the limit too.  A hold past its deadline is
+ * pending even before the sweep said so.
+ */
+
+ngx_int_t
+ngx_microshop_shm_hold_list(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    u_char                      *p;
+    uint32_t                     k;
+    ngx_str_t                    seller, sku;
+    ngx_uint_t                   i, n, pending;
+    ngx_microshop_rec_t         *rec;
+    ngx_microshop_hold_t        *h;
+    ngx_microshop_line_t        *line;
+    ngx_microshop_hold_rec_t     hr;
+    ngx_microshop_hold_line_t    hl;
+    ngx_microshop_hold_found_t  *found;
+
+    op->u.reserve.holds = NULL;
+    op->u.reserve.nholds = 0;
+    op->u.reserve.total = 0;
+
+    n = zone->sh->records[NGX_MICROSHOP_KIND_HOLD];
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    found = ngx_palloc(op->pool, n * sizeof(ngx_microshop_hold_found_t));
+    if (found == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+
+    /* every hold, whatever its place in the queue: sorted below */
+
+    for (rec = ngx_microshop_zone_last(zone, NGX_MICROSHOP_KIND_HOLD);
+         rec && i < n;
+         rec = ngx_microshop_zone_prev(zone, NGX_MICROSHOP_KIND_HOLD, rec))
+    {
+        (void) ngx_microshop_hold_read(rec, &hr, &seller);
+
+        if (op->u.reserve.seller.len
+            && (seller.len != op->u.reserve.seller.len
+                || ngx_memcmp(seller.data, op->u.reserve.seller.data,
+                              seller.len) != 0))
+        {
+            continue;
+        }
+
+        if (!op->u.reserve.all
+            && hr.state != NGX_MICROSHOP_HOLD_PENDING && hr.deadline > now)
+        {
+            continue;
+        }
+
+        found[i].created = hr.created;
+        found[i].rec = rec;
+        i++;
+    }
+
+    op->u.reserve.total = i;
+
+    n = ngx_min(i, op->u.reserve.limit);
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    ngx_qsort(found, i, sizeof(ngx_microshop_hold_found_t),
+              ngx_microshop_hold_older);
+
+    h = ngx_pcalloc(op->pool, n * sizeof(ngx_microshop_hold_t));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        rec = found[i].rec;
+        p = ngx_microshop_hold_read(rec, &hr, &seller);
+
+        pending = (hr.state == NGX_MICROSHOP_HOLD_PENDING
+                   || hr.deadline <= now);
+
+        h[i].created = hr.created;
+        h[i].deadline = hr.deadline;
+        h[i].state = pending ? NGX_MICROSHOP_HOLD_PENDING : hr.state;
+        h[i].why = (pending && hr.state == NGX_MICROSHOP_HOLD_LIVE)
+                   ? NGX_MICROSHOP_WHY_NO_ANSWER : hr.why;
+
+        h[i].id.len = rec->key_len;
+        h[i].id.data = ngx_pnalloc(op->pool, rec->key_len + seller.len);
+        h[i].lines = ngx_palloc(op->pool,
+                                hr.nlines * sizeof(ngx_microshop_line_t));
+
+        if (h[i].id.data == NULL || h[i].lines == NULL) {
+            return NGX_ERROR;
+        }
+
+        h[i].seller.data = ngx_cpymem(h[i].id.data,
+                                      ngx_microshop_rec_key(rec),
+                                      rec->key_len);
+        h[i].seller.len = seller.len;
+        ngx_memcpy(h[i].seller.data, seller.data, seller.len);
+
+        for (k = 0; k < hr.nlines; k++) {
+            p = ngx_microshop_hold_line(p, &hl, &sku);
+
+            if (hl.settled) {
+                continue;
+            }
+
+            line = &h[i].lines[h[i].nlines++];
+            line->quantity = hl.quantity;
+            line->short_of_stock = 0;
+            line->sku.len = sku.len;
+            line->sku.data = ngx_pnalloc(op->pool, sku.len);
+            if (line->sku.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(line->sku.data, sku.data, sku.len);
         }
     }
 
-    return NGX_DECLINED;
+    op->u.reserve.holds = h;
+    op->u.reserve.nholds = n;
+
+    return NGX_OK;
 }

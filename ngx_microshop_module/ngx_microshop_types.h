@@ -167,12 +167,15 @@ typedef struct {
     ngx_msec_t                 lock;
     size_t                     max_body;
     ngx_str_t                  header;
+    u_char                    *file;         /* where it was configured */
+    ngx_uint_t                 line;
 } ngx_microshop_idem_loc_t;
 
 
 typedef struct {
     ngx_str_t                  key;          /* seller "\n" key */
     u_char                     fingerprint[NGX_MICROSHOP_FINGERPRINT_LEN];
+    uint64_t                   owner;        /* of the lock we take */
     ngx_microshop_op_t         op;           /* the settling operation */
 
     ngx_uint_t                 status;
@@ -181,6 +184,7 @@ typedef struct {
     size_t                     headers_len;
 
     unsigned                   fingerprinted:1;
+    unsigned                   at_end:1;     /* settled at the end */
     unsigned                   active:1;     /* we hold the lock */
     unsigned                   header_seen:1;
     unsigned                   capture:1;    /* an answer worth keeping */
@@ -206,6 +210,8 @@ typedef struct {
 typedef struct {
     ngx_flag_t                 on;
     ngx_msec_t                 hold;
+    u_char                    *file;         /* where it was configured */
+    ngx_uint_t                 line;
 } ngx_microshop_reserve_loc_t;
 
 
@@ -243,6 +249,7 @@ typedef struct {
     ngx_microshop_line_t      *lines;
     ngx_uint_t                 nlines;
     unsigned                   parsed:1;
+    unsigned                   at_end:1;     /* settled at the end */
     unsigned                   held:1;       /* a hold awaits settling */
     unsigned                   header_seen:1;
     ngx_uint_t                 status;

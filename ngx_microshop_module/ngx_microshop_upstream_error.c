@@ -24,9 +24,6 @@
 #include "ngx_microshop_upstream_error.h"
 
 
-static ngx_uint_t ngx_microshop_upstream_reached(ngx_http_request_t *r);
-
-
 ngx_uint_t
 ngx_microshop_upstream_failed(ngx_http_request_t *r)
 {
@@ -61,12 +58,17 @@ ngx_microshop_upstream_unknown(ngx_http_request_t *r)
 
 
 /*
- * Whether any try (proxy_next_upstream) sent bytes to its upstream.  A
+ * Whether any try (proxy_next_upstream) sent bytes to its upstream: nginx
+ * retries PUT and DELETE on the next server even after one was sent.  A
  * refused or timed out connect sends none; the last try counts only once
  * it started to send the request, so that a TLS handshake alone does not.
+ * A try's bytes are counted when it ends (ngx_http_upstream_next() and
+ * _finalize_request()); a try still connected counts what its connection
+ * sent.  On a kept-alive upstream connection (keepalive) that count holds
+ * earlier requests too: such a try counts as sent (docs/http.md).
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_microshop_upstream_reached(ngx_http_request_t *r)
 {
     ngx_uint_t                  i;
@@ -75,7 +77,7 @@ ngx_microshop_upstream_reached(ngx_http_request_t *r)
 
     u = r->upstream;
 
-    if (r->upstream_states == NULL) {
+    if (u == NULL || r->upstream_states == NULL) {
         return 0;
     }
 
@@ -83,18 +85,41 @@ ngx_microshop_upstream_reached(ngx_http_request_t *r)
 
     for (i = 0; i < r->upstream_states->nelts; i++) {
 
-        if (state[i].bytes_sent == 0) {
-            continue;
+        if (&state[i] == u->state) {
+            if (!u->request_sent) {
+                continue;
+            }
+
+            if (u->peer.connection && u->peer.connection->sent > 0) {
+                return 1;
+            }
         }
 
-        if (&state[i] == u->state && !u->request_sent) {
-            continue;
+        if (state[i].bytes_sent > 0) {
+            return 1;
         }
-
-        return 1;
     }
 
     return 0;
+}
+
+
+ngx_uint_t
+ngx_microshop_upstream_why(ngx_http_request_t *r)
+{
+    switch (r->err_status) {
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return NGX_MICROSHOP_WHY_TIMEOUT;
+
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return NGX_MICROSHOP_WHY_UPSTREAM_ERROR;
+
+    default:
+        /* nginx ended it without an answer: 499, the client went away */
+        return NGX_MICROSHOP_WHY_CLIENT_ABORT;
+    }
 }
 
 

@@ -41,6 +41,16 @@ ngx_uint_t ngx_microshop_upstream_failed(ngx_http_request_t *r);
  */
 ngx_uint_t ngx_microshop_upstream_unknown(ngx_http_request_t *r);
 
+/*
+ * Whether bytes of the request reached an upstream, on any try: once they
+ * did, a request that ends without the backend's answer has an unknown
+ * outcome (docs/http.md "Outcomes")
+ */
+ngx_uint_t ngx_microshop_upstream_reached(ngx_http_request_t *r);
+
+/* why such an outcome is unknown: NGX_MICROSHOP_WHY_* */
+ngx_uint_t ngx_microshop_upstream_why(ngx_http_request_t *r);
+
 /* the access phase of a microshop location ran: what came before it */
 void ngx_microshop_upstream_access(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);

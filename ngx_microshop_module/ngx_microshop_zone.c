@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000008ULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000009ULL
 
 /* one bucket of the index (a 4-byte reference) per this many bytes */
 #define NGX_MICROSHOP_ZONE_BUCKET_BYTES  128
@@ -812,6 +812,19 @@ ngx_microshop_zone_prev(ngx_microshop_zone_t *zone, ngx_uint_t kind,
 
     return (rec->queue.prev == ngx_microshop_ref(zone, head))
            ? NULL : ngx_microshop_ptr(zone, rec->queue.prev);
+}
+
+
+/* to the head of its queue, as if just made (a sweep's "seen") */
+
+void
+ngx_microshop_zone_to_head(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec)
+{
+    ngx_microshop_link_remove(zone, &rec->queue);
+    ngx_microshop_link_insert_head(zone,
+                                   ngx_microshop_zone_queue(zone, rec->kind),
+                                   &rec->queue);
 }
 
 

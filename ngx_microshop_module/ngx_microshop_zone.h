@@ -231,6 +231,9 @@ ngx_microshop_rec_t *ngx_microshop_zone_last(ngx_microshop_zone_t *zone,
     ngx_uint_t kind);
 ngx_microshop_rec_t *ngx_microshop_zone_prev(ngx_microshop_zone_t *zone,
     ngx_uint_t kind, ngx_microshop_rec_t *rec);
+/* moves a record to the head of its queue: the walk above meets it last */
+void ngx_microshop_zone_to_head(ngx_microshop_zone_t *zone,
+    ngx_microshop_rec_t *rec);
 
 #define ngx_microshop_zone_count(z, c, n)                                     \
     (void) ngx_atomic_fetch_add(&(z)->sh->counters[c], n)

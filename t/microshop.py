@@ -297,6 +297,32 @@ def stock(gw, keys, seller, sku):
 
 # --------------------------------------------------------------- backend
 
+class Blackhole:
+    """A listener whose accept queue is full: further SYNs are dropped, so
+    a connect to it times out."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(0)
+        self.port = self.server.getsockname()[1]
+        self.fillers = []
+        for _ in range(2):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fillers.append(s)
+
+    def close(self):
+        for s in self.fillers:
+            s.close()
+        self.server.close()
+
+
+
 class Backend:
     """The reference backend (t/backend/backend.py) as a child process."""
 

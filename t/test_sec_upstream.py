@@ -10,13 +10,13 @@ import http.client
 import http.server
 import json
 import re
-import socket
 import threading
 import time
 
 import pytest
 
-from microshop import free_port, mint, problem, set_stock, stock, wait_for
+from microshop import (Blackhole, admin, free_port, mint, problem, set_stock,
+                       stock, wait_for)
 
 CONF = """
 microshop_zone name=up size=8m;
@@ -144,31 +144,6 @@ server {
 OOPS = "<p>the operator's own page</p>\n"
 HOLD = "4s"
 
-
-
-class Blackhole:
-    """A listener whose accept queue is full: further SYNs are dropped, so
-    a connect to it times out."""
-
-    def __init__(self):
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(0)
-        self.port = self.server.getsockname()[1]
-        self.fillers = []
-        for _ in range(2):
-            s = socket.socket()
-            s.setblocking(False)
-            try:
-                s.connect(("127.0.0.1", self.port))
-            except BlockingIOError:
-                pass
-            self.fillers.append(s)
-
-    def close(self):
-        for s in self.fillers:
-            s.close()
-        self.server.close()
 
 
 @pytest.fixture(scope="module")
@@ -468,9 +443,17 @@ def test_timeout_keeps_the_hold(gw, keys, backend, clean):
                 json=ORDER, headers={"Idempotency-Key": "slow-order-1"})
     assert r.status_code == 409
     problem(r, "idempotency-response-unavailable")
-    # ... until hold= runs out
-    wait_for(lambda: stock(gw, keys, "up2", "A1")["held"] == 0, timeout=8,
-             what="the hold to run out")
+    # ... past hold= too: pending reconciliation, which the backend settles
+    orders = wait_for(lambda: gw.get("/admin/orders?seller=up2",
+                                     token=admin(keys)).json()["orders"],
+                      timeout=8, what="the hold to go pending")
+    assert [(o["state"], o["why"]) for o in orders] == [("pending",
+                                                         "timeout")]
+    assert stock(gw, keys, "up2", "A1")["held"] == 2
+    r = gw.post("/admin/orders/%s/release" % orders[0]["id"],
+                token=admin(keys))
+    assert r.status_code == 204, r.text
+    assert stock(gw, keys, "up2", "A1") == {"available": 3, "held": 0}
     assert backend.count("POST /v1/sellers/up2/checkout") == 1
 
 
