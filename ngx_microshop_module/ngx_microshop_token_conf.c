@@ -240,12 +240,20 @@ ngx_microshop_jwt_ecdsa_s(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t *any)
 }
 
 
-/* marks the ES keys added since "from"; none is a mistake in the config */
+/*
+ * After a key file was read (rc, err): its error, or ecdsa_s=any marked on
+ * the ES keys it added since "from"; none is a mistake in the config.
+ */
 static char *
-ngx_microshop_jwt_ecdsa_any(ngx_conf_t *cf, microshop_keyset_t *ks,
-    size_t from, ngx_str_t *file)
+ngx_microshop_jwt_added(ngx_conf_t *cf, microshop_keyset_t *ks, int rc,
+    char *err, size_t from, ngx_uint_t any, ngx_str_t *file)
 {
-    if (microshop_keyset_allow_high_s(ks, from) == 0) {
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (any && microshop_keyset_allow_high_s(ks, from) == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ecdsa_s= is for ES256/ES384/ES512 keys, "
                            "and \"%V\" holds none", file);
@@ -312,18 +320,11 @@ ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     from = mmcf->token.keys.nkeys;
+    rc = microshop_keyset_add_file(&mmcf->token.keys, (char *) file.data, kid,
+                                   alg, err, sizeof(err));
 
-    if (microshop_keyset_add_file(&mmcf->token.keys, (char *) file.data, kid,
-                                  alg, err, sizeof(err))
-        != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    return any ? ngx_microshop_jwt_ecdsa_any(cf, &mmcf->token.keys, from,
-                                             &value[1])
-               : NGX_CONF_OK;
+    return ngx_microshop_jwt_added(cf, &mmcf->token.keys, (int) rc, err, from,
+                                   any, &value[1]);
 }
 
 
@@ -365,18 +366,12 @@ ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     from = mmcf->token.keys.nkeys;
+    rc = microshop_keyset_add_jwks_file(&mmcf->token.keys,
+                                        (char *) file->data, err,
+                                        sizeof(err));
 
-    if (microshop_keyset_add_jwks_file(&mmcf->token.keys, (char *) file->data,
-                                       err, sizeof(err))
-        != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    return any ? ngx_microshop_jwt_ecdsa_any(cf, &mmcf->token.keys, from,
-                                             &value[1])
-               : NGX_CONF_OK;
+    return ngx_microshop_jwt_added(cf, &mmcf->token.keys, (int) rc, err, from,
+                                   any, &value[1]);
 }
 
 
