@@ -663,10 +663,11 @@ ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     seen = 0;
 
     /*
-     * Holds are looked up only to settle them: the queue is about in order
-     * of creation, so holds past their deadline gather at its tail.  A
-     * hold that goes pending is moved to the head, out of the way of the
-     * next sweeps; so is a pending hold found at the tail.
+     * The queue is not in deadline order (hold= differs per location, a
+     * lookup moves a hold to the head): a sweep looks at up to a batch of
+     * holds from the tail and moves each one it saw to the head, so every
+     * hold is looked at within a few sweeps and a hold whose hold= ran out
+     * goes pending however many holds are not due yet.
      */
 
     for (rec = ngx_microshop_zone_last(zone, NGX_MICROSHOP_KIND_HOLD);
@@ -678,11 +679,7 @@ ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
 
         (void) ngx_microshop_hold_read(rec, &hr, &seller);
 
-        if (hr.state != NGX_MICROSHOP_HOLD_PENDING) {
-
-            if (hr.deadline > now) {
-                continue;
-            }
+        if (hr.state != NGX_MICROSHOP_HOLD_PENDING && hr.deadline <= now) {
 
             /* hold= ran out and nothing settled it: it may have sold */
 
@@ -703,6 +700,7 @@ ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
             done++;
         }
 
+        /* every hold seen, due or not, goes to the head: a round robin */
         ngx_microshop_zone_to_head(zone, rec);
 
         if (first == NULL) {

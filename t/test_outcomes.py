@@ -902,3 +902,64 @@ def test_nginx_t_is_quiet_without_proxy_pass(nginx, keys):
                                     "directive": "microshop_reserve on;"})
     assert rc == 0, err
     assert "[warn]" not in err, err
+
+
+# ------------------------------------------- the sweep is a round robin
+
+SWEEP_LOCATION = """
+    location ~ ^/%(name)s/v1/sellers/(?<seller>[^/]+)/checkout$ {
+        microshop_auth on;
+        microshop_seller $seller;
+        microshop_reserve on hold=%(hold)s;
+        rewrite ^/[a-z]+(/.*)$ $1 break;
+        proxy_pass http://127.0.0.1:%(reset)d;
+    }
+"""
+
+SWEEP_CONF = """
+microshop_zone name=sweep size=8m;
+microshop_jwt_key %(ec_pub)s kid=k1;
+
+server {
+    listen 127.0.0.1:%(port)d;
+
+    location = /status { microshop_status; }
+    location /admin/ { microshop_admin; }
+    %(locations)s
+}
+"""
+
+
+def test_sweep_reaches_a_due_hold_behind_many_that_are_not(nginx, keys,
+                                                          raws):
+    """70 unknown holds with hold=1h are older than one with hold=1s: the
+    queue is not in deadline order, and a sweep looks at a batch of 64
+    from its tail.  Each hold it looks at goes to the head, so the due
+    one goes pending within a few sweeps (once a second)."""
+    n = nginx.new()
+    reset = raws["reset"].port
+    locations = "".join(SWEEP_LOCATION % {"name": name, "hold": hold,
+                                          "reset": reset}
+                        for name, hold in (("long", "1h"), ("short", "1s")))
+    n.start(SWEEP_CONF % {"port": n.port, "ec_pub": keys.ec256_public_pem,
+                          "locations": locations}, workers=1)
+    seller = unique("sw")
+    set_stock(n, keys, seller, "A1", 1000)
+
+    def buy(which):
+        r = n.post("/%s/v1/sellers/%s/checkout" % (which, seller),
+                   token=tok(keys, seller),
+                   headers={"Content-Type": "application/json"},
+                   data=json.dumps({"items": [{"sku": "A1",
+                                               "quantity": 1}]}))
+        upstream_unavailable(r, 502, sent=True)
+
+    for _ in range(70):
+        buy("long")
+    buy("short")
+    assert stock(n, keys, seller, "A1") == {"available": 1000, "held": 71}
+    wait_for(lambda: metric(n, PENDING) == 1, timeout=8,
+             what="the hold=1s hold pending")
+    [order] = pending(n, keys, seller)
+    assert order["why"] != "no_answer"
+    n.stop()
