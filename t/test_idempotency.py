@@ -146,6 +146,22 @@ def test_5xx_releases_the_key(gw, keys, backend, clean):
     assert backend.count("POST /v1/sellers/s1/checkout") == 2
 
 
+@pytest.mark.parametrize("status", [204, 304])
+def test_answer_without_body_is_replayed(gw, keys, backend, clean, status):
+    """204 and 304 carry no body, so no last buffer reaches the module's
+    body filter: the answer is kept whole all the same and replayed."""
+    t = tok(keys)
+    key = "nobody-%d" % status
+    backend.mode(status=status, path_prefix="/v1/sellers/s1/checkout")
+    first = checkout(gw, t, key)
+    assert first.status_code == status and first.content == b""
+    again = checkout(gw, t, key)
+    assert again.status_code == status, (again.status_code, again.text)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == b""
+    assert backend.count("POST /v1/sellers/s1/checkout") == 1
+
+
 def test_upstream_failure_releases_the_key(gw, keys):
     t = tok(keys)
     headers = {"Idempotency-Key": "down-1"}
