@@ -233,25 +233,11 @@ static ngx_int_t
 ngx_microshop_admin_stock_op(ngx_http_request_t *r, ngx_str_t *route,
     ngx_microshop_op_t **opp)
 {
-    u_char              *slash;
     ngx_str_t            seller, sku;
     ngx_microshop_op_t  *op;
 
-    seller.data = route->data + sizeof("stock/") - 1;
-    seller.len = route->len - (sizeof("stock/") - 1);
-
-    slash = ngx_strlchr(seller.data, seller.data + seller.len, '/');
-
-    if (slash == NULL) {
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    sku.data = slash + 1;
-    sku.len = seller.data + seller.len - sku.data;
-    seller.len = slash - seller.data;
-
-    if (seller.len == 0 || sku.len == 0
-        || ngx_strlchr(sku.data, sku.data + sku.len, '/') != NULL)
+    if (ngx_microshop_route_pair(route, sizeof("stock/") - 1, &seller, &sku)
+        != NGX_OK)
     {
         return NGX_HTTP_NOT_FOUND;
     }

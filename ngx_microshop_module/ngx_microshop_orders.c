@@ -46,7 +46,6 @@ static const char  *ngx_microshop_orders_whys[] = {
 ngx_int_t
 ngx_microshop_orders_handler(ngx_http_request_t *r, ngx_str_t *route)
 {
-    u_char              *slash;
     ngx_int_t            rc;
     ngx_str_t            id, action;
     ngx_microshop_op_t  *op;
@@ -62,20 +61,8 @@ ngx_microshop_orders_handler(ngx_http_request_t *r, ngx_str_t *route)
 
     /* orders/<id>/commit, orders/<id>/release */
 
-    id.data = route->data + sizeof("orders/") - 1;
-    id.len = route->len - (sizeof("orders/") - 1);
-
-    slash = ngx_strlchr(id.data, id.data + id.len, '/');
-
-    if (slash == NULL) {
-        goto not_found;
-    }
-
-    action.data = slash + 1;
-    action.len = id.data + id.len - action.data;
-    id.len = slash - id.data;
-
-    if (id.len == 0
+    if (ngx_microshop_route_pair(route, sizeof("orders/") - 1, &id, &action)
+            != NGX_OK
         || !((action.len == 6
               && ngx_strncmp(action.data, "commit", 6) == 0)
              || (action.len == 7

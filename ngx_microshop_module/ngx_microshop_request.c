@@ -310,3 +310,28 @@ ngx_microshop_request_body_done(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
 }
+
+
+ngx_int_t
+ngx_microshop_route_pair(ngx_str_t *route, size_t skip, ngx_str_t *a,
+    ngx_str_t *b)
+{
+    u_char  *slash, *last;
+
+    a->data = route->data + skip;
+    last = route->data + route->len;
+
+    slash = ngx_strlchr(a->data, last, '/');
+
+    if (slash == NULL || slash == a->data || slash + 1 == last
+        || ngx_strlchr(slash + 1, last, '/') != NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    a->len = slash - a->data;
+    b->data = slash + 1;
+    b->len = last - b->data;
+
+    return NGX_OK;
+}

@@ -90,6 +90,14 @@ ngx_int_t ngx_microshop_request_exec(ngx_http_request_t *r,
  * by done(r, op), now or when the store answers; a failure to start it
  * finalizes the request with 500
  */
+/*
+ * A route "<prefix><a>/<b>" of a content handler (skip: the prefix's
+ * length): a and b, neither empty, b without a '/'; NGX_DECLINED when the
+ * route has no such form
+ */
+ngx_int_t ngx_microshop_route_pair(ngx_str_t *route, size_t skip,
+    ngx_str_t *a, ngx_str_t *b);
+
 void ngx_microshop_request_run(ngx_http_request_t *r, ngx_microshop_op_t *op,
     ngx_microshop_request_done_pt done);
 
