@@ -113,7 +113,26 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
     { NGX_MICROSHOP_COUNTER_SETTLED_EVENT,
       "microshop_reservations_settled_total{by=\"event\","
       "result=\"reconciled\"}" },
-    { NGX_MICROSHOP_COUNTER_REDIS_ERRORS, "microshop_redis_errors_total" },
+    { NGX_MICROSHOP_COUNTER_REDIS_ERR_TIMEOUT,
+      "microshop_redis_errors_total{kind=\"timeout\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_ERR_CONNECT,
+      "microshop_redis_errors_total{kind=\"connect\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_ERR_PROTOCOL,
+      "microshop_redis_errors_total{kind=\"protocol\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_ERR_SCRIPT,
+      "microshop_redis_errors_total{kind=\"script\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_COMMANDS,
+      "microshop_redis_commands_total" },
+    { NGX_MICROSHOP_COUNTER_REDIS_RECONNECTS,
+      "microshop_redis_reconnects_total" },
+    { NGX_MICROSHOP_COUNTER_REDIS_MESSAGES,
+      "microshop_redis_messages_total" },
+    { NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_LOCAL,
+      "microshop_redis_fallbacks_total{answer=\"local\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_OPEN,
+      "microshop_redis_fallbacks_total{answer=\"open\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_CLOSED,
+      "microshop_redis_fallbacks_total{answer=\"closed\"}" },
     { NGX_MICROSHOP_COUNTER_STORE_ERRORS, "microshop_store_errors_total" },
     { NGX_MICROSHOP_COUNTER_STORE_LATE,
       "microshop_store_late_answers_total" },
@@ -165,7 +184,15 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     "# TYPE microshop_zone_seller_quota_bytes gauge\n"                       \
     "microshop_zone_seller_quota_bytes %uz\n"
 #define NGX_MICROSHOP_STATUS_REDIS                                            \
-    "# TYPE microshop_redis_up gauge\nmicroshop_redis_up %d\n"
+    "# TYPE microshop_redis_up gauge\nmicroshop_redis_up %d\n"              \
+    "# TYPE microshop_redis_connections gauge\n"                            \
+    "microshop_redis_connections %uA\n"                                     \
+    "# TYPE microshop_redis_latency_seconds histogram\n"
+#define NGX_MICROSHOP_STATUS_BUCKET                                           \
+    "microshop_redis_latency_seconds_bucket{le=\"%s\"} %uA\n"
+#define NGX_MICROSHOP_STATUS_BUCKET_END                                       \
+    "microshop_redis_latency_seconds_sum %uA.%06uA\n"                        \
+    "microshop_redis_latency_seconds_count %uA\n"
 
 #define ngx_microshop_fmt_len(fmt)  (sizeof(fmt) - 1)
 
@@ -184,8 +211,21 @@ typedef char  ngx_microshop_kind_names_complete[
      == NGX_MICROSHOP_KIND_MAX) ? 1 : -1];
 
 
+/* the le= labels of NGX_MICROSHOP_REDIS_BUCKET_BOUNDS */
+static const char  *ngx_microshop_redis_le[] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25", "0.5", "1", "+Inf"
+};
+
+typedef char  ngx_microshop_redis_le_complete[
+    (sizeof(ngx_microshop_redis_le) / sizeof(char *)
+     == NGX_MICROSHOP_REDIS_BUCKETS) ? 1 : -1];
+
+
 static ngx_int_t ngx_microshop_status_handler(ngx_http_request_t *r);
 static size_t ngx_microshop_status_size(void);
+static u_char *ngx_microshop_status_redis(u_char *p, u_char *last,
+    ngx_atomic_t *c);
 
 
 const char *
@@ -300,7 +340,7 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
                      mmcf->zone->sh->room, mmcf->zone->sh->reserve,
                      mmcf->zone->sh->quota);
 
-    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_REDIS, 0);
+    p = ngx_microshop_status_redis(p, last, c);
 
     body.len = p - body.data;
 
@@ -359,6 +399,47 @@ ngx_microshop_status_size(void)
            + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ROOM)
            + 3 * NGX_ATOMIC_T_LEN;
 
-    return len + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REDIS)
-           + NGX_INT_T_LEN;
+    len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REDIS)
+           + NGX_INT_T_LEN + NGX_ATOMIC_T_LEN;
+
+    for (i = 0; i < NGX_MICROSHOP_REDIS_BUCKETS; i++) {
+        len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BUCKET)
+               + ngx_strlen(ngx_microshop_redis_le[i]) + NGX_ATOMIC_T_LEN;
+    }
+
+    return len + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BUCKET_END)
+           + 3 * NGX_ATOMIC_T_LEN;
+}
+
+
+/*
+ * The Redis lines: microshop_redis_up is 1 while at least one worker's
+ * command connection is up (docs/redis.md "Metrics"), the histogram's
+ * buckets are cumulative as Prometheus reads them.
+ */
+
+static u_char *
+ngx_microshop_status_redis(u_char *p, u_char *last, ngx_atomic_t *c)
+{
+    ngx_uint_t    i;
+    ngx_atomic_t  sum, up;
+
+    up = c[NGX_MICROSHOP_COUNTER_REDIS_UP];
+
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_REDIS, up ? 1 : 0, up);
+
+    sum = 0;
+
+    for (i = 0; i < NGX_MICROSHOP_REDIS_BUCKETS; i++) {
+        sum += c[NGX_MICROSHOP_COUNTER_REDIS_LATENCY + i];
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_BUCKET,
+                         ngx_microshop_redis_le[i], sum);
+    }
+
+    return ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_BUCKET_END,
+                        c[NGX_MICROSHOP_COUNTER_REDIS_LATENCY_SUM_US]
+                        / 1000000,
+                        c[NGX_MICROSHOP_COUNTER_REDIS_LATENCY_SUM_US]
+                        % 1000000,
+                        sum);
 }

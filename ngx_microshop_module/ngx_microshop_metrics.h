@@ -43,6 +43,16 @@ typedef enum {
 } ngx_microshop_reason_e;
 
 
+/*
+ * The buckets of microshop_redis_latency_seconds, upper bounds in us; the
+ * last one is +Inf (ngx_microshop_metrics.c prints them).
+ */
+#define NGX_MICROSHOP_REDIS_BUCKETS  12
+#define NGX_MICROSHOP_REDIS_BUCKET_BOUNDS                                     \
+    { 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,    \
+      1000000, -1 }
+
+
 /* every counter; the first NGX_MICROSHOP_REASON_MAX are requests_total */
 typedef enum {
     NGX_MICROSHOP_COUNTER_TOKEN_VERIFICATIONS = NGX_MICROSHOP_REASON_MAX,
@@ -72,7 +82,24 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_SETTLED_ADMIN_COMMIT,
     NGX_MICROSHOP_COUNTER_SETTLED_ADMIN_RELEASE,
     NGX_MICROSHOP_COUNTER_SETTLED_EVENT,
-    NGX_MICROSHOP_COUNTER_REDIS_ERRORS,
+    NGX_MICROSHOP_COUNTER_REDIS_ERR_TIMEOUT,   /* no answer in timeout= */
+    NGX_MICROSHOP_COUNTER_REDIS_ERR_CONNECT,   /* a connect failed, a
+                                                  connection was lost */
+    NGX_MICROSHOP_COUNTER_REDIS_ERR_PROTOCOL,  /* an answer not understood */
+    NGX_MICROSHOP_COUNTER_REDIS_ERR_SCRIPT,    /* an error answer */
+    NGX_MICROSHOP_COUNTER_REDIS_COMMANDS,      /* commands sent */
+    NGX_MICROSHOP_COUNTER_REDIS_RECONNECTS,    /* connects after the first */
+    NGX_MICROSHOP_COUNTER_REDIS_MESSAGES,      /* pub/sub messages received */
+    NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_LOCAL, /* answered by the zone */
+    NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_OPEN,  /* allowed, not checked */
+    NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_CLOSED, /* refused: store error */
+
+    /* microshop_redis_latency_seconds: one counter per bucket (not
+     * cumulative; the status page sums them), then the sum in us */
+    NGX_MICROSHOP_COUNTER_REDIS_LATENCY,
+    NGX_MICROSHOP_COUNTER_REDIS_LATENCY_SUM_US =
+        NGX_MICROSHOP_COUNTER_REDIS_LATENCY + NGX_MICROSHOP_REDIS_BUCKETS,
+
     NGX_MICROSHOP_COUNTER_STORE_ERRORS,
     NGX_MICROSHOP_COUNTER_STORE_LATE,
     NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS,
@@ -82,6 +109,8 @@ typedef enum {
 
     /* gauges: up and down */
     NGX_MICROSHOP_COUNTER_HOLDS_PENDING,   /* holds pending reconciliation */
+    NGX_MICROSHOP_COUNTER_REDIS_UP,        /* Redis command connections
+                                              up, over all workers */
     NGX_MICROSHOP_COUNTER_MAX
 } ngx_microshop_counter_e;
 

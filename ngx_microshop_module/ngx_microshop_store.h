@@ -161,6 +161,17 @@ struct ngx_microshop_op_s {
     void                          *pending;   /* the back end's, while an
                                                  exec() is in flight */
 
+    /*
+     * When the shared store (Redis) cannot answer: fallback = 1 lets the
+     * back end run the op on this node's zone instead (a location's
+     * on_store_error=local, docs/redis.md "When Redis is down"); the
+     * back end then sets local = 1.  An op given with local = 1 runs on
+     * this node's zone whatever the store: the settling op of one that
+     * fell back goes where its lock or hold is.
+     */
+    unsigned                       fallback:1;
+    unsigned                       local:1;
+
     union {
         struct {
             int64_t                    interval;   /* us */
@@ -272,6 +283,9 @@ struct ngx_microshop_store_s {
     const ngx_microshop_store_backend_t  *backend;
     void                                 *data;      /* the back end's */
 
+    /* microshop_redis (ngx_microshop_redis.h), NULL: not configured */
+    struct ngx_microshop_redis_conf_s    *redis;
+
     /* the node-local zone: where the store's own outcomes are counted and
      * where the shm back end keeps its records */
     ngx_microshop_zone_t                 *local;
@@ -284,8 +298,9 @@ struct ngx_microshop_store_s {
 #define NGX_MICROSHOP_STORE_ENV  "NGX_MICROSHOP_TEST_STORE"
 
 /*
- * Chooses the back end at configuration time: "shm" unless the test
- * switch NGX_MICROSHOP_TEST_STORE names another one (docs/architecture.md).
+ * Chooses the back end at configuration time: "redis" with microshop_redis,
+ * else "shm" unless the test switch NGX_MICROSHOP_TEST_STORE names another
+ * one (docs/architecture.md).
  */
 ngx_int_t ngx_microshop_store_init_conf(ngx_conf_t *cf,
     ngx_microshop_store_t *store, ngx_microshop_zone_t *local);
@@ -350,6 +365,7 @@ ngx_microshop_op_t *ngx_microshop_store_op_copy(ngx_microshop_op_t *op,
 /* the back ends */
 extern const ngx_microshop_store_backend_t  ngx_microshop_store_shm;
 extern const ngx_microshop_store_backend_t  ngx_microshop_store_deferred;
+extern const ngx_microshop_store_backend_t  ngx_microshop_store_redis;
 
 
 #endif /* _NGX_MICROSHOP_STORE_H_INCLUDED_ */

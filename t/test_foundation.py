@@ -81,8 +81,13 @@ def test_status_is_prometheus_text(gateway, keys):
     for name in ("microshop_token_verifications_total",
                  "microshop_token_cache_hits_total",
                  "microshop_rate_limited_total", "microshop_redis_up",
-                 "microshop_redis_errors_total"):
-        assert re.search(r"^%s \d+$" % name, r.text, re.M), name
+                 'microshop_redis_errors_total{kind="timeout"}',
+                 'microshop_redis_errors_total{kind="connect"}',
+                 "microshop_redis_commands_total",
+                 "microshop_redis_latency_seconds_count"):
+        assert re.search(r"^%s \d+$" % re.escape(name), r.text, re.M), name
+    assert re.search(r'^microshop_redis_latency_seconds_bucket\{le="\+Inf"\} '
+                     r'0$', r.text, re.M)
     assert metric(r.text, 'microshop_requests_total{decision="deny",'
                           'reason="no_token"}') >= 1
     gateway.get("/protected/hello.txt", token=mint(keys, kid="k1"))
