@@ -15,13 +15,17 @@
  *
  *   exec()    takes a deep copy of the op, queues it (FIFO, per worker),
  *             points op->pending at the queued entry and returns NGX_AGAIN.
- *   post()    takes a deep copy and queues it in the same FIFO: a post
- *             followed by an exec of the same worker runs in that order,
- *             as commands on one connection do.
+ *   post()    takes a deep copy and executes it at once, after every
+ *             queued copy not executed yet (in submission order), as a
+ *             network store has a posted command on the wire, behind the
+ *             ones before it, when post() returns: a post followed by an
+ *             exec of the same worker runs in that order, and another
+ *             worker that reads after post() returned sees the write (an
+ *             idempotency answer is stored before its last byte goes out).
+ *             Only the accounting of a post is its own.
  *   the batch a 0 ms timer (or the delay set by the test knob) runs:
- *             first every queued copy is executed on the inner shm store, in
- *             submission order, and every post is accounted
- *             (ngx_microshop_store_posted()); then the answers are
+ *             first every queued copy not executed yet is executed on the
+ *             inner shm store, in submission order; then the answers are
  *             delivered, in submission order or, with the test knob
  *             ngx_microshop_store_deferred_knobs(), in reverse: the
  *             result is copied into the caller's op (rc, out fields,
@@ -40,12 +44,11 @@
  * result left pointing into the copy shows in any test.  What a handler
  * submits while a batch is being delivered goes to the next batch.
  *
- * Graceful shutdown (nginx -s quit, reload): the timer is cancelable while
- * the queue holds only posts and cancelled ops, which nobody waits for, so
- * the store never keeps a shutting-down worker alive by itself.  While a
- * request waits for an exec() the timer is not cancelable: nginx keeps a
- * shutting-down worker for its requests only while they hold a timer, and
- * a waiting request cut off there would leave its socket open (an alert).
+ * Graceful shutdown (nginx -s quit, reload): only an exec() arms the
+ * timer, and it is not cancelable: nginx keeps a shutting-down worker for
+ * its requests only while they hold a timer, and a waiting request cut off
+ * there would leave its socket open (an alert).  Posts never wait in the
+ * queue, so the store never keeps a shutting-down worker for them.
  *
  * Exit of the worker: see ngx_microshop_store_deferred_drop().
  */
@@ -64,8 +67,8 @@ typedef struct {
                                                  pool holds this entry too */
     ngx_microshop_op_t            *op;        /* the caller's until its
                                                  answer or cancel(); NULL:
-                                                 a post, or cancelled */
-    ngx_uint_t                     post;
+                                                 cancelled */
+    ngx_uint_t                     executed;  /* on the inner store */
 } ngx_microshop_deferred_entry_t;
 
 
@@ -91,7 +94,9 @@ static void ngx_microshop_store_deferred_post(ngx_microshop_store_t *store,
 static void ngx_microshop_store_deferred_cancel(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
 static ngx_microshop_deferred_entry_t *ngx_microshop_store_deferred_submit(
-    ngx_microshop_store_t *store, ngx_microshop_op_t *op, ngx_uint_t post);
+    ngx_microshop_store_t *store, ngx_microshop_op_t *op);
+static void ngx_microshop_store_deferred_execute(ngx_microshop_deferred_t *d,
+    ngx_queue_t *queue);
 static void ngx_microshop_store_deferred_run(ngx_event_t *ev);
 static void ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
@@ -196,7 +201,7 @@ ngx_microshop_store_deferred_exec(ngx_microshop_store_t *store,
         return NGX_AGAIN;
     }
 
-    e = ngx_microshop_store_deferred_submit(store, op, 0);
+    e = ngx_microshop_store_deferred_submit(store, op);
 
     if (e == NULL) {
         /* finished now: the store could not take it */
@@ -215,9 +220,51 @@ static void
 ngx_microshop_store_deferred_post(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)
 {
-    if (ngx_microshop_store_deferred_submit(store, op, 1) == NULL) {
+    ngx_microshop_op_t        *copy;
+    ngx_microshop_deferred_t  *d;
+
+    d = store->data;
+
+    /* a copy all the same: the inner store must read only what the
+     * contract says a post keeps */
+
+    copy = ngx_microshop_store_op_copy(op, ngx_cycle->log);
+    if (copy == NULL) {
         op->rc = NGX_ERROR;
         ngx_microshop_store_posted(store, op);
+        return;
+    }
+
+    ngx_microshop_store_deferred_execute(d, &d->queue);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "microshop deferred: post op %ui executed", op->type);
+
+    ngx_microshop_store_exec(&d->inner, copy);
+    ngx_microshop_store_posted(store, copy);
+    ngx_destroy_pool(copy->pool);
+}
+
+
+/* the copies of queue not executed yet, in submission order */
+
+static void
+ngx_microshop_store_deferred_execute(ngx_microshop_deferred_t *d,
+    ngx_queue_t *queue)
+{
+    ngx_queue_t                     *q;
+    ngx_microshop_deferred_entry_t  *e;
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_microshop_deferred_entry_t, queue);
+
+        if (!e->executed) {
+            (void) ngx_microshop_store_exec(&d->inner, e->copy);
+            e->executed = 1;
+        }
     }
 }
 
@@ -246,7 +293,7 @@ ngx_microshop_store_deferred_cancel(ngx_microshop_store_t *store,
 
 static ngx_microshop_deferred_entry_t *
 ngx_microshop_store_deferred_submit(ngx_microshop_store_t *store,
-    ngx_microshop_op_t *op, ngx_uint_t post)
+    ngx_microshop_op_t *op)
 {
     ngx_microshop_op_t              *copy;
     ngx_microshop_deferred_t        *d;
@@ -266,7 +313,6 @@ ngx_microshop_store_deferred_submit(ngx_microshop_store_t *store,
     }
 
     e->copy = copy;
-    e->post = post;
 
     ngx_queue_insert_tail(&d->queue, &e->queue);
 
@@ -274,18 +320,16 @@ ngx_microshop_store_deferred_submit(ngx_microshop_store_t *store,
         d->event.log = ngx_cycle->log;
     }
 
-    if (!d->event.timer_set) {
-        /* nobody waits for a post: it alone does not hold a shutdown */
-        d->event.cancelable = post;
-        ngx_add_timer(&d->event, d->delay);
+    /* a request waits for the answer: it holds a shutdown */
+    d->event.cancelable = 0;
 
-    } else if (!post) {
-        d->event.cancelable = 0;
+    if (!d->event.timer_set) {
+        ngx_add_timer(&d->event, d->delay);
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "microshop deferred: %s op %ui queued, delay %M",
-                   post ? "post" : "exec", op->type, d->delay);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "microshop deferred: exec op %ui queued, delay %M",
+                   op->type, d->delay);
 
     return e;
 }
@@ -294,7 +338,7 @@ ngx_microshop_store_deferred_submit(ngx_microshop_store_t *store,
 static void
 ngx_microshop_store_deferred_run(ngx_event_t *ev)
 {
-    ngx_queue_t                     *q, *next, batch;
+    ngx_queue_t                     *q, batch;
     ngx_microshop_op_t              *op;
     ngx_microshop_store_t           *store;
     ngx_microshop_deferred_t        *d;
@@ -315,21 +359,7 @@ ngx_microshop_store_deferred_run(ngx_event_t *ev)
 
     /* the store executes in submission order */
 
-    for (q = ngx_queue_head(&batch);
-         q != ngx_queue_sentinel(&batch);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        e = ngx_queue_data(q, ngx_microshop_deferred_entry_t, queue);
-
-        (void) ngx_microshop_store_exec(&d->inner, e->copy);
-
-        if (e->post) {
-            ngx_queue_remove(q);
-            ngx_microshop_store_posted(store, e->copy);
-            ngx_destroy_pool(e->copy->pool);
-        }
-    }
+    ngx_microshop_store_deferred_execute(d, &batch);
 
     /*
      * The answers: a handler may cancel an op further down the batch (its
@@ -597,16 +627,13 @@ ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
  * The worker exits with ops still queued (a fast shutdown; a graceful one
  * waits for the ops requests wait for, see above).
  *
- * Posts are executed on the inner store and accounted: their callers were
- * told they are done, and a lost SETTLE would keep stock held until the
- * sweep, a lost IDEM_COMPLETE would leave a key in flight until its lock
- * runs out and the retry executes the request a second time.
- *
- * Execs are dropped unexecuted and their handlers are NOT called: a handler
- * resumes its request (phases, upstream, output) in a process that is
- * tearing its cycle down, and nginx does not finalize requests on exit
- * either.  Unexecuted, they leave nothing a retry on another worker would
- * trip over (an idempotency lock, a hold, a spent rate-limit unit).  Their
+ * Posts never wait here (post() executes them).  Execs are dropped and
+ * their handlers are NOT called: a handler resumes its request (phases,
+ * upstream, output) in a process that is tearing its cycle down, and nginx
+ * does not finalize requests on exit either.  One that no later post
+ * executed leaves nothing a retry on another worker would trip over (an
+ * idempotency lock, a hold, a spent rate-limit unit); one that a post
+ * executed stays done, as a command a network store received does.  Their
  * ops are not touched: their requests may be gone.  Nothing is counted as
  * late, no answer arrived.
  *
@@ -639,13 +666,7 @@ ngx_microshop_store_deferred_drop(ngx_microshop_store_t *store)
 
         e = ngx_queue_data(q, ngx_microshop_deferred_entry_t, queue);
 
-        if (e->post) {
-            (void) ngx_microshop_store_exec(&d->inner, e->copy);
-            ngx_microshop_store_posted(store, e->copy);
-
-        } else {
-            dropped++;
-        }
+        dropped++;
 
         ngx_destroy_pool(e->copy->pool);
     }
