@@ -263,6 +263,11 @@ ngx_microshop_cache_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 
         cc->lookup_done = 1;
 
+        if (ctx->op.rc == NGX_ERROR) {
+            /* Redis with on_error=closed (docs/redis.md) */
+            return ngx_microshop_store_failed(r, ctx);
+        }
+
         if (ctx->op.rc == NGX_OK) {
             age = ngx_microshop_now_ms() - ctx->op.u.inv.stored_at;
 

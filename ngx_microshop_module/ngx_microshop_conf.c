@@ -159,6 +159,38 @@ ngx_microshop_conf_value(ngx_str_t *param, char *key, ngx_str_t *value)
 }
 
 
+ngx_int_t
+ngx_microshop_conf_store_error(ngx_conf_t *cf, ngx_str_t *param,
+    ngx_flag_t *local)
+{
+    ngx_str_t  v;
+
+    if (ngx_strncmp(param->data, "on_store_error=", 15) != 0) {
+        return NGX_DECLINED;
+    }
+
+    v.data = param->data + 15;
+    v.len = param->len - 15;
+
+    if (v.len == 5 && ngx_strncmp(v.data, "local", 5) == 0) {
+        *local = 1;
+        return NGX_OK;
+    }
+
+    if (v.len == 6 && ngx_strncmp(v.data, "closed", 6) == 0) {
+        *local = 0;
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\", it must be "
+                       "\"on_store_error=closed\" or "
+                       "\"on_store_error=local\"", param);
+
+    return NGX_ERROR;
+}
+
+
 char *
 ngx_microshop_conf_invalid(ngx_conf_t *cf, ngx_str_t *param)
 {

@@ -42,6 +42,15 @@ u_char *ngx_microshop_methods_text(u_char *p, ngx_uint_t methods);
 ngx_int_t ngx_microshop_conf_flag(ngx_conf_t *cf, ngx_str_t *value,
     ngx_flag_t *flag);
 
+/*
+ * on_store_error=closed|local of microshop_idempotency and microshop_reserve
+ * (docs/redis.md "When Redis is down"): NGX_OK and *local set when param
+ * is one, NGX_DECLINED when it is another parameter, NGX_ERROR (logged)
+ * for another value.
+ */
+ngx_int_t ngx_microshop_conf_store_error(ngx_conf_t *cf, ngx_str_t *param,
+    ngx_flag_t *local);
+
 /* with a non-empty VALUE after key ("sku="): 1 and the VALUE in *value */
 ngx_uint_t ngx_microshop_conf_value(ngx_str_t *param, char *key,
     ngx_str_t *value);

@@ -60,12 +60,14 @@ ngx_microshop_idem_loc_create(ngx_microshop_idem_loc_t *ilcf)
     ilcf->ttl = NGX_CONF_UNSET_MSEC;
     ilcf->lock = NGX_CONF_UNSET_MSEC;
     ilcf->max_body = NGX_CONF_UNSET_SIZE;
+    ilcf->store_local = NGX_CONF_UNSET;
 }
 
 
 /*
  * microshop_idempotency off|on|required [methods=...] [ttl=T] [lock=T]
  *                       [max_body=SIZE] [header=NAME]
+ *                       [on_store_error=closed|local]
  */
 
 char *
@@ -164,6 +166,16 @@ ngx_microshop_idempotency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        t = ngx_microshop_conf_store_error(cf, &value[i], &ilcf->store_local);
+
+        if (t == NGX_OK) {
+            continue;
+        }
+
+        if (t == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
         return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
@@ -192,6 +204,7 @@ ngx_microshop_idem_loc_merge(ngx_conf_t *cf, ngx_microshop_idem_loc_t *prev,
                               1024 * 1024);
     ngx_conf_merge_str_value(conf->header, (ngx_str_t) ngx_null_string,
                              "Idempotency-Key");
+    ngx_conf_merge_value(conf->store_local, NGX_CONF_UNSET, 0);
 
     if (conf->mode != NGX_MICROSHOP_IDEM_OFF) {
         ngx_microshop_lint_upstream_time(cf, "microshop_idempotency", "lock",
@@ -336,6 +349,7 @@ ngx_microshop_idempotency_stage(ngx_http_request_t *r,
 
     case NGX_MICROSHOP_IDEM_NEW:
         ictx->active = 1;
+        ictx->local = ctx->op.local;
         ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_IDEM_NEW);
         return NGX_DECLINED;
 
@@ -736,6 +750,11 @@ ngx_microshop_idem_op(ngx_http_request_t *r, ngx_microshop_idem_ctx_t *ictx,
                NGX_MICROSHOP_FINGERPRINT_LEN);
     op->u.idem.owner = ictx->owner;
     op->u.idem.ttl = mlcf->idem.ttl;
+
+    /* the begin may fall back to this node's zone; what settles it goes
+     * where its lock is (docs/redis.md "When Redis is down") */
+    op->fallback = mlcf->idem.store_local;
+    op->local = ictx->local;
 }
 
 

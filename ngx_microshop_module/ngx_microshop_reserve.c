@@ -45,10 +45,11 @@ ngx_microshop_reserve_loc_create(ngx_microshop_reserve_loc_t *c)
 {
     c->on = NGX_CONF_UNSET;
     c->hold = NGX_CONF_UNSET_MSEC;
+    c->store_local = NGX_CONF_UNSET;
 }
 
 
-/* microshop_reserve on|off [hold=T] */
+/* microshop_reserve on|off [hold=T] [on_store_error=closed|local] */
 
 char *
 ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -93,6 +94,17 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        t = ngx_microshop_conf_store_error(cf, &value[i],
+                                           &mlcf->reserve.store_local);
+
+        if (t == NGX_OK) {
+            continue;
+        }
+
+        if (t == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
         return ngx_microshop_conf_invalid(cf, &value[i]);
     }
 
@@ -110,6 +122,7 @@ ngx_microshop_reserve_loc_merge(ngx_conf_t *cf,
 
     ngx_conf_merge_value(conf->on, NGX_CONF_UNSET, 0);
     ngx_conf_merge_msec_value(conf->hold, NGX_CONF_UNSET_MSEC, 30000);
+    ngx_conf_merge_value(conf->store_local, NGX_CONF_UNSET, 0);
 
     if (conf->on) {
         ngx_microshop_lint_upstream_time(cf, "microshop_reserve", "hold",
@@ -237,6 +250,8 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
         op->u.reserve.lines = rc_ctx->lines;
         op->u.reserve.nlines = n;
         op->u.reserve.hold = mlcf->reserve.hold;
+        op->fallback = mlcf->reserve.store_local;
+        op->local = 0;
         op->u.reserve.id.data = p;
         op->u.reserve.id.len = ngx_sprintf(p, "%P-%T-%uA", ngx_pid,
                                            ngx_time(),
@@ -260,6 +275,9 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     }
 
     rc_ctx->held = ctx->op.u.reserve.held;
+
+    /* settled where the hold is: in this node's zone after a fallback */
+    rc_ctx->op.local = ctx->op.local;
 
     if (rc_ctx->held) {
         ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_HELD);

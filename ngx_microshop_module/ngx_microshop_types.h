@@ -167,6 +167,7 @@ typedef struct {
     ngx_msec_t                 lock;
     size_t                     max_body;
     ngx_str_t                  header;
+    ngx_flag_t                 store_local;  /* on_store_error=local */
     u_char                    *file;         /* where it was configured */
     ngx_uint_t                 line;
 } ngx_microshop_idem_loc_t;
@@ -190,6 +191,8 @@ typedef struct {
     unsigned                   capture:1;    /* an answer worth keeping */
     unsigned                   complete:1;   /* last_buf seen */
     unsigned                   oversize:1;
+    unsigned                   local:1;      /* the lock is in this node's
+                                                zone (a fallback) */
 } ngx_microshop_idem_ctx_t;
 
 
@@ -210,6 +213,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t                 on;
     ngx_msec_t                 hold;
+    ngx_flag_t                 store_local;  /* on_store_error=local */
     u_char                    *file;         /* where it was configured */
     ngx_uint_t                 line;
 } ngx_microshop_reserve_loc_t;

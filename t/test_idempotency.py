@@ -302,6 +302,11 @@ def test_counters(gw, keys, backend, clean):
     ("microshop_idempotency on max_body=huge;",
      r'invalid size "max_body=huge"'),
     ("microshop_idempotency on colour=red;", r'invalid parameter'),
+    ("microshop_idempotency on on_store_error=open;",
+     r'invalid value "on_store_error=open", it must be '
+     r'"on_store_error=closed" or "on_store_error=local"'),
+    ("microshop_reserve on on_store_error=;",
+     r'invalid value "on_store_error=", it must be'),
 ])
 def test_nginx_t_rejects_bad_settings(nginx, directive, message):
     n = nginx.new()
