@@ -75,7 +75,7 @@ typedef struct ngx_microshop_redis_conf_s {
     ngx_uint_t                     line;
 } ngx_microshop_redis_conf_t;
 
-#define NGX_MICROSHOP_REDIS_TIMEOUT          200     /* ms, timeout= */
+#define NGX_MICROSHOP_REDIS_DEFAULT_TIMEOUT  200     /* ms, timeout= */
 #define NGX_MICROSHOP_REDIS_CONNECT_TIMEOUT  1000    /* ms */
 #define NGX_MICROSHOP_REDIS_BACKOFF_MIN      100     /* ms */
 #define NGX_MICROSHOP_REDIS_BACKOFF_MAX      5000    /* ms */
