@@ -31,9 +31,6 @@
 #include "ngx_microshop_store_redis.h"
 
 
-#define NGX_MICROSHOP_REDIS_CALL_POOL  1024
-
-
 static ngx_int_t ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
     ngx_microshop_store_t *store);
 static ngx_int_t ngx_microshop_store_redis_init_process(ngx_cycle_t *cycle,
@@ -49,13 +46,12 @@ static void ngx_microshop_store_redis_cancel(ngx_microshop_store_t *store,
 static ngx_microshop_rstore_call_t *ngx_microshop_rstore_call(
     ngx_microshop_rstore_store_t *rs, ngx_microshop_op_t *op,
     ngx_uint_t copy);
-static ngx_int_t ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_op_t *op);
 static void ngx_microshop_rstore_handler(void *data, ngx_uint_t status,
     redisReply *reply);
 static void ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply);
-static void ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call);
+static void ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op);
 static ngx_int_t ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
     ngx_microshop_op_t *op);
 static ngx_uint_t ngx_microshop_rstore_needs_copy(ngx_microshop_op_t *op);
@@ -127,6 +123,8 @@ ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
     rs->hooks.data = rs;
 
     ngx_queue_init(&rs->retry);
+    ngx_queue_init(&rs->order);
+    ngx_queue_init(&rs->held);
 
     store->data = rs;
 
@@ -153,8 +151,6 @@ static void
 ngx_microshop_store_redis_exit_process(ngx_cycle_t *cycle,
     ngx_microshop_store_t *store)
 {
-    ngx_queue_t                  *q;
-    ngx_microshop_rstore_call_t   *call;
     ngx_microshop_rstore_store_t  *rs;
 
     rs = store->data;
@@ -172,15 +168,7 @@ ngx_microshop_store_redis_exit_process(ngx_cycle_t *cycle,
         rs->rd = NULL;
     }
 
-    while (!ngx_queue_empty(&rs->retry)) {
-        q = ngx_queue_head(&rs->retry);
-        ngx_queue_remove(q);
-
-        call = ngx_queue_data(q, ngx_microshop_rstore_call_t, queue);
-        ngx_destroy_pool(call->pool);
-    }
-
-    rs->nretry = 0;
+    ngx_microshop_rstore_drop(rs);
 }
 
 
@@ -188,7 +176,7 @@ static ngx_int_t
 ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)
 {
-    ngx_int_t                     rc;
+    ngx_int_t                      rc;
     ngx_microshop_rstore_call_t   *call;
     ngx_microshop_rstore_store_t  *rs;
 
@@ -196,7 +184,7 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
 
     if (op->type > NGX_MICROSHOP_OP_HOLD_LIST) {
         op->rc = NGX_ERROR;
-        return NGX_OK;
+        return ngx_microshop_rstore_answered(rs, op);
     }
 
     if (op->handler == NULL) {
@@ -214,26 +202,14 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
 
     case NGX_MICROSHOP_OP_IS_REVOKED:
         /* the node's copy: no round trip per authenticated request */
-        return ngx_microshop_store_exec(&rs->inner, op);
-
-    case NGX_MICROSHOP_OP_REVOKE:
-    case NGX_MICROSHOP_OP_SWEEP:
-        /* this node refuses the token at once, Redis tells the others;
-         * this node's own holds (those that fell back) are swept here */
         (void) ngx_microshop_store_exec(&rs->inner, op);
-        break;
+        return ngx_microshop_rstore_answered(rs, op);
 
     case NGX_MICROSHOP_OP_INV_GET:
         if (!op->local && ngx_microshop_rstore_copy_get(rs, op) == NGX_OK) {
-            return NGX_OK;
+            return ngx_microshop_rstore_answered(rs, op);
         }
 
-        break;
-
-    case NGX_MICROSHOP_OP_INV_PUT:
-    case NGX_MICROSHOP_OP_INV_DROP:
-    case NGX_MICROSHOP_OP_EVENT:
-        ngx_microshop_rstore_copy_drop(rs, &op->key);
         break;
 
     case NGX_MICROSHOP_OP_SETTLE:
@@ -243,42 +219,59 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
             (void) ngx_microshop_store_exec(&rs->inner, op);
 
             if (op->rc == NGX_OK) {
-                return NGX_OK;
+                return ngx_microshop_rstore_answered(rs, op);
             }
         }
 
         break;
 
     default:
+        ngx_microshop_rstore_before(rs, op);
         break;
     }
 
     if (op->local) {
         /* it fell back to this node: its lock or hold is here */
-        return ngx_microshop_store_exec(&rs->inner, op);
+        (void) ngx_microshop_store_exec(&rs->inner, op);
+        return ngx_microshop_rstore_answered(rs, op);
     }
 
     call = ngx_microshop_rstore_call(rs, op,
-                                    ngx_microshop_rstore_needs_copy(op));
+                                     ngx_microshop_rstore_needs_copy(op));
     if (call == NULL) {
         op->rc = NGX_ERROR;
-        return NGX_OK;
+        return ngx_microshop_rstore_answered(rs, op);
     }
 
     call->op = op;
+    op->pending = call;
+
+    call->ordered = 1;
+    ngx_queue_insert_tail(&rs->order, &call->order);
+
+    if (ngx_microshop_rstore_hold(rs, call)) {
+        return NGX_AGAIN;
+    }
 
     rc = ngx_microshop_rstore_start(call, op);
 
     if (rc == NGX_AGAIN) {
-        op->pending = call;
         return NGX_AGAIN;
     }
 
     /* answered now: an error, or the outage policy */
-    call->op = NULL;
-    ngx_destroy_pool(call->pool);
 
-    return NGX_OK;
+    if (ngx_queue_head(&rs->order) == &call->order) {
+        ngx_queue_remove(&call->order);
+        op->pending = NULL;
+        ngx_destroy_pool(call->pool);
+        return NGX_OK;
+    }
+
+    /* ... after the answers of what was submitted before it */
+    call->done = 1;
+
+    return NGX_AGAIN;
 }
 
 
@@ -299,8 +292,6 @@ void
 ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, ngx_uint_t retry)
 {
-    ngx_int_t                    rc;
-    ngx_microshop_op_t          *copy;
     ngx_microshop_rstore_call_t  *call;
 
     if (op->type > NGX_MICROSHOP_OP_HOLD_LIST) {
@@ -309,28 +300,13 @@ ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
         return;
     }
 
-    switch (op->type) {
-
-    case NGX_MICROSHOP_OP_IS_REVOKED:
+    if (op->type == NGX_MICROSHOP_OP_IS_REVOKED) {
         (void) ngx_microshop_store_exec(&rs->inner, op);
         ngx_microshop_store_posted(rs->store, op);
         return;
-
-    case NGX_MICROSHOP_OP_REVOKE:
-    case NGX_MICROSHOP_OP_SWEEP:
-        /* the node's part first: its copy, its own holds */
-        (void) ngx_microshop_store_exec(&rs->inner, op);
-        break;
-
-    case NGX_MICROSHOP_OP_INV_PUT:
-    case NGX_MICROSHOP_OP_INV_DROP:
-    case NGX_MICROSHOP_OP_EVENT:
-        ngx_microshop_rstore_copy_drop(rs, &op->key);
-        break;
-
-    default:
-        break;
     }
+
+    ngx_microshop_rstore_before(rs, op);
 
     if (op->local) {
         (void) ngx_microshop_store_exec(&rs->inner, op);
@@ -347,15 +323,32 @@ ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
 
     call->post = 1;
     call->retry = retry;
-    copy = call->copy;
 
-    rc = ngx_microshop_rstore_start(call, copy);
+    if (ngx_microshop_rstore_hold(rs, call)) {
+        return;
+    }
+
+    ngx_microshop_rstore_post_start(call);
+}
+
+
+/* a post's command is sent, or kept, or the post is over */
+
+void
+ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call)
+{
+    ngx_int_t                      rc;
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = call->rs;
+
+    rc = ngx_microshop_rstore_start(call, call->copy);
 
     if (rc == NGX_AGAIN) {
         return;
     }
 
-    if (rc == NGX_DECLINED && retry
+    if (rc == NGX_DECLINED && call->retry
         && rs->nretry < NGX_MICROSHOP_REDIS_RETRY_MAX && !rs->exiting)
     {
         /* Redis is down: sent by ngx_microshop_rstore_flush_retry() */
@@ -364,8 +357,39 @@ ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
         return;
     }
 
-    ngx_microshop_store_posted(rs->store, copy);
+    ngx_microshop_store_posted(rs->store, call->copy);
     ngx_destroy_pool(call->pool);
+}
+
+
+/* what this node does at once, before Redis is asked */
+
+static void
+ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op)
+{
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_REVOKE:
+    case NGX_MICROSHOP_OP_SWEEP:
+        /* this node refuses the token at once, Redis tells the others;
+         * this node's own holds (those that fell back) are swept here */
+        if (!op->local) {
+            (void) ngx_microshop_store_exec(&rs->inner, op);
+        }
+
+        return;
+
+    case NGX_MICROSHOP_OP_INV_PUT:
+    case NGX_MICROSHOP_OP_INV_DROP:
+    case NGX_MICROSHOP_OP_EVENT:
+        /* this node's copy is not read again */
+        ngx_microshop_rstore_copy_drop(rs, &op->key);
+        return;
+
+    default:
+        return;
+    }
 }
 
 
@@ -381,7 +405,7 @@ ngx_microshop_store_redis_cancel(ngx_microshop_store_t *store,
         return;
     }
 
-    /* its reply still comes: counted as late, dropped */
+    /* its answer still comes (or came): counted as late, dropped */
     call->op = NULL;
     call->cancelled = 1;
     op->pending = NULL;
@@ -541,7 +565,7 @@ ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
  * Redis is down; NGX_DECLINED: the same, and Redis is down (nothing sent).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
     ngx_microshop_op_t *op)
 {
@@ -577,6 +601,12 @@ ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
     }
 
     if (rc == NGX_OK) {
+        if (!call->post && ngx_microshop_rstore_walks(op)) {
+            /* what is submitted after it runs after it */
+            call->barrier = 1;
+            call->rs->barrier++;
+        }
+
         return NGX_AGAIN;
     }
 
@@ -697,58 +727,12 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
 }
 
 
-/*
- * A BEGIN or RESERVE whose answer is lost (a timeout, a closed
- * connection) may have taken a lock or made a hold that its request,
- * answered by the outage policy, never uses: its release follows it,
- * sent when Redis is back (it frees only that request's own).
- */
-
-static void
-ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call)
-{
-    ngx_microshop_op_t  op;
-
-    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
-
-    switch (call->type) {
-
-    case NGX_MICROSHOP_OP_IDEM_BEGIN:
-        op.type = NGX_MICROSHOP_OP_IDEM_RELEASE;
-        op.key = call->key;
-        ngx_memcpy(op.u.idem.fingerprint, call->fingerprint,
-                   NGX_MICROSHOP_FINGERPRINT_LEN);
-        op.u.idem.owner = call->owner;
-        break;
-
-    case NGX_MICROSHOP_OP_RESERVE:
-        op.type = NGX_MICROSHOP_OP_SETTLE;
-        op.u.reserve.seller = call->seller;
-        op.u.reserve.id = call->id;
-        op.u.reserve.commit = 0;
-        break;
-
-    default:
-        return;
-    }
-
-    op.pool = call->pool;
-
-    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  "microshop redis: the answer of op %ui was lost, "
-                  "its release follows", call->type);
-
-    ngx_microshop_rstore_post_op(call->rs, &op, 1);
-}
-
-
 /* the call's last reply came: its op is answered, the call freed */
 
 void
 ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status)
 {
-    ngx_microshop_op_t           *op;
     ngx_microshop_rstore_store_t  *rs;
 
     if (call->waiting) {
@@ -756,154 +740,31 @@ ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
     }
 
     rs = call->rs;
-    op = call->op;
+
+    if (call->barrier) {
+        call->barrier = 0;
+        rs->barrier--;
+    }
 
     if (call->post) {
         if (!rs->exiting) {
             ngx_microshop_store_posted(rs->store, call->copy);
         }
 
-    } else if (call->cancelled) {
-        ngx_microshop_store_late(rs->store);
+        ngx_destroy_pool(call->pool);
+
+    } else if (call->ordered) {
+        call->done = 1;
+        ngx_microshop_rstore_deliver(rs);
+
+    } else {
+        /* one of the back end's own */
+        ngx_destroy_pool(call->pool);
     }
 
-    ngx_destroy_pool(call->pool);
-
-    if (op == NULL || rs->exiting) {
-        return;
-    }
-
-    op->pending = NULL;
-    op->handler(op);
-}
-
-
-/*
- * Redis could not answer op (down, a timeout, an error reply): the
- * outage policy of docs/redis.md "When Redis is down".
- */
-
-void
-ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_op_t *op)
-{
-    ngx_microshop_zone_t  *zone;
-
-    zone = rs->store->local;
-
-    switch (op->type) {
-
-    case NGX_MICROSHOP_OP_GCRA:
-    case NGX_MICROSHOP_OP_INV_GET:
-    case NGX_MICROSHOP_OP_INV_PUT:
-    case NGX_MICROSHOP_OP_INV_DROP:
-    case NGX_MICROSHOP_OP_INV_FAILED:
-
-        /* rate limits and the cache: on_error= */
-
-        switch (rs->conf->on_error) {
-
-        case NGX_MICROSHOP_REDIS_ON_ERROR_LOCAL:
-            (void) ngx_microshop_store_exec(&rs->inner, op);
-            ngx_microshop_zone_count(zone,
-                                     NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_LOCAL,
-                                     1);
-            return;
-
-        case NGX_MICROSHOP_REDIS_ON_ERROR_OPEN:
-            ngx_microshop_zone_count(zone,
-                                     NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_OPEN,
-                                     1);
-
-            if (op->type == NGX_MICROSHOP_OP_GCRA) {
-                /* allowed, as a full bucket would allow it */
-                op->u.gcra.result.allowed = 1;
-                op->u.gcra.result.remaining =
-                    ngx_max(op->u.gcra.burst - op->u.gcra.cost, 0);
-                op->u.gcra.result.retry_after = 0;
-                op->u.gcra.result.reset_after = 0;
-                op->rc = NGX_OK;
-                return;
-            }
-
-            /* a miss; a fill or a drop is not done */
-            op->rc = NGX_DECLINED;
-            return;
-
-        default:
-            break;
-        }
-
-        break;
-
-    case NGX_MICROSHOP_OP_IDEM_BEGIN:
-    case NGX_MICROSHOP_OP_IDEM_COMPLETE:
-    case NGX_MICROSHOP_OP_IDEM_RELEASE:
-    case NGX_MICROSHOP_OP_RESERVE:
-    case NGX_MICROSHOP_OP_SETTLE:
-    case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
-
-        /* never one node's state silently: only on_store_error=local */
-
-        if (op->fallback) {
-            (void) ngx_microshop_store_exec(&rs->inner, op);
-            op->local = 1;
-            ngx_microshop_zone_count(zone,
-                                     NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_LOCAL,
-                                     1);
-            return;
-        }
-
-        break;
-
-    case NGX_MICROSHOP_OP_SWEEP:
-        /* this node's holds were swept; Redis' wait for the next one */
-        op->rc = NGX_OK;
-        return;
-
-    default:
-        /* stock, holds lists, events, revocations: the writer retries */
-        break;
-    }
-
-    op->rc = NGX_ERROR;
-    ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_CLOSED,
-                             1);
-}
-
-
-/* Redis is back: the releases kept while it was down are sent, in order */
-
-void
-ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs)
-{
-    ngx_int_t                    rc;
-    ngx_queue_t                 *q;
-    ngx_microshop_rstore_args_t   a;
-    ngx_microshop_rstore_call_t  *call;
-
-    while (!ngx_queue_empty(&rs->retry)) {
-        q = ngx_queue_head(&rs->retry);
-        call = ngx_queue_data(q, ngx_microshop_rstore_call_t, queue);
-
-        rc = ngx_microshop_rstore_cmd(call->pool, call->copy, &a);
-
-        if (rc == NGX_OK) {
-            rc = ngx_microshop_rstore_send(call, &a);
-        }
-
-        if (rc == NGX_DECLINED) {
-            /* down again: the next ready sends them */
-            return;
-        }
-
-        ngx_queue_remove(q);
-        rs->nretry--;
-
-        if (rc != NGX_OK) {
-            call->copy->rc = NGX_ERROR;
-            ngx_microshop_store_posted(rs->store, call->copy);
-            ngx_destroy_pool(call->pool);
-        }
+    if (rs->barrier == 0 && !rs->exiting) {
+        ngx_microshop_rstore_drain(rs);
     }
 }
+
+

@@ -4,6 +4,8 @@
  *
  *   ngx_microshop_store_redis.c        the back end: exec, post, cancel,
  *                                      the outage policy, a call's life
+ *   ngx_microshop_store_redis_order.c  the answers in submission order
+ *   ngx_microshop_store_redis_outage.c when Redis cannot answer
  *   ngx_microshop_store_redis_cmd.c    an op's script and its arguments
  *   ngx_microshop_store_redis_reply.c  a script's reply into the op
  *   ngx_microshop_store_redis_sync.c   pub/sub, the ready hook, the local
@@ -49,6 +51,10 @@
 /* releases kept while Redis is down (BEGIN or RESERVE answered unknown) */
 #define NGX_MICROSHOP_REDIS_RETRY_MAX     1024
 
+/* the pool of an answer that waits for its turn, and of a call */
+#define NGX_MICROSHOP_REDIS_READY_POOL    512
+#define NGX_MICROSHOP_REDIS_CALL_POOL     1024
+
 
 typedef struct {
     ngx_microshop_store_t          inner;     /* shm, on store->local */
@@ -61,6 +67,18 @@ typedef struct {
 
     ngx_queue_t                    retry;     /* posts waiting for Redis */
     ngx_uint_t                     nretry;
+
+    /*
+     * Answers go out in submission order (the contract's FIFO): every
+     * exec() waiting to be answered, those answered from the zone too,
+     * is in order; a call that needs two round trips (a walk of the
+     * sellers) is a barrier: what is submitted after it waits in held
+     * until it is done, so it runs after it, as it was submitted.
+     */
+    ngx_queue_t                    order;
+    ngx_queue_t                    held;
+    ngx_uint_t                     barrier;
+    ngx_uint_t                     delivering;
 
     int64_t                        ready_at;  /* unix ms: copies made
                                                  before are not used */
@@ -101,7 +119,8 @@ struct ngx_microshop_rstore_call_s {
     ngx_microshop_op_t            *op;        /* the caller's exec */
     ngx_microshop_op_t            *copy;      /* a post's */
     ngx_uint_t                     type;
-    ngx_queue_t                    queue;     /* in rs->retry */
+    ngx_queue_t                    queue;     /* in rs->retry, rs->held */
+    ngx_queue_t                    order;     /* an exec, in rs->order */
     ngx_microshop_rstore_step_pt    step;      /* for the next reply */
     ngx_uint_t                     waiting;   /* commands not answered */
     ngx_uint_t                     epoch;     /* rs->epoch when sent */
@@ -123,23 +142,42 @@ struct ngx_microshop_rstore_call_s {
     unsigned                       post:1;
     unsigned                       cancelled:1;
     unsigned                       retry:1;   /* DECLINED: keep it */
+    unsigned                       ordered:1; /* in rs->order */
+    unsigned                       done:1;    /* answered, in order */
+    unsigned                       barrier:1; /* counted in rs->barrier */
 };
 
 
 /* ngx_microshop_store_redis.c */
+void ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call);
+ngx_int_t ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op);
 ngx_int_t ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
     ngx_microshop_rstore_args_t *a);
 void ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status);
-void ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_op_t *op);
 void ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, ngx_uint_t retry);
-void ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs);
 ngx_microshop_rstore_call_t *ngx_microshop_rstore_call_bare(
     ngx_microshop_rstore_store_t *rs, ngx_microshop_rstore_step_pt step);
 ngx_microshop_op_t *ngx_microshop_rstore_call_op(
     ngx_microshop_rstore_call_t *call);
+
+/* ngx_microshop_store_redis_order.c */
+ngx_int_t ngx_microshop_rstore_answered(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op);
+ngx_uint_t ngx_microshop_rstore_walks(ngx_microshop_op_t *op);
+ngx_uint_t ngx_microshop_rstore_hold(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_rstore_call_t *call);
+void ngx_microshop_rstore_drain(ngx_microshop_rstore_store_t *rs);
+void ngx_microshop_rstore_deliver(ngx_microshop_rstore_store_t *rs);
+void ngx_microshop_rstore_drop(ngx_microshop_rstore_store_t *rs);
+
+/* ngx_microshop_store_redis_outage.c */
+void ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op);
+void ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call);
+void ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs);
 
 /* ngx_microshop_store_redis_cmd.c */
 ngx_int_t ngx_microshop_rstore_args_init(ngx_microshop_rstore_args_t *a,
