@@ -5,11 +5,12 @@ Redis (docs/redis.md "Keys")."""
 
 import os
 import re
+import time
 
 import pytest
 
 import microshop
-from microshop import wait_for
+from microshop import SLOW, wait_for
 from test_store_contract import ENV, LATE, metric, selftest, switch
 
 CONF = """
@@ -22,6 +23,8 @@ server {
     location = /selftest { microshop_store_selftest; }
 }
 """
+
+CLOSED = 'microshop_redis_fallbacks_total{answer="closed"}'
 
 # what needs the deferred back end's knobs
 SKIPPED = {"in_flight_out_of_order"}
@@ -91,6 +94,33 @@ def test_late_answers_counted(gw):
     assert selftest(gw)["failed"] == []
     # the suite cancels two ops, whose answers still came
     assert metric(gw, LATE) >= before + 2
+
+
+def test_redis_down_answers_at_once_and_recovers(gw, redis_server):
+    redis_server.stop()
+    try:
+        wait_for(lambda: metric(gw, "microshop_redis_up") == 0, timeout=10,
+                 what="the worker to see Redis gone")
+        closed = metric(gw, CLOSED)
+        t0 = time.monotonic()
+        doc = selftest(gw)
+        # the circuit is open: every op is answered at once, per the policy
+        assert time.monotonic() - t0 < 2 * SLOW
+        failed = {f["case"] for f in doc["failed"]}
+        # stock, events and the admin ops refuse; rate limits and the
+        # cache run on the node's zone (on_error=local)
+        assert "stock_set_get" in failed, doc
+        assert "gcra_allow_deny" not in failed, doc
+        assert "inventory_put_get_drop" not in failed, doc
+        assert "revoke" in failed, doc
+        assert metric(gw, CLOSED) > closed
+    finally:
+        redis_server.start()
+    # back by itself within the backoff, no reload; scripts loaded again
+    wait_for(lambda: metric(gw, "microshop_redis_up") >= 1, timeout=15,
+             what="the reconnect")
+    doc = selftest(gw)
+    assert doc["failed"] == [], doc
 
 
 def test_logs_are_clean(gw):
