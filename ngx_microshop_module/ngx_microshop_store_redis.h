@@ -226,7 +226,6 @@ void ngx_microshop_rstore_copy_drop(ngx_microshop_rstore_store_t *rs,
 ngx_int_t ngx_microshop_rstore_sellers_start(ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_sellers_add(ngx_microshop_rstore_store_t *rs,
     ngx_str_t *seller);
-void ngx_microshop_rstore_sweep(ngx_microshop_rstore_store_t *rs);
 
 
 #endif /* _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_ */

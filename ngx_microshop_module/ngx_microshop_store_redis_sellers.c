@@ -78,6 +78,7 @@ ngx_microshop_rstore_sellers_cmd(ngx_microshop_rstore_call_t *call,
 ngx_int_t
 ngx_microshop_rstore_sellers_start(ngx_microshop_rstore_call_t *call)
 {
+    u_char                        n[NGX_INT_T_LEN];
     ngx_str_t                     count;
     ngx_microshop_op_t           *op;
     ngx_microshop_rstore_args_t    a;
@@ -101,7 +102,9 @@ ngx_microshop_rstore_sellers_start(ngx_microshop_rstore_call_t *call)
     }
 
     if (op->type == NGX_MICROSHOP_OP_SWEEP && call->post) {
-        ngx_str_set(&count, "16");
+        count.data = n;
+        count.len = ngx_sprintf(n, "%ui", NGX_MICROSHOP_REDIS_SWEEP_SELLERS)
+                    - n;
 
         if (rs->cursor_len == 0) {
             rs->cursor[0] = '0';

@@ -1,0 +1,108 @@
+"""The redis back end's local inventory copies (docs/redis.md "What is
+exact, what is eventually consistent"): a cached read of an entry another
+read brought from Redis is answered from the node's zone, no round trip;
+an invalidation on ms:inv (a put, a drop, an event of any node) drops the
+copy, so the next read sees Redis again."""
+
+import os
+import time
+
+import pytest
+
+from microshop import mint, wait_for
+from test_store_contract import ENV, metric
+
+CONF = """
+microshop_redis %(url)s;
+microshop_jwt_key %(ec_pub)s kid=k1;
+
+server {
+    listen 127.0.0.1:%(port)d;
+
+    location = /status { microshop_status; }
+
+    location ~ ^/v1/sellers/(?<seller>[^/]+)/inventory/(?<sku>[^/]+)$ {
+        microshop_auth on;
+        microshop_seller $seller;
+        microshop_inventory_cache sku=$sku ttl=60s;
+        add_header X-Cache $microshop_cache always;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+}
+"""
+
+COMMANDS = "microshop_redis_commands_total"
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get(ENV) == "deferred",
+    reason="Redis is a back end of its own (the deferred switch is ignored)")
+
+
+@pytest.fixture(scope="module")
+def gw(nginx, keys, backend, redis_server):
+    n = nginx.new()
+    n.start(CONF % {"port": n.port, "url": redis_server.url,
+                    "ec_pub": keys.ec256_public_pem,
+                    "backend": backend.port})
+    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
+             what="the worker's Redis connection")
+    return n
+
+
+def test_a_hit_from_the_local_copy_asks_redis_nothing(gw, keys, backend,
+                                                       clean):
+    backend.set_item("lc1", "A1", available=5)
+    t = mint(keys, kid="k1", seller="lc1")
+    url = "/v1/sellers/lc1/inventory/A1"
+    assert gw.get(url, token=t).headers["X-Cache"] == "miss"
+    # the first hit reads Redis and keeps a copy on the node
+    assert gw.get(url, token=t).headers["X-Cache"] == "hit"
+    before = metric(gw, COMMANDS)
+    for _ in range(5):
+        r = gw.get(url, token=t)
+        assert r.headers["X-Cache"] == "hit"
+    assert metric(gw, COMMANDS) == before
+    assert backend.count("GET " + url) == 1
+
+
+def test_an_invalidation_drops_the_copy(gw, keys, backend, redis_server,
+                                        clean):
+    backend.set_item("lc2", "B1", available=5)
+    t = mint(keys, kid="k1", seller="lc2")
+    url = "/v1/sellers/lc2/inventory/B1"
+    first = gw.get(url, token=t)
+    assert gw.get(url, token=t).headers["X-Cache"] == "hit"
+
+    # another node's event: the entry in Redis changes, ms:inv says so
+    r = redis_server.client()
+    key = "ms:{lc2}:inv:B1"
+    assert r.hget(key, "b") == first.content
+    r.hset(key, "b", b'{"sku":"B1","available":42}')
+    r.publish("ms:inv", "lc2\nB1")
+
+    # within 100 ms the node serves what Redis holds
+    wait_for(lambda: gw.get(url, token=t).json().get("available") == 42,
+             timeout=0.5, what="the new item")
+    # the message is in; a read copies the new entry, the next one is
+    # answered from that copy
+    time.sleep(0.05)
+    assert gw.get(url, token=t).json()["available"] == 42
+    before = metric(gw, COMMANDS)
+    r = gw.get(url, token=t)
+    assert r.headers["X-Cache"] == "hit" and r.json()["available"] == 42
+    assert metric(gw, COMMANDS) == before
+    assert backend.count("GET " + url) == 1
+
+
+def test_a_copy_is_not_used_past_its_second(gw, keys, backend, clean):
+    backend.set_item("lc3", "C1", available=5)
+    t = mint(keys, kid="k1", seller="lc3")
+    url = "/v1/sellers/lc3/inventory/C1"
+    gw.get(url, token=t)
+    gw.get(url, token=t)
+    time.sleep(1.1)
+    # the copy is older than a second: Redis is asked again (and a new
+    # copy made), however fresh the entry is
+    before = metric(gw, COMMANDS)
+    assert gw.get(url, token=t).headers["X-Cache"] == "hit"
+    assert metric(gw, COMMANDS) == before + 1
