@@ -1,8 +1,13 @@
-"""The redis back end's local inventory copies (docs/redis.md "What is
-exact, what is eventually consistent"): a cached read of an entry another
-read brought from Redis is answered from the node's zone, no round trip;
-an invalidation on ms:inv (a put, a drop, an event of any node) drops the
-copy, so the next read sees Redis again."""
+"""What the redis back end keeps on the node in sync with Redis
+(docs/redis.md "What is exact, what is eventually consistent").
+
+Inventory: a cached read of an entry another read brought from Redis is
+answered from the node's zone, no round trip; an invalidation on ms:inv (a
+put, a drop, an event of any node) drops the copy, so the next read sees
+Redis again.
+
+Revocations: what another node publishes on ms:revoke is refused here at
+once; a node that starts after a revocation loads the set from Redis."""
 
 import os
 import time
@@ -21,6 +26,11 @@ server {
 
     location = /status { microshop_status; }
 
+    location = /private {
+        microshop_auth on;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+
     location ~ ^/v1/sellers/(?<seller>[^/]+)/inventory/(?<sku>[^/]+)$ {
         microshop_auth on;
         microshop_seller $seller;
@@ -38,6 +48,10 @@ pytestmark = pytest.mark.skipif(
     reason="Redis is a back end of its own (the deferred switch is ignored)")
 
 
+def redis_client(n):
+    return n.redis.client()
+
+
 @pytest.fixture(scope="module")
 def gw(nginx, keys, backend, redis_server):
     n = nginx.new()
@@ -46,6 +60,7 @@ def gw(nginx, keys, backend, redis_server):
                     "backend": backend.port})
     wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
              what="the worker's Redis connection")
+    n.redis = redis_server
     return n
 
 
@@ -106,3 +121,37 @@ def test_a_copy_is_not_used_past_its_second(gw, keys, backend, clean):
     before = metric(gw, COMMANDS)
     assert gw.get(url, token=t).headers["X-Cache"] == "hit"
     assert metric(gw, COMMANDS) == before + 1
+
+
+def test_a_revocation_published_elsewhere_is_refused_here(gw, keys):
+    t0 = time.time()
+    jti = "rv-%d" % (t0 * 1000)
+    token = mint(keys, kid="k1", jti=jti)
+    assert gw.get("/private", token=token).status_code != 401
+
+    # another node's REVOKE: Redis holds it, ms:revoke tells every node
+    exp = int(t0) + 300
+    assert redis_client(gw).publish("ms:revoke", "%d %s" % (exp, jti)) == 1
+    wait_for(lambda: gw.get("/private", token=token).status_code == 401,
+             timeout=1, what="the revocation on this node")
+
+
+def test_a_node_started_after_a_revocation_refuses_the_token(nginx, keys,
+                                                             backend,
+                                                             redis_server):
+    jti = "rv-late-%d" % (time.time() * 1000)
+    token = mint(keys, kid="k1", jti=jti)
+    r = redis_server.client()
+    r.zadd("ms:revoked", {jti: int(time.time()) + 300})
+
+    n = nginx.new()
+    n.start(CONF % {"port": n.port, "url": redis_server.url,
+                    "ec_pub": keys.ec256_public_pem,
+                    "backend": backend.port})
+    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
+             what="the worker's Redis connection")
+    # loaded once connected: refused, and a fresh token is not
+    wait_for(lambda: n.get("/private", token=token).status_code == 401,
+             timeout=1, what="the revocation loaded")
+    assert n.get("/private", token=mint(keys, kid="k1")).status_code != 401
+    n.stop()
