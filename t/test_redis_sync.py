@@ -10,6 +10,7 @@ Revocations: what another node publishes on ms:revoke is refused here at
 once; a node that starts after a revocation loads the set from Redis."""
 
 import os
+import threading
 import time
 
 import pytest
@@ -70,7 +71,9 @@ def test_a_hit_from_the_local_copy_asks_redis_nothing(gw, keys, backend,
     t = mint(keys, kid="k1", seller="lc1")
     url = "/v1/sellers/lc1/inventory/A1"
     assert gw.get(url, token=t).headers["X-Cache"] == "miss"
-    # the first hit reads Redis and keeps a copy on the node
+    # a hit reads Redis and keeps a copy on the node (the fill's own
+    # ms:inv message may drop the first copy: let it come in first)
+    time.sleep(0.05)
     assert gw.get(url, token=t).headers["X-Cache"] == "hit"
     before = metric(gw, COMMANDS)
     for _ in range(5):
@@ -154,4 +157,63 @@ def test_a_node_started_after_a_revocation_refuses_the_token(nginx, keys,
     wait_for(lambda: n.get("/private", token=token).status_code == 401,
              timeout=1, what="the revocation loaded")
     assert n.get("/private", token=mint(keys, kid="k1")).status_code != 401
+    n.stop()
+
+
+SLOW_CONF = """
+microshop_redis %(url)s timeout=100ms;
+microshop_jwt_key %(ec_pub)s kid=k1;
+
+server {
+    listen 127.0.0.1:%(port)d;
+
+    location = /status { microshop_status; }
+
+    location ~ ^/v1/sellers/(?<seller>[^/]+)/ {
+        microshop_auth on;
+        microshop_seller $seller;
+        microshop_idempotency on;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+}
+"""
+
+
+def test_a_lock_whose_answer_was_lost_is_released(nginx, keys, backend,
+                                                  redis_server, clean):
+    """Redis stalls past timeout= while an IDEM_BEGIN waits: the request is
+    refused (503, no on_store_error=local), and the lock that BEGIN may
+    have taken is released once Redis answers again: a retry executes."""
+    n = nginx.new()
+    n.start(SLOW_CONF % {"port": n.port, "url": redis_server.url,
+                         "ec_pub": keys.ec256_public_pem,
+                         "backend": backend.port})
+    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
+             what="the worker's Redis connection")
+    backend.set_item("lk1", "A1", available=5)
+    token = mint(keys, kid="k1", seller="lk1")
+    key = "lost-%d" % (time.time() * 1000)
+    path = "/v1/sellers/lk1/checkout"
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    body = '{"items":[{"sku":"A1","quantity":1}]}'
+
+    stall = threading.Thread(target=lambda: redis_server.client()
+                             .execute_command("DEBUG", "SLEEP", "0.5"))
+    stall.start()
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    r = n.post(path, token=token, data=body, headers=headers)
+    assert r.status_code == 503, (r.status_code, r.text)
+    assert time.monotonic() - t0 < 0.4
+    stall.join()
+
+    # the BEGIN ran once Redis woke up; its release followed it
+    rc = redis_server.client()
+    wait_for(lambda: not rc.exists("ms:{lk1}:idem:" + key), timeout=10,
+             what="the lost lock released")
+    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
+             what="the reconnect")
+    r = n.post(path, token=token, data=body, headers=headers)
+    assert r.status_code == 201, (r.status_code, r.text)
+    assert backend.count("POST " + path) == 1
     n.stop()
