@@ -17,6 +17,7 @@ import pytest
 
 from microshop import mint, wait_for
 from test_store_contract import ENV, metric
+from test_store_contract_redis import connected
 
 CONF = """
 microshop_redis %(url)s;
@@ -59,8 +60,7 @@ def gw(nginx, keys, backend, redis_server):
     n.start(CONF % {"port": n.port, "url": redis_server.url,
                     "ec_pub": keys.ec256_public_pem,
                     "backend": backend.port})
-    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
-             what="the worker's Redis connection")
+    connected(n)
     n.redis = redis_server
     return n
 
@@ -151,8 +151,7 @@ def test_a_node_started_after_a_revocation_refuses_the_token(nginx, keys,
     n.start(CONF % {"port": n.port, "url": redis_server.url,
                     "ec_pub": keys.ec256_public_pem,
                     "backend": backend.port})
-    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
-             what="the worker's Redis connection")
+    connected(n)
     # loaded once connected: refused, and a fresh token is not
     wait_for(lambda: n.get("/private", token=token).status_code == 401,
              timeout=1, what="the revocation loaded")
@@ -188,8 +187,7 @@ def test_a_lock_whose_answer_was_lost_is_released(nginx, keys, backend,
     n.start(SLOW_CONF % {"port": n.port, "url": redis_server.url,
                          "ec_pub": keys.ec256_public_pem,
                          "backend": backend.port})
-    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
-             what="the worker's Redis connection")
+    connected(n)
     backend.set_item("lk1", "A1", available=5)
     token = mint(keys, kid="k1", seller="lk1")
     key = "lost-%d" % (time.time() * 1000)
@@ -211,8 +209,7 @@ def test_a_lock_whose_answer_was_lost_is_released(nginx, keys, backend,
     rc = redis_server.client()
     wait_for(lambda: not rc.exists("ms:{lk1}:idem:" + key), timeout=10,
              what="the lost lock released")
-    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
-             what="the reconnect")
+    connected(n)
     r = n.post(path, token=token, data=body, headers=headers)
     assert r.status_code == 201, (r.status_code, r.text)
     assert backend.count("POST " + path) == 1

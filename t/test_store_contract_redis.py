@@ -34,6 +34,14 @@ pytestmark = pytest.mark.skipif(
     reason="Redis is a back end of its own (the deferred switch is ignored)")
 
 
+def connected(n):
+    """The client connects after the worker started: a test waits for it
+    (until then every op gets the outage answer)."""
+    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
+             what="the worker's Redis connection")
+    return n
+
+
 @pytest.fixture(scope="module")
 def gw(nginx, redis_server):
     n = nginx.new()
@@ -41,10 +49,7 @@ def gw(nginx, redis_server):
     # the back end whatever it names
     with switch("shm"):
         n.start(CONF % {"port": n.port, "url": redis_server.url})
-    # the client connects after the worker started: the suite waits for it
-    wait_for(lambda: metric(n, "microshop_redis_up") >= 1, timeout=10,
-             what="the worker's Redis connection")
-    return n
+    return connected(n)
 
 
 def test_conformance_suite_passes(gw):
@@ -117,8 +122,7 @@ def test_redis_down_answers_at_once_and_recovers(gw, redis_server):
     finally:
         redis_server.start()
     # back by itself within the backoff, no reload; scripts loaded again
-    wait_for(lambda: metric(gw, "microshop_redis_up") >= 1, timeout=15,
-             what="the reconnect")
+    connected(gw)
     doc = selftest(gw)
     assert doc["failed"] == [], doc
 
