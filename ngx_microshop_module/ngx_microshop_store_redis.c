@@ -72,7 +72,7 @@ static ngx_int_t
 ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
     ngx_microshop_store_t *store)
 {
-    ngx_uint_t                    i;
+    ngx_uint_t                     i;
     ngx_microshop_rstore_store_t  *rs;
 
     if (store->redis == NULL) {
@@ -436,8 +436,8 @@ static ngx_microshop_rstore_call_t *
 ngx_microshop_rstore_call(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, ngx_uint_t copy)
 {
-    ngx_pool_t                  *pool;
-    ngx_microshop_op_t          *c;
+    ngx_pool_t                   *pool;
+    ngx_microshop_op_t           *c;
     ngx_microshop_rstore_call_t  *call;
 
     c = NULL;
@@ -490,7 +490,7 @@ ngx_microshop_rstore_call_t *
 ngx_microshop_rstore_call_bare(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_rstore_step_pt step)
 {
-    ngx_pool_t                  *pool;
+    ngx_pool_t                   *pool;
     ngx_microshop_rstore_call_t  *call;
 
     pool = ngx_create_pool(NGX_MICROSHOP_REDIS_CALL_POOL, ngx_cycle->log);
@@ -570,7 +570,7 @@ ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
     ngx_microshop_op_t *op)
 {
     ngx_int_t                    rc;
-    ngx_microshop_rstore_args_t   a;
+    ngx_microshop_rstore_args_t  a;
 
     switch (op->type) {
 
@@ -633,7 +633,7 @@ ngx_int_t
 ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
     ngx_microshop_rstore_args_t *a)
 {
-    ngx_int_t                     rc;
+    ngx_int_t                      rc;
     ngx_microshop_rstore_store_t  *rs;
 
     rs = call->rs;

@@ -155,8 +155,8 @@ ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
 void
 ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs)
 {
-    ngx_int_t                    rc;
-    ngx_queue_t                 *q;
+    ngx_int_t                     rc;
+    ngx_queue_t                  *q;
     ngx_microshop_rstore_args_t   a;
     ngx_microshop_rstore_call_t  *call;
 

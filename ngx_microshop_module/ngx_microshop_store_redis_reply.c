@@ -42,8 +42,8 @@ ngx_microshop_rstore_int(redisReply *reply, int64_t *n)
 ngx_int_t
 ngx_microshop_rstore_atoi(u_char *p, size_t len, int64_t *n)
 {
-    u_char   *end;
-    int64_t   v, sign;
+    u_char  *end;
+    int64_t  v, sign;
 
     end = p + len;
     sign = 1;
@@ -288,8 +288,8 @@ void
 ngx_microshop_rstore_effects(ngx_microshop_rstore_call_t *call,
     redisReply *reply)
 {
-    int64_t                 v[3];
-    ngx_microshop_zone_t   *zone;
+    int64_t                v[3];
+    ngx_microshop_zone_t  *zone;
 
     zone = call->rs->store->local;
 

@@ -78,9 +78,9 @@ ngx_microshop_rstore_sellers_cmd(ngx_microshop_rstore_call_t *call,
 ngx_int_t
 ngx_microshop_rstore_sellers_start(ngx_microshop_rstore_call_t *call)
 {
-    u_char                        n[NGX_INT_T_LEN];
-    ngx_str_t                     count;
-    ngx_microshop_op_t           *op;
+    u_char                         n[NGX_INT_T_LEN];
+    ngx_str_t                      count;
+    ngx_microshop_op_t            *op;
     ngx_microshop_rstore_args_t    a;
     ngx_microshop_rstore_store_t  *rs;
 
@@ -176,8 +176,8 @@ ngx_microshop_rstore_sellers_send(ngx_microshop_rstore_call_t *call,
     ngx_str_t *seller)
 {
     ngx_int_t                    rc;
-    ngx_microshop_rstore_sub_t   *sub;
-    ngx_microshop_rstore_args_t   a;
+    ngx_microshop_rstore_sub_t  *sub;
+    ngx_microshop_rstore_args_t  a;
 
     sub = ngx_palloc(call->pool, sizeof(ngx_microshop_rstore_sub_t));
     if (sub == NULL) {
@@ -234,11 +234,11 @@ static void
 ngx_microshop_rstore_sellers_listed(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply)
 {
-    size_t                        len;
-    ngx_int_t                     rc;
-    ngx_str_t                     seller;
-    ngx_uint_t                    i;
-    redisReply                   *cursor, *members, *m;
+    size_t                         len;
+    ngx_int_t                      rc;
+    ngx_str_t                      seller;
+    ngx_uint_t                     i;
+    redisReply                    *cursor, *members, *m;
     ngx_microshop_rstore_store_t  *rs;
 
     rs = call->rs;
@@ -463,7 +463,7 @@ ngx_microshop_rstore_seller_removed(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply)
 {
     ngx_microshop_op_t           op;
-    ngx_microshop_rstore_args_t   a;
+    ngx_microshop_rstore_args_t  a;
 
     if (status == NGX_MICROSHOP_REDIS_REPLY
         && reply->type != REDIS_REPLY_ERROR)

@@ -48,9 +48,9 @@ void
 ngx_microshop_rstore_message(void *data, ngx_str_t *channel,
     ngx_str_t *message)
 {
-    u_char                        buf[NGX_MICROSHOP_REDIS_COPY_KEY];
-    size_t                        n;
-    ngx_str_t                     key;
+    u_char                         buf[NGX_MICROSHOP_REDIS_COPY_KEY];
+    size_t                         n;
+    ngx_str_t                      key;
     ngx_microshop_rstore_store_t  *rs = data;
 
     if (channel->len == sizeof("ms:revoke") - 1
@@ -93,8 +93,8 @@ static void
 ngx_microshop_rstore_revoke_message(ngx_microshop_rstore_store_t *rs,
     ngx_str_t *message)
 {
-    u_char   *sp, *end;
-    int64_t   exp;
+    u_char  *sp, *end;
+    int64_t  exp;
 
     end = message->data + message->len;
     sp = ngx_strlchr(message->data, end, ' ');
