@@ -700,6 +700,11 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
 
     } else if (status == NGX_MICROSHOP_REDIS_REPLY) {
         ngx_microshop_rstore_effects(call, reply);
+
+    } else if (ngx_microshop_rstore_retry_again(call)) {
+        /* a release whose own answer was lost: sent again (it frees only
+         * its request's lock or hold, a second time nothing) */
+        return;
     }
 
     op = ngx_microshop_rstore_call_op(call);
@@ -762,8 +767,19 @@ ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
         ngx_destroy_pool(call->pool);
     }
 
-    if (rs->barrier == 0 && !rs->exiting) {
+    if (rs->exiting) {
+        return;
+    }
+
+    if (rs->barrier == 0) {
         ngx_microshop_rstore_drain(rs);
+    }
+
+    if (!ngx_queue_empty(&rs->retry) && rs->rd
+        && ngx_microshop_redis_ready(rs->rd))
+    {
+        /* Redis answers again without a reconnect: the releases kept */
+        ngx_microshop_rstore_flush_retry(rs);
     }
 }
 

@@ -50,6 +50,7 @@
 
 /* releases kept while Redis is down (BEGIN or RESERVE answered unknown) */
 #define NGX_MICROSHOP_REDIS_RETRY_MAX     1024
+#define NGX_MICROSHOP_REDIS_RETRY_ATTEMPTS 3
 
 /* the pool of an answer that waits for its turn, and of a call */
 #define NGX_MICROSHOP_REDIS_READY_POOL    512
@@ -145,6 +146,7 @@ struct ngx_microshop_rstore_call_s {
     unsigned                       ordered:1; /* in rs->order */
     unsigned                       done:1;    /* answered, in order */
     unsigned                       barrier:1; /* counted in rs->barrier */
+    unsigned                       attempts:2; /* a retry post's sends */
 };
 
 
@@ -177,6 +179,8 @@ void ngx_microshop_rstore_drop(ngx_microshop_rstore_store_t *rs);
 void ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op);
 void ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call);
+ngx_uint_t ngx_microshop_rstore_retry_again(
+    ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs);
 
 /* ngx_microshop_store_redis_cmd.c */

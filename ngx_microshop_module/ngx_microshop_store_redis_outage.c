@@ -150,6 +150,34 @@ ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
 }
 
 
+/*
+ * A release (a retry post) whose own answer was lost is kept to be sent
+ * again, a few times at most; 0: it is not
+ */
+
+ngx_uint_t
+ngx_microshop_rstore_retry_again(ngx_microshop_rstore_call_t *call)
+{
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = call->rs;
+
+    if (!call->post || !call->retry || rs->exiting
+        || call->attempts >= NGX_MICROSHOP_REDIS_RETRY_ATTEMPTS
+        || rs->nretry >= NGX_MICROSHOP_REDIS_RETRY_MAX)
+    {
+        return 0;
+    }
+
+    call->attempts++;
+
+    ngx_queue_insert_tail(&rs->retry, &call->queue);
+    rs->nretry++;
+
+    return 1;
+}
+
+
 /* Redis is back: the releases kept while it was down are sent, in order */
 
 void
