@@ -121,7 +121,9 @@ ngx_microshop_rstore_drain(ngx_microshop_rstore_store_t *rs)
         }
 
         if (call->op == NULL) {
-            /* cancelled before it was sent: nothing to answer */
+            /* cancelled before it was sent: nothing to answer, no answer
+             * comes late */
+            call->cancelled = 0;
             call->done = 1;
             ngx_microshop_rstore_deliver(rs);
             continue;
