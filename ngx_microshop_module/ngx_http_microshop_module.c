@@ -34,6 +34,7 @@
 #include "ngx_microshop_digest.h"
 #include "ngx_microshop_store_selftest.h"
 #include "ngx_microshop_upstream_error.h"
+#include "ngx_microshop_redis.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -81,6 +82,13 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_microshop_main_conf_t, zone),
       &ngx_http_microshop_module },
+
+    { ngx_string("microshop_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_microshop_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_microshop_main_conf_t, store.redis),
+      NULL },
 
     { ngx_string("microshop_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,

@@ -75,7 +75,7 @@ typedef struct ngx_microshop_redis_conf_s {
     ngx_uint_t                     line;
 } ngx_microshop_redis_conf_t;
 
-#define NGX_MICROSHOP_REDIS_TIMEOUT          200     /* ms, timeout= */
+#define NGX_MICROSHOP_REDIS_DEFAULT_TIMEOUT  200     /* ms, timeout= */
 #define NGX_MICROSHOP_REDIS_CONNECT_TIMEOUT  1000    /* ms */
 #define NGX_MICROSHOP_REDIS_BACKOFF_MIN      100     /* ms */
 #define NGX_MICROSHOP_REDIS_BACKOFF_MAX      5000    /* ms */
@@ -162,7 +162,8 @@ ngx_microshop_redis_t *ngx_microshop_redis_create(ngx_cycle_t *cycle,
 /*
  * exit_process: every connection closed (hiredis closes the fds itself),
  * every timer removed; the handlers of commands still waiting run with
- * NGX_MICROSHOP_REDIS_CLOSED before it returns.
+ * NGX_MICROSHOP_REDIS_CLOSED before it returns.  Never from inside a
+ * handler or a hook.
  */
 void ngx_microshop_redis_destroy(ngx_microshop_redis_t *rd);
 
@@ -182,7 +183,8 @@ ngx_uint_t ngx_microshop_redis_ready(ngx_microshop_redis_t *rd);
  *              the command for ngx_microshop_redis_abandon();
  * NGX_DECLINED the node is down (the circuit is open): nothing was sent,
  *              the handler never runs;
- * NGX_ERROR    out of memory, or argc out of range: nothing sent.
+ * NGX_ERROR    out of memory, or argc out of range (nkeys > argc, argc
+ *              over 1024, no such script): nothing sent.
  *
  * argv is copied before the call returns.
  */

@@ -14,6 +14,7 @@
 static const ngx_microshop_store_backend_t  *ngx_microshop_store_backends[] = {
     &ngx_microshop_store_shm,
     &ngx_microshop_store_deferred,
+    &ngx_microshop_store_redis,
     NULL
 };
 
@@ -27,6 +28,12 @@ ngx_microshop_store_init_conf(ngx_conf_t *cf, ngx_microshop_store_t *store,
     const ngx_microshop_store_backend_t **b;
 
     store->local = local;
+
+    if (store->redis) {
+        /* microshop_redis: the redis back end, whatever the test switch */
+        store->backend = &ngx_microshop_store_redis;
+        return store->backend->init_conf(cf, store);
+    }
 
     env = getenv(NGX_MICROSHOP_STORE_ENV);
 

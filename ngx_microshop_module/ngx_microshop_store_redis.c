@@ -1,0 +1,786 @@
+/*
+ * ngx_microshop: the "redis" back end, the store shared by every node on
+ * one Redis (docs/redis.md), chosen with microshop_redis.
+ *
+ * Every state change is one Lua script (ngx_microshop_store_redis_lua.c)
+ * sent through this worker's client (ngx_microshop_redis.h): exec() sends
+ * it and answers later (NGX_AGAIN, the handler runs once from the event
+ * loop); post() sends it and forgets it, the reply only accounted.  The
+ * client pipelines every command of a worker on one connection, so a post
+ * followed by an exec of the same worker runs in that order, as on the
+ * other back ends.
+ *
+ * An inner shm store on the node-local zone (store->local), as the
+ * deferred back end keeps one, holds what stays on the node: the copy of
+ * the revocations (IS_REVOKED never asks Redis: REVOKE writes both, the
+ * ms:revoke channel and the whole set loaded on every connect keep the
+ * copy), short local copies of inventory entries (a cached read stays a
+ * zone lookup, ngx_microshop_store_redis_sync.c), and the records of ops
+ * that fell back to the node when Redis could not answer (the outage
+ * policy below, docs/redis.md "When Redis is down"; op->local).
+ *
+ * A call lives in a pool of its own until its last reply, whatever
+ * happens to its request: cancel() only forgets the caller's op, and the
+ * reply that still comes is counted as late and dropped (what it changed
+ * in this node's zone counters is counted all the same).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_microshop_store_redis.h"
+
+
+static ngx_int_t ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
+    ngx_microshop_store_t *store);
+static ngx_int_t ngx_microshop_store_redis_init_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store);
+static void ngx_microshop_store_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store);
+static ngx_int_t ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op);
+static void ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op);
+static void ngx_microshop_store_redis_cancel(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op);
+static ngx_microshop_rstore_call_t *ngx_microshop_rstore_call(
+    ngx_microshop_rstore_store_t *rs, ngx_microshop_op_t *op,
+    ngx_uint_t copy);
+static void ngx_microshop_rstore_handler(void *data, ngx_uint_t status,
+    redisReply *reply);
+static void ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status, redisReply *reply);
+static void ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op);
+static ngx_int_t ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op);
+static ngx_uint_t ngx_microshop_rstore_needs_copy(ngx_microshop_op_t *op);
+
+
+const ngx_microshop_store_backend_t  ngx_microshop_store_redis = {
+    ngx_string("redis"),
+    ngx_microshop_store_redis_init_conf,
+    ngx_microshop_store_redis_init_process,
+    ngx_microshop_store_redis_exit_process,
+    ngx_microshop_store_redis_exec,
+    ngx_microshop_store_redis_post,
+    ngx_microshop_store_redis_cancel
+};
+
+
+static ngx_int_t
+ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
+    ngx_microshop_store_t *store)
+{
+    ngx_uint_t                     i;
+    ngx_microshop_rstore_store_t  *rs;
+
+    if (store->redis == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "microshop: the \"redis\" store needs "
+                           "\"microshop_redis\"");
+        return NGX_ERROR;
+    }
+
+    rs = ngx_pcalloc(cf->pool, sizeof(ngx_microshop_rstore_store_t));
+    if (rs == NULL) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rs->rd = NULL;          the client is a worker's, init_process
+     *     rs->nretry = 0;
+     *     rs->ready_at = 0;
+     *     rs->epoch = 0;
+     *     rs->cursor_len = 0;     the sweep's SSCAN starts at "0"
+     *     rs->exiting = 0;
+     */
+
+    rs->store = store;
+    rs->conf = store->redis;
+    rs->inner.backend = &ngx_microshop_store_shm;
+    rs->inner.local = store->local;
+
+    if (ngx_microshop_store_shm.init_conf(cf, &rs->inner) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_MICROSHOP_REDIS_LUA_N; i++) {
+        rs->scripts[i].source = *ngx_microshop_store_redis_lua_source(i);
+    }
+
+    ngx_str_set(&rs->channels[0], "ms:revoke");
+    ngx_str_set(&rs->channels[1], "ms:inv");
+
+    rs->hooks.scripts = rs->scripts;
+    rs->hooks.nscripts = NGX_MICROSHOP_REDIS_LUA_N;
+    rs->hooks.channels = rs->channels;
+    rs->hooks.nchannels = 2;
+    rs->hooks.message = ngx_microshop_rstore_message;
+    rs->hooks.ready = ngx_microshop_rstore_ready;
+    rs->hooks.data = rs;
+
+    ngx_queue_init(&rs->retry);
+    ngx_queue_init(&rs->order);
+    ngx_queue_init(&rs->held);
+
+    store->data = rs;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_store_redis_init_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store)
+{
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = store->data;
+
+    rs->rd = ngx_microshop_redis_create(cycle, rs->conf, &rs->hooks,
+                                        store->local);
+
+    return rs->rd ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_microshop_store_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store)
+{
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = store->data;
+
+    if (rs == NULL) {
+        return;
+    }
+
+    /* the handlers destroy() runs free their calls, answering nobody: a
+     * request is not resumed in a process that tears its cycle down */
+    rs->exiting = 1;
+
+    if (rs->rd) {
+        ngx_microshop_redis_destroy(rs->rd);
+        rs->rd = NULL;
+    }
+
+    ngx_microshop_rstore_drop(rs);
+}
+
+
+static ngx_int_t
+ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op)
+{
+    ngx_int_t                      rc;
+    ngx_microshop_rstore_call_t   *call;
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = store->data;
+
+    if (op->type > NGX_MICROSHOP_OP_HOLD_LIST) {
+        op->rc = NGX_ERROR;
+        return ngx_microshop_rstore_answered(rs, op);
+    }
+
+    if (op->handler == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "microshop redis: exec() of op %ui without a "
+                      "handler; work nobody waits for goes through post()",
+                      (ngx_uint_t) op->type);
+
+        ngx_microshop_store_redis_post(store, op);
+
+        return NGX_AGAIN;
+    }
+
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_IS_REVOKED:
+        /* the node's copy: no round trip per authenticated request */
+        (void) ngx_microshop_store_exec(&rs->inner, op);
+        return ngx_microshop_rstore_answered(rs, op);
+
+    case NGX_MICROSHOP_OP_INV_GET:
+        if (!op->local && ngx_microshop_rstore_copy_get(rs, op) == NGX_OK) {
+            return ngx_microshop_rstore_answered(rs, op);
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_SETTLE:
+        if (op->u.reserve.seller.len == 0 && !op->local) {
+            /* by id alone (the admin API): a hold that fell back to this
+             * node is settled here, any other one in Redis */
+            (void) ngx_microshop_store_exec(&rs->inner, op);
+
+            if (op->rc == NGX_OK) {
+                return ngx_microshop_rstore_answered(rs, op);
+            }
+        }
+
+        break;
+
+    default:
+        ngx_microshop_rstore_before(rs, op);
+        break;
+    }
+
+    if (op->local) {
+        /* it fell back to this node: its lock or hold is here */
+        (void) ngx_microshop_store_exec(&rs->inner, op);
+        return ngx_microshop_rstore_answered(rs, op);
+    }
+
+    call = ngx_microshop_rstore_call(rs, op,
+                                     ngx_microshop_rstore_needs_copy(op));
+    if (call == NULL) {
+        op->rc = NGX_ERROR;
+        return ngx_microshop_rstore_answered(rs, op);
+    }
+
+    call->op = op;
+    op->pending = call;
+
+    call->ordered = 1;
+    ngx_queue_insert_tail(&rs->order, &call->order);
+
+    if (ngx_microshop_rstore_hold(rs, call)) {
+        return NGX_AGAIN;
+    }
+
+    rc = ngx_microshop_rstore_start(call, op);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    /* answered now: an error, or the outage policy */
+
+    if (ngx_queue_head(&rs->order) == &call->order) {
+        ngx_queue_remove(&call->order);
+        op->pending = NULL;
+        ngx_destroy_pool(call->pool);
+        return NGX_OK;
+    }
+
+    /* ... after the answers of what was submitted before it */
+    call->done = 1;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op)
+{
+    ngx_microshop_rstore_post_op(store->data, op, 0);
+}
+
+
+/*
+ * A post; retry: a release after an answer that was lost, kept while
+ * Redis is down and sent once it is back (best effort, bounded)
+ */
+
+void
+ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op, ngx_uint_t retry)
+{
+    ngx_microshop_rstore_call_t  *call;
+
+    if (op->type > NGX_MICROSHOP_OP_HOLD_LIST) {
+        op->rc = NGX_ERROR;
+        ngx_microshop_store_posted(rs->store, op);
+        return;
+    }
+
+    if (op->type == NGX_MICROSHOP_OP_IS_REVOKED) {
+        (void) ngx_microshop_store_exec(&rs->inner, op);
+        ngx_microshop_store_posted(rs->store, op);
+        return;
+    }
+
+    ngx_microshop_rstore_before(rs, op);
+
+    if (op->local) {
+        (void) ngx_microshop_store_exec(&rs->inner, op);
+        ngx_microshop_store_posted(rs->store, op);
+        return;
+    }
+
+    call = ngx_microshop_rstore_call(rs, op, 1);
+    if (call == NULL) {
+        op->rc = NGX_ERROR;
+        ngx_microshop_store_posted(rs->store, op);
+        return;
+    }
+
+    call->post = 1;
+    call->retry = retry;
+
+    if (ngx_microshop_rstore_hold(rs, call)) {
+        return;
+    }
+
+    ngx_microshop_rstore_post_start(call);
+}
+
+
+/* a post's command is sent, or kept, or the post is over */
+
+void
+ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call)
+{
+    ngx_int_t                      rc;
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = call->rs;
+
+    rc = ngx_microshop_rstore_start(call, call->copy);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_DECLINED && call->retry
+        && rs->nretry < NGX_MICROSHOP_REDIS_RETRY_MAX && !rs->exiting)
+    {
+        /* Redis is down: sent by ngx_microshop_rstore_flush_retry() */
+        ngx_queue_insert_tail(&rs->retry, &call->queue);
+        rs->nretry++;
+        return;
+    }
+
+    ngx_microshop_store_posted(rs->store, call->copy);
+    ngx_destroy_pool(call->pool);
+}
+
+
+/* what this node does at once, before Redis is asked */
+
+static void
+ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op)
+{
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_REVOKE:
+    case NGX_MICROSHOP_OP_SWEEP:
+        /* this node refuses the token at once, Redis tells the others;
+         * this node's own holds (those that fell back) are swept here */
+        if (!op->local) {
+            (void) ngx_microshop_store_exec(&rs->inner, op);
+        }
+
+        return;
+
+    case NGX_MICROSHOP_OP_INV_PUT:
+    case NGX_MICROSHOP_OP_INV_DROP:
+    case NGX_MICROSHOP_OP_EVENT:
+        /* this node's copy is not read again */
+        ngx_microshop_rstore_copy_drop(rs, &op->key);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+static void
+ngx_microshop_store_redis_cancel(ngx_microshop_store_t *store,
+    ngx_microshop_op_t *op)
+{
+    ngx_microshop_rstore_call_t  *call;
+
+    call = op->pending;
+
+    if (call == NULL) {
+        return;
+    }
+
+    /* its answer still comes (or came): counted as late, dropped */
+    call->op = NULL;
+    call->cancelled = 1;
+    op->pending = NULL;
+}
+
+
+/* the ops whose replies read their inputs again: a copy of their own */
+
+static ngx_uint_t
+ngx_microshop_rstore_needs_copy(ngx_microshop_op_t *op)
+{
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_SETTLE:
+        return op->u.reserve.seller.len == 0;
+
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+    case NGX_MICROSHOP_OP_SWEEP:
+        return 1;
+
+    default:
+        return 0;
+    }
+}
+
+
+static ngx_microshop_rstore_call_t *
+ngx_microshop_rstore_call(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op, ngx_uint_t copy)
+{
+    ngx_pool_t                   *pool;
+    ngx_microshop_op_t           *c;
+    ngx_microshop_rstore_call_t  *call;
+
+    c = NULL;
+
+    if (copy) {
+        c = ngx_microshop_store_op_copy(op, ngx_cycle->log);
+        if (c == NULL) {
+            return NULL;
+        }
+
+        pool = c->pool;
+
+    } else {
+        pool = ngx_create_pool(NGX_MICROSHOP_REDIS_CALL_POOL, ngx_cycle->log);
+        if (pool == NULL) {
+            return NULL;
+        }
+    }
+
+    call = ngx_pcalloc(pool, sizeof(ngx_microshop_rstore_call_t));
+    if (call == NULL
+        || ngx_array_init(&call->holds, pool, 4,
+                          sizeof(ngx_microshop_hold_t))
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    call->rs = rs;
+    call->pool = pool;
+    call->copy = c;
+    call->type = op->type;
+    call->step = ngx_microshop_rstore_single;
+    call->epoch = rs->epoch;
+    call->rc = NGX_DECLINED;
+
+    if (ngx_microshop_rstore_keep(call, op) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    return call;
+}
+
+
+/* a call of the back end's own, answering no op */
+
+ngx_microshop_rstore_call_t *
+ngx_microshop_rstore_call_bare(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_rstore_step_pt step)
+{
+    ngx_pool_t                   *pool;
+    ngx_microshop_rstore_call_t  *call;
+
+    pool = ngx_create_pool(NGX_MICROSHOP_REDIS_CALL_POOL, ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    call = ngx_pcalloc(pool, sizeof(ngx_microshop_rstore_call_t));
+    if (call == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    call->rs = rs;
+    call->pool = pool;
+    call->type = NGX_MICROSHOP_OP_SWEEP;
+    call->step = step;
+
+    return call;
+}
+
+
+/* what the call needs of op after op may be gone */
+
+static ngx_int_t
+ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op)
+{
+    ngx_str_t  *s[3], *d[3];
+    ngx_uint_t  i, n;
+
+    n = 0;
+
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_IDEM_BEGIN:
+        ngx_memcpy(call->fingerprint, op->u.idem.fingerprint,
+                   NGX_MICROSHOP_FINGERPRINT_LEN);
+        call->owner = op->u.idem.owner;
+        s[n] = &op->key;
+        d[n++] = &call->key;
+        break;
+
+    case NGX_MICROSHOP_OP_RESERVE:
+        s[n] = &op->u.reserve.seller;
+        d[n++] = &call->seller;
+        s[n] = &op->u.reserve.id;
+        d[n++] = &call->id;
+        break;
+
+    default:
+        return NGX_OK;
+    }
+
+    for (i = 0; i < n; i++) {
+        d[i]->len = s[i]->len;
+        d[i]->data = ngx_pnalloc(call->pool, s[i]->len + 1);
+        if (d[i]->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(d[i]->data, s[i]->data, s[i]->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends the call's first command(s).  NGX_AGAIN: a reply will come;
+ * NGX_OK: op was answered now (op->rc), the outage policy applied when
+ * Redis is down; NGX_DECLINED: the same, and Redis is down (nothing sent).
+ */
+
+ngx_int_t
+ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op)
+{
+    ngx_int_t                    rc;
+    ngx_microshop_rstore_args_t  a;
+
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+    case NGX_MICROSHOP_OP_SWEEP:
+        rc = ngx_microshop_rstore_sellers_start(call);
+        break;
+
+    case NGX_MICROSHOP_OP_SETTLE:
+        if (op->u.reserve.seller.len == 0) {
+            rc = ngx_microshop_rstore_sellers_start(call);
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        rc = ngx_microshop_rstore_cmd(call->pool, op, &a);
+
+        if (rc == NGX_OK) {
+            rc = ngx_microshop_rstore_send(call, &a);
+
+        } else if (rc == NGX_DECLINED) {
+            /* nothing to ask Redis */
+            op->rc = NGX_ERROR;
+            return NGX_OK;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        if (!call->post && ngx_microshop_rstore_walks(op)) {
+            /* what is submitted after it runs after it */
+            call->barrier = 1;
+            call->rs->barrier++;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_microshop_rstore_outage(call->rs, op);
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_DONE) {
+        /* the sellers' walk answered op already */
+        return NGX_OK;
+    }
+
+    op->rc = NGX_ERROR;
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK: sent, the call waits for one more reply; NGX_DECLINED: Redis is
+ * down; NGX_ERROR */
+
+ngx_int_t
+ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_rstore_args_t *a)
+{
+    ngx_int_t                      rc;
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = call->rs;
+
+    if (rs->rd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_microshop_redis_eval(rs->rd, a->script, a->nkeys, a->argc,
+                                  a->argv, ngx_microshop_rstore_handler, call,
+                                  NULL);
+    if (rc == NGX_OK) {
+        call->waiting++;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_microshop_rstore_handler(void *data, ngx_uint_t status, redisReply *reply)
+{
+    ngx_microshop_rstore_call_t  *call = data;
+
+    call->waiting--;
+
+    if (call->rs->exiting) {
+        ngx_microshop_rstore_finish(call, status);
+        return;
+    }
+
+    call->step(call, status, reply);
+}
+
+
+/* the op whose answer a reply fills: the caller's, a post's copy, or none */
+
+ngx_microshop_op_t *
+ngx_microshop_rstore_call_op(ngx_microshop_rstore_call_t *call)
+{
+    return call->post ? call->copy : call->op;
+}
+
+
+/* the reply of an op of one command */
+
+static void
+ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status, redisReply *reply)
+{
+    ngx_microshop_op_t  *op;
+
+    if (status == NGX_MICROSHOP_REDIS_REPLY
+        && reply->type == REDIS_REPLY_ERROR)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "microshop redis: script of op %ui failed: %*s",
+                      call->type, (size_t) ngx_min(reply->len, 256),
+                      reply->str);
+
+        /* nothing ran: a known answer, only not a useful one */
+        status = NGX_MICROSHOP_REDIS_REPLY;
+        reply = NULL;
+
+    } else if (status == NGX_MICROSHOP_REDIS_REPLY) {
+        ngx_microshop_rstore_effects(call, reply);
+
+    } else if (ngx_microshop_rstore_retry_again(call)) {
+        /* a release whose own answer was lost: sent again (it frees only
+         * its request's lock or hold, a second time nothing) */
+        return;
+    }
+
+    op = ngx_microshop_rstore_call_op(call);
+
+    if (op) {
+        if (reply && ngx_microshop_rstore_reply(call->rs, op, reply) == NGX_OK)
+        {
+            if (op->type == NGX_MICROSHOP_OP_INV_GET && op->rc == NGX_OK
+                && !call->post && call->epoch == call->rs->epoch)
+            {
+                /* no invalidation came while it was asked for */
+                ngx_microshop_rstore_copy_put(call->rs, op);
+            }
+
+        } else {
+            ngx_microshop_rstore_outage(call->rs, op);
+        }
+    }
+
+    if (status != NGX_MICROSHOP_REDIS_REPLY) {
+        ngx_microshop_rstore_unknown(call);
+    }
+
+    ngx_microshop_rstore_finish(call, status);
+}
+
+
+/* the call's last reply came: its op is answered, the call freed */
+
+void
+ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status)
+{
+    ngx_microshop_rstore_store_t  *rs;
+
+    if (call->waiting) {
+        return;
+    }
+
+    rs = call->rs;
+
+    if (call->barrier) {
+        call->barrier = 0;
+        rs->barrier--;
+    }
+
+    if (call->post) {
+        if (!rs->exiting) {
+            ngx_microshop_store_posted(rs->store, call->copy);
+        }
+
+        ngx_destroy_pool(call->pool);
+
+    } else if (call->ordered) {
+        call->done = 1;
+        ngx_microshop_rstore_deliver(rs);
+
+    } else {
+        /* one of the back end's own */
+        ngx_destroy_pool(call->pool);
+    }
+
+    if (rs->exiting) {
+        return;
+    }
+
+    if (rs->barrier == 0) {
+        ngx_microshop_rstore_drain(rs);
+    }
+
+    if (!ngx_queue_empty(&rs->retry) && rs->rd
+        && ngx_microshop_redis_ready(rs->rd))
+    {
+        /* Redis answers again without a reconnect: the releases kept */
+        ngx_microshop_rstore_flush_retry(rs);
+    }
+}
+
+

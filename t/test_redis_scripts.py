@@ -1,0 +1,253 @@
+"""The Lua scripts of the redis back end (ngx_microshop_store_redis_lua.c),
+run on a redis-server directly: each state change of the store contract,
+op by op, as the shm back end makes it (ngx_microshop_store_shm*.c); the
+GCRA numbers as microshop_gcra_apply() computes them.  The conformance
+suite (t/test_store_contract_redis.py) runs them through nginx."""
+
+import os
+import re
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(HERE, "..", "ngx_microshop_module",
+                      "ngx_microshop_store_redis_lua.c")
+
+FP_A = b"a" * 32
+FP_B = b"b" * 32
+MINUTE = 60000000
+
+# the global keys' scripts take their key: a name of this test's own
+REVOKED = "ms:{test}:revoked"
+KEEP = 60000
+
+
+def c_string(text):
+    """The value of adjacent C string literals (the escapes the file uses)."""
+    out = []
+    for lit in re.findall(r'"((?:[^"\\]|\\.)*)"', text):
+        out.append(lit.replace("\\n", "\n").replace('\\"', '"')
+                   .replace("\\\\", "\\"))
+    return "".join(out)
+
+
+def load_scripts():
+    text = open(SOURCE).read()
+    macros = {}
+    for name, body in re.findall(r"#define (NGX_MICROSHOP_LUA_\w+) \\\n"
+                                 r"((?:.*\\\n)*.*\n)", text):
+        macros[name] = c_string(body)
+    scripts = {}
+    for name, body in re.findall(r"static const char  "
+                                 r"ngx_microshop_redis_lua_(\w+)\[\] =\n"
+                                 r"(.*?);\n", text, re.S):
+        for macro, value in macros.items():
+            body = body.replace(macro, '"%s"' % value.replace(
+                "\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"))
+        scripts[name] = c_string(body)
+    return scripts
+
+
+@pytest.fixture(scope="module")
+def lua(redis_server):
+    r = redis_server.client()
+    scripts = {name: r.register_script(src)
+               for name, src in load_scripts().items()}
+    assert len(scripts) == 19, sorted(scripts)
+    return r, scripts
+
+
+def test_gcra_matches_the_c_gcra(lua):
+    r, s = lua
+    k = "ms:{g1}:rate"
+    assert s["gcra"](keys=[k], args=[MINUTE, 1, 1])[:3] == [1, 0, 0]
+    allowed, remaining, retry, reset = s["gcra"](keys=[k],
+                                                 args=[MINUTE, 1, 1])
+    assert (allowed, remaining) == (0, 0)
+    assert 0 < retry <= MINUTE and 0 < reset <= MINUTE
+    # a burst of 5 at one a second: 4 left, the bucket full again in 1 s
+    assert s["gcra"](keys=["ms:{g2}:rate"],
+                     args=[1000000, 5, 1]) == [1, 4, 0, 1000000]
+    # the state is the TAT in us, gone once the bucket is full again
+    tat = int(r.get(k))
+    assert 0 < r.pttl(k) <= 60000 and tat > time.time() * 1e6
+    # a clock that went back: never more than a full bucket ahead
+    r.set(k, int(time.time() * 1e6) + 10 * MINUTE)
+    allowed, remaining, retry, reset = s["gcra"](keys=[k],
+                                                 args=[MINUTE, 1, 1])
+    assert allowed == 0 and reset <= MINUTE
+    assert int(r.get(k)) <= time.time() * 1e6 + MINUTE
+
+
+def test_revocations(lua):
+    r, s = lua
+    now = int(time.time())
+    assert s["revoke"](keys=[REVOKED], args=["j 1", now + 600, 3600]) \
+        == 1
+    # a later exp wins, an earlier one does not lower it
+    s["revoke"](keys=[REVOKED], args=["j 1", now + 900, 3600])
+    s["revoke"](keys=[REVOKED], args=["j 1", now + 100, 3600])
+    assert r.zscore(REVOKED, "j 1") == now + 900
+    # past exp + margin: forgotten at the next revoke, never loaded
+    r.zadd(REVOKED, {"old": now - 7200})
+    s["revoke"](keys=[REVOKED], args=["j 2", now + 600, 3600])
+    assert r.zscore(REVOKED, "old") is None
+    loaded = s["revoked_load"](keys=[REVOKED], args=[3600])
+    assert dict(zip(loaded[::2], loaded[1::2])) == {
+        b"j 1": str(now + 900).encode(), b"j 2": str(now + 600).encode()}
+
+
+def test_idempotency(lua):
+    r, s = lua
+    k = "ms:{i1}:idem:k"
+    begin = s["idem_begin"]
+    assert begin(keys=[k], args=[FP_A, 1, KEEP, KEEP]) == [0]        # new
+    assert begin(keys=[k], args=[FP_A, 2, KEEP, KEEP]) == [1]  # in progress
+    assert begin(keys=[k], args=[FP_B, 2, KEEP, KEEP]) == [2]     # mismatch
+    assert 0 < r.pttl(k) <= 2 * KEEP
+    # only the lock's owner completes it
+    assert s["idem_complete"](keys=[k], args=[FP_A, 2, 3, KEEP, "x"]) == 0
+    answer = b"HTTP/1.1 201 Created\r\n\r\n\x00" + os.urandom(64)
+    assert s["idem_complete"](keys=[k], args=[FP_A, 1, 3, KEEP, answer]) \
+        == 1
+    assert begin(keys=[k], args=[FP_A, 3, KEEP, KEEP]) == [3, answer]
+    assert 0 < r.pttl(k) <= KEEP
+
+    # a lock that ran out: unavailable, never new; released by its owner
+    k = "ms:{i1}:idem:k2"
+    assert begin(keys=[k], args=[FP_A, 1, 0, KEEP]) == [0]
+    assert begin(keys=[k], args=[FP_A, 2, KEEP, KEEP]) == [4]
+    assert s["idem_release"](keys=[k], args=[FP_A, 2]) == 0
+    assert s["idem_release"](keys=[k], args=[FP_B, 1]) == 0
+    assert s["idem_release"](keys=[k], args=[FP_A, 1]) == 1
+    assert begin(keys=[k], args=[FP_A, 3, KEEP, KEEP]) == [0]
+    # executed, the answer not kept
+    assert s["idem_complete"](keys=[k], args=[FP_A, 3, 4, KEEP, ""]) == 1
+    assert begin(keys=[k], args=[FP_A, 4, KEEP, KEEP]) == [4]
+    assert s["idem_release"](keys=[k], args=[FP_A, 3]) == 0
+
+
+def test_inventory_and_its_refresh_lock(lua, redis_server):
+    r, s = lua
+    p = redis_server.client().pubsub()
+    p.subscribe("ms:inv")
+    assert p.get_message(timeout=1)["type"] == "subscribe"
+    k = "ms:{v1}:inv:s"
+    assert s["inv_put"](keys=[k], args=["body", "etag", 0, KEEP, "v1\ns"]) \
+        == 1
+    assert p.get_message(timeout=1)["data"] == b"v1\ns"
+    body, etag, stored, version, failed, refresh = \
+        s["inv_get"](keys=[k], args=[0, 0, 0])
+    assert (body, etag, version, failed, refresh) == (b"body", b"etag", 0,
+                                                      0, 0)
+    # one refresh at a time, for lock ms
+    assert s["inv_get"](keys=[k], args=[0, KEEP, KEEP])[5] == 1
+    assert s["inv_get"](keys=[k], args=[0, KEEP, KEEP])[5] == 0
+    # a failed refresh of another entry changes nothing; of this one frees
+    # the lock and bars a new refresh for keep ms
+    assert s["inv_failed"](keys=[k], args=[stored - 1, KEEP]) == 0
+    assert s["inv_failed"](keys=[k], args=[stored, KEEP]) == 1
+    assert s["inv_get"](keys=[k], args=[0, KEEP, KEEP])[4:] == [1, 0]
+    # an older answer than the entry: not stored, the lock is free
+    r.hset(k, "v", 9)
+    assert s["inv_put"](keys=[k], args=["old", "e", 3, KEEP, "v1\ns"]) == 0
+    assert r.hget(k, "b") == b"body" and r.hget(k, "y") == b"0"
+    assert s["inv_drop"](keys=[k], args=["v1\ns"]) == 1
+    assert p.get_message(timeout=1)["data"] == b"v1\ns"
+    assert s["inv_get"](keys=[k], args=[0, 0, 0]) is None
+    assert s["inv_drop"](keys=[k], args=["v1\ns"]) == 0
+    assert p.get_message(timeout=0.2) is None
+    p.close()
+
+
+P = "ms:{r1}:"
+
+
+def reserve(s, hold_id, hold, *lines, prefix=P):
+    keys = [prefix + "hold:" + hold_id, prefix + "holds"] + \
+        [prefix + "stock:" + sku for sku, _ in lines]
+    args = [hold_id, hold_id, hold] + [x for sku, q in lines
+                                       for x in (sku, sku, q)]
+    return s["reserve"](keys=keys, args=args)
+
+
+def stock(s, sku, prefix=P):
+    return s["stock_get"](keys=[prefix + "stock:" + sku], args=[])
+
+
+def settle(s, hold_id, commit, prefix=P):
+    return s["settle"](keys=[prefix + "hold:" + hold_id, prefix + "holds"],
+                       args=[commit, prefix, hold_id])
+
+
+def test_reserve_settle_sweep_list(lua):
+    r, s = lua
+    assert stock(s, "A") is None
+    assert s["stock_set"](keys=[P + "stock:A"], args=[3]) == 0
+    assert reserve(s, "h1", KEEP, ("A", 2)) == [1, 1, 0]
+    # all or nothing: A is short, B (no stock known) is the backend's
+    assert reserve(s, "h2", KEEP, ("A", 2), ("B", 1)) == [0, 0, 1, 0]
+    assert reserve(s, "h3", KEEP, ("B", 1)) == [1, 0, 0]
+    assert stock(s, "A") == [3, 2]
+    assert settle(s, "h1", 1) == [1, 0]
+    assert stock(s, "A") == [1, 0]
+    assert settle(s, "h1", 1) == [0, 0]
+
+    # past hold=: the sweep makes it pending, once; time gives nothing back
+    assert reserve(s, "h5", 0, ("A", 1)) == [1, 1, 0]
+    assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [1, 1]
+    assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [0, 1]
+    assert stock(s, "A") == [1, 1]
+    listed = s["hold_list"](keys=[P + "holds"], args=[P, 0, 10])
+    assert listed[0] == 1 and listed[1] == b"h5"
+    assert listed[4:] == [2, 4, 1, b"A", 1]      # pending, no_answer
+    assert settle(s, "h5", 0) == [1, 1]
+    assert stock(s, "A") == [1, 0]
+    assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [0, 0]
+
+
+def test_an_event_settles_unknown_holds(lua):
+    r, s = lua
+    q = "ms:{e1}:"
+    s["stock_set"](keys=[q + "stock:ev"], args=[5])
+    s["stock_set"](keys=[q + "stock:X"], args=[4])
+    assert reserve(s, "h8", KEEP, ("ev", 2), ("X", 1), prefix=q) \
+        == [1, 1, 0, 0]
+    assert reserve(s, "h9", KEEP, ("ev", 1), prefix=q) == [1, 1, 0]
+    assert s["hold_unknown"](keys=[q + "hold:h8"], args=[2, q]) == 1
+    assert s["hold_unknown"](keys=[q + "hold:none"], args=[2, q]) == 0
+
+    def event(event_id, version):
+        return s["event"](keys=[q + "event:" + event_id, q + "stock:ev",
+                                q + "inv:ev", q + "holds"],
+                          args=[version, 1, 7, 1, "item", "etag", "e1\nev",
+                                "ev", q])
+
+    assert event("e1", 5) == [0, 0, 0]                          # accepted
+    # h8's ev line is in the backend's count, its X line and h9 stay
+    assert stock(s, "ev", prefix=q) == [7, 1]
+    assert stock(s, "X", prefix=q) == [4, 1]
+    assert event("e1", 6) == [1, 0, 0]                         # duplicate
+    assert event("e2", 4) == [2, 0, 0]                             # stale
+    assert s["inv_get"](keys=[q + "inv:ev"], args=[0, 0, 0])[3] == 5
+    listed = s["hold_list"](keys=[q + "holds"], args=[q, 1, 10])
+    assert listed[0] == 2
+    # h9 unknown too: the next event settles it, h8 had no ev line left
+    assert s["hold_unknown"](keys=[q + "hold:h9"], args=[1, q]) == 1
+    assert event("e3", 6) == [0, 1, 0]
+    assert stock(s, "ev", prefix=q) == [7, 0]
+    assert r.zcard(q + "holds") == 1
+
+
+def test_the_sellers_set(lua):
+    r, s = lua
+    k = "ms:{test}:sellers"
+    assert s["sellers"](keys=[k], args=["+", "a{b}"]) == 1
+    assert s["sellers"](keys=[k], args=["+", "c"]) == 1
+    cursor, members = s["sellers"](keys=[k], args=["", 0])
+    assert cursor == b"0" and sorted(members) == [b"a{b}", b"c"]
+    assert sorted(s["sellers"](keys=[k], args=["0", 16])[1]) == \
+        [b"a{b}", b"c"]
+    assert s["sellers"](keys=[k], args=["-", "c"]) == 1
+    assert r.smembers(k) == {b"a{b}"}
