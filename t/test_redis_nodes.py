@@ -36,6 +36,8 @@ client_body_buffer_size 16k;
 
 server {
     listen 127.0.0.1:%(port)d;
+    proxy_connect_timeout 5s;
+    proxy_read_timeout 20s;
 
     location = /status { microshop_status; }
 
@@ -77,7 +79,6 @@ server {
         microshop_require_scope POST orders:write;
         microshop_reserve on hold=30s;
         proxy_pass http://127.0.0.1:%(backend)d;
-        proxy_read_timeout 10s;
     }
 
     location ~ ^/v1/sellers/(?<seller>[^/]+)/ {
@@ -400,10 +401,11 @@ def test_stock_is_shared_and_never_oversold(nodes, keys, backend, clean, r):
     key = "ms:{%s}:stock:%s" % (seller, sku)
     kind, value = redis_key_state(r, key)
     assert kind != "none", (key, r.keys("ms:{%s}:*" % seller))
-    if kind == "hash":
-        for field in ("available", "held"):
-            if field in value:
-                assert int(value[field]) == 0, value
+    assert kind == "hash", (kind, value)
+    # every unit sold and none held: available ("a") and held ("h") are 0
+    counts = {f: int(value[f]) for f in ("a", "h", "available", "held")
+              if f in value}
+    assert counts and set(counts.values()) == {0}, value
     # no hold of the seller is left open
     assert r.zcard("ms:{%s}:holds" % seller) == 0, \
         redis_key_state(r, "ms:{%s}:holds" % seller)
@@ -412,7 +414,7 @@ def test_stock_is_shared_and_never_oversold(nodes, keys, backend, clean, r):
 # ------------------------------------------------------------ webhooks
 
 def test_event_on_one_node_is_served_by_the_other(nodes, keys, backend,
-                                                  clean):
+                                                  clean, r):
     a, b = nodes
     sku = uid("W")
     backend.set_item("s1", sku, name="old", available=5, version=1)
@@ -456,6 +458,10 @@ def test_event_on_one_node_is_served_by_the_other(nodes, keys, backend,
         "Content-Type": "application/json",
         "Microshop-Signature": sign_webhook(SECRET, body, int(time.time()))})
     assert resp.json() == {"status": "duplicate"}, (resp.text, polls)
+    # the entry and the event id are in Redis
+    for key in ("ms:{s1}:inv:" + sku, "ms:{s1}:event:" + event["id"]):
+        assert r.exists(key), (key, r.keys("ms:{s1}:*%s*" % sku[1:]),
+                               r.keys("ms:{s1}:event:*"))
     print("B served the event posted on A after %.3f s" % delay)
 
 

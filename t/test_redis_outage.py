@@ -42,6 +42,8 @@ microshop_rate_tier default rate=100r/s burst=1000;
 
 server {
     listen 127.0.0.1:%(port)d;
+    proxy_connect_timeout 5s;
+    proxy_read_timeout 20s;
 
     location = /status { microshop_status; }
 
@@ -525,6 +527,43 @@ def test_reload_with_commands_in_flight(slow, proxy, keys, passing):
     resp = slow.get("/limited/a.txt", token=t)
     assert resp.status_code == 200
     assert "exited on signal" not in slow.error_log()
+
+
+# ------------------------------------------------------------ AUTH, SELECT
+
+def test_password_and_database(nginx, conf, keys, tmp_path):
+    """redis://:password@host:port/db: AUTH and SELECT on every connect; a
+    wrong password keeps the node down (answers per on_error=), and
+    neither password ever reaches the error log."""
+    server = microshop.RedisServer(str(tmp_path / "redis.log"))
+    try:
+        assert server.client().config_set("requirepass", PASSWORD)
+        url = "redis://:%s@127.0.0.1:%d/2" % (PASSWORD, server.port)
+        good = node(nginx, conf, url, "local", workers=1)
+        wait_redis_up(good)
+        seller = uid("auth-")
+        t = tok(keys, seller)
+        assert remaining(good.get("/limited/a.txt", token=t)) == 999
+        db2 = server.client(password=PASSWORD, db=2)
+        assert db2.exists("ms:{%s}:rate" % seller)
+        assert not server.client(password=PASSWORD).exists(
+            "ms:{%s}:rate" % seller)
+
+        wrong = "wrong-" + PASSWORD
+        bad = node(nginx, conf, url.replace(PASSWORD, wrong), "closed",
+                   workers=1)
+        time.sleep(0.5)
+        m = metrics(bad)
+        assert m["microshop_redis_up"] == 0, m
+        unavailable(bad.get("/limited/a.txt", token=t))
+        for n in (good, bad):
+            n.stop()
+            log = n.error_log()
+            assert PASSWORD not in log, "the password is in %s" \
+                % n.error_log_path
+            assert "exited on signal" not in log
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------ nginx -t
