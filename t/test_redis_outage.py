@@ -2,11 +2,12 @@
 Redis is down or slow").
 
 Nodes (nginx instances with `microshop_redis ... timeout=300ms`):
-  L     on_error=local, straight to redis-server
-  C     on_error=closed, straight to redis-server
-  S     on_error=local, through t/tcpstall.py (replies delayed or stalled)
-  late  on_error=local timeout=2s, through the same proxy, with the store's
-        self test (whose request dies when its client goes)
+  local   on_error=local, straight to redis-server
+  open_   on_error=open, straight to redis-server
+  closed  on_error=closed, straight to redis-server
+  slow    on_error=local, through t/tcpstall.py (replies delayed or stalled)
+  late    on_error=local timeout=2s, through the same proxy, with the
+          store's self test (whose request dies when its client goes)
 The outage tests stop and start this module's own redis-server on its port
 (RedisServer.stop()/start()); nothing is reloaded unless a test says so.
 """
@@ -39,6 +40,7 @@ microshop_zone name=shop size=8m;
 microshop_jwt_key %(ec_pub)s kid=k1;
 %(redis)s
 microshop_rate_tier default rate=100r/s burst=1000;
+microshop_rate_tier tight rate=1r/m burst=2;
 
 server {
     listen 127.0.0.1:%(port)d;
@@ -57,6 +59,14 @@ server {
         microshop_auth on;
         microshop_rate_limit on;
         alias %(prefix)s/html/;
+    }
+
+    location ~ ^/v1/sellers/(?<seller>[^/]+)/inventory/(?<sku>[^/]+)$ {
+        microshop_auth on;
+        microshop_seller $seller;
+        microshop_inventory_cache sku=$sku ttl=60s;
+        add_header X-Cache $microshop_cache always;
+        proxy_pass http://127.0.0.1:%(backend)d;
     }
 
     location ~ ^/v1/sellers/(?<seller>drop[^/]*)/checkout$ {
@@ -147,6 +157,11 @@ def closed(nginx, conf, module_redis):
 
 
 @pytest.fixture(scope="module")
+def open_(nginx, conf, module_redis):
+    return node(nginx, conf, module_redis.url, "open", workers=1)
+
+
+@pytest.fixture(scope="module")
 def slow(nginx, conf, proxy):
     return node(nginx, conf, proxy.url, "local", workers=1)
 
@@ -184,8 +199,8 @@ def uid(prefix):
     return prefix + uuid.uuid4().hex[:10]
 
 
-def tok(keys, seller="s1"):
-    return mint(keys, kid="k1", seller=seller)
+def tok(keys, seller="s1", **kw):
+    return mint(keys, kid="k1", seller=seller, **kw)
 
 
 def checkout(n, token, key, seller="s1", prefix="/v1", body=ORDER, **kw):
@@ -336,6 +351,43 @@ def test_redis_killed_under_load(local, closed, keys, backend, clean, up,
                                     for n, s in took.items()})
 
 
+def test_outage_answers_per_on_error(local, open_, closed, keys, backend,
+                                     clean, up, module_redis):
+    """on_error= for rate limits and the inventory cache, Redis down:
+    local: this node's zone (its limits are kept, per node), open: allowed
+    and a miss, closed: 503 store-unavailable."""
+    wait_redis_up(open_, BACKOFF)
+    module_redis.stop()
+    for n in (local, open_, closed):
+        wait_redis_down(n)
+    seller = uid("pol-")
+    t = tok(keys, seller, tier="tight")
+    codes = {n: [n.get("/limited/a.txt", token=t).status_code
+                 for _ in range(3)] for n in (local, open_, closed)}
+    # the tight tier's burst of 2, kept by the node itself
+    assert codes[local] == [200, 200, 429], codes[local]
+    assert codes[open_] == [200, 200, 200], codes[open_]
+    assert codes[closed] == [503, 503, 503], codes[closed]
+    unavailable(closed.get("/limited/a.txt", token=t))
+
+    reader = tok(keys, "s1")
+    url = "/v1/sellers/s1/inventory/B2"
+    for n in (local, open_):
+        for _ in range(2):
+            resp = n.get(url, token=reader)
+            assert resp.status_code == 200, (n.port, resp.text)
+    # local: a miss, then a hit from the node's zone; open: always a miss
+    assert backend.count("GET " + url) == 3, backend.stats()
+    resp = closed.get(url, token=reader)
+    unavailable(resp)
+    assert backend.count("GET " + url) == 3
+    for n, answer in ((local, "local"), (open_, "open"), (closed, "closed")):
+        assert counter(n, "microshop_redis_fallbacks_total",
+                       answer=answer) > 0, answer
+    module_redis.start()
+    wait_redis_up(open_, BACKOFF)
+
+
 def test_locations_that_opt_in_run_on_the_zone(nginx, conf, keys, backend,
                                                clean, up, module_redis):
     n = node(nginx, conf, module_redis.url, "closed", workers=1, extra=OPT_IN)
@@ -410,13 +462,16 @@ def test_scripts_reloaded_after_restart_and_flush(local, closed, keys,
 
 def test_slow_redis_delays_only_requests_that_wait_on_it(slow, proxy, keys,
                                                          backend, clean,
-                                                         passing):
+                                                         passing,
+                                                         module_redis):
     pids = slow.worker_pids()
     timeouts = counter(slow, "microshop_redis_errors_total", kind="timeout")
     # an unhurried baseline of the location with no store op
     base = max(timed(slow.get, "/static/a.txt")[0] for _ in range(5))
 
-    proxy.delay(1000)
+    # past the deadline (300 ms), before the client gives the connection up
+    # (another timeout= later): the replies come to a live connection
+    proxy.delay(450)
     seller = uid("slow-")
     t = tok(keys, seller)
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
@@ -449,14 +504,16 @@ def test_slow_redis_delays_only_requests_that_wait_on_it(slow, proxy, keys,
 
     # the delayed replies come after their requests were answered: dropped
     protocol = counter(slow, "microshop_redis_errors_total", kind="protocol")
-    time.sleep(1.2)
+    time.sleep(0.5)
     proxy.pass_()
     wait_redis_up(slow, BACKOFF)
     seller = uid("after-")
     t = tok(keys, seller)
     seen = [slow.get("/limited/a.txt", token=t) for _ in range(3)]
-    # each answer matches its own command: the counts go down by one
+    # each answer matches its own command: the counts go down by one, in
+    # Redis (not this node's zone)
     assert [remaining(x) for x in seen] == [999, 998, 997]
+    assert module_redis.client().exists("ms:{%s}:rate" % seller)
     assert counter(slow, "microshop_redis_errors_total",
                    kind="protocol") == protocol
     no_crash(slow, pids)
@@ -640,8 +697,9 @@ def test_config_only_in_http(nginx):
     assert rc != 0 and "is not allowed here" in err, err
 
 
-def test_logs_hold_no_password_and_no_crash(local, closed, slow, late):
-    for n in (local, closed, slow, late):
+def test_logs_hold_no_password_and_no_crash(local, open_, closed, slow,
+                                            late):
+    for n in (local, open_, closed, slow, late):
         log = n.error_log()
         assert "exited on signal" not in log
         assert PASSWORD not in log
