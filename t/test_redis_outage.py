@@ -322,9 +322,13 @@ def test_redis_killed_under_load(local, closed, keys, backend, clean, up,
                            token=tok(keys, "drop1"), json=ORDER))
     assert time.monotonic() - start <= 2 * (TIMEOUT + MARGIN)
     assert backend.stats()["requests_total"] == 0
-    # admin writes need Redis too
+    # admin writes need Redis too: a revocation that would reach no other
+    # node is refused, not kept here alone
     r = local.request("PUT", "/admin/stock/drop1/A1", token=admin(keys),
                       json={"available": 5})
+    unavailable(r)
+    r = local.post("/admin/revocations", token=admin(keys),
+                   json={"jti": uid("down-"), "exp": int(time.time()) + 60})
     unavailable(r)
     # what never needed Redis still works
     assert local.get("/static/a.txt").text == "a\n"
