@@ -162,6 +162,12 @@ def once_stored(send, within=1.0):
         time.sleep(0.05)
 
 
+def buy(n, buyer, seller, sku):
+    """A checkout of one unit of sku."""
+    return n.post("/v1/sellers/%s/checkout" % seller, token=buyer,
+                  json={"items": [{"sku": sku, "quantity": 1}]})
+
+
 def redis_key_state(r, key):
     """What Redis holds under key, for messages and checks: (type, value)."""
     kind = r.type(key)
@@ -342,6 +348,7 @@ def test_revocation_reaches_the_other_node_and_a_new_one(nodes, keys, r,
         time.sleep(0.05)
     assert resp.status_code == 401, "still accepted on B after %.3f s: %s" \
         % (delay, polls)
+    print("B refused the token revoked on A after %.3f s" % delay)
     problem(resp, "invalid-token")
     # every worker of both nodes refuses it from now on
     for n in (a, b, a, b, a, b):
@@ -381,10 +388,7 @@ def test_stock_is_shared_and_never_oversold(nodes, keys, backend, clean, r):
     buyer = tok(keys, seller, scope="orders:write")
 
     def one(i):
-        return nodes[i % 2].post("/v1/sellers/%s/checkout" % seller,
-                                 token=buyer,
-                                 json={"items": [{"sku": sku,
-                                                  "quantity": 1}]})
+        return buy(nodes[i % 2], buyer, seller, sku)
 
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(one, range(200)))
@@ -409,6 +413,37 @@ def test_stock_is_shared_and_never_oversold(nodes, keys, backend, clean, r):
     # no hold of the seller is left open
     assert r.zcard("ms:{%s}:holds" % seller) == 0, \
         redis_key_state(r, "ms:{%s}:holds" % seller)
+
+
+def test_held_units_are_seen_by_every_node(nodes, keys, backend, clean, r):
+    """Units held by orders in flight on A and B are held for both: the
+    admin API of either node and Redis' stock hash say so, then show them
+    sold once the backend has answered."""
+    a, b = nodes
+    seller, sku = "drop1", uid("H")
+    backend.set_item(seller, sku, available=1000, version=1)
+    set_stock(a, keys, seller, sku, 5)
+    backend.mode(delay=1.0, path_prefix="/v1/sellers/%s/checkout" % seller)
+    buyer = tok(keys, seller, scope="orders:write")
+    key = "ms:{%s}:stock:%s" % (seller, sku)
+
+    def one(i):
+        return buy(nodes[i % 2], buyer, seller, sku)
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        pending = [pool.submit(one, i) for i in range(3)]
+        microshop.wait_for(
+            lambda: stock(a, keys, seller, sku)["held"] == 3, timeout=0.8,
+            interval=0.05, what="3 units held")
+        assert stock(b, keys, seller, sku) == {"available": 5, "held": 3}
+        held = r.hgetall(key)
+        answers = [f.result() for f in pending]
+    assert int(held["h"]) == 3 and int(held["a"]) == 5, held
+    assert [x.status_code for x in answers] == [201] * 3
+    for n in nodes:
+        assert stock(n, keys, seller, sku) == {"available": 2, "held": 0}
+    sold = r.hgetall(key)
+    assert (int(sold["a"]), int(sold["h"])) == (2, 0), sold
 
 
 # ------------------------------------------------------------ webhooks

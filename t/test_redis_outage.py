@@ -39,7 +39,8 @@ CONF = """
 microshop_zone name=shop size=8m;
 microshop_jwt_key %(ec_pub)s kid=k1;
 %(redis)s
-microshop_rate_tier default rate=100r/s burst=1000;
+microshop_rate_tier default rate=1r/m burst=1000;
+microshop_rate_tier load rate=1000r/s burst=100000;
 microshop_rate_tier tight rate=1r/m burst=2;
 
 server {
@@ -260,7 +261,7 @@ def test_redis_killed_under_load(local, closed, keys, backend, clean, up,
     pids = {n: n.worker_pids() for n in (local, closed)}
     before = {n: metrics(n) for n in (local, closed)}
     seller = uid("load-")
-    t = tok(keys, seller)
+    t = tok(keys, seller, tier="load")
     stop = threading.Event()
     results = []                        # (node, start, seconds, answer)
     killed = []
