@@ -94,7 +94,7 @@ OPT_IN = """
         microshop_auth on;
         microshop_seller $seller;
         microshop_reserve on hold=30s on_store_error=local;
-        rewrite ^/local(/.*)$ $1 break;
+        rewrite ^/local(/.*)$ /v1$1 break;
         proxy_pass http://127.0.0.1:%(backend)d;
     }
 
@@ -103,7 +103,7 @@ OPT_IN = """
         microshop_seller $seller;
         microshop_idempotency on on_store_error=local;
         add_header X-Idempotency $microshop_idempotency always;
-        rewrite ^/local(/.*)$ $1 break;
+        rewrite ^/local(/.*)$ /v1$1 break;
         proxy_pass http://127.0.0.1:%(backend)d;
     }
 """
@@ -414,7 +414,7 @@ def test_locations_that_opt_in_run_on_the_zone(nginx, conf, keys, backend,
     # the reservation runs on the zone, which knows no stock for it: the
     # order goes to the backend, as without microshop_redis
     resp = n.post("/local/sellers/drop1/checkout", token=tok(keys, "drop1"),
-                  json=ORDER)
+                  json={"items": [{"sku": "X1", "quantity": 1}]})
     assert resp.status_code == 201, resp.text
     assert backend.count("POST /v1/sellers/drop1/checkout") == 1
     # the locations without the opt-in still refuse
@@ -492,7 +492,7 @@ def test_slow_redis_delays_only_requests_that_wait_on_it(slow, proxy, keys,
     for seconds, resp in static + plain:
         assert resp.status_code == 200
         # unaffected: nowhere near the 300 ms the others wait
-        assert seconds < max(0.15 * SLOW, 3 * base), (seconds, base)
+        assert seconds < max(0.25 * SLOW, 3 * base), (seconds, base)
     for seconds, resp in answers[:4]:
         assert not isinstance(resp, Exception), resp
         assert seconds <= TIMEOUT + MARGIN, seconds
