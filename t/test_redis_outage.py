@@ -54,6 +54,11 @@ server {
 
     location /static/ { alias %(prefix)s/html/; }
 
+    location /auth/ {
+        microshop_auth on;
+        alias %(prefix)s/html/;
+    }
+
     location /plain/ { proxy_pass http://127.0.0.1:%(backend)d/v1/echo/; }
 
     location /limited/ {
@@ -565,6 +570,47 @@ def test_answer_for_a_gone_request_is_dropped(late, proxy, passing):
     doc = late.get("/selftest").json()
     assert doc["failed"] == [], doc
     no_crash(late, pids)
+
+
+def test_dropped_connections_reconnect_and_load_what_was_missed(
+        slow, local, proxy, keys, passing, up):
+    """The proxy drops S's connections (and refuses new ones): S answers
+    per policy at once, misses a revocation made on another node (it keeps
+    the last synced set, docs/redis.md), and once it reconnects by itself
+    loads the set and refuses the token."""
+    pids = slow.worker_pids()
+    jti = uid("part-")
+    t = tok(keys, jti=jti)
+    assert slow.get("/auth/a.txt", token=t).status_code == 200
+    reconnects = counter(slow, "microshop_redis_reconnects_total")
+
+    proxy.refuse()
+    proxy.drop()
+    wait_redis_down(slow)
+    seconds, resp = timed(slow.get, "/limited/a.txt", token=tok(keys))
+    assert resp.status_code == 200 and seconds <= TIMEOUT + MARGIN, \
+        (seconds, resp.status_code)
+    seconds, resp = timed(checkout, slow, tok(keys), uid("part-"))
+    unavailable(resp)
+    # while disconnected, answered at once (the circuit is open)
+    assert seconds < TIMEOUT, seconds
+
+    resp = local.post("/admin/revocations", token=admin(keys),
+                      json={"jti": jti, "exp": int(time.time()) + 300})
+    assert resp.status_code == 204, resp.text
+    assert local.get("/auth/a.txt", token=t).status_code == 401
+    # the partitioned node never heard of it
+    assert slow.get("/auth/a.txt", token=t).status_code == 200
+
+    proxy.pass_()
+    took = wait_redis_up(slow, BACKOFF)
+    refused = wait_for(
+        lambda: slow.get("/auth/a.txt", token=t).status_code == 401,
+        timeout=1, interval=0.05, what="the revocation loaded on reconnect")
+    assert refused
+    assert counter(slow, "microshop_redis_reconnects_total") > reconnects
+    no_crash(slow, pids)
+    print("reconnected after %.2f s" % took)
 
 
 def test_reload_with_commands_in_flight(slow, proxy, keys, passing):
