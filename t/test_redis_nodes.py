@@ -186,7 +186,9 @@ def test_nodes_are_connected(nodes, r):
     for n in nodes:
         m = metrics(n)
         assert m["microshop_redis_up"] == 1, m
-        assert m['microshop_redis_errors_total{kind="connect"}'] == 0, m
+        if SLOW == 1:
+            # (under valgrind a first connect may outlast connect_timeout=)
+            assert m['microshop_redis_errors_total{kind="connect"}'] == 0, m
     # one command connection and one subscriber per worker and node
     clients = r.client_list()
     assert len(clients) >= 2 * 2 * 2, clients
