@@ -57,6 +57,16 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def module_redis(tmp_path_factory):
+    """A redis-server of the test module's own, which it may stop, start
+    again (same port) or flush as it likes."""
+    server = microshop.RedisServer(str(tmp_path_factory.mktemp("redis")
+                                       / "redis.log"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def nginx(module_so):
     """Factory of nginx instances: n = nginx.new(); n.start(conf).
 
