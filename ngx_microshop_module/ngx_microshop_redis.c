@@ -375,7 +375,7 @@ ngx_microshop_redis_eval(ngx_microshop_redis_t *rd, ngx_uint_t script,
 
     for (i = 0; i < argc; i++) {
         p = ngx_sprintf(p, "$%uz\r\n", argv[i].len);
-        p = ngx_cpymem(p, argv[i].data, argv[i].len);
+        p = ngx_microshop_cpymem(p, argv[i].data, argv[i].len);
         *p++ = CR; *p++ = LF;
     }
 

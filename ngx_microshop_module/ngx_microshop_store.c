@@ -14,7 +14,6 @@
 static const ngx_microshop_store_backend_t  *ngx_microshop_store_backends[] = {
     &ngx_microshop_store_shm,
     &ngx_microshop_store_deferred,
-    &ngx_microshop_store_redis,
     NULL
 };
 
@@ -30,7 +29,11 @@ ngx_microshop_store_init_conf(ngx_conf_t *cf, ngx_microshop_store_t *store,
     store->local = local;
 
     if (store->redis) {
-        /* microshop_redis: the redis back end, whatever the test switch */
+        /*
+         * microshop_redis: the redis back end, whatever the test switch
+         * (docs/redis.md); it is not in the table, which the switch reads:
+         * it needs the directive's configuration
+         */
         store->backend = &ngx_microshop_store_redis;
         return store->backend->init_conf(cf, store);
     }
