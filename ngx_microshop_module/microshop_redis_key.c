@@ -170,7 +170,12 @@ microshop_redis_key_rate(unsigned char *dst, const unsigned char *key,
                                         NULL, 0);
     }
 
-    return microshop_redis_key_make(dst, key, len, "rate", NULL, 0);
+    /*
+     * a tag of its own, and a name a seller's bucket never has: a seller
+     * called "k:v" (its bucket ms:{k%3Av}:rate) never meets key= "v"
+     */
+    return microshop_redis_key_make(dst, key, len, "rate",
+                                    (const unsigned char *) "bucket", 6);
 }
 
 

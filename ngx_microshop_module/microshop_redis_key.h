@@ -12,7 +12,9 @@
  * client's key "\x01addr\nname" has the seller "\x01addr", %01addr once
  * encoded.  A rate key "s:<seller>" is its seller's ("ms:{<seller>}:rate");
  * any other one ("k:<value>", "a:<addr>", the digests "S:..." and "K:...")
- * is a tag of its own, the whole key encoded ("ms:{k%3A<value>}:rate").
+ * is a tag of its own, the whole key encoded, with a name that a seller's
+ * bucket never has ("ms:{k%3A<value>}:rate:bucket"): a seller called
+ * "k:<value>" has a bucket of its own.
  */
 
 #ifndef _MICROSHOP_REDIS_KEY_H_INCLUDED_
@@ -68,7 +70,7 @@ int microshop_redis_key_split(const unsigned char *key, size_t len,
 size_t microshop_redis_key_store(unsigned char *dst, const char *kind,
     const unsigned char *key, size_t len);
 
-/* the Redis key of a rate key; room: MICROSHOP_REDIS_KEY_LEN(len, 4, 0) */
+/* the Redis key of a rate key; room: MICROSHOP_REDIS_KEY_LEN(len, 4, 6) */
 size_t microshop_redis_key_rate(unsigned char *dst, const unsigned char *key,
     size_t len);
 

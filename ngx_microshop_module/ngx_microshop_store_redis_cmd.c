@@ -198,7 +198,7 @@ ngx_microshop_rstore_cmd(ngx_pool_t *pool, ngx_microshop_op_t *op,
         ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, pool,
                                    NGX_MICROSHOP_REDIS_LUA_GCRA, 4));
 
-        p = ngx_pnalloc(pool, MICROSHOP_REDIS_KEY_LEN(op->key.len, 4, 0));
+        p = ngx_pnalloc(pool, MICROSHOP_REDIS_KEY_LEN(op->key.len, 4, 6));
         if (p == NULL) {
             return NGX_ERROR;
         }

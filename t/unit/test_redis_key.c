@@ -149,12 +149,14 @@ test_rate(void **state)
     assert_string_equal(rate_key(S("s:acme")), "ms:{acme}:rate");
     assert_string_equal(rate_key(S("s:a{b}")), "ms:{a%7Bb%7D}:rate");
     /* the others: the whole key is the tag */
-    assert_string_equal(rate_key(S("k:v1")), "ms:{k%3Av1}:rate");
-    assert_string_equal(rate_key(S("a:10.0.0.1")), "ms:{a%3A10.0.0.1}:rate");
-    assert_string_equal(rate_key(S("S:abc-_")), "ms:{S%3Aabc-_}:rate");
-    assert_string_equal(rate_key(S("K:abc")), "ms:{K%3Aabc}:rate");
-    assert_string_equal(rate_key(S("s")), "ms:{s}:rate");
+    assert_string_equal(rate_key(S("k:v1")), "ms:{k%3Av1}:rate:bucket");
+    assert_string_equal(rate_key(S("a:10.0.0.1")), "ms:{a%3A10.0.0.1}:rate:bucket");
+    assert_string_equal(rate_key(S("S:abc-_")), "ms:{S%3Aabc-_}:rate:bucket");
+    assert_string_equal(rate_key(S("K:abc")), "ms:{K%3Aabc}:rate:bucket");
+    assert_string_equal(rate_key(S("s")), "ms:{s}:rate:bucket");
     assert_string_equal(rate_key(S("s:")), "ms:{}:rate");
+    /* a seller named like a key= bucket has a bucket of its own */
+    assert_string_equal(rate_key(S("s:k:v1")), "ms:{k%3Av1}:rate");
 }
 
 
