@@ -201,13 +201,18 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
     switch (op->type) {
 
     case NGX_MICROSHOP_OP_IS_REVOKED:
-        /* the node's copy: no round trip per authenticated request */
+        /*
+         * The node's copy: no round trip per authenticated request, and
+         * answered at once, not behind other requests' commands in
+         * flight (the contract promises no order between answers).
+         */
         (void) ngx_microshop_store_exec(&rs->inner, op);
-        return ngx_microshop_rstore_answered(rs, op);
+        return NGX_OK;
 
     case NGX_MICROSHOP_OP_INV_GET:
         if (!op->local && ngx_microshop_rstore_copy_get(rs, op) == NGX_OK) {
-            return ngx_microshop_rstore_answered(rs, op);
+            /* a hit from the node's copy, at once as above */
+            return NGX_OK;
         }
 
         break;

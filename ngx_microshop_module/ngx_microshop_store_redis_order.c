@@ -6,11 +6,14 @@
  * of one worker's execs come in submission order by themselves; two kinds
  * of answers would not:
  *
- *   an answer from the zone (IS_REVOKED, a local inventory copy, an op of
- *   a lock or hold that fell back, the outage policy) is ready at once:
- *   while an earlier exec waits for Redis it waits behind it, in rs->order
- *   (a call without a command, done already); with nothing before it, it
- *   is answered at once (exec() returns NGX_OK);
+ *   an answer from the zone (an op of a lock or hold that fell back, the
+ *   outage policy) is ready at once: while an earlier exec waits for
+ *   Redis it waits behind it, in rs->order (a call without a command, done
+ *   already); with nothing before it, it is answered at once (exec()
+ *   returns NGX_OK).  The two answers of the hot path, IS_REVOKED and a
+ *   hit of the node's inventory copy, never wait: exec() answers them at
+ *   once (ngx_microshop_store_redis.c), so an authenticated request does
+ *   not wait for other requests' round trips;
  *
  *   an exec that walks the sellers (SETTLE by id alone, HOLD_LIST of every
  *   seller, SWEEP) needs two round trips: what is submitted after it, exec

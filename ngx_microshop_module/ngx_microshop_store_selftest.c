@@ -2288,7 +2288,7 @@ static void
 ngx_microshop_selftest_batch_check(ngx_microshop_selftest_t *st,
     ngx_uint_t reverse)
 {
-    ngx_uint_t           i;
+    ngx_uint_t           i, j;
     ngx_microshop_op_t  *op[10];
 
     /* the stock ops and what they read: 7 wrote 77, 8 read it */
@@ -2321,15 +2321,28 @@ ngx_microshop_selftest_batch_check(ngx_microshop_selftest_t *st,
         op[3]->rc, op[4]->rc, op[4]->u.gcra.result.remaining,
         op[6]->rc, op[9]->rc, op[9]->u.idem.result);
 
-    /* the order of the answers */
+    /*
+     * The order of the answers that came later: a back end answers what
+     * it has at once (the Redis back end's revocations and inventory
+     * copies, from the zone) while what it waits for comes in submission
+     * order, as commands on one connection do.
+     */
 
-    for (i = 0; i + 1 < 10; i++) {
-        ngx_microshop_selftest_expect(st,
-            reverse ? st->t[i]->order > st->t[i + 1]->order
-                    : st->t[i]->order < st->t[i + 1]->order,
-            "op %ui was answered %ui-th, op %ui %ui-th: expected %s",
-            i, st->t[i]->order, i + 1, st->t[i + 1]->order,
-            reverse ? "the reverse order" : "submission order");
+    for (i = 0, j = 10; i < 10; i++) {
+        if (!st->t[i]->later) {
+            continue;
+        }
+
+        if (j < 10) {
+            ngx_microshop_selftest_expect(st,
+                reverse ? st->t[j]->order > st->t[i]->order
+                        : st->t[j]->order < st->t[i]->order,
+                "op %ui was answered %ui-th, op %ui %ui-th: expected %s",
+                j, st->t[j]->order, i, st->t[i]->order,
+                reverse ? "the reverse order" : "submission order");
+        }
+
+        j = i;
     }
 }
 
