@@ -125,7 +125,8 @@ def metrics(n):
     for line in n.get("/status").text.splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
-            out[name] = int(value)
+            # a histogram's _sum is a float
+            out[name] = float(value) if "." in value else int(value)
     return out
 
 
