@@ -28,7 +28,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 static ngx_int_t ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,

@@ -1,6 +1,6 @@
 /*
  * ngx_microshop: the order of the Redis back end's answers (see
- * ngx_microshop_store_redis.h, rs->order and rs->held).
+ * ngx_microshop_rstore.h, rs->order and rs->held).
  *
  * Redis answers the commands of one connection in order, so the answers
  * of one worker's execs come in submission order by themselves; two kinds
@@ -24,7 +24,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 /* op has its answer now: NGX_OK, or NGX_AGAIN behind earlier answers */

@@ -9,7 +9,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 static ngx_int_t ngx_microshop_rstore_ints(redisReply *reply, ngx_uint_t n,

@@ -16,8 +16,8 @@
  *   ngx_microshop_store_redis_lua.c    the scripts
  */
 
-#ifndef _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_
-#define _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_
+#ifndef _NGX_MICROSHOP_RSTORE_H_INCLUDED_
+#define _NGX_MICROSHOP_RSTORE_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -232,4 +232,4 @@ void ngx_microshop_rstore_sellers_add(ngx_microshop_rstore_store_t *rs,
     ngx_str_t *seller);
 
 
-#endif /* _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_ */
+#endif /* _NGX_MICROSHOP_RSTORE_H_INCLUDED_ */
