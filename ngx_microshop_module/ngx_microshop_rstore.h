@@ -57,7 +57,18 @@
 #define NGX_MICROSHOP_REDIS_CALL_POOL     1024
 
 
-typedef struct {
+typedef struct ngx_microshop_rstore_store_s  ngx_microshop_rstore_store_t;
+
+/*
+ * What a call's end lets go on: a call finishes below the files that
+ * send what waited for it (ngx_microshop_rstore_resume(), set by
+ * init_conf)
+ */
+typedef void (*ngx_microshop_rstore_resume_pt)(
+    ngx_microshop_rstore_store_t *rs);
+
+
+struct ngx_microshop_rstore_store_s {
     ngx_microshop_store_t          inner;     /* shm, on store->local */
     ngx_microshop_store_t         *store;
     ngx_microshop_redis_conf_t    *conf;
@@ -87,8 +98,9 @@ typedef struct {
                                                  message and ready */
     u_char                         cursor[NGX_INT64_LEN]; /* the sweep's */
     size_t                         cursor_len;
+    ngx_microshop_rstore_resume_pt  resume;
     unsigned                       exiting:1;
-} ngx_microshop_rstore_store_t;
+};
 
 
 /* a script to send: its index, KEYS then ARGV */
@@ -151,28 +163,19 @@ struct ngx_microshop_rstore_call_s {
 
 
 /* ngx_microshop_store_redis.c */
-void ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call);
-ngx_int_t ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_op_t *op);
-ngx_int_t ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_rstore_args_t *a);
-void ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
-    ngx_uint_t status);
 void ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, ngx_uint_t retry);
-ngx_microshop_rstore_call_t *ngx_microshop_rstore_call_bare(
-    ngx_microshop_rstore_store_t *rs, ngx_microshop_rstore_step_pt step);
-ngx_microshop_op_t *ngx_microshop_rstore_call_op(
-    ngx_microshop_rstore_call_t *call);
 
 /* ngx_microshop_store_redis_order.c */
 ngx_int_t ngx_microshop_rstore_answered(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op);
-ngx_uint_t ngx_microshop_rstore_walks(ngx_microshop_op_t *op);
 ngx_uint_t ngx_microshop_rstore_hold(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_rstore_call_t *call);
+ngx_int_t ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op);
+void ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_drain(ngx_microshop_rstore_store_t *rs);
-void ngx_microshop_rstore_deliver(ngx_microshop_rstore_store_t *rs);
+void ngx_microshop_rstore_resume(ngx_microshop_rstore_store_t *rs);
 void ngx_microshop_rstore_drop(ngx_microshop_rstore_store_t *rs);
 
 /* ngx_microshop_store_redis_outage.c */
@@ -230,6 +233,21 @@ void ngx_microshop_rstore_copy_drop(ngx_microshop_rstore_store_t *rs,
 ngx_int_t ngx_microshop_rstore_sellers_start(ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_sellers_add(ngx_microshop_rstore_store_t *rs,
     ngx_str_t *seller);
+
+
+/* ngx_microshop_store_redis_call.c */
+ngx_microshop_rstore_call_t *ngx_microshop_rstore_call(
+    ngx_microshop_rstore_store_t *rs, ngx_microshop_op_t *op,
+    ngx_uint_t copy, ngx_microshop_rstore_step_pt step);
+ngx_microshop_rstore_call_t *ngx_microshop_rstore_call_bare(
+    ngx_microshop_rstore_store_t *rs, ngx_microshop_rstore_step_pt step);
+ngx_int_t ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_rstore_args_t *a);
+ngx_microshop_op_t *ngx_microshop_rstore_call_op(
+    ngx_microshop_rstore_call_t *call);
+void ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status);
+void ngx_microshop_rstore_deliver(ngx_microshop_rstore_store_t *rs);
 
 
 #endif /* _NGX_MICROSHOP_RSTORE_H_INCLUDED_ */
