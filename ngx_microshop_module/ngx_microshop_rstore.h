@@ -209,6 +209,7 @@ ngx_int_t ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, redisReply *reply);
 void ngx_microshop_rstore_effects(ngx_microshop_rstore_call_t *call,
     redisReply *reply);
+ngx_uint_t ngx_microshop_rstore_reply_held(redisReply *reply);
 ngx_int_t ngx_microshop_rstore_reply_holds(ngx_microshop_rstore_call_t *call,
     ngx_str_t *seller, redisReply *reply);
 ngx_int_t ngx_microshop_rstore_deliver_holds(ngx_microshop_rstore_call_t *call,

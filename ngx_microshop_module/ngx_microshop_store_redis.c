@@ -426,6 +426,13 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     } else if (status == NGX_MICROSHOP_REDIS_REPLY) {
         ngx_microshop_rstore_effects(call, reply);
 
+        if (call->type == NGX_MICROSHOP_OP_RESERVE
+            && ngx_microshop_rstore_reply_held(reply))
+        {
+            /* its seller is one the sweep and the admin list walk */
+            ngx_microshop_rstore_sellers_add(call->rs, &call->seller);
+        }
+
     } else if (ngx_microshop_rstore_retry_again(call)) {
         /* a release whose own answer was lost: sent again (it frees only
          * its request's lock or hold, a second time nothing) */

@@ -279,9 +279,8 @@ ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
 
 
 /*
- * What a reply changed that is counted in this node's zone, and the
- * seller a new hold adds to ms:sellers:holds: done for every reply,
- * whether its op is still awaited or not.
+ * What a reply changed that is counted in this node's zone: done for
+ * every reply, whether its op is still awaited or not.
  */
 
 void
@@ -321,17 +320,20 @@ ngx_microshop_rstore_effects(ngx_microshop_rstore_call_t *call,
 
         return;
 
-    case NGX_MICROSHOP_OP_RESERVE:
-        if (ngx_microshop_rstore_ints(reply, 2, v) == NGX_OK && v[1] == 1) {
-            /* its seller is one the sweep and the admin list walk */
-            ngx_microshop_rstore_sellers_add(call->rs, &call->seller);
-        }
-
-        return;
-
     default:
         return;
     }
+}
+
+
+/* 1: a RESERVE's reply says it made a hold */
+
+ngx_uint_t
+ngx_microshop_rstore_reply_held(redisReply *reply)
+{
+    int64_t  v[2];
+
+    return ngx_microshop_rstore_ints(reply, 2, v) == NGX_OK && v[1] == 1;
 }
 
 
