@@ -162,10 +162,6 @@ struct ngx_microshop_rstore_call_s {
 };
 
 
-/* ngx_microshop_store_redis.c */
-void ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_op_t *op, ngx_uint_t retry);
-
 /* ngx_microshop_store_redis_order.c */
 ngx_int_t ngx_microshop_rstore_answered(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op);
@@ -181,7 +177,8 @@ void ngx_microshop_rstore_drop(ngx_microshop_rstore_store_t *rs);
 /* ngx_microshop_store_redis_outage.c */
 void ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op);
-void ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call);
+ngx_int_t ngx_microshop_rstore_release(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op);
 ngx_uint_t ngx_microshop_rstore_retry_again(
     ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs);

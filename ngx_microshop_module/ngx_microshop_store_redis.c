@@ -43,6 +43,8 @@ static void ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
 static void ngx_microshop_store_redis_cancel(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
+static void ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op, ngx_uint_t retry);
 static void ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply);
 static void ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
@@ -289,7 +291,7 @@ ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
  * Redis is down and sent once it is back (best effort, bounded)
  */
 
-void
+static void
 ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, ngx_uint_t retry)
 {
@@ -409,7 +411,7 @@ static void
 ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply)
 {
-    ngx_microshop_op_t  *op;
+    ngx_microshop_op_t  *op, release;
 
     if (status == NGX_MICROSHOP_REDIS_REPLY
         && reply->type == REDIS_REPLY_ERROR)
@@ -456,8 +458,11 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
         }
     }
 
-    if (status != NGX_MICROSHOP_REDIS_REPLY) {
-        ngx_microshop_rstore_unknown(call);
+    if (status != NGX_MICROSHOP_REDIS_REPLY
+        && ngx_microshop_rstore_release(call, &release) == NGX_OK)
+    {
+        /* the answer was lost: the release of what it may have taken */
+        ngx_microshop_rstore_post_op(call->rs, &release, 1);
     }
 
     ngx_microshop_rstore_finish(call, status);
