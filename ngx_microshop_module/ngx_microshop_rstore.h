@@ -1,19 +1,29 @@
 /*
  * ngx_microshop: the "redis" back end's own declarations, shared by its
- * files (docs/redis.md):
+ * files (docs/redis.md), from the top down; each file calls only the ones
+ * below it:
  *
- *   ngx_microshop_store_redis.c        the back end: exec, post, cancel,
- *                                      the outage policy, a call's life
- *   ngx_microshop_store_redis_order.c  the answers in submission order
- *   ngx_microshop_store_redis_outage.c when Redis cannot answer
- *   ngx_microshop_store_redis_cmd.c    an op's script and its arguments
- *   ngx_microshop_store_redis_reply.c  a script's reply into the op
- *   ngx_microshop_store_redis_sync.c   pub/sub, the ready hook, the local
- *                                      inventory copies, the revocations
+ *   ngx_microshop_store_redis.c        the back end: the table (exec,
+ *                                      post, cancel, init, exit), the
+ *                                      step of an op of one command and
+ *                                      what its reply sets off
+ *   ngx_microshop_store_redis_order.c  when a call is sent (at once, or
+ *                                      after a walk), the answers in
+ *                                      submission order
  *   ngx_microshop_store_redis_sellers.c  what walks every seller with
  *                                      holds: the sweep, HOLD_LIST and
  *                                      SETTLE without a seller
+ *   ngx_microshop_store_redis_sync.c   pub/sub, the ready hook, the local
+ *                                      inventory copies, the revocations
+ *   ngx_microshop_store_redis_outage.c when Redis cannot answer
+ *   ngx_microshop_store_redis_reply.c  a script's reply into the op
+ *   ngx_microshop_store_redis_call.c   the life of a call: made, sent
+ *                                      through the client, finished, its
+ *                                      answer delivered
+ *   ngx_microshop_store_redis_cmd.c    an op's script and its arguments
  *   ngx_microshop_store_redis_lua.c    the scripts
+ *
+ * Under them the client (ngx_microshop_redis.h).
  */
 
 #ifndef _NGX_MICROSHOP_RSTORE_H_INCLUDED_

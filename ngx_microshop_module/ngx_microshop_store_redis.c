@@ -17,12 +17,19 @@
  * copy), short local copies of inventory entries (a cached read stays a
  * zone lookup, ngx_microshop_store_redis_sync.c), and the records of ops
  * that fell back to the node when Redis could not answer (the outage
- * policy below, docs/redis.md "When Redis is down"; op->local).
+ * policy, ngx_microshop_store_redis_outage.c, docs/redis.md "When Redis
+ * is down"; op->local).
  *
- * A call lives in a pool of its own until its last reply, whatever
- * happens to its request: cancel() only forgets the caller's op, and the
- * reply that still comes is counted as late and dropped (what it changed
- * in this node's zone counters is counted all the same).
+ * This file is the top of the back end's files (ngx_microshop_rstore.h):
+ * the table, what exec() and post() do before Redis is asked, and the
+ * step of an op of one command, which sits above all it sets off: the
+ * op's answer (_reply.c), a held RESERVE's seller added to the walk
+ * (_sellers.c), the local inventory copy (_sync.c), the outage policy
+ * and the release that follows a lost answer (_outage.c).  A call lives
+ * in a pool of its own until its last reply (_call.c): cancel() only
+ * forgets the caller's op, and the reply that still comes is counted as
+ * late and dropped (what it changed in this node's zone counters is
+ * counted all the same).
  */
 
 #include <ngx_config.h>

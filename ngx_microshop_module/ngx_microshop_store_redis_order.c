@@ -1,6 +1,9 @@
 /*
- * ngx_microshop: the order of the Redis back end's answers (see
- * ngx_microshop_rstore.h, rs->order and rs->held).
+ * ngx_microshop: when the Redis back end's calls are sent, and the order
+ * of their answers (see ngx_microshop_rstore.h, rs->order and rs->held):
+ * under ngx_microshop_store_redis.c, above what it starts (the sellers'
+ * walk, one command through _call.c, the outage policy).  A call's end
+ * comes back here through rs->resume (ngx_microshop_rstore_resume()).
  *
  * Redis answers the commands of one connection in order, so the answers
  * of one worker's execs come in submission order by themselves; two kinds

@@ -2,7 +2,8 @@
  * ngx_microshop: the Redis back end when Redis cannot answer (docs/redis.md
  * "When Redis is down"): the outage policy, the release that follows a
  * BEGIN or RESERVE whose answer was lost, and those releases sent once
- * Redis is back.
+ * Redis is back; under the files that send ops (ngx_microshop_rstore.h),
+ * above _call.c, which sends the releases.
  */
 
 #include <ngx_config.h>

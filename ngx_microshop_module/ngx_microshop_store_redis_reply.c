@@ -3,7 +3,9 @@
  * every out field the shm back end sets, strings copied into op->pool
  * (the reply is freed once the handler returns).  A reply of another
  * shape than its script returns (an error reply, a protocol surprise) is
- * NGX_ERROR: the caller applies the outage policy.
+ * NGX_ERROR: the caller applies the outage policy.  It only reads
+ * replies (and counts in the zone what a reply changed): what a reply
+ * sets off is for the files above it (ngx_microshop_rstore.h).
  */
 
 #include <ngx_config.h>
