@@ -17,18 +17,25 @@
  * copy), short local copies of inventory entries (a cached read stays a
  * zone lookup, ngx_microshop_store_redis_sync.c), and the records of ops
  * that fell back to the node when Redis could not answer (the outage
- * policy below, docs/redis.md "When Redis is down"; op->local).
+ * policy, ngx_microshop_store_redis_outage.c, docs/redis.md "When Redis
+ * is down"; op->local).
  *
- * A call lives in a pool of its own until its last reply, whatever
- * happens to its request: cancel() only forgets the caller's op, and the
- * reply that still comes is counted as late and dropped (what it changed
- * in this node's zone counters is counted all the same).
+ * This file is the top of the back end's files (ngx_microshop_rstore.h):
+ * the table, what exec() and post() do before Redis is asked, and the
+ * step of an op of one command, which sits above all it sets off: the
+ * op's answer (_reply.c), a held RESERVE's seller added to the walk
+ * (_sellers.c), the local inventory copy (_sync.c), the outage policy
+ * and the release that follows a lost answer (_outage.c).  A call lives
+ * in a pool of its own until its last reply (_call.c): cancel() only
+ * forgets the caller's op, and the reply that still comes is counted as
+ * late and dropped (what it changed in this node's zone counters is
+ * counted all the same).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 static ngx_int_t ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
@@ -43,16 +50,11 @@ static void ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
 static void ngx_microshop_store_redis_cancel(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op);
-static ngx_microshop_rstore_call_t *ngx_microshop_rstore_call(
-    ngx_microshop_rstore_store_t *rs, ngx_microshop_op_t *op,
-    ngx_uint_t copy);
-static void ngx_microshop_rstore_handler(void *data, ngx_uint_t status,
-    redisReply *reply);
+static void ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
+    ngx_microshop_op_t *op, ngx_uint_t retry);
 static void ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply);
 static void ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_op_t *op);
-static ngx_int_t ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
     ngx_microshop_op_t *op);
 static ngx_uint_t ngx_microshop_rstore_needs_copy(ngx_microshop_op_t *op);
 
@@ -121,6 +123,8 @@ ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
     rs->hooks.message = ngx_microshop_rstore_message;
     rs->hooks.ready = ngx_microshop_rstore_ready;
     rs->hooks.data = rs;
+
+    rs->resume = ngx_microshop_rstore_resume;
 
     ngx_queue_init(&rs->retry);
     ngx_queue_init(&rs->order);
@@ -242,7 +246,8 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
     }
 
     call = ngx_microshop_rstore_call(rs, op,
-                                     ngx_microshop_rstore_needs_copy(op));
+                                     ngx_microshop_rstore_needs_copy(op),
+                                     ngx_microshop_rstore_single);
     if (call == NULL) {
         op->rc = NGX_ERROR;
         return ngx_microshop_rstore_answered(rs, op);
@@ -293,7 +298,7 @@ ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
  * Redis is down and sent once it is back (best effort, bounded)
  */
 
-void
+static void
 ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, ngx_uint_t retry)
 {
@@ -319,7 +324,7 @@ ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
         return;
     }
 
-    call = ngx_microshop_rstore_call(rs, op, 1);
+    call = ngx_microshop_rstore_call(rs, op, 1, ngx_microshop_rstore_single);
     if (call == NULL) {
         op->rc = NGX_ERROR;
         ngx_microshop_store_posted(rs->store, op);
@@ -334,36 +339,6 @@ ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
     }
 
     ngx_microshop_rstore_post_start(call);
-}
-
-
-/* a post's command is sent, or kept, or the post is over */
-
-void
-ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call)
-{
-    ngx_int_t                      rc;
-    ngx_microshop_rstore_store_t  *rs;
-
-    rs = call->rs;
-
-    rc = ngx_microshop_rstore_start(call, call->copy);
-
-    if (rc == NGX_AGAIN) {
-        return;
-    }
-
-    if (rc == NGX_DECLINED && call->retry
-        && rs->nretry < NGX_MICROSHOP_REDIS_RETRY_MAX && !rs->exiting)
-    {
-        /* Redis is down: sent by ngx_microshop_rstore_flush_retry() */
-        ngx_queue_insert_tail(&rs->retry, &call->queue);
-        rs->nretry++;
-        return;
-    }
-
-    ngx_microshop_store_posted(rs->store, call->copy);
-    ngx_destroy_pool(call->pool);
 }
 
 
@@ -437,259 +412,13 @@ ngx_microshop_rstore_needs_copy(ngx_microshop_op_t *op)
 }
 
 
-static ngx_microshop_rstore_call_t *
-ngx_microshop_rstore_call(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_op_t *op, ngx_uint_t copy)
-{
-    ngx_pool_t                   *pool;
-    ngx_microshop_op_t           *c;
-    ngx_microshop_rstore_call_t  *call;
-
-    c = NULL;
-
-    if (copy) {
-        c = ngx_microshop_store_op_copy(op, ngx_cycle->log);
-        if (c == NULL) {
-            return NULL;
-        }
-
-        pool = c->pool;
-
-    } else {
-        pool = ngx_create_pool(NGX_MICROSHOP_REDIS_CALL_POOL, ngx_cycle->log);
-        if (pool == NULL) {
-            return NULL;
-        }
-    }
-
-    call = ngx_pcalloc(pool, sizeof(ngx_microshop_rstore_call_t));
-    if (call == NULL
-        || ngx_array_init(&call->holds, pool, 4,
-                          sizeof(ngx_microshop_hold_t))
-           != NGX_OK)
-    {
-        ngx_destroy_pool(pool);
-        return NULL;
-    }
-
-    call->rs = rs;
-    call->pool = pool;
-    call->copy = c;
-    call->type = op->type;
-    call->step = ngx_microshop_rstore_single;
-    call->epoch = rs->epoch;
-    call->rc = NGX_DECLINED;
-
-    if (ngx_microshop_rstore_keep(call, op) != NGX_OK) {
-        ngx_destroy_pool(pool);
-        return NULL;
-    }
-
-    return call;
-}
-
-
-/* a call of the back end's own, answering no op */
-
-ngx_microshop_rstore_call_t *
-ngx_microshop_rstore_call_bare(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_rstore_step_pt step)
-{
-    ngx_pool_t                   *pool;
-    ngx_microshop_rstore_call_t  *call;
-
-    pool = ngx_create_pool(NGX_MICROSHOP_REDIS_CALL_POOL, ngx_cycle->log);
-    if (pool == NULL) {
-        return NULL;
-    }
-
-    call = ngx_pcalloc(pool, sizeof(ngx_microshop_rstore_call_t));
-    if (call == NULL) {
-        ngx_destroy_pool(pool);
-        return NULL;
-    }
-
-    call->rs = rs;
-    call->pool = pool;
-    call->type = NGX_MICROSHOP_OP_SWEEP;
-    call->step = step;
-
-    return call;
-}
-
-
-/* what the call needs of op after op may be gone */
-
-static ngx_int_t
-ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_op_t *op)
-{
-    ngx_str_t  *s[3], *d[3];
-    ngx_uint_t  i, n;
-
-    n = 0;
-
-    switch (op->type) {
-
-    case NGX_MICROSHOP_OP_IDEM_BEGIN:
-        ngx_memcpy(call->fingerprint, op->u.idem.fingerprint,
-                   NGX_MICROSHOP_FINGERPRINT_LEN);
-        call->owner = op->u.idem.owner;
-        s[n] = &op->key;
-        d[n++] = &call->key;
-        break;
-
-    case NGX_MICROSHOP_OP_RESERVE:
-        s[n] = &op->u.reserve.seller;
-        d[n++] = &call->seller;
-        s[n] = &op->u.reserve.id;
-        d[n++] = &call->id;
-        break;
-
-    default:
-        return NGX_OK;
-    }
-
-    for (i = 0; i < n; i++) {
-        d[i]->len = s[i]->len;
-        d[i]->data = ngx_pnalloc(call->pool, s[i]->len + 1);
-        if (d[i]->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(d[i]->data, s[i]->data, s[i]->len);
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Sends the call's first command(s).  NGX_AGAIN: a reply will come;
- * NGX_OK: op was answered now (op->rc), the outage policy applied when
- * Redis is down; NGX_DECLINED: the same, and Redis is down (nothing sent).
- */
-
-ngx_int_t
-ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_op_t *op)
-{
-    ngx_int_t                    rc;
-    ngx_microshop_rstore_args_t  a;
-
-    switch (op->type) {
-
-    case NGX_MICROSHOP_OP_HOLD_LIST:
-    case NGX_MICROSHOP_OP_SWEEP:
-        rc = ngx_microshop_rstore_sellers_start(call);
-        break;
-
-    case NGX_MICROSHOP_OP_SETTLE:
-        if (op->u.reserve.seller.len == 0) {
-            rc = ngx_microshop_rstore_sellers_start(call);
-            break;
-        }
-
-        /* fall through */
-
-    default:
-        rc = ngx_microshop_rstore_cmd(call->pool, op, &a);
-
-        if (rc == NGX_OK) {
-            rc = ngx_microshop_rstore_send(call, &a);
-
-        } else if (rc == NGX_DECLINED) {
-            /* nothing to ask Redis */
-            op->rc = NGX_ERROR;
-            return NGX_OK;
-        }
-    }
-
-    if (rc == NGX_OK) {
-        if (!call->post && ngx_microshop_rstore_walks(op)) {
-            /* what is submitted after it runs after it */
-            call->barrier = 1;
-            call->rs->barrier++;
-        }
-
-        return NGX_AGAIN;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_microshop_rstore_outage(call->rs, op);
-        return NGX_DECLINED;
-    }
-
-    if (rc == NGX_DONE) {
-        /* the sellers' walk answered op already */
-        return NGX_OK;
-    }
-
-    op->rc = NGX_ERROR;
-
-    return NGX_OK;
-}
-
-
-/* NGX_OK: sent, the call waits for one more reply; NGX_DECLINED: Redis is
- * down; NGX_ERROR */
-
-ngx_int_t
-ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_rstore_args_t *a)
-{
-    ngx_int_t                      rc;
-    ngx_microshop_rstore_store_t  *rs;
-
-    rs = call->rs;
-
-    if (rs->rd == NULL) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_microshop_redis_eval(rs->rd, a->script, a->nkeys, a->argc,
-                                  a->argv, ngx_microshop_rstore_handler, call,
-                                  NULL);
-    if (rc == NGX_OK) {
-        call->waiting++;
-    }
-
-    return rc;
-}
-
-
-static void
-ngx_microshop_rstore_handler(void *data, ngx_uint_t status, redisReply *reply)
-{
-    ngx_microshop_rstore_call_t  *call = data;
-
-    call->waiting--;
-
-    if (call->rs->exiting) {
-        ngx_microshop_rstore_finish(call, status);
-        return;
-    }
-
-    call->step(call, status, reply);
-}
-
-
-/* the op whose answer a reply fills: the caller's, a post's copy, or none */
-
-ngx_microshop_op_t *
-ngx_microshop_rstore_call_op(ngx_microshop_rstore_call_t *call)
-{
-    return call->post ? call->copy : call->op;
-}
-
-
 /* the reply of an op of one command */
 
 static void
 ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply)
 {
-    ngx_microshop_op_t  *op;
+    ngx_microshop_op_t  *op, release;
 
     if (status == NGX_MICROSHOP_REDIS_REPLY
         && reply->type == REDIS_REPLY_ERROR)
@@ -705,6 +434,13 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
 
     } else if (status == NGX_MICROSHOP_REDIS_REPLY) {
         ngx_microshop_rstore_effects(call, reply);
+
+        if (call->type == NGX_MICROSHOP_OP_RESERVE
+            && ngx_microshop_rstore_reply_held(reply))
+        {
+            /* its seller is one the sweep and the admin list walk */
+            ngx_microshop_rstore_sellers_add(call->rs, &call->seller);
+        }
 
     } else if (ngx_microshop_rstore_retry_again(call)) {
         /* a release whose own answer was lost: sent again (it frees only
@@ -729,63 +465,12 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
         }
     }
 
-    if (status != NGX_MICROSHOP_REDIS_REPLY) {
-        ngx_microshop_rstore_unknown(call);
+    if (status != NGX_MICROSHOP_REDIS_REPLY
+        && ngx_microshop_rstore_release(call, &release) == NGX_OK)
+    {
+        /* the answer was lost: the release of what it may have taken */
+        ngx_microshop_rstore_post_op(call->rs, &release, 1);
     }
 
     ngx_microshop_rstore_finish(call, status);
 }
-
-
-/* the call's last reply came: its op is answered, the call freed */
-
-void
-ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
-    ngx_uint_t status)
-{
-    ngx_microshop_rstore_store_t  *rs;
-
-    if (call->waiting) {
-        return;
-    }
-
-    rs = call->rs;
-
-    if (call->barrier) {
-        call->barrier = 0;
-        rs->barrier--;
-    }
-
-    if (call->post) {
-        if (!rs->exiting) {
-            ngx_microshop_store_posted(rs->store, call->copy);
-        }
-
-        ngx_destroy_pool(call->pool);
-
-    } else if (call->ordered) {
-        call->done = 1;
-        ngx_microshop_rstore_deliver(rs);
-
-    } else {
-        /* one of the back end's own */
-        ngx_destroy_pool(call->pool);
-    }
-
-    if (rs->exiting) {
-        return;
-    }
-
-    if (rs->barrier == 0) {
-        ngx_microshop_rstore_drain(rs);
-    }
-
-    if (!ngx_queue_empty(&rs->retry) && rs->rd
-        && ngx_microshop_redis_ready(rs->rd))
-    {
-        /* Redis answers again without a reconnect: the releases kept */
-        ngx_microshop_rstore_flush_retry(rs);
-    }
-}
-
-

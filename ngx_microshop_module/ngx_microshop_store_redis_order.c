@@ -1,6 +1,9 @@
 /*
- * ngx_microshop: the order of the Redis back end's answers (see
- * ngx_microshop_store_redis.h, rs->order and rs->held).
+ * ngx_microshop: when the Redis back end's calls are sent, and the order
+ * of their answers (see ngx_microshop_rstore.h, rs->order and rs->held):
+ * under ngx_microshop_store_redis.c, above what it starts (the sellers'
+ * walk, one command through _call.c, the outage policy).  A call's end
+ * comes back here through rs->resume (ngx_microshop_rstore_resume()).
  *
  * Redis answers the commands of one connection in order, so the answers
  * of one worker's execs come in submission order by themselves; two kinds
@@ -24,7 +27,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
+
+
+static ngx_uint_t ngx_microshop_rstore_walks(ngx_microshop_op_t *op);
 
 
 /* op has its answer now: NGX_OK, or NGX_AGAIN behind earlier answers */
@@ -68,7 +74,7 @@ ngx_microshop_rstore_answered(ngx_microshop_rstore_store_t *rs,
 
 /* the ops that walk the sellers */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_microshop_rstore_walks(ngx_microshop_op_t *op)
 {
     switch (op->type) {
@@ -100,6 +106,103 @@ ngx_microshop_rstore_hold(ngx_microshop_rstore_store_t *rs,
     ngx_queue_insert_tail(&rs->held, &call->queue);
 
     return 1;
+}
+
+
+/*
+ * Sends the call's first command(s).  NGX_AGAIN: a reply will come;
+ * NGX_OK: op was answered now (op->rc), the outage policy applied when
+ * Redis is down; NGX_DECLINED: the same, and Redis is down (nothing sent).
+ */
+
+ngx_int_t
+ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op)
+{
+    ngx_int_t                    rc;
+    ngx_microshop_rstore_args_t  a;
+
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_HOLD_LIST:
+    case NGX_MICROSHOP_OP_SWEEP:
+        rc = ngx_microshop_rstore_sellers_start(call);
+        break;
+
+    case NGX_MICROSHOP_OP_SETTLE:
+        if (op->u.reserve.seller.len == 0) {
+            rc = ngx_microshop_rstore_sellers_start(call);
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        rc = ngx_microshop_rstore_cmd(call->pool, op, &a);
+
+        if (rc == NGX_OK) {
+            rc = ngx_microshop_rstore_send(call, &a);
+
+        } else if (rc == NGX_DECLINED) {
+            /* nothing to ask Redis */
+            op->rc = NGX_ERROR;
+            return NGX_OK;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        if (!call->post && ngx_microshop_rstore_walks(op)) {
+            /* what is submitted after it runs after it */
+            call->barrier = 1;
+            call->rs->barrier++;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_microshop_rstore_outage(call->rs, op);
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_DONE) {
+        /* the sellers' walk answered op already */
+        return NGX_OK;
+    }
+
+    op->rc = NGX_ERROR;
+
+    return NGX_OK;
+}
+
+
+/* a post's command is sent, or kept, or the post is over */
+
+void
+ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call)
+{
+    ngx_int_t                      rc;
+    ngx_microshop_rstore_store_t  *rs;
+
+    rs = call->rs;
+
+    rc = ngx_microshop_rstore_start(call, call->copy);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_DECLINED && call->retry
+        && rs->nretry < NGX_MICROSHOP_REDIS_RETRY_MAX && !rs->exiting)
+    {
+        /* Redis is down: sent by ngx_microshop_rstore_flush_retry() */
+        ngx_queue_insert_tail(&rs->retry, &call->queue);
+        rs->nretry++;
+        return;
+    }
+
+    ngx_microshop_store_posted(rs->store, call->copy);
+    ngx_destroy_pool(call->pool);
 }
 
 
@@ -142,59 +245,25 @@ ngx_microshop_rstore_drain(ngx_microshop_rstore_store_t *rs)
 }
 
 
-/* the answers that are done, from the oldest on, until one is not */
+/*
+ * A call is over (not at exit, ngx_microshop_rstore_finish() calls it
+ * through rs->resume): what waited for a walk is sent once no walk is
+ * left, and the releases kept once Redis answers again without a
+ * reconnect (after one, the ready hook sends them).
+ */
 
 void
-ngx_microshop_rstore_deliver(ngx_microshop_rstore_store_t *rs)
+ngx_microshop_rstore_resume(ngx_microshop_rstore_store_t *rs)
 {
-    ngx_uint_t                    cancelled;
-    ngx_queue_t                  *q;
-    ngx_microshop_op_t           *op;
-    ngx_microshop_rstore_call_t  *call;
-
-    if (rs->delivering) {
-        /* a handler's exec: the loop below delivers it */
-        return;
+    if (rs->barrier == 0) {
+        ngx_microshop_rstore_drain(rs);
     }
 
-    rs->delivering = 1;
-
-    while (!ngx_queue_empty(&rs->order)) {
-        q = ngx_queue_head(&rs->order);
-        call = ngx_queue_data(q, ngx_microshop_rstore_call_t, order);
-
-        if (!call->done) {
-            break;
-        }
-
-        ngx_queue_remove(q);
-
-        op = call->op;
-        cancelled = call->cancelled;
-
-        ngx_destroy_pool(call->pool);
-
-        if (op == NULL) {
-            if (cancelled) {
-                ngx_microshop_store_late(rs->store);
-            }
-
-            continue;
-        }
-
-        if (rs->exiting) {
-            continue;
-        }
-
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                       "microshop redis: op %ui answered rc:%i",
-                       (ngx_uint_t) op->type, op->rc);
-
-        op->pending = NULL;
-        op->handler(op);
+    if (!ngx_queue_empty(&rs->retry) && rs->rd
+        && ngx_microshop_redis_ready(rs->rd))
+    {
+        ngx_microshop_rstore_flush_retry(rs);
     }
-
-    rs->delivering = 0;
 }
 
 

@@ -2,57 +2,59 @@
  * ngx_microshop: the Redis back end when Redis cannot answer (docs/redis.md
  * "When Redis is down"): the outage policy, the release that follows a
  * BEGIN or RESERVE whose answer was lost, and those releases sent once
- * Redis is back.
+ * Redis is back; under the files that send ops (ngx_microshop_rstore.h),
+ * above _call.c, which sends the releases.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 /*
  * A BEGIN or RESERVE whose answer is lost (a timeout, a closed
  * connection) may have taken a lock or made a hold that its request,
  * answered by the outage policy, never uses: its release follows it,
- * sent when Redis is back (it frees only that request's own).
+ * posted by the caller and sent when Redis is back (it frees only that
+ * request's own).  NGX_OK: op is that release (its strings the call's);
+ * NGX_DECLINED: nothing to release.
  */
 
-void
-ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call)
+ngx_int_t
+ngx_microshop_rstore_release(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op)
 {
-    ngx_microshop_op_t  op;
-
-    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+    ngx_memzero(op, sizeof(ngx_microshop_op_t));
 
     switch (call->type) {
 
     case NGX_MICROSHOP_OP_IDEM_BEGIN:
-        op.type = NGX_MICROSHOP_OP_IDEM_RELEASE;
-        op.key = call->key;
-        ngx_memcpy(op.u.idem.fingerprint, call->fingerprint,
+        op->type = NGX_MICROSHOP_OP_IDEM_RELEASE;
+        op->key = call->key;
+        ngx_memcpy(op->u.idem.fingerprint, call->fingerprint,
                    NGX_MICROSHOP_FINGERPRINT_LEN);
-        op.u.idem.owner = call->owner;
+        op->u.idem.owner = call->owner;
         break;
 
     case NGX_MICROSHOP_OP_RESERVE:
-        op.type = NGX_MICROSHOP_OP_SETTLE;
-        op.u.reserve.seller = call->seller;
-        op.u.reserve.id = call->id;
-        op.u.reserve.commit = 0;
+        op->type = NGX_MICROSHOP_OP_SETTLE;
+        op->u.reserve.seller = call->seller;
+        op->u.reserve.id = call->id;
+        op->u.reserve.commit = 0;
         break;
 
     default:
-        return;
+        return NGX_DECLINED;
     }
 
-    op.pool = call->pool;
+    op->pool = call->pool;
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "microshop redis: the answer of op %ui was lost, "
                   "its release follows", call->type);
 
-    ngx_microshop_rstore_post_op(call->rs, &op, 1);
+    return NGX_OK;
 }
 
 

@@ -3,13 +3,15 @@
  * every out field the shm back end sets, strings copied into op->pool
  * (the reply is freed once the handler returns).  A reply of another
  * shape than its script returns (an error reply, a protocol surprise) is
- * NGX_ERROR: the caller applies the outage policy.
+ * NGX_ERROR: the caller applies the outage policy.  It only reads
+ * replies (and counts in the zone what a reply changed): what a reply
+ * sets off is for the files above it (ngx_microshop_rstore.h).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 static ngx_int_t ngx_microshop_rstore_ints(redisReply *reply, ngx_uint_t n,
@@ -279,9 +281,8 @@ ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
 
 
 /*
- * What a reply changed that is counted in this node's zone, and the
- * seller a new hold adds to ms:sellers:holds: done for every reply,
- * whether its op is still awaited or not.
+ * What a reply changed that is counted in this node's zone: done for
+ * every reply, whether its op is still awaited or not.
  */
 
 void
@@ -321,17 +322,20 @@ ngx_microshop_rstore_effects(ngx_microshop_rstore_call_t *call,
 
         return;
 
-    case NGX_MICROSHOP_OP_RESERVE:
-        if (ngx_microshop_rstore_ints(reply, 2, v) == NGX_OK && v[1] == 1) {
-            /* its seller is one the sweep and the admin list walk */
-            ngx_microshop_rstore_sellers_add(call->rs, &call->seller);
-        }
-
-        return;
-
     default:
         return;
     }
+}
+
+
+/* 1: a RESERVE's reply says it made a hold */
+
+ngx_uint_t
+ngx_microshop_rstore_reply_held(redisReply *reply)
+{
+    int64_t  v[2];
+
+    return ngx_microshop_rstore_ints(reply, 2, v) == NGX_OK && v[1] == 1;
 }
 
 

@@ -12,12 +12,16 @@
  * after the removal, so a seller with holds is never left out for good.
  * A posted sweep (the timer) walks NGX_MICROSHOP_REDIS_SWEEP_SELLERS
  * sellers per run with SSCAN, an exec'd one every seller.
+ *
+ * Under _order.c, which starts a walk (ngx_microshop_rstore_start()), and
+ * ngx_microshop_store_redis.c, which adds a held RESERVE's seller; above
+ * _outage.c, _reply.c and _call.c (ngx_microshop_rstore.h).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 
 
 typedef struct {

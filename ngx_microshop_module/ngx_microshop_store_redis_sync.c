@@ -17,12 +17,16 @@
  * an invalidation arrived is not copied (rs->epoch), and copies made
  * before a connect are not used (rs->ready_at): a message missed while
  * the node was away never leaves a stale copy in use.
+ *
+ * Under ngx_microshop_store_redis.c (which sets the client's ready and
+ * message hooks to this file's); above _outage.c, _reply.c and _call.c
+ * (ngx_microshop_rstore.h).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_microshop_store_redis.h"
+#include "ngx_microshop_rstore.h"
 #include "microshop_redis_key.h"
 
 

@@ -1,23 +1,33 @@
 /*
  * ngx_microshop: the "redis" back end's own declarations, shared by its
- * files (docs/redis.md):
+ * files (docs/redis.md), from the top down; each file calls only the ones
+ * below it:
  *
- *   ngx_microshop_store_redis.c        the back end: exec, post, cancel,
- *                                      the outage policy, a call's life
- *   ngx_microshop_store_redis_order.c  the answers in submission order
- *   ngx_microshop_store_redis_outage.c when Redis cannot answer
- *   ngx_microshop_store_redis_cmd.c    an op's script and its arguments
- *   ngx_microshop_store_redis_reply.c  a script's reply into the op
- *   ngx_microshop_store_redis_sync.c   pub/sub, the ready hook, the local
- *                                      inventory copies, the revocations
+ *   ngx_microshop_store_redis.c        the back end: the table (exec,
+ *                                      post, cancel, init, exit), the
+ *                                      step of an op of one command and
+ *                                      what its reply sets off
+ *   ngx_microshop_store_redis_order.c  when a call is sent (at once, or
+ *                                      after a walk), the answers in
+ *                                      submission order
  *   ngx_microshop_store_redis_sellers.c  what walks every seller with
  *                                      holds: the sweep, HOLD_LIST and
  *                                      SETTLE without a seller
+ *   ngx_microshop_store_redis_sync.c   pub/sub, the ready hook, the local
+ *                                      inventory copies, the revocations
+ *   ngx_microshop_store_redis_outage.c when Redis cannot answer
+ *   ngx_microshop_store_redis_reply.c  a script's reply into the op
+ *   ngx_microshop_store_redis_call.c   the life of a call: made, sent
+ *                                      through the client, finished, its
+ *                                      answer delivered
+ *   ngx_microshop_store_redis_cmd.c    an op's script and its arguments
  *   ngx_microshop_store_redis_lua.c    the scripts
+ *
+ * Under them the client (ngx_microshop_redis.h).
  */
 
-#ifndef _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_
-#define _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_
+#ifndef _NGX_MICROSHOP_RSTORE_H_INCLUDED_
+#define _NGX_MICROSHOP_RSTORE_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -57,7 +67,18 @@
 #define NGX_MICROSHOP_REDIS_CALL_POOL     1024
 
 
-typedef struct {
+typedef struct ngx_microshop_rstore_store_s  ngx_microshop_rstore_store_t;
+
+/*
+ * What a call's end lets go on: a call finishes below the files that
+ * send what waited for it (ngx_microshop_rstore_resume(), set by
+ * init_conf)
+ */
+typedef void (*ngx_microshop_rstore_resume_pt)(
+    ngx_microshop_rstore_store_t *rs);
+
+
+struct ngx_microshop_rstore_store_s {
     ngx_microshop_store_t          inner;     /* shm, on store->local */
     ngx_microshop_store_t         *store;
     ngx_microshop_redis_conf_t    *conf;
@@ -87,8 +108,9 @@ typedef struct {
                                                  message and ready */
     u_char                         cursor[NGX_INT64_LEN]; /* the sweep's */
     size_t                         cursor_len;
+    ngx_microshop_rstore_resume_pt  resume;
     unsigned                       exiting:1;
-} ngx_microshop_rstore_store_t;
+};
 
 
 /* a script to send: its index, KEYS then ARGV */
@@ -150,35 +172,23 @@ struct ngx_microshop_rstore_call_s {
 };
 
 
-/* ngx_microshop_store_redis.c */
-void ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call);
-ngx_int_t ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_op_t *op);
-ngx_int_t ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
-    ngx_microshop_rstore_args_t *a);
-void ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
-    ngx_uint_t status);
-void ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
-    ngx_microshop_op_t *op, ngx_uint_t retry);
-ngx_microshop_rstore_call_t *ngx_microshop_rstore_call_bare(
-    ngx_microshop_rstore_store_t *rs, ngx_microshop_rstore_step_pt step);
-ngx_microshop_op_t *ngx_microshop_rstore_call_op(
-    ngx_microshop_rstore_call_t *call);
-
 /* ngx_microshop_store_redis_order.c */
 ngx_int_t ngx_microshop_rstore_answered(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op);
-ngx_uint_t ngx_microshop_rstore_walks(ngx_microshop_op_t *op);
 ngx_uint_t ngx_microshop_rstore_hold(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_rstore_call_t *call);
+ngx_int_t ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op);
+void ngx_microshop_rstore_post_start(ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_drain(ngx_microshop_rstore_store_t *rs);
-void ngx_microshop_rstore_deliver(ngx_microshop_rstore_store_t *rs);
+void ngx_microshop_rstore_resume(ngx_microshop_rstore_store_t *rs);
 void ngx_microshop_rstore_drop(ngx_microshop_rstore_store_t *rs);
 
 /* ngx_microshop_store_redis_outage.c */
 void ngx_microshop_rstore_outage(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op);
-void ngx_microshop_rstore_unknown(ngx_microshop_rstore_call_t *call);
+ngx_int_t ngx_microshop_rstore_release(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_op_t *op);
 ngx_uint_t ngx_microshop_rstore_retry_again(
     ngx_microshop_rstore_call_t *call);
 void ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs);
@@ -206,6 +216,7 @@ ngx_int_t ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
     ngx_microshop_op_t *op, redisReply *reply);
 void ngx_microshop_rstore_effects(ngx_microshop_rstore_call_t *call,
     redisReply *reply);
+ngx_uint_t ngx_microshop_rstore_reply_held(redisReply *reply);
 ngx_int_t ngx_microshop_rstore_reply_holds(ngx_microshop_rstore_call_t *call,
     ngx_str_t *seller, redisReply *reply);
 ngx_int_t ngx_microshop_rstore_deliver_holds(ngx_microshop_rstore_call_t *call,
@@ -232,4 +243,19 @@ void ngx_microshop_rstore_sellers_add(ngx_microshop_rstore_store_t *rs,
     ngx_str_t *seller);
 
 
-#endif /* _NGX_MICROSHOP_STORE_REDIS_H_INCLUDED_ */
+/* ngx_microshop_store_redis_call.c */
+ngx_microshop_rstore_call_t *ngx_microshop_rstore_call(
+    ngx_microshop_rstore_store_t *rs, ngx_microshop_op_t *op,
+    ngx_uint_t copy, ngx_microshop_rstore_step_pt step);
+ngx_microshop_rstore_call_t *ngx_microshop_rstore_call_bare(
+    ngx_microshop_rstore_store_t *rs, ngx_microshop_rstore_step_pt step);
+ngx_int_t ngx_microshop_rstore_send(ngx_microshop_rstore_call_t *call,
+    ngx_microshop_rstore_args_t *a);
+ngx_microshop_op_t *ngx_microshop_rstore_call_op(
+    ngx_microshop_rstore_call_t *call);
+void ngx_microshop_rstore_finish(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status);
+void ngx_microshop_rstore_deliver(ngx_microshop_rstore_store_t *rs);
+
+
+#endif /* _NGX_MICROSHOP_RSTORE_H_INCLUDED_ */
