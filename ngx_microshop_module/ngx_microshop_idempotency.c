@@ -721,16 +721,12 @@ ngx_microshop_idem_body_filter(ngx_http_request_t *r,
 }
 
 
-/* a lock of this request: unique per worker, and across restarts */
+/* a lock of this request: unique across workers, nodes and restarts */
 
 static uint64_t
 ngx_microshop_idem_owner(void)
 {
-    static uint32_t  n;
-
-    return ((uint64_t) (ngx_pid & 0xffffff) << 40)
-           | ((uint64_t) (ngx_random() & 0xff) << 32)
-           | ++n;
+    return ngx_microshop_request_unique();
 }
 
 

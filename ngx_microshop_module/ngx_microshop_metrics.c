@@ -149,6 +149,8 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
 /* gauges: what is there now (a line each, its own family) */
 static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     { NGX_MICROSHOP_COUNTER_HOLDS_PENDING, "microshop_reservations_pending" },
+    { NGX_MICROSHOP_COUNTER_REDIS_SYNCED,
+      "microshop_redis_revocations_loaded" },
 };
 
 

@@ -111,6 +111,9 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_HOLDS_PENDING,   /* holds pending reconciliation */
     NGX_MICROSHOP_COUNTER_REDIS_UP,        /* Redis command connections
                                               up, over all workers */
+    NGX_MICROSHOP_COUNTER_REDIS_SYNCED,    /* 1 once the zone holds the
+                                              revocations loaded from
+                                              Redis (docs/redis.md) */
     NGX_MICROSHOP_COUNTER_MAX
 } ngx_microshop_counter_e;
 

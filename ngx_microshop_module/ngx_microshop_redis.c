@@ -17,7 +17,7 @@
  *   commands of one loop iteration go out in one write().
  * - hiredis reads at most 16 KB per redisAsyncHandleRead(): the read handler
  *   calls it again while FIONREAD says bytes wait (64 rounds, then the event
- *   is posted to give the other connections their turn).
+ *   is posted to the next loop iteration, so other events get their turn).
  * - Any hiredis call may free the context (and call every callback with a
  *   NULL reply): after one, only the connection's gen (bumped by cleanup)
  *   is looked at; the fd number was read before.
@@ -479,6 +479,18 @@ ngx_microshop_redis_connect(ngx_microshop_redis_conn_t *rc)
         redisAsyncFree(ac);
         ngx_microshop_redis_down(rc);
         return NGX_ERROR;
+    }
+
+    /*
+     * TCP keepalive (idle 15 s, then 3 probes 5 s apart): a connection
+     * that a NAT or a firewall dropped without a word is seen as lost in
+     * about 30 s.  It matters most for the pub/sub connection, on which
+     * nothing is ever sent: revocations come through it (docs/redis.md).
+     */
+    if (addr->port && redisEnableKeepAlive(&ac->c) != REDIS_OK) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, ngx_socket_errno,
+                      "microshop redis: %V: TCP keepalive not enabled",
+                      &rd->conf->url);
     }
 
     c = ngx_get_connection(ac->c.fd, rd->log);
@@ -1444,7 +1456,8 @@ ngx_microshop_redis_read_handler(ngx_event_t *rev)
     }
 
     if (!rev->posted) {
-        ngx_post_event(rev, &ngx_posted_events);
+        /* the next iteration: the other events get their turn first */
+        ngx_post_event(rev, &ngx_posted_next_events);
     }
 }
 

@@ -13,6 +13,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/rand.h>
+
 #include "ngx_microshop_request.h"
 
 
@@ -334,4 +336,25 @@ ngx_microshop_route_pair(ngx_str_t *route, size_t skip, ngx_str_t *a,
     b->len = last - b->data;
 
     return NGX_OK;
+}
+
+
+uint64_t
+ngx_microshop_request_unique(void)
+{
+    static uint64_t   base, n;
+    static ngx_pid_t  pid;
+
+    if (pid != ngx_pid) {
+        /* a worker's own, not its master's (fork copies it) */
+        if (RAND_bytes((u_char *) &base, sizeof(base)) != 1) {
+            base = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+                   ^ ((uint64_t) ngx_pid << 16) ^ (uint64_t) ngx_time();
+        }
+
+        pid = ngx_pid;
+        n = 0;
+    }
+
+    return base + ++n;
 }

@@ -114,6 +114,15 @@ ngx_int_t ngx_microshop_request_at_end(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_request_end_pt handler);
 
 /*
+ * A number no other request takes, on this node or another one sharing
+ * its store (docs/redis.md): a random 64-bit base per worker (OpenSSL's
+ * RAND_bytes, drawn at its first use) plus a counter.  An idempotency
+ * lock's owner and a reservation's id are made from it: a pid or a time,
+ * which containers repeat across nodes, is not enough.
+ */
+uint64_t ngx_microshop_request_unique(void);
+
+/*
  * Reads the request body in the access phase (once per request; it still
  * reaches the upstream as it came).  NGX_OK: read; NGX_AGAIN: reading,
  * the phases resume when it is done; NGX_DONE: the request was finalized

@@ -149,8 +149,6 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     ngx_http_microshop_loc_conf_t   *mlcf;
     microshop_checkout_line_t       *parsed;
 
-    static ngx_atomic_uint_t         counter;
-
     mlcf = ngx_microshop_loc_conf(r);
 
     if (!mlcf->reserve.on || r->method != NGX_HTTP_POST) {
@@ -253,9 +251,10 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
         op->fallback = mlcf->reserve.store_local;
         op->local = 0;
         op->u.reserve.id.data = p;
-        op->u.reserve.id.len = ngx_sprintf(p, "%P-%T-%uA", ngx_pid,
-                                           ngx_time(),
-                                           ngx_atomic_fetch_add(&counter, 1))
+        /* unique across nodes sharing the store, not only on this one */
+        op->u.reserve.id.len = ngx_sprintf(p, "%016xL-%T",
+                                           ngx_microshop_request_unique(),
+                                           ngx_time())
                                - p;
 
         ctx->op = *op;

@@ -208,8 +208,19 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
         /*
          * The node's copy: no round trip per authenticated request, and
          * answered at once, not behind other requests' commands in
-         * flight (the contract promises no order between answers).
+         * flight (the contract promises no order between answers).  Until
+         * the zone has held the revocations loaded from Redis once (a
+         * node just started, Redis down since), it cannot tell: the
+         * store cannot answer, and the request gets 503 rather than a
+         * revoked token passing (docs/redis.md).
          */
+        if (rs->store->local->sh->counters[NGX_MICROSHOP_COUNTER_REDIS_SYNCED]
+            == 0)
+        {
+            op->rc = NGX_ERROR;
+            return NGX_OK;
+        }
+
         (void) ngx_microshop_store_exec(&rs->inner, op);
         return NGX_OK;
 
@@ -289,7 +300,29 @@ static void
 ngx_microshop_store_redis_post(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op)
 {
-    ngx_microshop_rstore_post_op(store->data, op, 0);
+    ngx_uint_t  retry;
+
+    /*
+     * What settles a request's lock or hold is kept while Redis is down
+     * and sent again when its answer is lost: each is done once whatever
+     * the tries (by its owner, by its id), and a lost one would leave a
+     * key unavailable or units held until an admin or an event settles
+     * them.
+     */
+    switch (op->type) {
+
+    case NGX_MICROSHOP_OP_IDEM_COMPLETE:
+    case NGX_MICROSHOP_OP_IDEM_RELEASE:
+    case NGX_MICROSHOP_OP_SETTLE:
+    case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
+        retry = 1;
+        break;
+
+    default:
+        retry = 0;
+    }
+
+    ngx_microshop_rstore_post_op(store->data, op, retry);
 }
 
 
@@ -418,7 +451,10 @@ static void
 ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply)
 {
+    ngx_uint_t           lost;
     ngx_microshop_op_t  *op, release;
+
+    lost = (status != NGX_MICROSHOP_REDIS_REPLY);
 
     if (status == NGX_MICROSHOP_REDIS_REPLY
         && reply->type == REDIS_REPLY_ERROR)
@@ -428,17 +464,26 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
                       call->type, (size_t) ngx_min(reply->len, 256),
                       reply->str);
 
-        /* nothing ran: a known answer, only not a useful one */
-        status = NGX_MICROSHOP_REDIS_REPLY;
+        /*
+         * A known answer, only not a useful one; Redis does not undo what
+         * a script wrote before it failed, so a lock or hold it may have
+         * taken is released as after a lost answer
+         */
+        lost = 1;
         reply = NULL;
 
     } else if (status == NGX_MICROSHOP_REDIS_REPLY) {
         ngx_microshop_rstore_effects(call, reply);
 
-        if (call->type == NGX_MICROSHOP_OP_RESERVE
-            && ngx_microshop_rstore_reply_held(reply))
+        if ((call->type == NGX_MICROSHOP_OP_RESERVE
+             && ngx_microshop_rstore_reply_held(reply))
+            || call->type == NGX_MICROSHOP_OP_HOLD_UNKNOWN)
         {
-            /* its seller is one the sweep and the admin list walk */
+            /*
+             * its seller is one the sweep and the admin list walk; once
+             * more for a hold whose outcome is unknown (the sweep must
+             * find it), in case the add after its RESERVE was lost
+             */
             ngx_microshop_rstore_sellers_add(call->rs, &call->seller);
         }
 
@@ -465,9 +510,7 @@ ngx_microshop_rstore_single(ngx_microshop_rstore_call_t *call,
         }
     }
 
-    if (status != NGX_MICROSHOP_REDIS_REPLY
-        && ngx_microshop_rstore_release(call, &release) == NGX_OK)
-    {
+    if (lost && ngx_microshop_rstore_release(call, &release) == NGX_OK) {
         /* the answer was lost: the release of what it may have taken */
         ngx_microshop_rstore_post_op(call->rs, &release, 1);
     }

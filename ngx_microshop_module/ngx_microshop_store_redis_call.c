@@ -137,6 +137,11 @@ ngx_microshop_rstore_keep(ngx_microshop_rstore_call_t *call,
         d[n++] = &call->id;
         break;
 
+    case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
+        s[n] = &op->u.reserve.seller;
+        d[n++] = &call->seller;
+        break;
+
     default:
         return NGX_OK;
     }

@@ -227,6 +227,12 @@ ngx_microshop_rstore_revoked_loaded(ngx_microshop_rstore_call_t *call,
                    "microshop redis: %ui revocations loaded",
                    reply->elements / 2);
 
+    /* from now on the zone's copy answers IS_REVOKED (it survives reloads
+     * with the zone) */
+    (void) ngx_atomic_cmp_set(
+               &call->rs->store->local->sh->counters[
+                   NGX_MICROSHOP_COUNTER_REDIS_SYNCED], 0, 1);
+
     ngx_microshop_rstore_finish(call, status);
 }
 

@@ -159,6 +159,49 @@ def test_a_node_started_after_a_revocation_refuses_the_token(nginx, keys,
     n.stop()
 
 
+def test_a_node_that_never_loaded_the_revocations_refuses_tokens(
+        nginx, keys, backend, tmp_path):
+    """Started while its Redis is down, a node has no copy of the
+    revocations: it cannot tell a revoked token, so it answers 503
+    store-unavailable, not 200, until it has loaded them once."""
+    import microshop
+
+    down = microshop.RedisServer(str(tmp_path / "redis.log"))
+    down.stop()
+    jti = "rv-unloaded-%d" % (time.time() * 1000)
+    exp = int(time.time()) + 300
+
+    n = nginx.new()
+    n.start(CONF % {"port": n.port, "url": down.url,
+                    "ec_pub": keys.ec256_public_pem,
+                    "backend": backend.port})
+    try:
+        revoked = mint(keys, kid="k1", jti=jti)
+        fresh = mint(keys, kid="k1")
+        for token in (revoked, fresh):
+            r = n.get("/private", token=token)
+            assert r.status_code == 503, r.text
+            assert r.json()["type"].endswith("store-unavailable")
+            assert r.headers.get("Retry-After")
+        assert metric(n, "microshop_redis_revocations_loaded") == 0
+
+        down.start()
+        # Redis keeps nothing across a restart here: the revocation goes
+        # in now; the node loads it once connected, or hears it published
+        # if it subscribed first
+        down.client().zadd("ms:revoked", {jti: exp})
+        down.client().publish("ms:revoke", "%d %s" % (exp, jti))
+        connected(n)
+        wait_for(lambda: metric(n, "microshop_redis_revocations_loaded") == 1,
+                 timeout=3, what="the revocations loaded")
+        assert n.get("/private", token=revoked).status_code == 401
+        # the backend answers (it has no /private: 404), the gateway passed
+        assert n.get("/private", token=fresh).status_code == 404
+    finally:
+        n.stop()
+        down.stop()
+
+
 SLOW_CONF = """
 microshop_redis %(url)s timeout=100ms;
 microshop_jwt_key %(ec_pub)s kid=k1;
