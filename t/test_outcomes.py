@@ -617,6 +617,10 @@ def test_error_page_after_a_refused_connect_releases(gw, keys):
     for _ in range(2):
         r = checkout(gw, keys, "errref", seller, key)
         assert r.status_code == 502 and r.text == OOPS
+        # released as the request ends, after the error page went out: a
+        # read that another worker serves at once may come first
+        wait_for(lambda: stock(gw, keys, seller, "A1")["held"] == 0, 2,
+                 what="the hold to be released")
         assert stock(gw, keys, seller, "A1") == {"available": 1, "held": 0}
     r = idem(gw, keys, "errref", key)
     r = idem(gw, keys, "errref", key)
