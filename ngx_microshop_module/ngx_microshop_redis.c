@@ -63,10 +63,11 @@
  * the heartbeat timer, or a posted event), counted in REDIS_ERR_TIMEOUT and
  * logged once per outage; it reconnects with the backoff, and the ready
  * hook (which loads the whole revocation set again) runs once both
- * connections are ready.  The command connection is not touched (a
- * command connection that stalls is dropped by its own deadlines; while
- * it stalls, the pings stay unanswered and the pub/sub connection is made
- * again as well: one more reconnect and load of the set, nothing lost).
+ * connections are ready.  The command connection is not touched.  A ping
+ * whose PUBLISH fails (the command connection closed) counts as answered;
+ * one whose PUBLISH stays unanswered (the command connection stalls)
+ * does not: the pub/sub connection is then made again as well (one more
+ * reconnect and load of the set, nothing lost).
  */
 
 #include <ngx_config.h>
@@ -1348,7 +1349,10 @@ ngx_microshop_redis_on_disconnect(const redisAsyncContext *ac, int status)
  * The PUBLISH of a ping, on the command connection: its reply is how many
  * connections Redis delivered it to.  0 for a ping of this pub/sub
  * connection (so sent while it was ready): Redis holds no subscription of
- * ours any more, the pub/sub connection is as good as gone.
+ * ours any more, the pub/sub connection is as good as gone.  A ping whose
+ * PUBLISH failed (the command connection closed, an error reply) may never
+ * have reached Redis: it counts as answered, the pub/sub connection is not
+ * to blame (the pings go on once the command connection is back).
  */
 static void
 ngx_microshop_redis_ping_reply(redisAsyncContext *ac, void *r,
@@ -1359,12 +1363,19 @@ ngx_microshop_redis_ping_reply(redisAsyncContext *ac, void *r,
     ngx_microshop_redis_conn_t  *rc = ac->data;
     ngx_microshop_redis_node_t  *node;
 
-    if (reply == NULL) {
-        ngx_microshop_redis_lost(rc);
+    node = rc->node;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply == NULL) {
+            ngx_microshop_redis_lost(rc);
+        }
+
+        if (seq > node->hb_acked && seq <= node->hb_seq) {
+            node->hb_acked = seq;
+        }
+
         return;
     }
-
-    node = rc->node;
 
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0
         && seq > node->hb_acked
