@@ -36,6 +36,38 @@
  *   (100 ms doubling to 5 s, +-20% jitter, reset once ready).  While the
  *   command connection is not ready every command is refused at once.
  * - Handlers run from the event loop, never inside eval().
+ *
+ * The pub/sub heartbeat.  Nothing else is ever sent on the pub/sub
+ * connection, so a flow a NAT or a firewall dropped without a word would
+ * only be seen by TCP keepalive (~30 s) and the revocations published
+ * meanwhile would be lost.  PING on the subscribed context cannot be used
+ * with hiredis 0.14.1 (async.c): on a REDIS_SUBSCRIBED context
+ * __redisAsyncCommand() puts the callback of any command other than
+ * (P)SUBSCRIBE/(P)UNSUBSCRIBE/MONITOR on the list sub.invalid, but
+ * redisProcessCallbacks() hands an array reply (PING's ["pong", ""]) to
+ * __redisGetSubscribeCallback(), which reads element[0] "pong" as a
+ * p-variant ('p') and looks "" up in the pattern dict: nothing is found,
+ * the reply is freed unseen and the callback stays on sub.invalid until
+ * the next non-array reply (an error) is matched to it, or the context is
+ * freed.  So each worker subscribes its pub/sub connection also to its own
+ * channel ms:hb:<16 hex digits, random per worker> (the last SUBSCRIBE of
+ * the connect; ready once all are confirmed), and every HEARTBEAT ms, while
+ * the pub/sub connection is ready and the command connection too, PUBLISHes
+ * the ping's number there from the COMMAND connection (an ordinary reply on
+ * the list replies).  The arrival of that message on the pub/sub connection
+ * is the pong: it answers every ping up to its number; it is neither a
+ * message of the hooks nor counted in REDIS_MESSAGES, and a ping is not in
+ * REDIS_COMMANDS.  When the oldest unanswered ping is PUBSUB_DEAD ms old,
+ * or a PUBLISH says 0 receivers (Redis holds no subscription of ours), the
+ * pub/sub connection is dropped as a stalled command connection is (from
+ * the heartbeat timer, or a posted event), counted in REDIS_ERR_TIMEOUT and
+ * logged once per outage; it reconnects with the backoff, and the ready
+ * hook (which loads the whole revocation set again) runs once both
+ * connections are ready.  The command connection is not touched.  A ping
+ * whose PUBLISH fails (the command connection closed) counts as answered;
+ * one whose PUBLISH stays unanswered (the command connection stalls)
+ * does not: the pub/sub connection is then made again as well (one more
+ * reconnect and load of the set, nothing lost).
  */
 
 #include <ngx_config.h>
@@ -47,6 +79,7 @@
 
 #include <hiredis/async.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "ngx_microshop_metrics.h"
 #include "ngx_microshop_redis.h"
@@ -56,6 +89,12 @@
 #define NGX_MICROSHOP_REDIS_ARGS_MAX     1024
 /* "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n": what precedes the tail */
 #define NGX_MICROSHOP_REDIS_HEAD_MAX     96
+
+/* the pub/sub heartbeat (the top comment) */
+#define NGX_MICROSHOP_REDIS_HEARTBEAT    1000    /* ms, between pings */
+#define NGX_MICROSHOP_REDIS_PUBSUB_DEAD  3000    /* ms, oldest unanswered */
+#define NGX_MICROSHOP_REDIS_PINGS        8       /* > DEAD / HEARTBEAT + 1 */
+#define NGX_MICROSHOP_REDIS_HB_PREFIX    "ms:hb:"
 
 
 typedef struct ngx_microshop_redis_node_s  ngx_microshop_redis_node_t;
@@ -101,6 +140,17 @@ struct ngx_microshop_redis_node_s {
     ngx_microshop_redis_conn_t     pubsub;
     unsigned                       up:1;       /* counted in REDIS_UP */
     unsigned                       outage:1;   /* logged, not back yet */
+
+    /* the pub/sub heartbeat: pings are numbered; hb_acked is the last
+     * one that came back (or the last sent before this connection) */
+    ngx_event_t                    hb;         /* every HEARTBEAT ms */
+    ngx_uint_t                     hb_seq;     /* the last ping sent */
+    ngx_uint_t                     hb_acked;
+    ngx_msec_t                     hb_sent[NGX_MICROSHOP_REDIS_PINGS];
+    ngx_str_t                      hb_channel; /* ms:hb:<16 hex> */
+    u_char                         hb_name[sizeof(
+                                       NGX_MICROSHOP_REDIS_HB_PREFIX)
+                                       + 16];
 };
 
 
@@ -154,6 +204,9 @@ static void ngx_microshop_redis_done(ngx_microshop_redis_cmd_t *cmd,
 static void ngx_microshop_redis_latency(ngx_microshop_redis_t *rd,
     uint64_t start);
 static uint64_t ngx_microshop_redis_now_us(void);
+static void ngx_microshop_redis_hb_handler(ngx_event_t *ev);
+static void ngx_microshop_redis_pong(ngx_microshop_redis_node_t *node,
+    ngx_str_t *message);
 
 static void ngx_microshop_redis_on_connect(const redisAsyncContext *ac,
     int status);
@@ -164,6 +217,8 @@ static void ngx_microshop_redis_handshake_reply(redisAsyncContext *ac,
 static void ngx_microshop_redis_sub_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_microshop_redis_cmd_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_microshop_redis_ping_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 
 static void ngx_microshop_redis_add_read(void *privdata);
@@ -191,6 +246,9 @@ static const int64_t  ngx_microshop_redis_bounds[NGX_MICROSHOP_REDIS_BUCKETS]
 
 #define ngx_microshop_redis_name(rc)  ((rc)->sub ? "pub/sub" : "command")
 
+/* the hooks' channels and the heartbeat's */
+#define ngx_microshop_redis_nsubs(rd)  ((rd)->hooks->nchannels + 1)
+
 
 /* ------------------------------------------------------------ the API */
 
@@ -201,6 +259,7 @@ ngx_microshop_redis_create(ngx_cycle_t *cycle,
     ngx_microshop_zone_t *zone)
 {
     u_char                       md[EVP_MAX_MD_SIZE];
+    uint64_t                     id;
     ngx_uint_t                   i, k;
     unsigned int                 mdlen;
     ngx_microshop_redis_t       *rd;
@@ -243,6 +302,23 @@ ngx_microshop_redis_create(ngx_cycle_t *cycle,
         node = &rd->nodes[i];
         node->rd = rd;
         node->addr = conf->addrs.elts;
+
+        /* the worker's own heartbeat channel: pids repeat across nodes */
+        if (RAND_bytes((u_char *) &id, sizeof(id)) != 1) {
+            id = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+                 ^ ((uint64_t) ngx_pid << 16) ^ (uint64_t) ngx_time();
+        }
+
+        node->hb_channel.data = node->hb_name;
+        node->hb_channel.len = ngx_sprintf(node->hb_name,
+                                           NGX_MICROSHOP_REDIS_HB_PREFIX
+                                           "%016uxL", id)
+                               - node->hb_name;
+
+        node->hb.handler = ngx_microshop_redis_hb_handler;
+        node->hb.data = node;
+        node->hb.log = rd->log;
+        node->hb.cancelable = 1;
 
         for (k = 0; k < 2; k++) {
             rc = k ? &node->pubsub : &node->cmd;
@@ -288,6 +364,10 @@ ngx_microshop_redis_destroy(ngx_microshop_redis_t *rd)
     rd->destroying = 1;
 
     for (i = 0; i < rd->nnodes; i++) {
+        if (rd->nodes[i].hb.timer_set) {
+            ngx_del_timer(&rd->nodes[i].hb);
+        }
+
         for (k = 0; k < 2; k++) {
             rc = k ? &rd->nodes[i].pubsub : &rd->nodes[i].cmd;
 
@@ -438,7 +518,7 @@ static ngx_int_t
 ngx_microshop_redis_connect(ngx_microshop_redis_conn_t *rc)
 {
     ngx_uint_t                    i;
-    ngx_str_t                    *pw;
+    ngx_str_t                    *pw, *ch;
     ngx_connection_t             *c;
     redisAsyncContext            *ac;
     ngx_microshop_redis_t        *rd;
@@ -546,12 +626,15 @@ ngx_microshop_redis_connect(ngx_microshop_redis_conn_t *rc)
     }
 
     if (rc->sub) {
-        /* channels are not per database: no SELECT */
-        for (i = 0; i < rd->hooks->nchannels; i++) {
+        /* channels are not per database: no SELECT; the last one is the
+         * heartbeat's */
+        for (i = 0; i < ngx_microshop_redis_nsubs(rd); i++) {
+            ch = (i < rd->hooks->nchannels) ? &rd->hooks->channels[i]
+                                            : &rc->node->hb_channel;
             argv[0] = "SUBSCRIBE";
             lens[0] = 9;
-            argv[1] = (char *) rd->hooks->channels[i].data;
-            lens[1] = rd->hooks->channels[i].len;
+            argv[1] = (char *) ch->data;
+            lens[1] = ch->len;
 
             (void) redisAsyncCommandArgv(ac, ngx_microshop_redis_sub_reply, rc,
                                          2, argv, lens);
@@ -797,6 +880,14 @@ ngx_microshop_redis_ready_conn(ngx_microshop_redis_conn_t *rc)
     if (!rc->sub) {
         node->up = 1;
         ngx_microshop_redis_count(rd, NGX_MICROSHOP_COUNTER_REDIS_UP, 1);
+
+    } else {
+        /* the pings of an earlier connection do not count on this one */
+        node->hb_acked = node->hb_seq;
+
+        if (!node->hb.timer_set) {
+            ngx_add_timer(&node->hb, NGX_MICROSHOP_REDIS_HEARTBEAT);
+        }
     }
 
     /* the hook once both connections are ready, after every (re)connect */
@@ -946,6 +1037,93 @@ ngx_microshop_redis_arm(ngx_microshop_redis_conn_t *rc)
     }
 
     ngx_add_timer(&rc->timer, (ngx_msec_t) delta);
+}
+
+
+/* ------------------------------------------------ the pub/sub heartbeat */
+
+
+/*
+ * Every HEARTBEAT ms while the pub/sub connection is ready: the pub/sub
+ * connection is dropped when its oldest unanswered ping is PUBSUB_DEAD ms
+ * old (from this timer, not inside hiredis), else a ping is published on
+ * the command connection (when it is ready).  Stops while the pub/sub
+ * connection is not ready; its ready starts it again.
+ */
+static void
+ngx_microshop_redis_hb_handler(ngx_event_t *ev)
+{
+    ngx_microshop_redis_node_t  *node = ev->data;
+
+    u_char                       num[NGX_INT_T_LEN];
+    ngx_msec_t                   sent;
+    const char                  *argv[3];
+    size_t                       lens[3];
+    ngx_microshop_redis_t       *rd;
+
+    rd = node->rd;
+
+    if (node->pubsub.state != NGX_MICROSHOP_REDIS_READY || rd->destroying) {
+        return;
+    }
+
+    if (node->hb_seq != node->hb_acked) {
+        sent = node->hb_sent[(node->hb_acked + 1) % NGX_MICROSHOP_REDIS_PINGS];
+
+        if ((ngx_msec_int_t) (ngx_current_msec - sent)
+            >= NGX_MICROSHOP_REDIS_PUBSUB_DEAD)
+        {
+            ngx_microshop_redis_count(rd,
+                                      NGX_MICROSHOP_COUNTER_REDIS_ERR_TIMEOUT,
+                                      1);
+            ngx_microshop_redis_drop(&node->pubsub,
+                                     "no heartbeat came back within 3 s");
+            return;
+        }
+    }
+
+    if (node->cmd.state == NGX_MICROSHOP_REDIS_READY
+        && node->hb_seq - node->hb_acked < NGX_MICROSHOP_REDIS_PINGS - 1)
+    {
+        argv[0] = "PUBLISH";
+        lens[0] = 7;
+        argv[1] = (char *) node->hb_channel.data;
+        lens[1] = node->hb_channel.len;
+        argv[2] = (char *) num;
+        lens[2] = ngx_sprintf(num, "%ui", node->hb_seq + 1) - num;
+
+        /* not a command of the API: neither in the FIFO nor counted */
+        if (redisAsyncCommandArgv(node->cmd.ac,
+                                  ngx_microshop_redis_ping_reply,
+                                  (void *) (uintptr_t) (node->hb_seq + 1),
+                                  3, argv, lens)
+            == REDIS_OK)
+        {
+            node->hb_seq++;
+            node->hb_sent[node->hb_seq % NGX_MICROSHOP_REDIS_PINGS] =
+                                                            ngx_current_msec;
+        }
+    }
+
+    ngx_add_timer(&node->hb, NGX_MICROSHOP_REDIS_HEARTBEAT);
+}
+
+
+/* a ping's message came back on the pub/sub connection */
+static void
+ngx_microshop_redis_pong(ngx_microshop_redis_node_t *node,
+    ngx_str_t *message)
+{
+    ngx_int_t  seq;
+
+    seq = ngx_atoi(message->data, message->len);
+
+    /* a ping of an earlier connection is at most hb_acked */
+    if (seq != NGX_ERROR && (ngx_uint_t) seq > node->hb_acked
+        && (ngx_uint_t) seq <= node->hb_seq)
+    {
+        node->hb_acked = (ngx_uint_t) seq;
+    }
 }
 
 
@@ -1167,6 +1345,50 @@ ngx_microshop_redis_on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 
+/*
+ * The PUBLISH of a ping, on the command connection: its reply is how many
+ * connections Redis delivered it to.  0 for a ping of this pub/sub
+ * connection (so sent while it was ready): Redis holds no subscription of
+ * ours any more, the pub/sub connection is as good as gone.  A ping whose
+ * PUBLISH failed (the command connection closed, an error reply) may never
+ * have reached Redis: it counts as answered, the pub/sub connection is not
+ * to blame (the pings go on once the command connection is back).
+ */
+static void
+ngx_microshop_redis_ping_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                  *reply = r;
+    ngx_uint_t                   seq = (uintptr_t) privdata;
+    ngx_microshop_redis_conn_t  *rc = ac->data;
+    ngx_microshop_redis_node_t  *node;
+
+    node = rc->node;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply == NULL) {
+            ngx_microshop_redis_lost(rc);
+        }
+
+        if (seq > node->hb_acked && seq <= node->hb_seq) {
+            node->hb_acked = seq;
+        }
+
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0
+        && seq > node->hb_acked
+        && node->pubsub.state == NGX_MICROSHOP_REDIS_READY)
+    {
+        ngx_microshop_redis_count(node->rd,
+                                  NGX_MICROSHOP_COUNTER_REDIS_ERR_TIMEOUT, 1);
+        ngx_microshop_redis_post_drop(&node->pubsub,
+                                      "Redis holds no subscription of it");
+    }
+}
+
+
 /* AUTH, SELECT, SCRIPT LOAD, PING of a connect */
 static void
 ngx_microshop_redis_handshake_reply(redisAsyncContext *ac, void *r,
@@ -1191,7 +1413,8 @@ ngx_microshop_redis_handshake_reply(redisAsyncContext *ac, void *r,
     }
 
     if (--rc->handshake == 0 && !rc->drop.posted
-        && (!rc->sub || rc->subscribed == rc->node->rd->hooks->nchannels))
+        && (!rc->sub
+            || rc->subscribed == ngx_microshop_redis_nsubs(rc->node->rd)))
     {
         ngx_microshop_redis_ready_conn(rc);
     }
@@ -1224,16 +1447,26 @@ ngx_microshop_redis_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (ngx_strcmp(reply->element[0]->str, "message") == 0
         && reply->element[2]->type == REDIS_REPLY_STRING)
     {
+        channel.data = (u_char *) reply->element[1]->str;
+        channel.len = reply->element[1]->len;
+        message.data = (u_char *) reply->element[2]->str;
+        message.len = reply->element[2]->len;
+
+        if (channel.len == rc->node->hb_channel.len
+            && ngx_memcmp(channel.data, rc->node->hb_channel.data,
+                          channel.len)
+               == 0)
+        {
+            /* a pong: not a message of the hooks, not counted */
+            ngx_microshop_redis_pong(rc->node, &message);
+            return;
+        }
+
         ngx_microshop_redis_count(rd, NGX_MICROSHOP_COUNTER_REDIS_MESSAGES, 1);
 
         if (rd->hooks->message == NULL) {
             return;
         }
-
-        channel.data = (u_char *) reply->element[1]->str;
-        channel.len = reply->element[1]->len;
-        message.data = (u_char *) reply->element[2]->str;
-        message.len = reply->element[2]->len;
 
         rd->hooks->message(rd->hooks->data, &channel, &message);
         return;
@@ -1241,7 +1474,7 @@ ngx_microshop_redis_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (ngx_strcmp(reply->element[0]->str, "subscribe") == 0
         && rc->state == NGX_MICROSHOP_REDIS_CONNECTING
-        && ++rc->subscribed == rd->hooks->nchannels
+        && ++rc->subscribed == ngx_microshop_redis_nsubs(rd)
         && rc->handshake == 0 && !rc->drop.posted)
     {
         ngx_microshop_redis_ready_conn(rc);

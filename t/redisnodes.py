@@ -157,6 +157,10 @@ class TcpStall:
     def refuse(self):
         self.command("refuse")
 
+    def stall_sub(self):
+        """Hold for good the replies of the pub/sub connections open now."""
+        self.command("stall-sub")
+
     def stats(self):
         return json.loads(self.command("stats"))
 

@@ -13,6 +13,9 @@ mode, which a line on the control port changes:
     drop          every open connection is closed (both sides); new ones
                   are accepted again, in the mode that was before
     refuse        new connections are closed at once (pass undoes it)
+    stall-sub     the replies of the connections open now that sent a
+                  SUBSCRIBE are held for good (a pub/sub flow a NAT dropped
+                  without a word); the others and new ones follow the mode
     stats         a JSON line: mode, delay_ms, accepted, open, dropped,
                   held_bytes, chunks
 
@@ -62,6 +65,8 @@ class Conn:
         self.upstream = socket.create_connection(target)
         self.queue = []                 # (arrival, bytes), under STATE.cond
         self.closed = False
+        self.sub = False                # it sent a SUBSCRIBE
+        self.blackholed = False         # stall-sub: replies held for good
         for fn in (self.pump_up, self.read_down, self.write_down):
             threading.Thread(target=fn, daemon=True).start()
 
@@ -83,6 +88,9 @@ class Conn:
                 data = self.client.recv(65536)
                 if not data:
                     break
+                if b"$9\r\nSUBSCRIBE\r\n" in data.upper():
+                    with STATE.cond:
+                        self.sub = True
                 self.upstream.sendall(data)
         except OSError:
             pass
@@ -112,7 +120,8 @@ class Conn:
                 while True:
                     if self.closed:
                         return
-                    if not self.queue or STATE.mode == "stall":
+                    if (not self.queue or STATE.mode == "stall"
+                            or self.blackholed):
                         STATE.cond.wait()
                         continue
                     arrival, data = self.queue[0]
@@ -165,6 +174,7 @@ def command(line):
                 "delay_ms": int(STATE.delay * 1000),
                 "accepted": STATE.accepted, "open": len(STATE.conns),
                 "dropped": STATE.dropped, "held_bytes": STATE.held_bytes,
+                "blackholed": sum(1 for c in STATE.conns if c.blackholed),
                 "chunks": STATE.chunks})
         if name == "pass":
             STATE.mode, STATE.refuse = "pass", False
@@ -174,6 +184,9 @@ def command(line):
             STATE.mode = "stall"
         elif name == "refuse":
             STATE.refuse = True
+        elif name == "stall-sub":
+            for conn in STATE.conns:
+                conn.blackholed = conn.blackholed or conn.sub
         elif name == "drop":
             conns = list(STATE.conns)
             STATE.dropped += len(conns)
