@@ -25,7 +25,7 @@ import microshop
 import redisnodes
 import redissentinel
 from microshop import SLOW, http_session, mint, problem
-from redisnodes import metric, metrics, timed
+from redisnodes import metrics, timed
 from test_redis_nodes import checkout, once_stored, uid
 
 pytestmark = redisnodes.skip_under_deferred()
