@@ -8,7 +8,17 @@
  * slot), or one global key.  The hold keys of a seller that EVENT, SETTLE,
  * HOLD_UNKNOWN, SWEEP and HOLD_LIST reach from the seller's index are
  * built from the prefix ms:{<seller>}: passed in ARGV: the same slot as
- * their KEYS.  Numbers cross as decimal strings, fingerprints and bodies
+ * their KEYS.
+ *
+ * While a Cluster slot migrates, Redis refuses, inside a script, any
+ * command on a key of that slot that is not on this node (moved already,
+ * or not there at all), and what the script wrote before stays written.
+ * So every script reads each key it writes before its first write (a
+ * refusal then comes before anything was written: the call fails as a
+ * whole and is tried again), reads each hold's stock keys before it
+ * changes the hold, and never deletes a key it writes again (HDEL the
+ * fields instead): a key gone counts as not there (docs/redis.md
+ * "Keys").  Numbers cross as decimal strings, fingerprints and bodies
  * as bytes.  The constants the scripts share with ngx_microshop_store.h
  * (states, whys, results) are checked at compile time below.
  */
@@ -48,23 +58,34 @@ typedef char  ngx_microshop_redis_lua_consts[
     "  return n\n" \
     "end\n" \
     "local function units(prefix, lines, how, state)\n" \
+    "  local keys, vals = {}, {}\n" \
     "  for _, l in ipairs(lines) do\n" \
-    "    if l[4] == 0 then\n" \
-    "      local sk = prefix .. 'stock:' .. l[2]\n" \
+    "    local sk = prefix .. 'stock:' .. l[2]\n" \
+    "    if l[4] == 0 and vals[sk] == nil then\n" \
     "      local st = redis.call('HMGET', sk, 'a', 'h', 'n')\n" \
+    "      vals[sk] = false\n" \
     "      if st[2] then\n" \
-    "        local a, h = tonumber(st[1]), tonumber(st[2])\n" \
-    "        local n = tonumber(st[3])\n" \
-    "        if how == 2 then\n" \
-    "          n = n + l[3]\n" \
-    "        else\n" \
-    "          h = less(h, l[3])\n" \
-    "          if state ~= 0 then n = less(n, l[3]) end\n" \
-    "          if how == 1 and a >= 0 then a = less(a, l[3]) end\n" \
-    "        end\n" \
-    "        redis.call('HSET', sk, 'a', a, 'h', h, 'n', n)\n" \
+    "        vals[sk] = {tonumber(st[1]), tonumber(st[2]),\n" \
+    "                    tonumber(st[3] or 0)}\n" \
+    "        keys[#keys + 1] = sk\n" \
     "      end\n" \
     "    end\n" \
+    "  end\n" \
+    "  for _, l in ipairs(lines) do\n" \
+    "    local v = vals[prefix .. 'stock:' .. l[2]]\n" \
+    "    if l[4] == 0 and v then\n" \
+    "      if how == 2 then\n" \
+    "        v[3] = v[3] + l[3]\n" \
+    "      else\n" \
+    "        v[2] = less(v[2], l[3])\n" \
+    "        if state ~= 0 then v[3] = less(v[3], l[3]) end\n" \
+    "        if how == 1 and v[1] >= 0 then v[1] = less(v[1], l[3]) end\n" \
+    "      end\n" \
+    "    end\n" \
+    "  end\n" \
+    "  for _, sk in ipairs(keys) do\n" \
+    "    local v = vals[sk]\n" \
+    "    redis.call('HSET', sk, 'a', v[1], 'h', v[2], 'n', v[3])\n" \
     "  end\n" \
     "end\n"
 
@@ -73,7 +94,6 @@ typedef char  ngx_microshop_redis_lua_consts[
     "local function inv_store(key, body, etag, version, keep)\n" \
     "  local v = redis.call('HGET', key, 'v')\n" \
     "  if v and tonumber(v) > version then return 0 end\n" \
-    "  redis.call('DEL', key)\n" \
     "  redis.call('HSET', key, 'b', body, 'e', etag, 't', now,\n" \
     "             'v', version, 'u', 0, 'y', 0)\n" \
     "  redis.call('PEXPIRE', key, math.max(1, keep))\n" \
@@ -173,7 +193,7 @@ static const char  ngx_microshop_redis_lua_idem_complete[] =
     "  if h[1] ~= ARGV[1] then return 0 end\n"
     "  if tonumber(h[2]) == 1 and h[3] ~= ARGV[2] then return 0 end\n"
     "end\n"
-    "redis.call('DEL', KEYS[1])\n"
+    "if h[1] then redis.call('HDEL', KEYS[1], 'o', 'l', 'r') end\n"
     "if ARGV[3] == '3' then\n"
     "  redis.call('HSET', KEYS[1], 'f', ARGV[1], 's', 3, 'r', ARGV[5])\n"
     "else\n"
@@ -288,6 +308,7 @@ static const char  ngx_microshop_redis_lua_event[] =
     "    a = tonumber(ARGV[3])\n"
     "    if unknown > 0 then\n"
     "      local sku = ARGV[8]\n"
+    "      local todo = {}\n"
     "      for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do\n"
     "        if unknown <= 0 then break end\n"
     "        local hk = prefix .. 'hold:' .. m\n"
@@ -307,15 +328,20 @@ static const char  ngx_microshop_redis_lua_event[] =
     "              changed = true\n"
     "            end\n"
     "          end\n"
-    "          if open <= 0 then\n"
-    "            redis.call('DEL', hk)\n"
-    "            redis.call('ZREM', KEYS[4], m)\n"
-    "            settled = settled + 1\n"
-    "            if tonumber(h[1]) == 2 then unpend = unpend + 1 end\n"
-    "          elseif changed then\n"
-    "            redis.call('HSET', hk, 'o', open,\n"
-    "                       'L', cmsgpack.pack(lines))\n"
+    "          if open <= 0 or changed then\n"
+    "            todo[#todo + 1] = {hk, m, open, lines, tonumber(h[1])}\n"
     "          end\n"
+    "        end\n"
+    "      end\n"
+    "      for _, t in ipairs(todo) do\n"
+    "        if t[3] <= 0 then\n"
+    "          redis.call('DEL', t[1])\n"
+    "          redis.call('ZREM', KEYS[4], t[2])\n"
+    "          settled = settled + 1\n"
+    "          if t[5] == 2 then unpend = unpend + 1 end\n"
+    "        else\n"
+    "          redis.call('HSET', t[1], 'o', t[3],\n"
+    "                     'L', cmsgpack.pack(t[4]))\n"
     "        end\n"
     "      end\n"
     "    end\n"
@@ -483,10 +509,15 @@ static const char  ngx_microshop_redis_lua_sweep[] =
     "local done = 0\n"
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
     "                       'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "local holds = {}\n"
+    "for i = 1, #due, 2 do\n"
+    "  holds[i] = redis.call('HMGET', ARGV[1] .. 'hold:' .. due[i],\n"
+    "                        's', 'L')\n"
+    "end\n"
     "for i = 1, #due, 2 do\n"
     "  local m = due[i]\n"
     "  local hk = ARGV[1] .. 'hold:' .. m\n"
-    "  local h = redis.call('HMGET', hk, 's', 'L')\n"
+    "  local h = holds[i]\n"
     "  if not h[1] then\n"
     "    if tonumber(due[i + 1]) < now - 3600000 then\n"
     "      redis.call('ZREM', KEYS[1], m)\n"
