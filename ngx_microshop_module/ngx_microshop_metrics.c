@@ -133,6 +133,18 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_redis_fallbacks_total{answer=\"open\"}" },
     { NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_CLOSED,
       "microshop_redis_fallbacks_total{answer=\"closed\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_MOVED,
+      "microshop_redis_redirects_total{kind=\"moved\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_ASK,
+      "microshop_redis_redirects_total{kind=\"ask\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_TRYAGAIN,
+      "microshop_redis_redirects_total{kind=\"tryagain\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_CLUSTERDOWN,
+      "microshop_redis_redirects_total{kind=\"clusterdown\"}" },
+    { NGX_MICROSHOP_COUNTER_REDIS_REFRESHES,
+      "microshop_redis_slot_refreshes_total" },
+    { NGX_MICROSHOP_COUNTER_REDIS_FAILOVERS,
+      "microshop_redis_failovers_total" },
     { NGX_MICROSHOP_COUNTER_STORE_ERRORS, "microshop_store_errors_total" },
     { NGX_MICROSHOP_COUNTER_STORE_LATE,
       "microshop_store_late_answers_total" },
@@ -190,6 +202,12 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     "# TYPE microshop_redis_connections gauge\n"                            \
     "microshop_redis_connections %uA\n"                                     \
     "# TYPE microshop_redis_latency_seconds histogram\n"
+/* the per-node families (ngx_microshop_node_stat_t), a line per node */
+#define NGX_MICROSHOP_STATUS_NODE_HEAD  "# TYPE microshop_redis_node_%s %s\n"
+#define NGX_MICROSHOP_STATUS_NODE                                             \
+    "microshop_redis_node_%s{node=\"%*s\"%s} %uA\n"
+#define NGX_MICROSHOP_STATUS_NODE_NAME_MAX  sizeof("redirects_total")
+#define NGX_MICROSHOP_STATUS_NODE_LABEL_MAX sizeof(",kind=\"moved\"")
 #define NGX_MICROSHOP_STATUS_BUCKET                                           \
     "microshop_redis_latency_seconds_bucket{le=\"%s\"} %uA\n"
 #define NGX_MICROSHOP_STATUS_BUCKET_END                                       \
@@ -224,10 +242,31 @@ typedef char  ngx_microshop_redis_le_complete[
      == NGX_MICROSHOP_REDIS_BUCKETS) ? 1 : -1];
 
 
+/* the per-node lines: a family each, but redirects_total has two kinds */
+typedef struct {
+    const char                   *name;
+    const char                   *type;      /* NULL: the family above */
+    ngx_uint_t                    counter;
+    const char                   *label;
+    ngx_uint_t                    up;        /* 0/1 of the counter */
+} ngx_microshop_node_line_t;
+
+static ngx_microshop_node_line_t  ngx_microshop_node_lines[] = {
+    { "up", "gauge", NGX_MICROSHOP_NODE_CONNECTIONS, "", 1 },
+    { "connections", "gauge", NGX_MICROSHOP_NODE_CONNECTIONS, "", 0 },
+    { "errors_total", "counter", NGX_MICROSHOP_NODE_ERRORS, "", 0 },
+    { "redirects_total", "counter", NGX_MICROSHOP_NODE_MOVED,
+      ",kind=\"moved\"", 0 },
+    { "redirects_total", NULL, NGX_MICROSHOP_NODE_ASK, ",kind=\"ask\"", 0 },
+};
+
+
 static ngx_int_t ngx_microshop_status_handler(ngx_http_request_t *r);
 static size_t ngx_microshop_status_size(void);
 static u_char *ngx_microshop_status_redis(u_char *p, u_char *last,
     ngx_atomic_t *c);
+static u_char *ngx_microshop_status_nodes(u_char *p, u_char *last,
+    ngx_microshop_node_stat_t *nodes);
 
 
 const char *
@@ -343,6 +382,7 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
                      mmcf->zone->sh->quota);
 
     p = ngx_microshop_status_redis(p, last, c);
+    p = ngx_microshop_status_nodes(p, last, mmcf->zone->sh->redis_nodes);
 
     body.len = p - body.data;
 
@@ -409,6 +449,16 @@ ngx_microshop_status_size(void)
                + ngx_strlen(ngx_microshop_redis_le[i]) + NGX_ATOMIC_T_LEN;
     }
 
+    for (i = 0; i < ngx_microshop_nelts(ngx_microshop_node_lines); i++) {
+        len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_NODE_HEAD)
+               + NGX_MICROSHOP_STATUS_NODE_NAME_MAX + sizeof("counter")
+               + NGX_MICROSHOP_REDIS_NODES_MAX
+                 * (ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_NODE)
+                    + NGX_MICROSHOP_STATUS_NODE_NAME_MAX
+                    + NGX_MICROSHOP_REDIS_NODE_NAME
+                    + NGX_MICROSHOP_STATUS_NODE_LABEL_MAX + NGX_ATOMIC_T_LEN);
+    }
+
     return len + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BUCKET_END)
            + 3 * NGX_ATOMIC_T_LEN;
 }
@@ -444,4 +494,47 @@ ngx_microshop_status_redis(u_char *p, u_char *last, ngx_atomic_t *c)
                         c[NGX_MICROSHOP_COUNTER_REDIS_LATENCY_SUM_US]
                         % 1000000,
                         sum);
+}
+
+
+/* a line per node the workers connected to, family by family */
+
+static u_char *
+ngx_microshop_status_nodes(u_char *p, u_char *last,
+    ngx_microshop_node_stat_t *nodes)
+{
+    ngx_uint_t                  i, k;
+    ngx_atomic_t                v;
+    ngx_microshop_node_line_t  *l;
+
+    if (!nodes[0].used) {
+        /* no Redis, or no node yet: no family without a line */
+        return p;
+    }
+
+    for (i = 0; i < ngx_microshop_nelts(ngx_microshop_node_lines); i++) {
+        l = &ngx_microshop_node_lines[i];
+
+        if (l->type != NULL) {
+            p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_NODE_HEAD,
+                             l->name, l->type);
+        }
+
+        for (k = 0; k < NGX_MICROSHOP_REDIS_NODES_MAX; k++) {
+            if (!nodes[k].used) {
+                continue;
+            }
+
+            v = nodes[k].counters[l->counter];
+
+            if (l->up) {
+                v = ((ngx_atomic_int_t) v > 0) ? 1 : 0;
+            }
+
+            p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_NODE, l->name,
+                             nodes[k].len, nodes[k].name, l->label, v);
+        }
+    }
+
+    return p;
 }

@@ -93,6 +93,15 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_LOCAL, /* answered by the zone */
     NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_OPEN,  /* allowed, not checked */
     NGX_MICROSHOP_COUNTER_REDIS_FALLBACK_CLOSED, /* refused: store error */
+    NGX_MICROSHOP_COUNTER_REDIS_MOVED,     /* Cluster redirects followed */
+    NGX_MICROSHOP_COUNTER_REDIS_ASK,
+    NGX_MICROSHOP_COUNTER_REDIS_TRYAGAIN,  /* resent after a delay */
+    NGX_MICROSHOP_COUNTER_REDIS_CLUSTERDOWN,
+    NGX_MICROSHOP_COUNTER_REDIS_REFRESHES, /* slot maps loaded */
+    NGX_MICROSHOP_COUNTER_REDIS_FAILOVERS, /* a new primary took over from
+                                              one that was down (Cluster),
+                                              a move to a new primary
+                                              (Sentinel) */
 
     /* microshop_redis_latency_seconds: one counter per bucket (not
      * cumulative; the status page sums them), then the sum in us */
@@ -116,6 +125,31 @@ typedef enum {
                                               Redis (docs/redis.md) */
     NGX_MICROSHOP_COUNTER_MAX
 } ngx_microshop_counter_e;
+
+
+/*
+ * Per Redis node (docs/redis.md "Metrics"): a table in the zone, an entry
+ * per address any worker connected to (the first NODES_MAX of them), so
+ * the status page labels the lines with node="host:port".
+ */
+#define NGX_MICROSHOP_REDIS_NODES_MAX  32
+#define NGX_MICROSHOP_REDIS_NODE_NAME  64
+
+typedef enum {
+    NGX_MICROSHOP_NODE_CONNECTIONS = 0,   /* gauge: command connections up */
+    NGX_MICROSHOP_NODE_ERRORS,            /* connects failed, connections
+                                             lost, commands timed out */
+    NGX_MICROSHOP_NODE_MOVED,             /* redirects this node answered */
+    NGX_MICROSHOP_NODE_ASK,
+    NGX_MICROSHOP_NODE_MAX
+} ngx_microshop_node_counter_e;
+
+typedef struct {
+    ngx_atomic_t              used;       /* 1 once name is set */
+    size_t                    len;
+    u_char                    name[NGX_MICROSHOP_REDIS_NODE_NAME];
+    ngx_atomic_t              counters[NGX_MICROSHOP_NODE_MAX];
+} ngx_microshop_node_stat_t;
 
 
 const char *ngx_microshop_reason_name(ngx_microshop_reason_e reason);

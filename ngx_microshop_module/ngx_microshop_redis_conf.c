@@ -23,6 +23,8 @@
 #define NGX_MICROSHOP_REDIS_TIME_MAX  3600000
 
 
+static ngx_int_t ngx_microshop_redis_conf_span(ngx_conf_t *cf,
+    ngx_str_t *url, microshop_redis_span_t *span, ngx_str_t *out);
 static ngx_int_t ngx_microshop_redis_conf_addr(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_microshop_redis_conf_t *rc, ngx_str_t *url,
     microshop_redis_url_host_t *h);
@@ -72,16 +74,28 @@ ngx_microshop_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (url.kind == MICROSHOP_REDIS_URL_CLUSTER
-        || url.kind == MICROSHOP_REDIS_URL_SENTINEL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": Redis Cluster and Sentinel are not "
-                           "supported yet", &cmd->name);
-        return NGX_CONF_ERROR;
+    switch (url.kind) {
+
+    case MICROSHOP_REDIS_URL_CLUSTER:
+        rc->kind = NGX_MICROSHOP_REDIS_CLUSTER;
+        break;
+
+    case MICROSHOP_REDIS_URL_SENTINEL:
+        rc->kind = NGX_MICROSHOP_REDIS_SENTINEL;
+
+        if (ngx_microshop_redis_conf_span(cf, &value[1], &url.master,
+                                          &rc->master)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        break;
+
+    default:
+        rc->kind = NGX_MICROSHOP_REDIS_SINGLE;
     }
 
-    rc->kind = NGX_MICROSHOP_REDIS_SINGLE;
     rc->db = url.db;
     rc->timeout = NGX_MICROSHOP_REDIS_DEFAULT_TIMEOUT;
     rc->connect_timeout = NGX_MICROSHOP_REDIS_CONNECT_TIMEOUT;
@@ -89,16 +103,12 @@ ngx_microshop_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rc->file = cf->conf_file->file.name.data;
     rc->line = cf->conf_file->line;
 
-    if (url.password.len) {
-        rc->password.len = url.password.len;
-        rc->password.data = ngx_pnalloc(cf->pool, url.password.len + 1);
-        if (rc->password.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_cpymem(rc->password.data, value[1].data + url.password.off,
-                       url.password.len);
-        *p = '\0';
+    if (url.password.len
+        && ngx_microshop_redis_conf_span(cf, &value[1], &url.password,
+                                         &rc->password)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_array_init(&rc->addrs, cf->pool, url.nhosts,
@@ -127,6 +137,26 @@ ngx_microshop_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *field = rc;
 
     return NGX_CONF_OK;
+}
+
+
+/* a piece of the URL, NUL-terminated */
+static ngx_int_t
+ngx_microshop_redis_conf_span(ngx_conf_t *cf, ngx_str_t *url,
+    microshop_redis_span_t *span, ngx_str_t *out)
+{
+    u_char  *p;
+
+    out->len = span->len;
+    out->data = ngx_pnalloc(cf->pool, span->len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, url->data + span->off, span->len);
+    *p = '\0';
+
+    return NGX_OK;
 }
 
 

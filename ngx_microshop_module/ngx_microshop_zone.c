@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000bULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000cULL
 
 /* one bucket of the index (a 4-byte reference) per this many bytes */
 #define NGX_MICROSHOP_ZONE_BUCKET_BYTES  128
@@ -123,6 +123,52 @@ ngx_microshop_now_ms(void)
     tp = ngx_timeofday();
 
     return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+ngx_microshop_node_stat_t *
+ngx_microshop_zone_node(ngx_microshop_zone_t *zone, ngx_str_t *name)
+{
+    ngx_uint_t                  i;
+    ngx_microshop_node_stat_t  *st, *free;
+
+    if (name->len > NGX_MICROSHOP_REDIS_NODE_NAME) {
+        return NULL;
+    }
+
+    free = NULL;
+
+    ngx_microshop_zone_lock(zone);
+
+    for (i = 0; i < NGX_MICROSHOP_REDIS_NODES_MAX; i++) {
+        st = &zone->sh->redis_nodes[i];
+
+        if (!st->used) {
+            if (free == NULL) {
+                free = st;
+            }
+
+            continue;
+        }
+
+        if (st->len == name->len
+            && ngx_memcmp(st->name, name->data, name->len) == 0)
+        {
+            ngx_microshop_zone_unlock(zone);
+            return st;
+        }
+    }
+
+    if (free != NULL) {
+        ngx_memcpy(free->name, name->data, name->len);
+        free->len = name->len;
+        ngx_memory_barrier();
+        free->used = 1;
+    }
+
+    ngx_microshop_zone_unlock(zone);
+
+    return free;
 }
 
 

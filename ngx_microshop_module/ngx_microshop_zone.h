@@ -137,6 +137,7 @@ typedef struct {
     ngx_atomic_t              records[NGX_MICROSHOP_KIND_MAX];
     ngx_atomic_t              bytes[NGX_MICROSHOP_KIND_MAX];  /* slots */
     ngx_atomic_t              counters[NGX_MICROSHOP_COUNTER_MAX];
+    ngx_microshop_node_stat_t redis_nodes[NGX_MICROSHOP_REDIS_NODES_MAX];
 } ngx_microshop_sh_t;
 
 
@@ -237,6 +238,14 @@ void ngx_microshop_zone_to_head(ngx_microshop_zone_t *zone,
 
 #define ngx_microshop_zone_count(z, c, n)                                     \
     (void) ngx_atomic_fetch_add(&(z)->sh->counters[c], n)
+
+/*
+ * The entry of a Redis node in the zone's table (ngx_microshop_metrics.h),
+ * found by name or taken (under the zone lock); NULL when the table is
+ * full or the name too long: the node's lines are then not shown.
+ */
+ngx_microshop_node_stat_t *ngx_microshop_zone_node(ngx_microshop_zone_t *zone,
+    ngx_str_t *name);
 
 
 #endif /* _NGX_MICROSHOP_ZONE_H_INCLUDED_ */

@@ -40,6 +40,15 @@ def conf_test(nginx):
     " on_error=closed;",
     "microshop_redis redis://127.0.0.1:6379 on_error=open;",
     "microshop_redis redis://127.0.0.1:6379 on_error=local timeout=1;",
+    # a cluster's seeds, a sentinel set (docs/redis.md "Redis Cluster",
+    # "Sentinel"): the same options
+    "microshop_redis redis+cluster://:%s@10.0.0.1:7000,10.0.0.2:7001;"
+    % PASSWORD,
+    "microshop_redis redis+cluster://127.0.0.1:7000 timeout=50ms"
+    " on_error=closed;",
+    "microshop_redis redis+sentinel://10.0.0.1:26379/mymaster;",
+    "microshop_redis redis+sentinel://:%s@10.0.0.1,10.0.0.2:26380/mymaster/3"
+    " connect_timeout=300ms;" % PASSWORD,
 ])
 def test_accepted(conf_test, directive):
     rc, err, _ = conf_test(directive)
@@ -64,10 +73,12 @@ def test_accepted(conf_test, directive):
      ["invalid character in the password", "redis://***@127.0.0.1"]),
     ("microshop_redis unix:relative.sock;", ["absolute"]),
     ("microshop_redis unix:/tmp/r.sock?db=x;", ["missing database number"]),
-    ("microshop_redis redis+cluster://:%s@10.0.0.1:7000,10.0.0.2:7001;"
-     % PASSWORD, ["Redis Cluster and Sentinel are not supported yet"]),
-    ("microshop_redis redis+sentinel://10.0.0.1:26379/mymaster;",
-     ["Redis Cluster and Sentinel are not supported yet"]),
+    ("microshop_redis redis+cluster://:%s@10.0.0.1:7000,10.0.0.2:7001/1;"
+     % PASSWORD, ["a cluster has no database number"]),
+    ("microshop_redis redis+cluster://10.0.0.1:7000,no-such-host.invalid;",
+     ["host not found", "no-such-host.invalid:6379"]),
+    ("microshop_redis redis+sentinel://10.0.0.1:26379/mymaster pool=2;",
+     ["invalid parameter", "pool=2"]),
     ("microshop_redis redis+sentinel://10.0.0.1:26379;",
      ["missing master name"]),
     ("microshop_redis redis://no-such-host.invalid:6379;",

@@ -131,6 +131,17 @@ def claims():
             b'{"exp":' + b"9" * 40 + b"}"]
 
 
+def redirect():
+    return [b"MOVED 3999 127.0.0.1:6381", b"ASK 3999 127.0.0.1:6381",
+            b"MOVED 1 ::1:7000", b"MOVED 5 :7000", b"MOVED 16384 h:1",
+            b"MOVED 1 h:65536", b"MOVED 1 h:1 ", b"MOVEDX 1 h:1",
+            b"TRYAGAIN Multiple keys request during rehashing of slot",
+            b"CLUSTERDOWN The cluster is down", b"ERR unknown command",
+            b"mymaster 127.0.0.1 6379 127.0.0.1 6380",
+            b"mymaster 127.0.0.1 6379 127.0.0.1",
+            b"{user1000}.following", b"foo{{bar}}zap", b"foo{}{bar}", b"}{"]
+
+
 def keys():
     rsa_key = rsa.generate_private_key(65537, 2048)
     ec_keys = {c: ec.generate_private_key(c())
@@ -210,6 +221,7 @@ def main():
     write("idempotency", idempotency())
     write("checkout", checkout())
     write("signature", signature())
+    write("redirect", redirect())
     write("jws", jws())
     write("claims", claims())
     rsa_key, ec_keys = keys()
