@@ -106,10 +106,12 @@ class ClusterNode(microshop.RedisServer):
         return self.proc is not None and self.proc.poll() is None
 
     def client(self):
-        """A plain (not cluster-aware) client of this node, str replies."""
+        """A plain (not cluster-aware) client of this node, str replies
+        (a binary value, an idempotency fingerprint, backslash-escaped)."""
         if self._client is None:
             self._client = redis.Redis(host="127.0.0.1", port=self.port,
                                        decode_responses=True,
+                                       encoding_errors="backslashreplace",
                                        socket_timeout=5 * SLOW)
         return self._client
 
@@ -431,18 +433,22 @@ class RedisCluster:
 
     # ----------------------------------------------------------- resharding
 
-    def move_slot(self, slot, to_port, during=None, batch=100):
+    def move_slot(self, slot, to_port, migrating=None, during=None,
+                  batch=100):
         """Move slot to the primary on to_port with the resharding protocol
         (what `redis-cli --cluster reshard` does, docs of CLUSTER SETSLOT):
 
           1. target: CLUSTER SETSLOT <slot> IMPORTING <source id>
           2. source: CLUSTER SETSLOT <slot> MIGRATING <target id>
-          3. source: CLUSTER GETKEYSINSLOT + MIGRATE ... KEYS, in batches,
+          3. migrating(): the slot is open, its keys still on the source,
+             which serves them; a key it does not have is ASKed of the
+             target
+          4. source: CLUSTER GETKEYSINSLOT + MIGRATE ... KEYS, in batches,
              until the slot is empty there
-          4. during(): the slot is half-moved now: its keys are on the
+          5. during(): the slot is half-moved now: its keys are on the
              target, the source answers ASK for them, the target serves
-             them after ASKING; then 3 again for what came meanwhile
-          5. CLUSTER SETSLOT <slot> NODE <target id> on the target, the
+             them after ASKING; then 4 again for what came meanwhile
+          6. CLUSTER SETSLOT <slot> NODE <target id> on the target, the
              source, then every other primary
 
         Returns the number of keys moved."""
@@ -452,6 +458,8 @@ class RedisCluster:
         source_id, target_id = source.myid(), target.myid()
         target.call("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
         source.call("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        if migrating is not None:
+            migrating()
         moved = self._migrate_keys(source, target, slot, batch)
         if during is not None:
             during()
