@@ -393,9 +393,11 @@ class RedisCluster:
     # ----------------------------------------------------------- failures
 
     def kill(self, port):
-        """SIGKILL the node on port; returns time.monotonic() of the kill."""
+        """SIGKILL the node on port; returns time.monotonic() taken just
+        before the signal (what happened before it did not see the kill)."""
+        start = time.monotonic()
         self.nodes[port].kill()
-        return time.monotonic()
+        return start
 
     def restart(self, port, wait=True):
         """Start the node on port again (same port, same nodes.conf); with
