@@ -174,7 +174,7 @@ class RedisCluster:
         self.node_timeout_ms = node_timeout_ms
         self.replicas = replicas
         self.nodes = {}                       # port -> ClusterNode
-        self._client = None
+        self._clients = {}                    # decode_responses -> client
         try:
             for i in range(primaries * (1 + replicas)):
                 node = ClusterNode(os.path.join(self.base, "node%d" % i),
@@ -362,16 +362,13 @@ class RedisCluster:
         return self.nodes[self.owner_of(key)].client()
 
     def client(self, decode_responses=True):
-        """redis-py's cluster client (follows MOVED and ASK itself)."""
-        if decode_responses is not True:
-            return redis.cluster.RedisCluster(
+        """redis-py's cluster client (follows MOVED and ASK itself), str
+        replies unless decode_responses is False."""
+        if decode_responses not in self._clients:
+            self._clients[decode_responses] = redis.cluster.RedisCluster(
                 host="127.0.0.1", port=self.any_node().port,
                 decode_responses=decode_responses)
-        if self._client is None:
-            self._client = redis.cluster.RedisCluster(
-                host="127.0.0.1", port=self.any_node().port,
-                decode_responses=True)
-        return self._client
+        return self._clients[decode_responses]
 
     def sellers_by_owner(self, n, prefix="cs"):
         """{primary port: [n seller names]} whose keys ms:{<seller>}:...
@@ -494,9 +491,9 @@ class RedisCluster:
 
     def stop(self):
         """Kill every node (the directories stay for their logs)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
         for node in self.nodes.values():
             node.kill()
 
