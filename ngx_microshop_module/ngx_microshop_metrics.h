@@ -141,6 +141,10 @@ typedef enum {
                                              lost, commands timed out */
     NGX_MICROSHOP_NODE_MOVED,             /* redirects this node answered */
     NGX_MICROSHOP_NODE_ASK,
+    NGX_MICROSHOP_NODE_FAILED,            /* 1 once a worker saw it lose its
+                                             primary role: the failover is
+                                             counted once, not per worker;
+                                             0 again once it is back */
     NGX_MICROSHOP_NODE_MAX
 } ngx_microshop_node_counter_e;
 

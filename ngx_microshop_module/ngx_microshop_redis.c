@@ -127,6 +127,24 @@ ngx_microshop_redis_destroy(ngx_microshop_redis_t *rd)
     for (i = 0; i < rd->nnodes; i++) {
         ngx_microshop_redis_node_close(rd->nodes[i]);
     }
+
+    /* every callback ran: nothing points at them any more */
+    for (i = 0; i < rd->nnodes; i++) {
+        ngx_free(rd->nodes[i]);
+        rd->nodes[i] = NULL;
+    }
+
+    rd->nnodes = 0;
+
+    if (rd->cluster != NULL) {
+        ngx_free(rd->cluster);
+        rd->cluster = NULL;
+    }
+
+    if (rd->sentinel != NULL) {
+        ngx_free(rd->sentinel);
+        rd->sentinel = NULL;
+    }
 }
 
 

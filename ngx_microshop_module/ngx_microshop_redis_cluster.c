@@ -756,8 +756,7 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
         }
 
         if (failed & ((uint64_t) 1 << i)) {
-            ngx_microshop_redis_count(rd,
-                                      NGX_MICROSHOP_COUNTER_REDIS_FAILOVERS, 1);
+            ngx_microshop_redis_failover(node);
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                           "microshop redis: %V: the slots of %V have a new "
                           "primary", &rd->conf->url, &node->label);

@@ -367,6 +367,19 @@ ngx_microshop_redis_numeric(ngx_str_t *host)
 
 
 void
+ngx_microshop_redis_failover(ngx_microshop_redis_node_t *node)
+{
+    if (node->stat == NULL
+        || ngx_atomic_cmp_set(&node->stat->counters[NGX_MICROSHOP_NODE_FAILED],
+                              0, 1))
+    {
+        ngx_microshop_redis_count(node->rd,
+                                  NGX_MICROSHOP_COUNTER_REDIS_FAILOVERS, 1);
+    }
+}
+
+
+void
 ngx_microshop_redis_count(ngx_microshop_redis_t *rd, ngx_uint_t counter,
     ngx_atomic_int_t n)
 {
@@ -899,6 +912,11 @@ ngx_microshop_redis_ready_conn(ngx_microshop_redis_conn_t *rc)
             ngx_microshop_redis_count(rd, NGX_MICROSHOP_COUNTER_REDIS_UP, 1);
             ngx_microshop_redis_node_count(node,
                                            NGX_MICROSHOP_NODE_CONNECTIONS, 1);
+
+            if (node->stat != NULL && rd->sentinel == NULL) {
+                /* a Cluster node back: its next failover counts again */
+                node->stat->counters[NGX_MICROSHOP_NODE_FAILED] = 0;
+            }
         }
 
     } else if (node->kind == NGX_MICROSHOP_REDIS_NODE_DATA) {

@@ -255,6 +255,13 @@ ngx_uint_t ngx_microshop_redis_node_synced(ngx_microshop_redis_node_t *node);
 /* 1: host is an IPv4 or IPv6 address (a worker resolves no name) */
 ngx_uint_t ngx_microshop_redis_numeric(ngx_str_t *host);
 
+/*
+ * A failover seen by this worker: counted in microshop_redis_failovers_
+ * total by the first worker that sees it (node: the primary that lost
+ * its role, or the one a Sentinel moved to); every worker logs it.
+ */
+void ngx_microshop_redis_failover(ngx_microshop_redis_node_t *node);
+
 /* us, monotonic: latencies */
 uint64_t ngx_microshop_redis_now_us(void);
 

@@ -446,12 +446,17 @@ ngx_microshop_redis_sentinel_use(ngx_microshop_redis_t *rd, ngx_str_t *host,
                       "%V:%ui (%s)", &rd->conf->url, &node->label, host,
                       port, why);
 
-        ngx_microshop_redis_count(rd, NGX_MICROSHOP_COUNTER_REDIS_FAILOVERS,
-                                  1);
+        /* the old primary's flag down, the new one's up: each move is
+         * counted once over the workers */
+        if (node->stat != NULL) {
+            node->stat->counters[NGX_MICROSHOP_NODE_FAILED] = 0;
+        }
 
         st->moving = 1;
         ngx_microshop_redis_node_move(node, host, port);
         st->moving = 0;
+
+        ngx_microshop_redis_failover(node);
     }
 
     ngx_microshop_redis_conn_open(&node->cmd);

@@ -207,6 +207,17 @@ def test_reserve_settle_sweep_list(lua):
     assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [0, 0]
 
 
+def test_sweep_keeps_an_entry_whose_hold_is_not_there_yet(lua):
+    # a Cluster slot half-migrated: the index arrived, its hold not yet
+    r, s = lua
+    now_ms = int(time.time() * 1000)
+    r.zadd(P + "holds", {"moving": now_ms - 1000, "gone": now_ms - 3700000})
+    assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [0, 1]
+    assert r.zscore(P + "holds", "moving") == now_ms - 1000
+    assert r.zscore(P + "holds", "gone") is None
+    r.delete(P + "holds")
+
+
 def test_an_event_settles_unknown_holds(lua):
     r, s = lua
     q = "ms:{e1}:"
