@@ -7,10 +7,12 @@ and stock agree across the nodes A and B for sellers whose slots are on
 each of the three primaries (t/rediscluster.py sellers_by_owner), and every
 seller's keys are on the primary that owns its slot, read straight from
 that primary.  Node A has two primaries as seeds, node B the third only:
-seeds may be any subset of the nodes.  The last tests move a seller's slot
-to another primary under load (the resharding protocol, with traffic while
-the slot is half-moved: ASK, then MOVED) and check that no client saw an
-error.
+seeds may be any subset of the nodes.  Then a seller's slot is moved to
+another primary under load (the resharding protocol, with traffic while
+the slot is open and while it is half-moved: ASK, TRYAGAIN, then MOVED):
+no client sees an error, nothing runs twice and no key is lost.  Last, a
+primary without a replica is killed: only its sellers get the outage
+answer, and they are served again once it is back.
 """
 
 import concurrent.futures
@@ -532,3 +534,77 @@ def test_multi_key_script_during_a_migration_is_resent(nodes, keys,
     value = assert_on_owner(cluster, seller_key(seller, "stock", sku), "hash")
     assert (int(value["a"]), int(value["h"])) == (4, 0), value
     assert cluster.owner_of(seller_key(seller, "stock", sku)) == primaries[0]
+
+
+# ------------------------------------------------------------ a primary down
+
+def test_a_primary_down_without_a_replica(nodes, keys, backend, clean,
+                                          cluster):
+    """Last (it kills a primary): with no replica to take over, the
+    sellers of the dead primary get the outage answer at once (idempotent
+    writes 503 store-unavailable, rate limits this node's zone:
+    on_error=local), the sellers of the other primaries are served as
+    before, and when the primary is back (same port, its nodes.conf) its
+    sellers are served again without a reload."""
+    globals_ = {cluster.owner_of(k) for k in ("ms:revoked",
+                                              "ms:sellers:holds")}
+    dead = [p for p in cluster.primaries() if p not in globals_][0]
+    by_owner = cluster.sellers_by_owner(1, "down")
+    victim = by_owner[dead][0]
+    others = [s for p, (s,) in by_owner.items() if p != dead]
+    for s in [victim] + others:
+        backend.set_item(s, "A1", available=1000, version=1)
+    pids = {n: n.worker_pids() for n in nodes}
+    rate = {s: tok(keys, s, tier="load") for s in [victim] + others}
+
+    def write(n, seller):
+        return redisnodes.timed(checkout, n, tok(keys, seller), uid("dn-"),
+                                seller=seller)
+
+    errors = {n: node_metric(metrics(n), "microshop_redis_node_errors_total",
+                             dead) for n in nodes}
+    cluster.kill(dead)
+    try:
+        for n in nodes:
+            microshop.wait_for(
+                lambda: node_metric(metrics(n), "microshop_redis_node_up",
+                                    dead) == 0,
+                timeout=3, what="node_up 0 for the dead primary")
+        for _ in range(3):
+            for n in nodes:
+                seconds, resp = write(n, victim)
+                assert seconds <= 0.3 + 0.7 * SLOW, seconds
+                assert resp.status_code == 503, (resp.status_code,
+                                                 resp.text[:300])
+                problem(resp, "store-unavailable")
+                # the rate limit falls back to this node's zone
+                got = n.get("/limited/a.txt", token=rate[victim])
+                assert got.status_code == 200, got.text
+                for s in others:
+                    seconds, resp = write(n, s)
+                    assert resp.status_code == 201, (s, resp.text[:300])
+                    assert n.get("/limited/a.txt",
+                                 token=rate[s]).status_code == 200
+        # the other sellers' buckets are still exact across the nodes
+        for s in others:
+            left = [remaining(n.get("/limited/a.txt", token=rate[s]))
+                    for n in nodes]
+            assert left == [LOAD_BURST - 7, LOAD_BURST - 8], (s, left)
+        # the lost connections are counted on the dead primary
+        for n in nodes:
+            assert node_metric(metrics(n),
+                               "microshop_redis_node_errors_total",
+                               dead) > errors[n]
+    finally:
+        cluster.restart(dead)
+
+    # back by itself: the reconnect backs off up to 5 s
+    def served(n):
+        resp = checkout(n, tok(keys, victim), uid("up-"), seller=victim)
+        return resp.status_code == 201
+
+    for n in nodes:
+        microshop.wait_for(lambda: served(n), timeout=6.0, interval=0.1,
+                           what="the victim's writes back on %s" % n.url())
+        assert node_metric(metrics(n), "microshop_redis_node_up", dead) == 1
+        assert n.worker_pids() == pids[n]
