@@ -189,8 +189,8 @@ class RedisCluster:
     # ----------------------------------------------------------- setting up
 
     def _create(self):
-        # redis-cli makes the first `primaries` nodes primaries and gives
-        # each of them `replicas` of the rest
+        # which nodes become primaries is redis-cli's choice: the tests
+        # read the map (primaries(), owner(), replicas_of())
         cmd = (["redis-cli", "--cluster", "create"]
                + [n.addr for n in self.nodes.values()]
                + ["--cluster-replicas", str(self.replicas),
@@ -207,10 +207,11 @@ class RedisCluster:
         return [n for n in self.nodes.values() if n.running]
 
     def _state(self):
-        """None unless every running node says cluster_state:ok, sees
-        every other running node connected, and all have the same owner
-        for every slot and no slot open; else the slot map:
-        [(first, last, primary port)], sorted."""
+        """The slot map, [(first, last, primary port)] sorted, once every
+        running node says cluster_state:ok, sees every other running node
+        connected, all name the same running owner for every slot and no
+        slot is open (and, with replicas, every replica is linked and has
+        what its primary wrote); None until then."""
         maps = []
         for node in self.running():
             try:
@@ -251,8 +252,8 @@ class RedisCluster:
         return maps[0]
 
     def _replicas_linked(self, slot_map):
-        """Every running replica replicates from a primary of the map and
-        is in sync with it (master_link_status:up), so it can take over."""
+        """Every running node that owns no slot is a replica whose link to
+        its primary is up (master_link_status:up), so it can take over."""
         owners = {port for _, _, port in slot_map}
         for node in self.running():
             if node.port in owners:
