@@ -75,19 +75,25 @@ def redis_up(n):
     return connections is None or connections >= n.workers
 
 
-def wait_redis_up(n, timeout=6.0):
-    """Poll n's /status until redis_up(n); returns the seconds it took.
-    The TimeoutError names the last samples seen."""
+def wait_status(n, predicate, what, timeout=6.0):
+    """Poll until predicate(n) (which reads n's /status); returns the
+    seconds it took.  The TimeoutError names the last microshop_redis_*
+    samples seen."""
     start = time.monotonic()
     try:
-        wait_for(lambda: redis_up(n), timeout=timeout, interval=0.05,
-                 what="microshop_redis_up 1 on %s" % n.url())
+        wait_for(lambda: predicate(n), timeout=timeout, interval=0.05,
+                 what="%s on %s" % (what, n.url()))
     except TimeoutError as e:
         m = metrics(n)
         raise TimeoutError("%s; last samples: %s" % (e, {
             k: v for k, v in m.items() if k.startswith("microshop_redis")
             and "latency" not in k}))
     return time.monotonic() - start
+
+
+def wait_redis_up(n, timeout=6.0):
+    """Poll n's /status until redis_up(n); returns the seconds it took."""
+    return wait_status(n, redis_up, "microshop_redis_up 1", timeout)
 
 
 def wait_redis_down(n, timeout=3.0):
