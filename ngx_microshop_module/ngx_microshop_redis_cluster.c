@@ -16,11 +16,11 @@
  *   node it names);
  * - after a connection error to any node: a dead primary never answers
  *   MOVED, the map of the survivors names its replica once promoted;
- * - every second while a primary of the map is unreachable (a failover
- *   under way), and after a CLUSTERDOWN;
+ * - every POLL_GAP ms while a primary of the map is unreachable or slots
+ *   have no owner (a failover under way), and after a CLUSTERDOWN;
  *
- * never more than once a second, and at most one CLUSTER SLOTS at a time
- * (bounded by connect_timeout=).  A refresh that moves slots away from a
+ * otherwise never more than once a second, and at most one CLUSTER SLOTS
+ * at a time (bounded by connect_timeout=).  A refresh that moves slots away from a
  * primary that was unreachable is a failover (microshop_redis_failovers_
  * total).  Nodes that are no longer primaries are not reconnected.
  *
@@ -50,6 +50,8 @@
 
 #define NGX_MICROSHOP_REDIS_REDIRECTS    5
 #define NGX_MICROSHOP_REDIS_REFRESH_GAP  1000    /* ms, between refreshes */
+#define NGX_MICROSHOP_REDIS_POLL_GAP     250     /* ms, while a primary of
+                                                    the map is unreachable */
 #define NGX_MICROSHOP_REDIS_TRYAGAIN     25      /* ms, before a resend */
 #define NGX_MICROSHOP_REDIS_CLUSTERDOWN  100
 
@@ -70,6 +72,8 @@ struct ngx_microshop_redis_cluster_s {
     unsigned                       asked:1;    /* a CLUSTER SLOTS is out */
     unsigned                       wanted:1;   /* one more is due */
     unsigned                       logged:1;   /* a bad endpoint, once */
+    unsigned                       polling:1;  /* a failover may be under
+                                                  way: POLL_GAP */
 };
 
 
@@ -264,6 +268,10 @@ static void
 ngx_microshop_redis_cluster_down(ngx_microshop_redis_conn_t *rc)
 {
     if (!rc->idle) {
+        if (rc->node->primary) {
+            rc->node->rd->cluster->polling = 1;
+        }
+
         ngx_microshop_redis_cluster_want(rc->node->rd);
     }
 }
@@ -492,7 +500,10 @@ ngx_microshop_redis_cluster_want(ngx_microshop_redis_t *rd)
         return;
     }
 
-    wait = cl->last ? (ngx_msec_int_t) (cl->last + NGX_MICROSHOP_REDIS_REFRESH_GAP
+    wait = cl->last ? (ngx_msec_int_t) (cl->last
+                                        + (cl->polling
+                                           ? NGX_MICROSHOP_REDIS_POLL_GAP
+                                           : NGX_MICROSHOP_REDIS_REFRESH_GAP)
                                         - ngx_current_msec)
                     : 0;
 
@@ -786,7 +797,10 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
                    "%ui uncovered, %ui nodes", &asked->label, changed,
                    uncovered, rd->nnodes);
 
-    if (uncovered || retry) {
+    /* a failover under way: the survivors' map names the heir soon */
+    cl->polling = (uncovered || retry);
+
+    if (cl->polling) {
         cl->wanted = 1;
     }
 
