@@ -15,6 +15,8 @@
 #include "microshop_redis_slot.h"
 
 
+static int microshop_redis_slot_fields(const unsigned char *msg, size_t len,
+    size_t n, const unsigned char **field, const unsigned char **field_end);
 static int microshop_redis_slot_number(const unsigned char *p,
     const unsigned char *end, unsigned long max, unsigned *out);
 static int microshop_redis_slot_port(const unsigned char *p,
@@ -189,39 +191,13 @@ int
 microshop_redis_switch_parse(const unsigned char *msg, size_t len,
     microshop_redis_switch_t *out)
 {
-    size_t                n;
     unsigned              port;
-    const unsigned char  *p, *end, *sp, *field[5], *field_end[5];
+    const unsigned char  *field[5], *field_end[5];
 
     memset(out, 0, sizeof(*out));
 
-    if (len == 0) {
-        return -1;
-    }
-
-    /* five fields, one space between each two, none empty */
-
-    p = msg;
-    end = msg + len;
-
-    for (n = 0; n < 5; n++) {
-        sp = memchr(p, ' ', end - p);
-
-        if ((sp == NULL) != (n == 4)) {
-            return -1;
-        }
-
-        field[n] = p;
-        field_end[n] = sp ? sp : end;
-
-        if (field_end[n] == p) {
-            return -1;
-        }
-
-        p = field_end[n] + 1;
-    }
-
-    if (microshop_redis_slot_host(field[0], field_end[0]) != 0
+    if (microshop_redis_slot_fields(msg, len, 5, field, field_end) != 0
+        || microshop_redis_slot_host(field[0], field_end[0]) != 0
         || microshop_redis_slot_host(field[1], field_end[1]) != 0
         || microshop_redis_slot_port(field[2], field_end[2], &port) != 0
         || microshop_redis_slot_host(field[3], field_end[3]) != 0
@@ -235,6 +211,113 @@ microshop_redis_switch_parse(const unsigned char *msg, size_t len,
     out->host = field[3];
     out->host_len = field_end[3] - field[3];
     out->port = port;
+
+    return 0;
+}
+
+
+int
+microshop_redis_promoted_parse(const unsigned char *msg, size_t len,
+    microshop_redis_switch_t *out)
+{
+    size_t                n;
+    unsigned              port, ignored;
+    const unsigned char  *field[8], *field_end[8];
+
+    memset(out, 0, sizeof(*out));
+
+    if (microshop_redis_slot_fields(msg, len, 8, field, field_end) != 0) {
+        return -1;
+    }
+
+    n = field_end[0] - field[0];
+
+    if (!((n == 5 && memcmp(field[0], "slave", 5) == 0)
+          || (n == 7 && memcmp(field[0], "replica", 7) == 0))
+        || field_end[4] - field[4] != 1 || *field[4] != '@'
+        || microshop_redis_slot_host(field[1], field_end[1]) != 0
+        || microshop_redis_slot_host(field[2], field_end[2]) != 0
+        || microshop_redis_slot_port(field[3], field_end[3], &port) != 0
+        || microshop_redis_slot_host(field[5], field_end[5]) != 0
+        || microshop_redis_slot_host(field[6], field_end[6]) != 0
+        || microshop_redis_slot_port(field[7], field_end[7], &ignored) != 0)
+    {
+        return -1;
+    }
+
+    out->name = field[5];
+    out->name_len = field_end[5] - field[5];
+    out->host = field[2];
+    out->host_len = field_end[2] - field[2];
+    out->port = port;
+
+    return 0;
+}
+
+
+int
+microshop_redis_event_master(const unsigned char *msg, size_t len,
+    const unsigned char **name, size_t *name_len)
+{
+    const unsigned char  *field[8], *field_end[8];
+
+    if (microshop_redis_slot_fields(msg, len, 4, field, field_end) == 0) {
+        if (field_end[0] - field[0] != 6 || memcmp(field[0], "master", 6) != 0
+            || microshop_redis_slot_host(field[1], field_end[1]) != 0)
+        {
+            return -1;
+        }
+
+        *name = field[1];
+        *name_len = field_end[1] - field[1];
+        return 0;
+    }
+
+    if (microshop_redis_slot_fields(msg, len, 8, field, field_end) != 0
+        || field_end[4] - field[4] != 1 || *field[4] != '@'
+        || microshop_redis_slot_host(field[5], field_end[5]) != 0)
+    {
+        return -1;
+    }
+
+    *name = field[5];
+    *name_len = field_end[5] - field[5];
+
+    return 0;
+}
+
+
+/* exactly n fields, one space between each two, none empty */
+static int
+microshop_redis_slot_fields(const unsigned char *msg, size_t len, size_t n,
+    const unsigned char **field, const unsigned char **field_end)
+{
+    size_t                i;
+    const unsigned char  *p, *end, *sp;
+
+    if (len == 0) {
+        return -1;
+    }
+
+    p = msg;
+    end = msg + len;
+
+    for (i = 0; i < n; i++) {
+        sp = memchr(p, ' ', end - p);
+
+        if ((sp == NULL) != (i == n - 1)) {
+            return -1;
+        }
+
+        field[i] = p;
+        field_end[i] = sp ? sp : end;
+
+        if (field_end[i] == p) {
+            return -1;
+        }
+
+        p = field_end[i] + 1;
+    }
 
     return 0;
 }

@@ -82,5 +82,27 @@ typedef struct {
 int microshop_redis_switch_parse(const unsigned char *msg, size_t len,
     microshop_redis_switch_t *out);
 
+/*
+ * A Sentinel's +promoted-slave message, sent when the replica chosen by a
+ * failover answers as a primary (before +switch-master, which waits for
+ * the other replicas):
+ *   "slave <name> <ip> <port> @ <master-name> <master-ip> <master-port>"
+ * ("replica" is taken for "slave").  out->name is the master's name,
+ * out->host and out->port the promoted replica's.  0, or -1 when it is
+ * not well formed.
+ */
+int microshop_redis_promoted_parse(const unsigned char *msg, size_t len,
+    microshop_redis_switch_t *out);
+
+/*
+ * The master a Sentinel event is about, from its "%@" instance details:
+ *   "master <name> <ip> <port>"                          (the master)
+ *   "<type> <name> <ip> <port> @ <master> <ip> <port>"   (a replica, a
+ *                                                         sentinel)
+ * *name points into msg.  0, or -1 when it is neither form.
+ */
+int microshop_redis_event_master(const unsigned char *msg, size_t len,
+    const unsigned char **name, size_t *name_len);
+
 
 #endif /* _MICROSHOP_REDIS_SLOT_H_INCLUDED_ */

@@ -91,8 +91,15 @@
 #define NGX_MICROSHOP_REDIS_HEARTBEAT    1000    /* ms, between pings */
 #define NGX_MICROSHOP_REDIS_PUBSUB_DEAD  3000    /* ms, oldest unanswered */
 
-/* what a sentinel's pub/sub connection listens to */
-#define NGX_MICROSHOP_REDIS_SWITCH       "+switch-master"
+/* what a sentinel's pub/sub connection listens to
+ * (ngx_microshop_redis_sentinel.c) */
+static const char  *ngx_microshop_redis_sentinel_channels[] = {
+    "+switch-master", "+promoted-slave", "+failover-state-send-slaveof-noone",
+    "-failover-abort-slave-timeout"
+};
+
+#define NGX_MICROSHOP_REDIS_SENTINEL_CHANNELS                                 \
+    (sizeof(ngx_microshop_redis_sentinel_channels) / sizeof(char *))
 
 
 static ngx_int_t ngx_microshop_redis_connect(ngx_microshop_redis_conn_t *rc);
@@ -574,7 +581,8 @@ ngx_microshop_redis_connect(ngx_microshop_redis_conn_t *rc)
  *                    (Sentinel: it must be the primary), or PING
  *   data, pub/sub    AUTH, SUBSCRIBE to the hooks' channels and the
  *                    heartbeat's (the last one)
- *   sentinel         PING; pub/sub: SUBSCRIBE +switch-master
+ *   sentinel         PING; pub/sub: SUBSCRIBE to the failover's events
+ *                    (ngx_microshop_redis_sentinel.c)
  */
 static void
 ngx_microshop_redis_handshake(ngx_microshop_redis_conn_t *rc)
@@ -611,12 +619,13 @@ ngx_microshop_redis_handshake(ngx_microshop_redis_conn_t *rc)
     if (rc->sub) {
         /* channels are not per database: no SELECT; the last one is the
          * heartbeat's */
-        rc->nsubs = sentinel ? 1 : rd->hooks->nchannels + 1;
+        rc->nsubs = sentinel ? NGX_MICROSHOP_REDIS_SENTINEL_CHANNELS
+                             : rd->hooks->nchannels + 1;
 
         for (i = 0; i < rc->nsubs; i++) {
             if (sentinel) {
-                argv[1] = NGX_MICROSHOP_REDIS_SWITCH;
-                lens[1] = sizeof(NGX_MICROSHOP_REDIS_SWITCH) - 1;
+                argv[1] = ngx_microshop_redis_sentinel_channels[i];
+                lens[1] = ngx_strlen(argv[1]);
 
             } else {
                 ch = (i < rd->hooks->nchannels) ? &rd->hooks->channels[i]

@@ -5,24 +5,32 @@
  *
  * Every sentinel of the URL gets a command connection (PING, then
  * SENTINEL get-master-addr-by-name <master>) and a pub/sub connection
- * (SUBSCRIBE +switch-master), each with its own backoff.  The primary is
- * one data node whose address comes from the sentinels: its command
- * connection checks ROLE (a server the sentinels named may have been
- * demoted since) and its pub/sub connection is the client's.
+ * (SUBSCRIBE to +failover-state-send-slaveof-noone, +promoted-slave,
+ * +switch-master and -failover-abort-slave-timeout), each with its own
+ * backoff.  The primary is one data node whose address comes from the
+ * sentinels: its command connection checks ROLE (a server the sentinels
+ * named may have been demoted since) and its pub/sub connection is the
+ * client's.
  *
- * The primary is asked for again:
+ * A failover.  When the sentinels start making a replica of our master
+ * the primary (+failover-state-send-slaveof-noone), no command goes to
+ * the old primary any more: what it acknowledged from then on would be
+ * lost when the sentinels demote it.  Requests get the outage answer for
+ * the half second or so until the new primary is named; the pause ends
+ * with the move, with -failover-abort-slave-timeout, or after FENCE_MAX
+ * ms if the sentinels still name the old primary.  The client moves to
+ * the new primary on +promoted-slave (the chosen replica answers as the
+ * primary) or +switch-master (the end of the failover), whichever comes
+ * first: the address is in the message.
  *
- * - on a +switch-master of our master from any sentinel (the new address
- *   is in the message: moved to at once);
- * - when the primary's connection fails or ROLE says it is not a primary,
- *   and after a READONLY error (a demoted primary still answering);
- * - every ASK_EVERY ms anyway (a switch published while no sentinel
- *   connection was up is not missed for long);
- *
- * at most once every ASK_GAP ms, each ask bounded by connect_timeout=.
- * Moving to a new address drops the old primary's connections (their
- * commands end CLOSED: they may have run) and is counted in
- * microshop_redis_failovers_total; nothing is reloaded.
+ * The primary is asked for again when its connection fails or ROLE says
+ * it is not a primary, after a READONLY error (a demoted primary still
+ * answering), and every ASK_EVERY ms anyway (a switch published while no
+ * sentinel connection was up is not missed for long); at most once every
+ * ASK_GAP ms, each ask bounded by connect_timeout=.  Moving to a new
+ * address drops the old primary's connections (their commands end
+ * CLOSED: they may have run) and is counted in microshop_redis_failovers_
+ * total; nothing is reloaded.
  */
 
 #include <ngx_config.h>
@@ -35,6 +43,7 @@
 
 #define NGX_MICROSHOP_REDIS_ASK_GAP    500     /* ms, between asks */
 #define NGX_MICROSHOP_REDIS_ASK_EVERY  5000    /* ms */
+#define NGX_MICROSHOP_REDIS_FENCE_MAX  10000   /* ms, the longest pause */
 
 
 struct ngx_microshop_redis_sentinel_s {
@@ -47,6 +56,9 @@ struct ngx_microshop_redis_sentinel_s {
     unsigned                       asked:1;
     unsigned                       moving:1;
     unsigned                       unknown:1;  /* "no such master" logged */
+    unsigned                       fenced:1;   /* a failover under way: no
+                                                  command to the primary */
+    ngx_msec_t                     fenced_at;
 };
 
 
@@ -129,7 +141,9 @@ ngx_microshop_redis_sentinel_route(ngx_microshop_redis_t *rd)
 
     node = rd->sentinel->primary;
 
-    if (node == NULL || node->cmd.state != NGX_MICROSHOP_REDIS_READY) {
+    if (node == NULL || node->cmd.state != NGX_MICROSHOP_REDIS_READY
+        || rd->sentinel->fenced)
+    {
         return NULL;
     }
 
@@ -196,16 +210,50 @@ static void
 ngx_microshop_redis_sentinel_message(ngx_microshop_redis_node_t *node,
     ngx_str_t *channel, ngx_str_t *message)
 {
-    ngx_str_t                  host;
-    ngx_microshop_redis_t     *rd;
-    microshop_redis_switch_t   sw;
+    size_t                           len;
+    ngx_int_t                        rc;
+    ngx_str_t                        host;
+    const u_char                    *name;
+    ngx_microshop_redis_t           *rd;
+    microshop_redis_switch_t         sw;
+    ngx_microshop_redis_sentinel_t  *st;
 
     rd = node->rd;
+    st = rd->sentinel;
 
-    if (microshop_redis_switch_parse(message->data, message->len, &sw) != 0) {
+    if (channel->len && channel->data[0] == '-') {
+        /* -failover-abort-slave-timeout: the old primary stays */
+        if (microshop_redis_event_master(message->data, message->len, &name,
+                                         &len)
+            == 0
+            && len == rd->conf->master.len
+            && ngx_strncmp(name, rd->conf->master.data, len) == 0
+            && st->fenced)
+        {
+            st->fenced = 0;
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "microshop redis: %V: the failover was given up, "
+                          "the primary is used again", &rd->conf->url);
+        }
+
+        return;
+    }
+
+    if (channel->len == sizeof("+switch-master") - 1
+        && ngx_strncmp(channel->data, "+switch-master", channel->len) == 0)
+    {
+        rc = microshop_redis_switch_parse(message->data, message->len, &sw);
+
+    } else {
+        /* +promoted-slave, +failover-state-send-slaveof-noone: the
+         * replica's "%@" */
+        rc = microshop_redis_promoted_parse(message->data, message->len, &sw);
+    }
+
+    if (rc != 0) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                      "microshop redis: %V: a +switch-master not understood",
-                      &node->label);
+                      "microshop redis: %V: a %V not understood",
+                      &node->label, channel);
         return;
     }
 
@@ -216,10 +264,33 @@ ngx_microshop_redis_sentinel_message(ngx_microshop_redis_node_t *node,
         return;
     }
 
+    if (channel->data[1] == 'f') {
+        /*
+         * +failover-state-send-slaveof-noone: the replica is being made
+         * the primary.  What the old primary acknowledges from now on
+         * would be lost when the sentinels demote it, so nothing goes to
+         * it (the outage answer meanwhile, a clear error a client may
+         * retry) until the new primary is named.
+         */
+        if (!st->fenced && st->primary != NULL) {
+            st->fenced = 1;
+            st->fenced_at = ngx_current_msec;
+
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "microshop redis: %V: failover of \"%V\" under "
+                          "way, commands paused until the new primary is "
+                          "named", &rd->conf->url, &rd->conf->master);
+        }
+
+        return;
+    }
+
     host.data = (u_char *) sw.host;
     host.len = sw.host_len;
 
-    ngx_microshop_redis_sentinel_use(rd, &host, sw.port, "+switch-master");
+    ngx_microshop_redis_sentinel_use(rd, &host, sw.port,
+                                     (channel->data[1] == 's')
+                                     ? "+switch-master" : "+promoted-slave");
 }
 
 
@@ -437,7 +508,19 @@ ngx_microshop_redis_sentinel_use(ngx_microshop_redis_t *rd, ngx_str_t *host,
                && ngx_strncmp(node->addr.host.data, host->data, host->len)
                   == 0)
     {
-        /* the same: connected, or reconnecting with its backoff */
+        /* the same: connected, or reconnecting with its backoff; a pause
+         * for a failover that never came to an end ends */
+        if (st->fenced
+            && ngx_current_msec - st->fenced_at
+               >= NGX_MICROSHOP_REDIS_FENCE_MAX)
+        {
+            st->fenced = 0;
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "microshop redis: %V: no new primary named within "
+                          "%d s, %V is used again", &rd->conf->url,
+                          NGX_MICROSHOP_REDIS_FENCE_MAX / 1000, &node->label);
+        }
+
         return;
 
     } else {
@@ -455,6 +538,7 @@ ngx_microshop_redis_sentinel_use(ngx_microshop_redis_t *rd, ngx_str_t *host,
         st->moving = 1;
         ngx_microshop_redis_node_move(node, host, port);
         st->moving = 0;
+        st->fenced = 0;
 
         ngx_microshop_redis_failover(node);
     }

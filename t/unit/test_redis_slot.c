@@ -340,9 +340,14 @@ test_redirect_malformed(void **state)
 }
 
 
+typedef int (*sentinel_parse_pt)(const unsigned char *msg, size_t len,
+    microshop_redis_switch_t *out);
+
+
 /* parses a copy of text, the pieces copied out as strings */
 static int
-switch_master(const char *text, char *name, char *host, unsigned *port)
+sentinel_message(sentinel_parse_pt parse, const char *text, char *name,
+    char *host, unsigned *port)
 {
     int                        rc;
     size_t                     len;
@@ -352,7 +357,7 @@ switch_master(const char *text, char *name, char *host, unsigned *port)
     len = strlen(text);
     p = copy(text, len);
 
-    rc = microshop_redis_switch_parse(p, len, &sw);
+    rc = parse(p, len, &sw);
 
     if (rc == 0) {
         assert_true(sw.name >= p && sw.name + sw.name_len <= p + len);
@@ -368,6 +373,12 @@ switch_master(const char *text, char *name, char *host, unsigned *port)
 
     return rc;
 }
+
+
+#define switch_master(text, name, host, port)                                 \
+    sentinel_message(microshop_redis_switch_parse, text, name, host, port)
+#define promoted(text, name, host, port)                                      \
+    sentinel_message(microshop_redis_promoted_parse, text, name, host, port)
 
 
 static void
@@ -433,6 +444,99 @@ test_switch_malformed(void **state)
 }
 
 
+static void
+test_promoted(void **state)
+{
+    size_t    i;
+    char      name[64], host[64];
+    unsigned  port;
+
+    static const char  *bad[] = {
+        "",
+        "slave 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1",
+        "slave 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 7201 x",
+        "master 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 7201",
+        "sentinel 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 7201",
+        "slave 127.0.0.1:7202 127.0.0.1 7202 # mymaster 127.0.0.1 7201",
+        "slave 127.0.0.1:7202 127.0.0.1 0 @ mymaster 127.0.0.1 7201",
+        "slave 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 65536",
+        "slave 127.0.0.1:7202 127.0.0.1 7202 @@ mymaster 127.0.0.1 7201",
+        "slave  127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 7201",
+        "slave 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 7201\n",
+        /* +switch-master's form is not this one */
+        "mymaster 127.0.0.1 6379 127.0.0.1 6380",
+    };
+
+    /* as Redis 7.0's sentinel.c writes it: "%@" of the promoted replica */
+    assert_int_equal(promoted("slave 127.0.0.1:7202 127.0.0.1 7202 @ "
+                              "mymaster 127.0.0.1 7201", name, host, &port),
+                     0);
+    assert_string_equal(name, "mymaster");
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 7202);
+
+    assert_int_equal(promoted("replica [::1]:1 ::1 1 @ m-2 ::2 65535", name,
+                              host, &port), 0);
+    assert_string_equal(name, "m-2");
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 1);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (promoted(bad[i], name, host, &port) != -1) {
+            fail_msg("\"%s\": accepted", bad[i]);
+        }
+    }
+}
+
+
+static void
+test_event_master(void **state)
+{
+    size_t                i;
+    size_t                n;
+    const unsigned char  *name;
+
+    static const struct {
+        const char       *text;
+        const char       *name;
+    } good[] = {
+        { "master mymaster 127.0.0.1 7211", "mymaster" },
+        { "slave 127.0.0.1:7212 127.0.0.1 7212 @ shop 127.0.0.1 7211",
+          "shop" },
+        { "sentinel 0123abcd 127.0.0.1 26379 @ m-1 ::1 7211", "m-1" },
+    };
+
+    static const char  *bad[] = {
+        "",
+        "master mymaster 127.0.0.1",
+        "slave mymaster 127.0.0.1 7211",
+        "slave 127.0.0.1:7212 127.0.0.1 7212 # shop 127.0.0.1 7211",
+        "slave 127.0.0.1:7212 127.0.0.1 7212 @ shop 127.0.0.1",
+        "master  mymaster 127.0.0.1 7211",
+    };
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        unsigned char  *p = copy(good[i].text, strlen(good[i].text));
+
+        assert_int_equal(microshop_redis_event_master(p, strlen(good[i].text),
+                                                      &name, &n), 0);
+        assert_int_equal(n, strlen(good[i].name));
+        assert_memory_equal(name, good[i].name, n);
+        free(p);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned char  *p = copy(bad[i], strlen(bad[i]));
+
+        if (microshop_redis_event_master(p, strlen(bad[i]), &name, &n) != -1) {
+            fail_msg("\"%s\": accepted", bad[i]);
+        }
+
+        free(p);
+    }
+}
+
+
 int
 main(void)
 {
@@ -445,6 +549,8 @@ main(void)
         cmocka_unit_test(test_redirect_malformed),
         cmocka_unit_test(test_switch),
         cmocka_unit_test(test_switch_malformed),
+        cmocka_unit_test(test_promoted),
+        cmocka_unit_test(test_event_master),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
