@@ -1,9 +1,10 @@
 /*
  * Fuzz target: Redis Cluster's MOVED and ASK redirects, Sentinel's
- * +switch-master and the key slot (microshop_redis_slot.c).
+ * +switch-master, +promoted-slave, a Sentinel event's master and the key
+ * slot (microshop_redis_slot.c).
  *
- * Input: the error reply's text, which is also read as a +switch-master
- * message and as a key.  A redirect found must say what the text says
+ * Input: the error reply's text, which is also read as Sentinel's
+ * messages and as a key.  A redirect found must say what the text says
  * (its pieces inside the input, in range, and the text written again
  * without leading zeros parses the same); a slot is the CRC16 of its hash
  * tag, computed here a bit at a time.
@@ -111,6 +112,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                     i, spaces;
     uint8_t                   *copy;
     microshop_redis_switch_t   sw;
+    const unsigned char       *name;
+    size_t                     name_len;
 
     /* an exact-size copy: a read past the end is ASan's */
     copy = malloc(size ? size : 1);
@@ -132,6 +135,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    && sw.host_len >= 1 && sw.host[-1] == ' '
                    && sw.host[sw.host_len] == ' ');
         FUZZ_CHECK(sw.port >= 1 && sw.port <= 65535);
+    }
+
+    /* +promoted-slave: eight fields, the replica's host and port, the
+     * master's name, all inside the text */
+    if (microshop_redis_promoted_parse(copy, size, &sw) == 0) {
+        for (spaces = 0, i = 0; i < size; i++) {
+            spaces += copy[i] == ' ';
+        }
+
+        FUZZ_CHECK(spaces == 7);
+        FUZZ_CHECK(sw.name > copy && sw.name + sw.name_len < copy + size
+                   && sw.name_len >= 1 && sw.name[-1] == ' ');
+        FUZZ_CHECK(sw.host > copy && sw.host + sw.host_len < copy + size
+                   && sw.host_len >= 1 && sw.host[-1] == ' ');
+        FUZZ_CHECK(sw.port >= 1 && sw.port <= 65535);
+    }
+
+    if (microshop_redis_event_master(copy, size, &name, &name_len) == 0) {
+        FUZZ_CHECK(name > copy && name + name_len < copy + size
+                   && name_len >= 1 && name[-1] == ' '
+                   && name[name_len] == ' ');
     }
 
     FUZZ_CHECK(microshop_redis_slot(copy, size) == slot(copy, size));

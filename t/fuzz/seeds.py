@@ -139,7 +139,9 @@ def redirect():
             b"CLUSTERDOWN The cluster is down", b"ERR unknown command",
             b"mymaster 127.0.0.1 6379 127.0.0.1 6380",
             b"mymaster 127.0.0.1 6379 127.0.0.1",
-            b"{user1000}.following", b"foo{{bar}}zap", b"foo{}{bar}", b"}{"]
+            b"{user1000}.following", b"foo{{bar}}zap", b"foo{}{bar}", b"}{",
+            b"slave 127.0.0.1:7202 127.0.0.1 7202 @ mymaster 127.0.0.1 7201",
+            b"master mymaster 127.0.0.1 7211"]
 
 
 def keys():
