@@ -99,6 +99,7 @@ static ngx_microshop_redis_node_t *ngx_microshop_redis_cluster_node(
 static void ngx_microshop_redis_cluster_listen(ngx_microshop_redis_t *rd,
     ngx_microshop_redis_node_t *asked);
 static void ngx_microshop_redis_cluster_synced(ngx_microshop_redis_t *rd);
+static void ngx_microshop_redis_cluster_need(ngx_microshop_redis_conn_t *rc);
 static void ngx_microshop_redis_cluster_resend(ngx_event_t *ev);
 
 
@@ -202,12 +203,26 @@ ngx_microshop_redis_cluster_route(ngx_microshop_redis_t *rd, ngx_uint_t slot)
 
     rc = &rd->nodes[i - 1]->cmd;
 
-    if (rc->state == NGX_MICROSHOP_REDIS_DOWN && rc->connects == 0) {
-        /* opened on the first command that needs it, which waits */
-        ngx_microshop_redis_conn_open(rc);
-    }
+    ngx_microshop_redis_cluster_need(rc);
 
     return ngx_microshop_redis_conn_usable(rc) ? rc : NULL;
+}
+
+
+/*
+ * A node's command connection is needed: opened on the first command
+ * that needs it (which waits for it), or again if it was left idle (no
+ * longer a primary then, one now); one that is down with its backoff
+ * running keeps it
+ */
+static void
+ngx_microshop_redis_cluster_need(ngx_microshop_redis_conn_t *rc)
+{
+    if (rc->state == NGX_MICROSHOP_REDIS_DOWN
+        && (rc->connects == 0 || rc->idle))
+    {
+        ngx_microshop_redis_conn_open(rc);
+    }
 }
 
 
@@ -407,9 +422,7 @@ ngx_microshop_redis_cluster_redirect(ngx_microshop_redis_conn_t *rc,
 
     to = &node->cmd;
 
-    if (to->state == NGX_MICROSHOP_REDIS_DOWN && to->connects == 0) {
-        ngx_microshop_redis_conn_open(to);
-    }
+    ngx_microshop_redis_cluster_need(to);
 
     if (!ngx_microshop_redis_conn_usable(to)) {
         /* not reachable now: the error answers, the command did not run */
@@ -776,6 +789,13 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
         node->primary = (primaries & ((uint64_t) 1 << i)) ? 1 : 0;
 
         if (node->primary) {
+            if (node->cmd.connects > 0) {
+                /* needed again (a replica promoted, a node back): it was
+                 * not being reconnected; a node never opened waits for
+                 * its first command */
+                ngx_microshop_redis_cluster_need(&node->cmd);
+            }
+
             node->cmd.idle = 0;
 
             if (node->cmd.state == NGX_MICROSHOP_REDIS_DOWN

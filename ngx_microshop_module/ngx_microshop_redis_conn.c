@@ -441,7 +441,10 @@ ngx_microshop_redis_conn_open(ngx_microshop_redis_conn_t *rc)
     if (rc->state == NGX_MICROSHOP_REDIS_DOWN && !rc->retry.timer_set
         && !rc->node->rd->destroying)
     {
+        /* asked for: commands may wait for this connect (not for one
+         * after a failure, from the backoff timer) */
         (void) ngx_microshop_redis_connect(rc);
+        rc->asked = 1;
     }
 }
 
@@ -469,8 +472,8 @@ ngx_uint_t
 ngx_microshop_redis_conn_usable(ngx_microshop_redis_conn_t *rc)
 {
     return rc->state == NGX_MICROSHOP_REDIS_READY
-           || (rc->state == NGX_MICROSHOP_REDIS_CONNECTING && !rc->ever_ready
-               && rc->connects == 1 && !rc->drop.posted);
+           || (rc->state == NGX_MICROSHOP_REDIS_CONNECTING && rc->asked
+               && !rc->drop.posted);
 }
 
 
@@ -716,6 +719,7 @@ ngx_microshop_redis_retry_handler(ngx_event_t *ev)
     if (rc->state == NGX_MICROSHOP_REDIS_DOWN && !rc->idle
         && !rc->node->rd->destroying)
     {
+        rc->asked = 0;
         (void) ngx_microshop_redis_connect(rc);
     }
 }

@@ -88,6 +88,9 @@ typedef struct {
     unsigned                       sub:1;      /* the pub/sub connection */
     unsigned                       was_ready:1;
     unsigned                       ever_ready:1;
+    unsigned                       asked:1;    /* the connect under way was
+                                                  asked for (conn_open):
+                                                  commands may wait for it */
     unsigned                       in_write:1;
     unsigned                       idle:1;     /* no reconnect: the node is
                                                   not needed any more */
@@ -221,8 +224,9 @@ void ngx_microshop_redis_conn_idle(ngx_microshop_redis_conn_t *rc);
 void ngx_microshop_redis_conn_post_drop(ngx_microshop_redis_conn_t *rc,
     const char *reason);
 /*
- * 1 when a command given now would be written: ready, or the first
- * connect of the connection under way (it goes out after the handshake)
+ * 1 when a command given now would be written: ready, or a connect asked
+ * for by conn_open() under way (it goes out after the handshake); not
+ * during a reconnect from the backoff timer (the circuit is open)
  */
 ngx_uint_t ngx_microshop_redis_conn_usable(ngx_microshop_redis_conn_t *rc);
 

@@ -260,3 +260,38 @@ def test_old_primary_back_as_a_replica(nodes, keys, backend, clean,
         for kind in ("moved", "ask", "tryagain", "clusterdown"):
             key = 'microshop_redis_redirects_total{kind="%s"}' % kind
             assert m[key] == before[n][key], (key, m[key])
+
+
+def test_failover_back_to_the_old_primary(nodes, keys, backend, clean,
+                                          cluster):
+    """CLUSTER FAILOVER on the old primary (a replica since it came back)
+    makes it the primary again: the gateway, which had stopped
+    reconnecting to it (not a primary), follows the MOVED and the map to
+    it at once, and its writes land there (docs/redis.md "Redis
+    Cluster")."""
+    if not KILLED:
+        pytest.skip("the kill test did not run")
+    dead, promoted, victim = (KILLED[k] for k in ("dead", "promoted",
+                                                  "victim"))
+    if cluster.replicas_of(promoted) != [dead]:
+        pytest.skip("the old primary is not back as a replica")
+    assert cluster.node(dead).call("CLUSTER", "FAILOVER") in ("OK", b"OK")
+    cluster.wait_ok()
+    assert cluster.owner(cluster.seller_slot(victim)) == dead, \
+        cluster.describe()
+    backend.set_item(victim, "A1", available=100, version=1)
+    t = tok(keys, victim)
+    written = []
+    for n in nodes * 3:
+        key = uid("again-")
+        resp = n.post("/v1/sellers/%s/checkout" % victim, token=t,
+                      json=ORDER, headers={"Idempotency-Key": key})
+        # the first command to it waits for the connect: no 503
+        assert resp.status_code == 201, (resp.status_code, resp.text[:300])
+        written.append(key)
+    on_dead = cluster.node(dead).client()
+    for key in written:
+        assert on_dead.exists(seller_key(victim, "idem", key)), key
+    for n in nodes:
+        assert node_metric(metrics(n), "microshop_redis_node_up", dead,
+                           default=0) == 1
