@@ -686,7 +686,7 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
 {
     uint64_t                        primaries, failed;
     ngx_uint_t                      i, s, start, end, owner, changed;
-    ngx_uint_t                      uncovered, retry;
+    ngx_uint_t                      uncovered, retry, first, was;
     redisReply                     *e, *n;
     ngx_microshop_redis_node_t     *node;
     ngx_microshop_redis_cluster_t  *cl;
@@ -786,13 +786,22 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
                           "primary", &rd->conf->url, &node->label);
         }
 
+        was = node->primary;
         node->primary = (primaries & ((uint64_t) 1 << i)) ? 1 : 0;
 
         if (node->primary) {
-            if (node->cmd.connects > 0) {
-                /* needed again (a replica promoted, a node back): it was
-                 * not being reconnected; a node never opened waits for
-                 * its first command */
+            if (!was && node->cmd.connects > 0
+                && node->cmd.state == NGX_MICROSHOP_REDIS_DOWN)
+            {
+                /* a primary again (a replica promoted, a node back): the
+                 * cluster sees it up, so it is connected now, not after
+                 * its backoff or never (idle); a node never opened waits
+                 * for its first command */
+                if (node->cmd.retry.timer_set) {
+                    ngx_del_timer(&node->cmd.retry);
+                }
+
+                node->cmd.idle = 1;
                 ngx_microshop_redis_cluster_need(&node->cmd);
             }
 
@@ -805,10 +814,6 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
                 retry = 1;
             }
 
-        } else if (!node->listen) {
-            /* not needed any more: no reconnects (the refresh with no
-             * node to ask opens it again) */
-            ngx_microshop_redis_conn_idle(&node->cmd);
         }
     }
 
@@ -824,15 +829,25 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
         cl->wanted = 1;
     }
 
-    if (!cl->loaded) {
-        cl->loaded = 1;
-        ngx_microshop_redis_cluster_listen(rd, asked);
-        return;
-    }
+    first = !cl->loaded;
+    cl->loaded = 1;
 
     ngx_microshop_redis_cluster_listen(rd, asked);
 
-    if (changed) {
+    for (i = 0; i < rd->nnodes; i++) {
+        node = rd->nodes[i];
+
+        if (node->kind == NGX_MICROSHOP_REDIS_NODE_DATA && !node->primary
+            && !node->listen)
+        {
+            /* not needed any more (the listening node moved off it too):
+             * no reconnects; the refresh with no node to ask opens it
+             * again */
+            ngx_microshop_redis_conn_idle(&node->cmd);
+        }
+    }
+
+    if (changed && !first) {
         /* what was kept for a node that was away can go to its heir */
         ngx_microshop_redis_cluster_synced(rd);
     }

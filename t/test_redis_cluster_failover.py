@@ -84,10 +84,16 @@ def nodes(nginx, keys, backend, cluster):
 
 def victim_primary(cluster):
     """A primary to kill: one that owns neither global key (ms:revoked,
-    ms:sellers:holds), so what fails is one seller's state only."""
+    ms:sellers:holds), so what fails is one seller's state only; of those,
+    one the gateway's workers listen on (their pub/sub connections) when
+    there is one, so the kill moves the listening too."""
     globals_ = {cluster.owner_of(k) for k in ("ms:revoked",
                                               "ms:sellers:holds")}
-    return [p for p in cluster.primaries() if p not in globals_][0]
+    candidates = [p for p in cluster.primaries() if p not in globals_]
+    listened = [p for p in candidates if any(
+        int(c.get("sub", 0)) > 0
+        for c in cluster.node(p).client().client_list())]
+    return (listened or candidates)[0]
 
 
 class Load:
@@ -245,7 +251,12 @@ def test_old_primary_back_as_a_replica(nodes, keys, backend, clean,
     dead, promoted, victim = (KILLED[k] for k in ("dead", "promoted",
                                                   "victim"))
     cluster.restart(dead)
-    assert cluster.replicas_of(promoted) == [dead], cluster.describe()
+    # it rejoins through the cluster bus: known as a replica a moment later
+    try:
+        microshop.wait_for(lambda: cluster.replicas_of(promoted) == [dead],
+                           timeout=10, what="the old primary a replica")
+    except TimeoutError:
+        raise AssertionError(cluster.describe())
     backend.set_item(victim, "A1", available=100, version=1)
     before = {n: metrics(n) for n in nodes}
     t = tok(keys, victim)
@@ -276,6 +287,11 @@ def test_failover_back_to_the_old_primary(nodes, keys, backend, clean,
     if cluster.replicas_of(promoted) != [dead]:
         pytest.skip("the old primary is not back as a replica")
     assert cluster.node(dead).call("CLUSTER", "FAILOVER") in ("OK", b"OK")
+    # the switch is asynchronous: it is a primary first, then settled (the
+    # harness' WAIT on a primary being demoted would be unblocked)
+    microshop.wait_for(lambda: cluster.node(dead).client()
+                       .execute_command("ROLE")[0] in ("master", b"master"),
+                       timeout=10, what="the old primary a primary again")
     cluster.wait_ok()
     assert cluster.owner(cluster.seller_slot(victim)) == dead, \
         cluster.describe()
