@@ -206,7 +206,7 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
 #define NGX_MICROSHOP_STATUS_NODE_HEAD  "# TYPE microshop_redis_node_%s %s\n"
 #define NGX_MICROSHOP_STATUS_NODE                                             \
     "microshop_redis_node_%s{node=\"%*s\"%s} %uA\n"
-#define NGX_MICROSHOP_STATUS_NODE_NAME_MAX  sizeof("redirects_total")
+#define NGX_MICROSHOP_STATUS_NODE_NAME_MAX  sizeof("slot_refreshes_total")
 #define NGX_MICROSHOP_STATUS_NODE_LABEL_MAX sizeof(",kind=\"moved\"")
 #define NGX_MICROSHOP_STATUS_BUCKET                                           \
     "microshop_redis_latency_seconds_bucket{le=\"%s\"} %uA\n"
@@ -258,6 +258,9 @@ static ngx_microshop_node_line_t  ngx_microshop_node_lines[] = {
     { "redirects_total", "counter", NGX_MICROSHOP_NODE_MOVED,
       ",kind=\"moved\"", 0 },
     { "redirects_total", NULL, NGX_MICROSHOP_NODE_ASK, ",kind=\"ask\"", 0 },
+    { "slot_refreshes_total", "counter", NGX_MICROSHOP_NODE_REFRESHES, "",
+      0 },
+    { "failovers_total", "counter", NGX_MICROSHOP_NODE_FAILOVERS, "", 0 },
 };
 
 

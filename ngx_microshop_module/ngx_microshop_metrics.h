@@ -141,6 +141,10 @@ typedef enum {
                                              lost, commands timed out */
     NGX_MICROSHOP_NODE_MOVED,             /* redirects this node answered */
     NGX_MICROSHOP_NODE_ASK,
+    NGX_MICROSHOP_NODE_REFRESHES,         /* slot maps it answered */
+    NGX_MICROSHOP_NODE_FAILOVERS,         /* its primary role taken over
+                                             (Cluster), moves to it
+                                             (Sentinel) */
     NGX_MICROSHOP_NODE_FAILED,            /* 1 once a worker saw it lose its
                                              primary role: the failover is
                                              counted once, not per worker;

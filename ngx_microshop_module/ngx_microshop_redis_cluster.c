@@ -666,6 +666,7 @@ ngx_microshop_redis_cluster_slots(redisAsyncContext *ac, void *r,
         return;
     }
 
+    ngx_microshop_redis_node_count(rc->node, NGX_MICROSHOP_NODE_REFRESHES, 1);
     ngx_microshop_redis_cluster_apply(rd, rc->node, reply);
 
     if (cl->wanted) {

@@ -382,6 +382,7 @@ ngx_microshop_redis_failover(ngx_microshop_redis_node_t *node)
     {
         ngx_microshop_redis_count(node->rd,
                                   NGX_MICROSHOP_COUNTER_REDIS_FAILOVERS, 1);
+        ngx_microshop_redis_node_count(node, NGX_MICROSHOP_NODE_FAILOVERS, 1);
     }
 }
 

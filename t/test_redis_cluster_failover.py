@@ -230,6 +230,17 @@ def test_primary_killed_under_load(nodes, keys, backend, clean, cluster):
         assert m["microshop_redis_failovers_total"] >= 1, m
         assert m["microshop_redis_slot_refreshes_total"] > \
             before[n]["microshop_redis_slot_refreshes_total"]
+        # per node: the one that lost its slots, counted once over the
+        # workers; the maps came from the survivors, never from the dead
+        assert node_metric(m, "microshop_redis_node_failovers_total",
+                           dead) == 1, m
+        assert node_metric(m, "microshop_redis_node_failovers_total",
+                           promoted, default=0) == 0
+        refreshed = {p: node_metric(m, "microshop_redis_node_slot_"
+                                    "refreshes_total", p, default=0)
+                     for p in cluster.primaries() + [dead]}
+        assert sum(refreshed.values()) == \
+            m["microshop_redis_slot_refreshes_total"], refreshed
         assert node_metric(m, "microshop_redis_node_up", promoted) == 1
         assert node_metric(m, "microshop_redis_node_up", dead, default=0) \
             == 0

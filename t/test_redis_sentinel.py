@@ -293,6 +293,9 @@ def test_failover_under_load(nodes, keys, sentinel):
         # one move, counted once over the workers
         assert m["microshop_redis_failovers_total"] == \
             m0["microshop_redis_failovers_total"] + 1, m
+        # per node: the move to the new primary
+        assert m.get('microshop_redis_node_failovers_total'
+                     '{node="127.0.0.1:%d"}' % new) == 1, m
         assert m.get(redissentinel.node_label(new)) == 1, {
             k: v for k, v in m.items() if "node_up" in k}
         # every worker says it moved (docs/redis.md "Sentinel")
