@@ -16,13 +16,15 @@
  *   node it names);
  * - after a connection error to any node: a dead primary never answers
  *   MOVED, the map of the survivors names its replica once promoted;
- * - every POLL_GAP ms while a primary of the map is unreachable or slots
- *   have no owner (a failover under way), and after a CLUSTERDOWN;
+ * - every POLL_GAP ms while a primary of the map is unreachable (a
+ *   failover under way), every second while slots have no owner, and
+ *   after a CLUSTERDOWN;
  *
  * otherwise never more than once a second, and at most one CLUSTER SLOTS
- * at a time (bounded by connect_timeout=).  A refresh that moves slots away from a
- * primary that was unreachable is a failover (microshop_redis_failovers_
- * total).  Nodes that are no longer primaries are not reconnected.
+ * at a time (bounded by connect_timeout=).  A refresh that moves slots
+ * away from a primary that was unreachable is a failover
+ * (microshop_redis_failovers_total).  Nodes that are no longer primaries
+ * are not reconnected; one a later map makes a primary again is, at once.
  *
  * Redirects, from a command's error reply, at most REDIRECTS per command:
  * MOVED patches the slot and resends; ASK resends once to the node named,
@@ -814,7 +816,6 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
                 /* a primary unreachable: its replica takes over soon */
                 retry = 1;
             }
-
         }
     }
 
@@ -823,10 +824,11 @@ ngx_microshop_redis_cluster_apply(ngx_microshop_redis_t *rd,
                    "%ui uncovered, %ui nodes", &asked->label, changed,
                    uncovered, rd->nnodes);
 
-    /* a failover under way: the survivors' map names the heir soon */
-    cl->polling = (uncovered || retry);
+    /* a failover under way: the survivors' map names the heir soon; slots
+     * without an owner are looked for again too, once a second */
+    cl->polling = retry;
 
-    if (cl->polling) {
+    if (retry || uncovered) {
         cl->wanted = 1;
     }
 
