@@ -36,10 +36,16 @@
  *   so are command deadlines (one timer per connection, on the earliest
  *   deadline of the FIFO).  A connection whose oldest command stays
  *   unanswered for another timeout= after its deadline is dropped.
- * - Nothing reconnects from inside a hiredis callback: contexts are freed
- *   from timers or a posted event, reconnects run from the backoff timer
- *   (100 ms doubling to 5 s, +-20% jitter, reset once ready).  While the
- *   command connection is not ready every command is refused at once.
+ * - No connection is made again from inside a hiredis callback: contexts
+ *   are freed from timers or a posted event, reconnects run from the
+ *   backoff timer (100 ms doubling to 5 s, +-20% jitter, reset once
+ *   ready).  The topology may open another node's connection from a
+ *   callback (conn_open: a Cluster primary a redirect or a map names, the
+ *   primary the sentinels name), never the one being called back, and
+ *   only one that is down with no context (CLOSING is not DOWN).  While a
+ *   command connection is not ready every command for it is refused at
+ *   once, but for a connect the topology asked for: commands wait for it,
+ *   within their deadline.
  * - Handlers run from the event loop, never inside eval().
  *
  * The pub/sub heartbeat.  Nothing else is ever sent on the pub/sub
@@ -742,7 +748,7 @@ ngx_microshop_redis_timer_handler(ngx_event_t *ev)
             return;
         }
 
-        /* commands given during a first connect (a Cluster node opened
+        /* commands given during an asked-for connect (a Cluster node opened
          * on demand) keep their deadlines */
         ngx_microshop_redis_expire(rc);
         return;
@@ -1194,7 +1200,7 @@ ngx_microshop_redis_pong(ngx_microshop_redis_node_t *node,
 
 /*
  * EVALSHA (eval 0) or EVAL with the source (eval 1) of cmd, written (or
- * buffered by hiredis, during a first connect: after the handshake)
+ * buffered by hiredis, during an asked-for connect: after the handshake)
  */
 static ngx_int_t
 ngx_microshop_redis_write(ngx_microshop_redis_conn_t *rc,

@@ -248,7 +248,8 @@ void ngx_microshop_redis_cmd_done(ngx_microshop_redis_cmd_t *cmd,
     ngx_uint_t status, redisReply *reply);
 
 /* a command of the client's own (CLUSTER SLOTS, ROLE, SENTINEL ...) on a
- * ready (or first-connecting) connection; fn gets privdata */
+ * ready connection, or one whose asked-for connect is under way; fn gets
+ * privdata */
 ngx_int_t ngx_microshop_redis_conn_command(ngx_microshop_redis_conn_t *rc,
     redisCallbackFn *fn, void *privdata, int argc, const char **argv,
     const size_t *lens);
