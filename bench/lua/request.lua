@@ -13,6 +13,14 @@
 --                       when set, one Authorization value and one path per
 --                       line, as many of each: request n is sent with the
 --                       n-th pair, in turn (the sellers of bench/run)
+--   BENCH_TOKENS_FILE   when set, a file of tokens, one a line, each sent
+--                       once (Authorization: Bearer <token>): with
+--                       BENCH_WRK_THREADS=T, thread i sends lines i, i+T, ...
+--                       (the cold tokens of bench/run, bench/coldtokens.py)
+--   BENCH_COLD_EVERY    with BENCH_TOKENS_FILE: request n carries the next
+--                       token of the file when n is a multiple of it
+--                       (default 1, every request), the others keep the
+--                       Authorization given with -H (a cached token)
 -- Headers given to wrk with -H (Authorization, ...) are kept, unless
 -- BENCH_AUTHS replaces Authorization.
 
@@ -35,6 +43,11 @@ local paths = lines(os.getenv("BENCH_PATHS"))
 if #auths ~= #paths then
     error("BENCH_AUTHS and BENCH_PATHS must have as many lines")
 end
+local tokens_file = os.getenv("BENCH_TOKENS_FILE")
+if tokens_file == "" then
+    tokens_file = nil
+end
+local cold_every = tonumber(os.getenv("BENCH_COLD_EVERY") or "1") or 1
 if unique == "" then
     unique = nil
 end
@@ -52,15 +65,34 @@ function setup(thread)
     thread:set("thread_id", threads)
 end
 
-if unique or #auths > 0 then
+if unique or #auths > 0 or tokens_file then
     local counter = 0
     local prefix
     local headers = {}
+    local cold = {}
+    local cold_next = 0
+    local cached_auth
 
     function init(args)
         prefix = "bench-" .. tag .. "-" .. tostring(thread_id or 0) .. "-"
         for name, value in pairs(wrk.headers) do
             headers[name] = value
+        end
+        cached_auth = headers["Authorization"]
+        if tokens_file then
+            -- this thread's share of the file (BENCH_WRK_THREADS: wrk -t)
+            local me = (thread_id or 1) - 1
+            local all = tonumber(os.getenv("BENCH_WRK_THREADS") or "1") or 1
+            local n = 0
+            for line in io.lines(tokens_file) do
+                if n % all == me and line ~= "" then
+                    cold[#cold + 1] = "Bearer " .. line
+                end
+                n = n + 1
+            end
+            if #cold == 0 then
+                error("no token in " .. tokens_file)
+            end
         end
     end
 
@@ -75,6 +107,17 @@ if unique or #auths > 0 then
             local i = counter % #auths + 1
             headers["Authorization"] = auths[i]
             path = paths[i]
+        end
+        if tokens_file then
+            if counter % cold_every == 0 then
+                -- a token never sent before (it wraps around when the
+                -- file runs out: bench/run then sees cache hits and
+                -- fails the run)
+                cold_next = cold_next % #cold + 1
+                headers["Authorization"] = cold[cold_next]
+            else
+                headers["Authorization"] = cached_auth
+            end
         end
         return wrk.format(nil, path, headers, nil)
     end
