@@ -311,7 +311,6 @@ ngx_microshop_redis_single_init(ngx_microshop_redis_t *rd)
         return NGX_ERROR;
     }
 
-    node->seed = 1;
     node->listen = (rd->hooks->nchannels != 0);
 
     ngx_microshop_redis_conn_open(&node->cmd);

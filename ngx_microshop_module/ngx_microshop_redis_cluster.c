@@ -150,8 +150,6 @@ ngx_microshop_redis_cluster_init(ngx_microshop_redis_t *rd)
         if (node == NULL) {
             return NGX_ERROR;
         }
-
-        node->seed = 1;
     }
 
     /* every seed at once: the first one ready is asked for the map */

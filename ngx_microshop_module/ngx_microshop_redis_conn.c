@@ -269,7 +269,6 @@ ngx_microshop_redis_node_move(ngx_microshop_redis_node_t *node,
         }
 
         rc->backoff = 0;
-        rc->ever_ready = 0;
         rc->connects = 0;
         rc->reason[0] = '\0';
     }
@@ -923,8 +922,6 @@ ngx_microshop_redis_ready_conn(ngx_microshop_redis_conn_t *rc)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "microshop redis: %V: %s connection ready",
                    &node->label, ngx_microshop_redis_name(rc));
-
-    rc->ever_ready = 1;
 
     if (!rc->sub) {
         if (node->kind == NGX_MICROSHOP_REDIS_NODE_DATA) {

@@ -87,7 +87,6 @@ typedef struct {
     ngx_event_t                    drop;       /* posted: free the context */
     unsigned                       sub:1;      /* the pub/sub connection */
     unsigned                       was_ready:1;
-    unsigned                       ever_ready:1;
     unsigned                       asked:1;    /* the connect under way was
                                                   asked for (conn_open):
                                                   commands may wait for it */
@@ -116,7 +115,6 @@ struct ngx_microshop_redis_node_s {
     unsigned                       listen:1;   /* its pub/sub connection is
                                                   the client's */
     unsigned                       primary:1;  /* Cluster: owns slots */
-    unsigned                       seed:1;     /* from the URL */
 
     /* the pub/sub heartbeat: pings are numbered; hb_acked is the last
      * one that came back (or the last sent before this connection) */
@@ -170,9 +168,6 @@ struct ngx_microshop_redis_s {
                                        NGX_MICROSHOP_REDIS_HB_PREFIX)
                                        + 16];
     unsigned                       destroying:1;
-    unsigned                       synced:1;   /* the ready hook ran since
-                                                  the pub/sub connection
-                                                  was last made */
 };
 
 

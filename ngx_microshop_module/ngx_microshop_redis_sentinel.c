@@ -116,7 +116,6 @@ ngx_microshop_redis_sentinel_init(ngx_microshop_redis_t *rd)
             return NGX_ERROR;
         }
 
-        node->seed = 1;
         ngx_microshop_redis_conn_open(&node->cmd);
         ngx_microshop_redis_conn_open(&node->pubsub);
     }
