@@ -9,31 +9,25 @@
 #include "microshop_base64url.h"
 
 
-static int
-microshop_b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
-}
+/* the value of a base64url character, 255 for any other byte */
+static const unsigned char  microshop_b64url_values[256] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255,
+     52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255, 255, 255, 255,
+    255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
+     15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255,  63,
+    255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
+     41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
 
 
 static size_t
@@ -51,37 +45,68 @@ int
 microshop_b64url_decode(const char *in, size_t len, unsigned char *out,
     size_t outcap, size_t *outlen)
 {
-    int       v;
     size_t    i, n;
     uint32_t  acc;
-    unsigned  bits;
+    unsigned  a, b, c, d;
 
     if (len % 4 == 1 || microshop_b64url_decoded_len(len) > outcap) {
         return -1;
     }
 
-    acc = 0;
-    bits = 0;
     n = 0;
 
-    for (i = 0; i < len; i++) {
-        v = microshop_b64url_value((unsigned char) in[i]);
-        if (v < 0) {
+    /* four characters, three bytes at a time; a value of 255 anywhere
+     * shows in the OR of the four */
+
+    for (i = 0; i + 4 <= len; i += 4) {
+        a = microshop_b64url_values[(unsigned char) in[i]];
+        b = microshop_b64url_values[(unsigned char) in[i + 1]];
+        c = microshop_b64url_values[(unsigned char) in[i + 2]];
+        d = microshop_b64url_values[(unsigned char) in[i + 3]];
+
+        if ((a | b | c | d) & 0xc0) {
             return -1;
         }
 
-        acc = (acc << 6) | (uint32_t) v;
-        bits += 6;
-
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char) (acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
+        acc = ((uint32_t) a << 18) | ((uint32_t) b << 12)
+              | ((uint32_t) c << 6) | d;
+        out[n++] = (unsigned char) (acc >> 16);
+        out[n++] = (unsigned char) (acc >> 8);
+        out[n++] = (unsigned char) acc;
     }
 
-    if (acc != 0) {
-        return -1;
+    /* the rest: 2 characters (1 byte) or 3 (2 bytes); the bits after the
+     * last full byte must be zero */
+
+    switch (len - i) {
+
+    case 0:
+        break;
+
+    case 2:
+        a = microshop_b64url_values[(unsigned char) in[i]];
+        b = microshop_b64url_values[(unsigned char) in[i + 1]];
+
+        if (((a | b) & 0xc0) || (b & 0x0f)) {
+            return -1;
+        }
+
+        out[n++] = (unsigned char) ((a << 2) | (b >> 4));
+        break;
+
+    default: /* 3 */
+        a = microshop_b64url_values[(unsigned char) in[i]];
+        b = microshop_b64url_values[(unsigned char) in[i + 1]];
+        c = microshop_b64url_values[(unsigned char) in[i + 2]];
+
+        if (((a | b | c) & 0xc0) || (c & 0x03)) {
+            return -1;
+        }
+
+        acc = ((uint32_t) a << 10) | ((uint32_t) b << 4) | (c >> 2);
+        out[n++] = (unsigned char) (acc >> 8);
+        out[n++] = (unsigned char) acc;
+        break;
     }
 
     *outlen = n;

@@ -3,39 +3,17 @@
  * logic, no nginx headers), see microshop_token_jws.h.
  */
 
-#include <limits.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
-#include <openssl/rsa.h>
 
 #include "microshop_base64url.h"
 #include "microshop_token_jws.h"
+#include "microshop_token_verifier.h"
 
 
 /* the largest decoded segment of a token of MICROSHOP_JWT_MAX_LEN bytes */
 #define MICROSHOP_JWT_SEG_MAX    (MICROSHOP_JWT_MAX_LEN / 4 * 3 + 3)
-
-
-static const EVP_MD *
-microshop_alg_md(const microshop_alg_info_t *info)
-{
-    switch (info->bits) {
-    case 256:
-        return EVP_sha256();
-    case 384:
-        return EVP_sha384();
-    case 512:
-        return EVP_sha512();
-    default:
-        return NULL;
-    }
-}
 
 
 /* ASCII case-insensitive comparison of s (len bytes) with the C string lit */
@@ -67,194 +45,6 @@ microshop_caseeq(const char *s, size_t len, const char *lit)
     }
 
     return 1;
-}
-
-
-static int
-microshop_verify_hmac(const microshop_key_t *key,
-    const microshop_alg_info_t *info, const unsigned char *data, size_t len,
-    const unsigned char *sig, size_t siglen)
-{
-    int            rc;
-    unsigned int   maclen;
-    unsigned char  mac[EVP_MAX_MD_SIZE];
-
-    if (siglen != info->hash_len || key->secret == NULL
-        || key->secret_len > INT_MAX)
-    {
-        return -1;
-    }
-
-    if (HMAC(microshop_alg_md(info), key->secret, (int) key->secret_len,
-             data, len, mac, &maclen)
-        == NULL)
-    {
-        return -1;
-    }
-
-    rc = (maclen == siglen && CRYPTO_memcmp(mac, sig, siglen) == 0) ? 0 : -1;
-
-    OPENSSL_cleanse(mac, sizeof(mac));
-
-    return rc;
-}
-
-
-static int
-microshop_verify_pkey(const microshop_key_t *key,
-    const microshop_alg_info_t *info, const unsigned char *data, size_t len,
-    const unsigned char *sig, size_t siglen)
-{
-    int           rc;
-    EVP_MD_CTX   *mctx;
-    EVP_PKEY_CTX *pctx;
-
-    if (key->pkey == NULL) {
-        return -1;
-    }
-
-    mctx = EVP_MD_CTX_new();
-    if (mctx == NULL) {
-        return -1;
-    }
-
-    rc = -1;
-    pctx = NULL;
-
-    if (EVP_DigestVerifyInit(mctx, &pctx, microshop_alg_md(info), NULL,
-                             key->pkey)
-        != 1)
-    {
-        goto done;
-    }
-
-    if (info->family == MICROSHOP_FAMILY_RS
-        && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
-    {
-        goto done;
-    }
-
-    if (EVP_DigestVerify(mctx, sig, siglen, data, len) == 1) {
-        rc = 0;
-    }
-
-done:
-
-    EVP_MD_CTX_free(mctx);
-
-    return rc;
-}
-
-
-static int
-microshop_verify_rsa(const microshop_key_t *key,
-    const microshop_alg_info_t *info, const unsigned char *data, size_t len,
-    const unsigned char *sig, size_t siglen)
-{
-    if (key->pkey == NULL || (int) siglen != EVP_PKEY_get_size(key->pkey)) {
-        return -1;
-    }
-
-    return microshop_verify_pkey(key, info, data, len, sig, siglen);
-}
-
-
-/*
- * r and s in [1, n - 1] and s <= n / 2 (n: the order of the key's curve).
- * Of the two valid signatures (r, s) and (r, n - s) of the same token only
- * the one with the low S is taken, so that nobody but the issuer can make
- * a second, different string of a token (signature malleability), unless
- * the key was configured with ecdsa_s=any for an issuer that does not
- * normalize S (docs/directives.md, microshop_jwt_key).
- * Returns 0, -1 (out of range) or -2 (high S).
- */
-static int
-microshop_ecdsa_canonical(const microshop_key_t *key, const BIGNUM *r,
-    const BIGNUM *s)
-{
-    int      rc;
-    BIGNUM  *n;
-
-    n = NULL;
-
-    if (EVP_PKEY_get_bn_param(key->pkey, OSSL_PKEY_PARAM_EC_ORDER, &n) != 1)
-    {
-        return -1;
-    }
-
-    if (BN_is_zero(r) || BN_is_zero(s)
-        || BN_cmp(r, n) >= 0 || BN_cmp(s, n) >= 0
-        || BN_rshift1(n, n) != 1)
-    {
-        rc = -1;
-
-    } else {
-        rc = (BN_cmp(s, n) > 0 && !key->any_s) ? -2 : 0;
-    }
-
-    BN_free(n);
-
-    return rc;
-}
-
-
-/* JWS ECDSA: raw R || S (RFC 7518 3.4) -> DER ECDSA-Sig-Value */
-static int
-microshop_verify_ecdsa(const microshop_key_t *key,
-    const microshop_alg_info_t *info, const unsigned char *data, size_t len,
-    const unsigned char *sig, size_t siglen)
-{
-    int             derlen, rc;
-    size_t          i;
-    BIGNUM         *r, *s;
-    ECDSA_SIG      *esig;
-    unsigned char   der[2 * MICROSHOP_EC_COORD_MAX + 16];
-    unsigned char  *p;
-
-    if (siglen != 2 * info->coord_len || key->pkey == NULL) {
-        return -1;
-    }
-
-    for (i = 0; i < siglen; i++) {
-        if (sig[i] != 0) {
-            break;
-        }
-    }
-
-    if (i == siglen) {
-        return -1;
-    }
-
-    r = BN_bin2bn(sig, (int) info->coord_len, NULL);
-    s = BN_bin2bn(sig + info->coord_len, (int) info->coord_len, NULL);
-    esig = ECDSA_SIG_new();
-
-    rc = (r == NULL || s == NULL) ? -1 : microshop_ecdsa_canonical(key, r, s);
-
-    if (rc != 0 || esig == NULL || ECDSA_SIG_set0(esig, r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        ECDSA_SIG_free(esig);
-        return (rc != 0) ? rc : -1;
-    }
-
-    /* esig owns r and s now */
-
-    derlen = i2d_ECDSA_SIG(esig, NULL);
-    if (derlen <= 0 || (size_t) derlen > sizeof(der)) {
-        ECDSA_SIG_free(esig);
-        return -1;
-    }
-
-    p = der;
-    derlen = i2d_ECDSA_SIG(esig, &p);
-    ECDSA_SIG_free(esig);
-
-    if (derlen <= 0) {
-        return -1;
-    }
-
-    return microshop_verify_pkey(key, info, data, len, der, (size_t) derlen);
 }
 
 
@@ -308,7 +98,6 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
     const char                  *why;
     microshop_alg_t              alg;
     const microshop_key_t       *key, *k;
-    const microshop_alg_info_t  *info;
     unsigned char                hbuf[MICROSHOP_JWT_SEG_MAX];
     unsigned char                pbuf[MICROSHOP_JWT_SEG_MAX];
     unsigned char                sbuf[MICROSHOP_JWT_SEG_MAX];
@@ -458,25 +247,8 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
         }
     }
 
-    info = microshop_alg_info(alg);
-
-    switch (info->family) {
-    case MICROSHOP_FAMILY_HS:
-        rc = microshop_verify_hmac(key, info, (const unsigned char *) token,
-                                   d2, sbuf, slen);
-        break;
-    case MICROSHOP_FAMILY_RS:
-        rc = microshop_verify_rsa(key, info, (const unsigned char *) token,
-                                  d2, sbuf, slen);
-        break;
-    case MICROSHOP_FAMILY_ES:
-        rc = microshop_verify_ecdsa(key, info, (const unsigned char *) token,
-                                    d2, sbuf, slen);
-        break;
-    default:
-        rc = -1;
-        break;
-    }
+    rc = microshop_verifier_verify(key, (const unsigned char *) token, d2,
+                                   sbuf, slen);
 
     if (rc != 0) {
         why = (rc == -2) ? "non-canonical ECDSA signature (high S)"

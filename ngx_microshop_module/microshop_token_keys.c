@@ -12,6 +12,7 @@
 
 #include "microshop_token_keys.h"
 #include "microshop_token_str.h"
+#include "microshop_token_verifier.h"
 
 
 #define MICROSHOP_RSA_MIN_BITS   2048
@@ -99,6 +100,7 @@ microshop_strndup(const char *s, size_t n)
 static void
 microshop_key_clear(microshop_key_t *key)
 {
+    microshop_verifier_free(key);
     free(key->kid);
     free(key->source);
     EVP_PKEY_free(key->pkey);
@@ -234,6 +236,13 @@ microshop_keyset_push(microshop_keyset_t *ks, const char *kid,
     key->pkey = pkey;
     key->secret = secret;
     key->secret_len = secret_len;
+
+    /* what every verification with this key needs, made once */
+
+    if (microshop_verifier_create(key, why, whylen) != 0) {
+        microshop_key_clear(key);
+        return -1;
+    }
 
     ks->nkeys++;
 

@@ -29,6 +29,9 @@ microshop_alg_t microshop_alg_from_name(const char *name, size_t len);
 const char *microshop_alg_name(microshop_alg_t alg);
 
 
+/* the signature check of a key, set up once (microshop_token_verifier.h) */
+typedef struct microshop_verifier_s  microshop_verifier_t;
+
 typedef struct {
     char             *kid;         /* NUL-terminated, NULL when none */
     microshop_alg_t   alg;         /* exactly one alg per key */
@@ -37,6 +40,7 @@ typedef struct {
     size_t            secret_len;
     char             *source;      /* file it came from (messages, audit) */
     int               any_s;       /* ES*: a high S is taken too (ecdsa_s=any) */
+    microshop_verifier_t  *verifier;  /* made by microshop_keyset_push */
 } microshop_key_t;
 
 typedef struct {

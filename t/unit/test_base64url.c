@@ -237,6 +237,90 @@ test_json(void **state)
 }
 
 
+/* the decoder as it was first written, one character at a time: the
+ * reference the block decoder must agree with */
+static int
+ref_decode(const char *in, size_t len, unsigned char *out, size_t *outlen)
+{
+    int       v;
+    size_t    i, n;
+    uint32_t  acc;
+    unsigned  bits;
+    char      ch;
+
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        ch = in[i];
+        v = (ch >= 'A' && ch <= 'Z') ? ch - 'A'
+            : (ch >= 'a' && ch <= 'z') ? ch - 'a' + 26
+            : (ch >= '0' && ch <= '9') ? ch - '0' + 52
+            : ch == '-' ? 62 : ch == '_' ? 63 : -1;
+
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+
+    if (acc != 0) {
+        return -1;
+    }
+
+    *outlen = n;
+    return 0;
+}
+
+
+/* random strings over the alphabet and some bytes outside it */
+static void
+test_block_decoder_matches_reference(void **state)
+{
+    int            i, rc, want;
+    size_t         len, j, n, m;
+    char           in[64];
+    unsigned char  out[64], ref[64];
+    static const char  chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        "AQgw=+/. \x80";
+
+    srand(7);
+
+    for (i = 0; i < 200000; i++) {
+        len = (size_t) rand() % 24;
+
+        for (j = 0; j < len; j++) {
+            /* mostly the alphabet, now and then another byte */
+            in[j] = (rand() % 50) ? chars[rand() % 64]
+                                  : chars[rand() % (sizeof(chars) - 1)];
+        }
+
+        want = ref_decode(in, len, ref, &m);
+        rc = microshop_b64url_decode(in, len, out, sizeof(out), &n);
+        assert_int_equal(rc, want);
+
+        if (rc == 0) {
+            assert_int_equal(n, m);
+            assert_memory_equal(out, ref, n);
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -247,6 +331,7 @@ main(void)
         cmocka_unit_test(test_outcap),
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_block_decoder_matches_reference),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
