@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 
 #include "microshop_base64url.h"
+#include "microshop_json_parse.h"
 #include "microshop_token_jws.h"
 #include "microshop_token_verifier.h"
 
@@ -68,23 +69,6 @@ microshop_typ_ok(json_t *typ)
     return microshop_caseeq(s, n, "JWT")
            || microshop_caseeq(s, n, "at+jwt")
            || microshop_caseeq(s, n, "application/at+jwt");
-}
-
-
-static json_t *
-microshop_json_object(const unsigned char *data, size_t len)
-{
-    json_t        *v;
-    json_error_t   jerr;
-
-    v = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
-
-    if (v != NULL && !json_is_object(v)) {
-        json_decref(v);
-        return NULL;
-    }
-
-    return v;
 }
 
 
@@ -167,7 +151,8 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
         goto failed;
     }
 
-    header = microshop_json_object(hbuf, hlen);
+    /* the header and the claims: one pass each (microshop_json_parse.h) */
+    header = microshop_json_parse_object(hbuf, hlen);
     if (header == NULL) {
         why = "invalid token header";
         goto failed;
@@ -258,7 +243,7 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
 
     /* the claims are parsed only once the signature holds */
 
-    claims = microshop_json_object(pbuf, plen);
+    claims = microshop_json_parse_object(pbuf, plen);
     if (claims == NULL) {
         why = "invalid token claims";
         goto failed;

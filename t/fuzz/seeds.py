@@ -131,6 +131,18 @@ def claims():
             b'{"exp":' + b"9" * 40 + b"}"]
 
 
+def json_docs():
+    """The one-pass JSON reader (fuzz_json.c): the claims, and what
+    jansson and RFC 8259 disagree or are picky about."""
+    return claims() + [
+        b'{"a":"\\u00e9\\ud83d\\ude00","b":"\xc3\xa9"}',
+        b'{"a":"\\u0000"}', b'{"a":"\\ud800"}', b'{"a":"\xc0\xaf"}',
+        b'{"a":1,"a":2}', b'{"o":{"k":[1,{"k":2,"k":3}]}}',
+        b'{"a":-0,"b":0e0,"c":1e400,"d":01,"e":9223372036854775808}',
+        b'{"a":1}\x00', b' {"a" : [ true , false , null ] } ',
+        b'{"a":' + b'[' * 70 + b']' * 70 + b'}']
+
+
 def redirect():
     return [b"MOVED 3999 127.0.0.1:6381", b"ASK 3999 127.0.0.1:6381",
             b"MOVED 1 ::1:7000", b"MOVED 5 :7000", b"MOVED 16384 h:1",
@@ -226,6 +238,7 @@ def main():
     write("redirect", redirect())
     write("jws", jws())
     write("claims", claims())
+    write("json", json_docs())
     rsa_key, ec_keys = keys()
     write("jwks", jwks(rsa_key, ec_keys))
     write("pem", pem(rsa_key, ec_keys))
