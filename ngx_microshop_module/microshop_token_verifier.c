@@ -6,7 +6,9 @@
 /* EC_GROUP_precompute_mult and EC_POINT_get_Jprojective_coordinates_GFp:
  * deprecated in OpenSSL 3.0, with no replacement for a table of multiples
  * of a point other than the curve's generator */
-#define OPENSSL_SUPPRESS_DEPRECATED  1
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
 
 #include <stdlib.h>
 #include <string.h>
