@@ -5,8 +5,11 @@
 
 /* EC_GROUP_precompute_mult and EC_POINT_get_Jprojective_coordinates_GFp:
  * deprecated in OpenSSL 3.0, with no replacement for a table of multiples
- * of a point other than the curve's generator */
+ * of a point other than the curve's generator; the ASan build includes
+ * nginx's headers first (t/asan/ngx_microshop_asan.h), which define it */
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
 #define OPENSSL_SUPPRESS_DEPRECATED  1
+#endif
 
 #include <stdlib.h>
 #include <string.h>
