@@ -61,6 +61,8 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_token_verifications_total" },
     { NGX_MICROSHOP_COUNTER_TOKEN_CACHE_HITS,
       "microshop_token_cache_hits_total" },
+    { NGX_MICROSHOP_COUNTER_TOKEN_CACHE_EVICTIONS,
+      "microshop_token_cache_evictions_total" },
     { NGX_MICROSHOP_COUNTER_RATE_LIMITED, "microshop_rate_limited_total" },
     { NGX_MICROSHOP_COUNTER_RATE_DRY_RUN,
       "microshop_rate_limited_dry_run_total" },
@@ -196,7 +198,11 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     "# TYPE microshop_zone_reserve_bytes gauge\n"                            \
     "microshop_zone_reserve_bytes %uz\n"                                     \
     "# TYPE microshop_zone_seller_quota_bytes gauge\n"                       \
-    "microshop_zone_seller_quota_bytes %uz\n"
+    "microshop_zone_seller_quota_bytes %uz\n"                                \
+    "# TYPE microshop_token_cache_bytes gauge\n"                             \
+    "microshop_token_cache_bytes %uA\n"                                      \
+    "# TYPE microshop_token_cache_bound_bytes gauge\n"                       \
+    "microshop_token_cache_bound_bytes %uz\n"
 #define NGX_MICROSHOP_STATUS_REDIS                                            \
     "# TYPE microshop_redis_up gauge\nmicroshop_redis_up %d\n"              \
     "# TYPE microshop_redis_connections gauge\n"                            \
@@ -382,7 +388,9 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
 
     p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ROOM,
                      mmcf->zone->sh->room, mmcf->zone->sh->reserve,
-                     mmcf->zone->sh->quota);
+                     mmcf->zone->sh->quota,
+                     mmcf->zone->sh->bytes[NGX_MICROSHOP_KIND_TOKEN],
+                     mmcf->zone->sh->token_bound);
 
     p = ngx_microshop_status_redis(p, last, c);
     p = ngx_microshop_status_nodes(p, last, mmcf->zone->sh->redis_nodes);
@@ -442,7 +450,7 @@ ngx_microshop_status_size(void)
 
     len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BYTES_HEAD)
            + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ROOM)
-           + 3 * NGX_ATOMIC_T_LEN;
+           + 5 * NGX_ATOMIC_T_LEN;
 
     len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REDIS)
            + NGX_INT_T_LEN + NGX_ATOMIC_T_LEN;

@@ -111,7 +111,10 @@ typedef enum {
 
     NGX_MICROSHOP_COUNTER_STORE_ERRORS,
     NGX_MICROSHOP_COUNTER_STORE_LATE,
-    NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS,
+    NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS,  /* cache records evicted for
+                                              a record that is no token */
+    NGX_MICROSHOP_COUNTER_TOKEN_CACHE_EVICTIONS, /* tokens evicted for a
+                                              token, within token_cache= */
     NGX_MICROSHOP_COUNTER_ZONE_FULL,
     NGX_MICROSHOP_COUNTER_QUOTA_IDEM,
     NGX_MICROSHOP_COUNTER_QUOTA_EVENTS,

@@ -879,11 +879,13 @@ ngx_microshop_policy_zone(ngx_http_request_t *r,
     }
 
     /* the shares as the zone applies them, in bytes */
-    return json_pack("{s:{s:o, s:I, s:I, s:I}}", "zone",
+    return json_pack("{s:{s:o, s:I, s:I, s:I, s:I}}", "zone",
                      "name", ngx_microshop_json_str(&mmcf->zone->name),
                      "size", (json_int_t) mmcf->zone->size,
                      "seller_quota", (json_int_t) mmcf->zone->sh->quota,
-                     "reserve", (json_int_t) mmcf->zone->sh->reserve);
+                     "reserve", (json_int_t) mmcf->zone->sh->reserve,
+                     "token_cache",
+                     (json_int_t) mmcf->zone->sh->token_bound);
 }
 
 

@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000cULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000dULL
 
 /* one bucket of the index (a 4-byte reference) per this many bytes */
 #define NGX_MICROSHOP_ZONE_BUCKET_BYTES  128
@@ -25,6 +25,8 @@
 #define NGX_MICROSHOP_ZONE_QUOTA_PERCENT    25    /* of the room */
 #define NGX_MICROSHOP_ZONE_RESERVE_PERCENT  10
 #define NGX_MICROSHOP_ZONE_RESERVE_MAX  90
+#define NGX_MICROSHOP_ZONE_TOKENS_PERCENT   25
+#define NGX_MICROSHOP_ZONE_TOKENS_MAX   90
 
 /* expired records dropped per queue when the zone is full */
 #define NGX_MICROSHOP_ZONE_EXPIRE_BATCH  64
@@ -52,6 +54,7 @@ typedef char  ngx_microshop_rec_layout[
     (offsetof(ngx_microshop_rec_t, queue) == 0
      && NGX_MICROSHOP_REC_HEADER == 32
      && offsetof(ngx_microshop_sh_t, lru) % 8 == 0
+     && offsetof(ngx_microshop_sh_t, tokens) % 8 == 0
      && offsetof(ngx_microshop_sh_t, queue) % 8 == 0) ? 1 : -1];
 
 
@@ -74,7 +77,8 @@ typedef char  ngx_microshop_kind_flags_complete[
 
 
 static char *ngx_microshop_zone_share(ngx_conf_t *cf, ngx_str_t *value,
-    size_t skip, ngx_uint_t max_percent, ngx_microshop_share_t *share);
+    size_t skip, ngx_uint_t min_percent, ngx_uint_t max_percent,
+    ngx_microshop_share_t *share);
 static ngx_int_t ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_microshop_zone_shares(ngx_microshop_zone_t *zone);
@@ -100,8 +104,16 @@ static void ngx_microshop_zone_link_rec(ngx_microshop_zone_t *zone,
 static void ngx_microshop_zone_account(ngx_microshop_zone_t *zone,
     ngx_microshop_rec_t *rec, ngx_uint_t add);
 static ngx_microshop_rec_t *ngx_microshop_zone_alloc(
-    ngx_microshop_zone_t *zone, size_t size, ngx_uint_t flags, int64_t now);
-static ngx_uint_t ngx_microshop_zone_evict(ngx_microshop_zone_t *zone);
+    ngx_microshop_zone_t *zone, ngx_uint_t kind, size_t size,
+    ngx_uint_t flags, int64_t now);
+static ngx_microshop_rec_t *ngx_microshop_zone_alloc_token(
+    ngx_microshop_zone_t *zone, size_t size, int64_t now);
+static void ngx_microshop_zone_full(ngx_microshop_zone_t *zone, size_t size,
+    ngx_uint_t flags);
+static ngx_uint_t ngx_microshop_zone_evict(ngx_microshop_zone_t *zone,
+    ngx_uint_t cache);
+static ngx_uint_t ngx_microshop_zone_evict_last(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *head);
 static ngx_microshop_rec_t *ngx_microshop_zone_tenant(
     ngx_microshop_zone_t *zone, u_char *key, size_t len, ngx_uint_t create,
     int64_t now);
@@ -174,7 +186,7 @@ ngx_microshop_zone_node(ngx_microshop_zone_t *zone, ngx_str_t *name)
 
 /*
  * microshop_zone name=NAME size=SIZE [seller_quota=N%|SIZE]
- *                [reserve=N%|SIZE]
+ *                [reserve=N%|SIZE] [token_cache=N%|SIZE]
  *
  * As nginx's ngx_conf_set_* handlers do, the zone is stored at cmd->offset
  * of conf; cmd->post is the module that owns the shared memory (its tag).
@@ -183,10 +195,11 @@ ngx_microshop_zone_node(ngx_microshop_zone_t *zone, ngx_str_t *name)
 char *
 ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    char                   *larger;
     ssize_t                 size;
     ngx_str_t              *value, name, s;
     ngx_uint_t              i;
-    ngx_microshop_share_t   quota, reserve;
+    ngx_microshop_share_t   quota, reserve, tokens;
     ngx_microshop_zone_t  **zp;
 
     zp = (ngx_microshop_zone_t **) ((u_char *) conf + cmd->offset);
@@ -203,6 +216,8 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     quota.percent = NGX_MICROSHOP_ZONE_QUOTA_PERCENT;
     reserve.size = 0;
     reserve.percent = NGX_MICROSHOP_ZONE_RESERVE_PERCENT;
+    tokens.size = 0;
+    tokens.percent = NGX_MICROSHOP_ZONE_TOKENS_PERCENT;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -254,7 +269,7 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "seller_quota=", 13) == 0) {
-            if (ngx_microshop_zone_share(cf, &value[i], 13, 100, &quota)
+            if (ngx_microshop_zone_share(cf, &value[i], 13, 0, 100, &quota)
                 != NGX_CONF_OK)
             {
                 return NGX_CONF_ERROR;
@@ -271,9 +286,21 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "reserve=", 8) == 0) {
-            if (ngx_microshop_zone_share(cf, &value[i], 8,
+            if (ngx_microshop_zone_share(cf, &value[i], 8, 0,
                                          NGX_MICROSHOP_ZONE_RESERVE_MAX,
                                          &reserve)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "token_cache=", 12) == 0) {
+            if (ngx_microshop_zone_share(cf, &value[i], 12, 1,
+                                         NGX_MICROSHOP_ZONE_TOKENS_MAX,
+                                         &tokens)
                 != NGX_CONF_OK)
             {
                 return NGX_CONF_ERROR;
@@ -301,11 +328,14 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (quota.size > (size_t) size || reserve.size >= (size_t) size) {
+    larger = (quota.size > (size_t) size) ? "seller_quota="
+             : (reserve.size >= (size_t) size) ? "reserve="
+             : (tokens.size > (size_t) size) ? "token_cache=" : NULL;
+
+    if (larger) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" of zone \"%V\" is larger than its "
-                           "size", quota.size > (size_t) size
-                                   ? "seller_quota=" : "reserve=", &name);
+                           "size", larger, &name);
         return NGX_CONF_ERROR;
     }
 
@@ -316,16 +346,21 @@ ngx_microshop_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     (*zp)->quota = quota;
     (*zp)->reserve = reserve;
+    (*zp)->tokens = tokens;
 
     return NGX_CONF_OK;
 }
 
 
-/* N% (0 .. max_percent) or a SIZE, after skip bytes of "KEY=" */
+/*
+ * N% (min_percent .. max_percent) or a SIZE, after skip bytes of "KEY=";
+ * with a min_percent, a SIZE of 0 is refused too
+ */
 
 static char *
 ngx_microshop_zone_share(ngx_conf_t *cf, ngx_str_t *value, size_t skip,
-    ngx_uint_t max_percent, ngx_microshop_share_t *share)
+    ngx_uint_t min_percent, ngx_uint_t max_percent,
+    ngx_microshop_share_t *share)
 {
     ssize_t    size;
     ngx_int_t  n;
@@ -337,12 +372,10 @@ ngx_microshop_zone_share(ngx_conf_t *cf, ngx_str_t *value, size_t skip,
     if (s.len > 1 && s.data[s.len - 1] == '%') {
         n = ngx_atoi(s.data, s.len - 1);
 
-        if (n == NGX_ERROR || (ngx_uint_t) n > max_percent) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"%V\": a percent from 0%% to "
-                               "%ui%% of the zone, or a size",
-                               value, max_percent);
-            return NGX_CONF_ERROR;
+        if (n == NGX_ERROR || (ngx_uint_t) n < min_percent
+            || (ngx_uint_t) n > max_percent)
+        {
+            goto invalid;
         }
 
         share->size = 0;
@@ -352,17 +385,22 @@ ngx_microshop_zone_share(ngx_conf_t *cf, ngx_str_t *value, size_t skip,
 
     size = ngx_parse_size(&s);
 
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"%V\": a percent from 0%% to %ui%% of "
-                           "the zone, or a size", value, max_percent);
-        return NGX_CONF_ERROR;
+    if (size == NGX_ERROR || (size == 0 && min_percent)) {
+        goto invalid;
     }
 
     share->size = size;
     share->percent = 0;
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"%V\": a percent from %ui%% to %ui%% of "
+                       "the zone, or a size", value, min_percent,
+                       max_percent);
+    return NGX_CONF_ERROR;
 }
 
 
@@ -381,6 +419,7 @@ ngx_microshop_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     zone->size = size;
     zone->quota.percent = NGX_MICROSHOP_ZONE_QUOTA_PERCENT;
     zone->reserve.percent = NGX_MICROSHOP_ZONE_RESERVE_PERCENT;
+    zone->tokens.percent = NGX_MICROSHOP_ZONE_TOKENS_PERCENT;
 
     zone->shm_zone = ngx_shared_memory_add(cf, name, size, tag);
     if (zone->shm_zone == NULL) {
@@ -425,7 +464,8 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
 
-        /* seller_quota= and reserve= may change with a reload */
+        /* seller_quota=, reserve= and token_cache= may change with a
+         * reload */
         ngx_microshop_zone_shares(zone);
         return NGX_OK;
     }
@@ -455,6 +495,7 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_microshop_link_init(zone, &zone->sh->lru);
+    ngx_microshop_link_init(zone, &zone->sh->tokens);
 
     for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
         ngx_microshop_link_init(zone, &zone->sh->queue[k]);
@@ -485,7 +526,7 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 static void
 ngx_microshop_zone_shares(ngx_microshop_zone_t *zone)
 {
-    size_t               quota, reserve;
+    size_t               quota, reserve, tokens;
     ngx_microshop_sh_t  *sh;
 
     sh = zone->sh;
@@ -494,9 +535,14 @@ ngx_microshop_zone_shares(ngx_microshop_zone_t *zone)
                                     : zone->reserve.size;
     quota = zone->quota.percent ? sh->room / 100 * zone->quota.percent
                                 : zone->quota.size;
+    tokens = zone->tokens.percent ? sh->room / 100 * zone->tokens.percent
+                                  : zone->tokens.size;
 
     sh->reserve = ngx_min(reserve, sh->room);
     sh->quota = ngx_min(quota, sh->room);
+
+    /* tokens are never RESERVE: what the reserve leaves is their most */
+    sh->token_bound = ngx_min(tokens, sh->room - sh->reserve);
 }
 
 
@@ -513,6 +559,10 @@ ngx_microshop_zone_hash(ngx_uint_t kind, u_char *key, size_t len)
 static ngx_microshop_link_t *
 ngx_microshop_zone_queue(ngx_microshop_zone_t *zone, ngx_uint_t kind)
 {
+    if (kind == NGX_MICROSHOP_KIND_TOKEN) {
+        return &zone->sh->tokens;
+    }
+
     return NGX_MICROSHOP_KIND_EVICTABLE(kind) ? &zone->sh->lru
                                               : &zone->sh->queue[kind];
 }
@@ -665,7 +715,7 @@ ngx_microshop_zone_insert_as(ngx_microshop_zone_t *zone, ngx_uint_t kind,
         return NULL;
     }
 
-    rec = ngx_microshop_zone_alloc(zone, size, flags, now);
+    rec = ngx_microshop_zone_alloc(zone, kind, size, flags, now);
     if (rec == NULL) {
         return NULL;
     }
@@ -729,7 +779,7 @@ ngx_microshop_zone_replace(ngx_microshop_zone_t *zone,
     /* out of its queue meanwhile, so that no eviction takes it */
     ngx_microshop_link_remove(zone, &rec->queue);
 
-    nrec = ngx_microshop_zone_alloc(zone, size, flags, now);
+    nrec = ngx_microshop_zone_alloc(zone, rec->kind, size, flags, now);
 
     if (nrec) {
         ngx_memcpy(nrec, rec, NGX_MICROSHOP_REC_HEADER + rec->key_len);
@@ -951,28 +1001,109 @@ ngx_microshop_zone_account(ngx_microshop_zone_t *zone,
 
 
 /*
- * Room for size bytes: a record that is not RESERVE fits only while the
- * records that are not take at most room - reserve.  When there is no
- * room, the expired records of every queue go first, then the least
- * recently used caches, one by one.
+ * Room for size bytes (docs/operations.md "The token cache's share"): a
+ * record that is not RESERVE fits only while the records that are not
+ * take at most room - reserve; the other caches (inventory, event ids)
+ * only while they and the rest but tokens take at most room - reserve -
+ * token_bound, so that they never hold the tokens' share.  When there is
+ * no room, the expired records of every queue go first, then, for a
+ * record that is no cache, the least recently used tokens (the cheapest
+ * to rebuild: one signature check), then the least recently used other
+ * caches, one by one.  A token only ever makes room from tokens
+ * (ngx_microshop_zone_alloc_token()).
  */
 
 static ngx_microshop_rec_t *
-ngx_microshop_zone_alloc(ngx_microshop_zone_t *zone, size_t size,
-    ngx_uint_t flags, int64_t now)
+ngx_microshop_zone_alloc(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    size_t size, ngx_uint_t flags, int64_t now)
 {
-    size_t               slot, max;
-    ngx_uint_t           k, expired;
+    size_t               slot, max, others;
+    ngx_uint_t           k, cache, expired;
+    ngx_microshop_sh_t  *sh;
     ngx_microshop_rec_t *rec;
 
+    if (kind == NGX_MICROSHOP_KIND_TOKEN) {
+        return ngx_microshop_zone_alloc_token(zone, size, now);
+    }
+
+    sh = zone->sh;
     slot = ngx_microshop_zone_slot(zone, size);
-    max = zone->sh->room - zone->sh->reserve;
+    max = sh->room - sh->reserve;
+    cache = NGX_MICROSHOP_KIND_EVICTABLE(kind);
     expired = 0;
 
     for ( ;; ) {
 
+        /* what the records that are neither RESERVE nor tokens take */
+        others = sh->shared - sh->bytes[NGX_MICROSHOP_KIND_TOKEN];
+
         if ((flags & NGX_MICROSHOP_REC_RESERVE)
-            || zone->sh->shared + slot <= max)
+            || (sh->shared + slot <= max
+                && (!cache || others + slot <= max - sh->token_bound)))
+        {
+            rec = ngx_slab_alloc_locked(zone->shpool, size);
+            if (rec) {
+                return rec;
+            }
+        }
+
+        if (!expired) {
+            expired = 1;
+
+            for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
+                /* event ids are on the inventory's queue, expired there */
+                if (k != NGX_MICROSHOP_KIND_EVENT) {
+                    (void) ngx_microshop_zone_expire(zone, k, now,
+                                               NGX_MICROSHOP_ZONE_EXPIRE_BATCH);
+                }
+            }
+
+            continue;
+        }
+
+        if (!ngx_microshop_zone_evict(zone, cache)) {
+            break;
+        }
+    }
+
+    ngx_microshop_zone_full(zone, size, flags);
+
+    return NULL;
+}
+
+
+/*
+ * Room for a token within token_cache= (sh->token_bound) and within what
+ * the reserve leaves: expired tokens go first, then the least recently
+ * used ones; never a record of another kind.  NULL when even without
+ * tokens there is no room: the token is not cached.
+ */
+
+static ngx_microshop_rec_t *
+ngx_microshop_zone_alloc_token(ngx_microshop_zone_t *zone, size_t size,
+    int64_t now)
+{
+    size_t               slot, max;
+    ngx_uint_t           expired;
+    ngx_microshop_sh_t  *sh;
+    ngx_microshop_rec_t *rec;
+
+    sh = zone->sh;
+    slot = ngx_microshop_zone_slot(zone, size);
+    max = sh->room - sh->reserve;
+
+    if (slot > sh->token_bound) {
+        /* larger than the whole share: never cached, nothing evicted */
+        zone->refused = NGX_MICROSHOP_ZONE_FULL;
+        return NULL;
+    }
+
+    expired = 0;
+
+    for ( ;; ) {
+
+        if (sh->bytes[NGX_MICROSHOP_KIND_TOKEN] + slot <= sh->token_bound
+            && sh->shared + slot <= max)
         {
             rec = ngx_slab_alloc_locked(zone->shpool, size);
             if (rec) {
@@ -986,22 +1117,29 @@ ngx_microshop_zone_alloc(ngx_microshop_zone_t *zone, size_t size,
             (void) ngx_microshop_zone_expire(zone, NGX_MICROSHOP_KIND_TOKEN,
                                              now,
                                              NGX_MICROSHOP_ZONE_EXPIRE_BATCH);
-
-            for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
-                if (!NGX_MICROSHOP_KIND_EVICTABLE(k)) {
-                    (void) ngx_microshop_zone_expire(zone, k, now,
-                                               NGX_MICROSHOP_ZONE_EXPIRE_BATCH);
-                }
-            }
-
             continue;
         }
 
-        if (!ngx_microshop_zone_evict(zone)) {
+        if (!ngx_microshop_zone_evict_last(zone, &sh->tokens)) {
             break;
         }
+
+        ngx_microshop_zone_count(zone,
+                                 NGX_MICROSHOP_COUNTER_TOKEN_CACHE_EVICTIONS,
+                                 1);
     }
 
+    /* no token left, and the others hold the room */
+    ngx_microshop_zone_full(zone, size, 0);
+
+    return NULL;
+}
+
+
+static void
+ngx_microshop_zone_full(ngx_microshop_zone_t *zone, size_t size,
+    ngx_uint_t flags)
+{
     zone->refused = NGX_MICROSHOP_ZONE_FULL;
     ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_FULL, 1);
 
@@ -1015,26 +1153,39 @@ ngx_microshop_zone_alloc(ngx_microshop_zone_t *zone, size_t size,
                       (flags & NGX_MICROSHOP_REC_RESERVE)
                       ? "" : " outside its reserve=");
     }
-
-    return NULL;
 }
 
 
-/* the least recently used cache record goes; 0 when there is none */
+/*
+ * The least recently used token, else other cache record, goes; for a
+ * cache, only one of the other caches: tokens are not in its room.
+ * 0 when there is none.
+ */
 
 static ngx_uint_t
-ngx_microshop_zone_evict(ngx_microshop_zone_t *zone)
+ngx_microshop_zone_evict(ngx_microshop_zone_t *zone, ngx_uint_t cache)
 {
-    ngx_microshop_link_t  *lru;
-
-    lru = &zone->sh->lru;
-
-    if (lru->prev == ngx_microshop_ref(zone, lru)) {
+    if ((cache || !ngx_microshop_zone_evict_last(zone, &zone->sh->tokens))
+        && !ngx_microshop_zone_evict_last(zone, &zone->sh->lru))
+    {
         return 0;
     }
 
-    ngx_microshop_zone_delete(zone, ngx_microshop_ptr(zone, lru->prev));
     ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_ZONE_EVICTIONS, 1);
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_microshop_zone_evict_last(ngx_microshop_zone_t *zone,
+    ngx_microshop_link_t *head)
+{
+    if (head->prev == ngx_microshop_ref(zone, head)) {
+        return 0;
+    }
+
+    ngx_microshop_zone_delete(zone, ngx_microshop_ptr(zone, head->prev));
 
     return 1;
 }
@@ -1069,7 +1220,8 @@ ngx_microshop_zone_tenant(ngx_microshop_zone_t *zone, u_char *key, size_t len,
     size = NGX_MICROSHOP_REC_HEADER + ngx_align(len, 8)
            + sizeof(ngx_microshop_tenant_t);
 
-    rec = ngx_microshop_zone_alloc(zone, size, NGX_MICROSHOP_REC_RESERVE, now);
+    rec = ngx_microshop_zone_alloc(zone, NGX_MICROSHOP_KIND_TENANT, size,
+                                   NGX_MICROSHOP_REC_RESERVE, now);
     if (rec == NULL) {
         return NULL;
     }

@@ -11,10 +11,12 @@
  * offset in the zone / 8), so a record's bookkeeping is 32 bytes and a
  * rate-limit record fits a 64-byte slot (docs/operations.md "Sizing").
  *
- * Records expire at a wall-clock time.  The caches (verified tokens,
- * inventory, webhook event ids) share one LRU queue, as nginx's limit_req
- * keeps its LRU; when a record does not fit, expired records go first,
- * then the least recently used cache records, whatever their kind.  Every
+ * Records expire at a wall-clock time.  The caches are kept on LRU queues,
+ * as nginx's limit_req keeps its LRU: verified tokens on one of their own,
+ * the inventory cache and webhook event ids on another.  When a record
+ * does not fit, expired records go first; then a token evicts tokens
+ * only, another cache evicts other caches only, and any other record
+ * evicts tokens, then other caches, least recently used first.  Every
  * other kind is never evicted: rate-limit state only expires when its
  * bucket is full again, and revocations, idempotency records, stock and
  * holds live until they expire or are deleted.
@@ -28,7 +30,13 @@
  *                  per tenant and per class (idempotency records; events:
  *                  webhook event ids and the versions of stock records
  *                  that only events made).  The tenant of a charged record
- *                  is its key up to the first '\n' (ngx_microshop_store_key).
+ *                  is its key up to the first '\n' (ngx_microshop_store_key);
+ *   token_cache=   what verified tokens may take of the room that is not
+ *                  the reserve: a new token evicts least recently used
+ *                  tokens, never another kind, to stay within it, and the
+ *                  other caches never take it; rate-limit state and
+ *                  stored answers may, evicting tokens
+ *                  (docs/operations.md "The token cache's share").
  *
  * The zone also holds the metrics counters, so they are summed over all
  * workers and survive `nginx -s reload`.
@@ -122,7 +130,8 @@ typedef struct {
 typedef struct {
     ngx_uint_t                magic;      /* layout version */
 
-    ngx_microshop_link_t      lru;        /* the caches, one LRU */
+    ngx_microshop_link_t      lru;        /* inventory and event ids */
+    ngx_microshop_link_t      tokens;     /* verified tokens, their LRU */
     ngx_microshop_link_t      queue[NGX_MICROSHOP_KIND_MAX];  /* the other
                                              kinds, for expiry */
     uint32_t                 *buckets;
@@ -133,6 +142,8 @@ typedef struct {
     size_t                    quota;      /* per tenant and class */
     size_t                    shared;     /* taken by records that are not
                                              RESERVE, at most room - reserve */
+    size_t                    token_bound;  /* of room - reserve, for
+                                             tokens (bytes[KIND_TOKEN]) */
 
     ngx_atomic_t              records[NGX_MICROSHOP_KIND_MAX];
     ngx_atomic_t              bytes[NGX_MICROSHOP_KIND_MAX];  /* slots */
@@ -163,6 +174,7 @@ typedef struct {
     size_t                    size;
     ngx_microshop_share_t     quota;      /* seller_quota= */
     ngx_microshop_share_t     reserve;    /* reserve= */
+    ngx_microshop_share_t     tokens;     /* token_cache= */
     ngx_shm_zone_t           *shm_zone;
     ngx_microshop_sh_t       *sh;
     ngx_slab_pool_t          *shpool;

@@ -486,6 +486,7 @@ def test_policy_reports_keys_classes_and_settings(gateway, keys):
                              "scope": "scope", "class": "token_class",
                              "tier": "tier"}
     assert doc["zone"]["name"] == "microshop" and doc["zone"]["size"] > 0
+    assert doc["zone"]["token_cache"] == doc["zone"]["seller_quota"]  # 25%
     assert doc["audit_log"]["file"] == audit_path(gateway)
 
     # never key material

@@ -32,6 +32,7 @@ SECRET = b"whsec_" + b"tenancy0123456789" * 2
 CONF = """
 microshop_zone name=tenancy size=%(size)s %(zone_params)s;
 microshop_jwt_key %(ec_pub)s kid=k1;
+microshop_jwt_key %(hs_file)s kid=hs alg=HS256;
 
 # a request keeps its bucket's state for a minute: every key is live
 microshop_rate_tier default rate=1r/m burst=1000;
@@ -56,6 +57,12 @@ server {
     location /admin/ { microshop_admin; }
 
     location = /events { microshop_events secret=webhook.secret; }
+
+    # a file served to any valid token (t/test_token_cache_share.py)
+    location /static/ {
+        microshop_auth on;
+        alias %(prefix)s/html/;
+    }
 
     location /by-key/ {
         microshop_rate_limit on key=$http_x_key;
@@ -104,7 +111,8 @@ def start(nginx, keys, backend, size="512k", zone_params="", workers=1):
     n.write_file("conf/webhook.secret", SECRET)
     n.http_conf = CONF % {"port": n.port, "origin": free_port(),
                           "prefix": n.prefix, "backend": backend.port,
-                          "ec_pub": keys.ec256_public_pem, "size": size,
+                          "ec_pub": keys.ec256_public_pem,
+                          "hs_file": keys.hs256_file, "size": size,
                           "zone_params": zone_params}
     n.start(n.http_conf, workers=workers,
             allow_log=[r"microshop_zone \"tenancy\" is full"])
@@ -500,6 +508,14 @@ def test_long_keys_never_share_a_bucket(nginx, keys, backend):
     ("reserve=91%", r'invalid "reserve=91%": a percent from 0% to 90%'),
     ("reserve=1m", r'"reserve=" of zone "shop" is larger than its size'),
     ("reserve=-1", r'invalid "reserve=-1"'),
+    ("token_cache=0%", r'invalid "token_cache=0%": a percent from 1% to '
+                       r'90% of the zone, or a size'),
+    ("token_cache=91%", r'invalid "token_cache=91%": a percent from 1% to '
+                        r'90%'),
+    ("token_cache=0", r'invalid "token_cache=0": a percent from 1%'),
+    ("token_cache=lots", r'invalid "token_cache=lots"'),
+    ("token_cache=2m", r'"token_cache=" of zone "shop" is larger than its '
+                       r'size'),
 ])
 def test_nginx_t_refuses_bad_shares(nginx, params, message):
     n = nginx.new()
@@ -516,14 +532,26 @@ def test_shares_change_with_a_reload(nginx, keys, backend):
     assert 400 * 1024 < room < 512 * 1024
     assert m["microshop_zone_seller_quota_bytes"] == 32 * 1024
     assert m["microshop_zone_reserve_bytes"] == room // 100 * 10
+    assert m["microshop_token_cache_bound_bytes"] == room // 100 * 25
     t = tok(keys, HOSTILE)
     assert idem_post(n, t, HOSTILE, "kept").status_code == 201
     n.reload(n.http_conf.replace("seller_quota=32k",
-                                 "seller_quota=50% reserve=20%"))
+                                 "seller_quota=50% reserve=20% "
+                                 "token_cache=64k"))
     m = metrics(n)
     assert m["microshop_zone_room_bytes"] == room
     assert m["microshop_zone_seller_quota_bytes"] == room // 100 * 50
     assert m["microshop_zone_reserve_bytes"] == room // 100 * 20
+    assert m["microshop_token_cache_bound_bytes"] == 64 * 1024
+    # at most what the reserve leaves
+    n.reload(n.http_conf.replace("seller_quota=32k",
+                                 "reserve=90% token_cache=90%"))
+    m = metrics(n)
+    assert m["microshop_token_cache_bound_bytes"] \
+        == room - m["microshop_zone_reserve_bytes"]
+    n.reload(n.http_conf.replace("seller_quota=32k",
+                                 "seller_quota=50% reserve=20%"))
+    m = metrics(n)
     # the records stayed, charged as before
     r = idem_post(n, t, HOSTILE, "kept")
     assert r.headers.get("Idempotent-Replayed") == "true"
