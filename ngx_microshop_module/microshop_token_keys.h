@@ -5,7 +5,9 @@
  *
  * Nothing here keeps global state; a keyset is built at configuration time
  * (microshop_token_pem.h, microshop_token_jwk.h) and only read afterwards
- * (microshop_token_jws.h).
+ * (microshop_token_jws.h), except for each key's verifier, whose contexts
+ * every verification reuses (microshop_token_verifier.h): one thread at a
+ * time, as in an nginx worker.
  */
 
 #ifndef _MICROSHOP_TOKEN_KEYS_H_INCLUDED_
