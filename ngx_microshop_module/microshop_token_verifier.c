@@ -22,6 +22,7 @@
 #include <openssl/obj_mac.h>
 #include <openssl/rsa.h>
 
+#include "microshop_token_str.h"
 #include "microshop_token_verifier.h"
 
 
@@ -50,16 +51,6 @@ struct microshop_verifier_s {
     unsigned char          half[MICROSHOP_EC_COORD_MAX];  /* ES: n >> 1 */
     microshop_es_table_t  *table;          /* ES256, or NULL */
 };
-
-
-static void
-microshop_verifier_err(char *why, size_t whylen, const char *text)
-{
-    if (why != NULL && whylen > 0) {
-        strncpy(why, text, whylen - 1);
-        why[whylen - 1] = '\0';
-    }
-}
 
 
 static const char *
@@ -192,7 +183,7 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
     const microshop_alg_info_t  *info;
 
     if ((size_t) key->alg == 0 || (size_t) key->alg >= MICROSHOP_NALGS) {
-        microshop_verifier_err(why, whylen, "unknown alg");
+        microshop_err(why, whylen, "unknown alg");
         return -1;
     }
 
@@ -201,7 +192,7 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
 
     v = calloc(1, sizeof(microshop_verifier_t));
     if (v == NULL) {
-        microshop_verifier_err(why, whylen, "out of memory");
+        microshop_err(why, whylen, "out of memory");
         return -1;
     }
 
@@ -209,14 +200,14 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
 
     v->md = EVP_MD_fetch(NULL, mdname, NULL);
     if (v->md == NULL) {
-        microshop_verifier_err(why, whylen, "OpenSSL has no SHA-2 digest");
+        microshop_err(why, whylen, "OpenSSL has no SHA-2 digest");
         goto failed;
     }
 
     if (info->family == MICROSHOP_FAMILY_HS) {
 
         if (key->secret == NULL) {
-            microshop_verifier_err(why, whylen, "the key has no secret");
+            microshop_err(why, whylen, "the key has no secret");
             goto failed;
         }
 
@@ -231,7 +222,7 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
             || EVP_MAC_init(v->macctx, key->secret, key->secret_len, params)
                != 1)
         {
-            microshop_verifier_err(why, whylen, "OpenSSL has no HMAC");
+            microshop_err(why, whylen, "OpenSSL has no HMAC");
             goto failed;
         }
 
@@ -240,7 +231,7 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
     }
 
     if (key->pkey == NULL) {
-        microshop_verifier_err(why, whylen, "the key has no public key");
+        microshop_err(why, whylen, "the key has no public key");
         goto failed;
     }
 
@@ -253,7 +244,7 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
             && EVP_PKEY_CTX_set_rsa_padding(v->pctx, RSA_PKCS1_PADDING) <= 0)
         || EVP_PKEY_CTX_set_signature_md(v->pctx, v->md) <= 0)
     {
-        microshop_verifier_err(why, whylen,
+        microshop_err(why, whylen,
                                "OpenSSL cannot verify with this key");
         goto failed;
     }
@@ -276,7 +267,7 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
         || BN_bn2binpad(n, v->half, (int) v->coord) != (int) v->coord)
     {
         BN_free(n);
-        microshop_verifier_err(why, whylen, "the EC key has no order");
+        microshop_err(why, whylen, "the EC key has no order");
         goto failed;
     }
 

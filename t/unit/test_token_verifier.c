@@ -24,6 +24,7 @@
 
 #include "microshop_token_keys.h"
 #include "microshop_token_verifier.h"
+#include "token_fixture.h"
 
 
 #define NKEYS   6
@@ -56,12 +57,9 @@ static void
 es_sign(EVP_PKEY *pkey, const char *md, const unsigned char *msg, size_t len,
     unsigned char *sig, int coord)
 {
-    size_t                dlen;
-    EVP_MD_CTX           *ctx;
-    ECDSA_SIG            *esig;
-    const BIGNUM         *r, *s;
-    unsigned char         der[256];
-    const unsigned char  *p;
+    size_t          dlen;
+    EVP_MD_CTX     *ctx;
+    unsigned char   der[256];
 
     ctx = EVP_MD_CTX_new();
     assert_non_null(ctx);
@@ -71,13 +69,7 @@ es_sign(EVP_PKEY *pkey, const char *md, const unsigned char *msg, size_t len,
     assert_int_equal(EVP_DigestSign(ctx, der, &dlen, msg, len), 1);
     EVP_MD_CTX_free(ctx);
 
-    p = der;
-    esig = d2i_ECDSA_SIG(NULL, &p, (long) dlen);
-    assert_non_null(esig);
-    ECDSA_SIG_get0(esig, &r, &s);
-    assert_int_equal(BN_bn2binpad(r, sig, coord), coord);
-    assert_int_equal(BN_bn2binpad(s, sig + coord, coord), coord);
-    ECDSA_SIG_free(esig);
+    ec_raw_from_der(der, dlen, sig, coord);
 }
 
 

@@ -410,6 +410,25 @@ ec_high_s(EVP_PKEY *pkey, const unsigned char *sig, int coord)
 }
 
 
+/* an ECDSA-Sig-Value (DER) as a JWS carries it: R || S, coord bytes each */
+void
+ec_raw_from_der(const unsigned char *der, size_t len, unsigned char *sig,
+    int coord)
+{
+    ECDSA_SIG            *esig;
+    const BIGNUM         *r, *s;
+    const unsigned char  *p;
+
+    p = der;
+    esig = d2i_ECDSA_SIG(NULL, &p, (long) len);
+    assert_non_null(esig);
+    ECDSA_SIG_get0(esig, &r, &s);
+    assert_int_equal(BN_bn2binpad(r, sig, coord), coord);
+    assert_int_equal(BN_bn2binpad(s, sig + coord, coord), coord);
+    ECDSA_SIG_free(esig);
+}
+
+
 /* the raw signature of input with alg (HS: secret, RS/ES: pkey) */
 static size_t
 raw_sign(const char *alg, const char *input, EVP_PKEY *pkey,
@@ -419,10 +438,7 @@ raw_sign(const char *alg, const char *input, EVP_PKEY *pkey,
     size_t               len;
     unsigned int         ulen;
     EVP_MD_CTX          *ctx;
-    ECDSA_SIG           *esig;
-    const BIGNUM        *r, *s;
     unsigned char        der[256];
-    const unsigned char *p;
 
     if (alg[0] == 'H') {
         assert_non_null(HMAC(md_of(alg), secret, (int) slen,
@@ -448,13 +464,7 @@ raw_sign(const char *alg, const char *input, EVP_PKEY *pkey,
     /* ES: DER -> raw R || S */
     coord = strcmp(alg, "ES256") == 0 ? 32 : strcmp(alg, "ES384") == 0 ? 48
                                                                       : 66;
-    p = der;
-    esig = d2i_ECDSA_SIG(NULL, &p, (long) len);
-    assert_non_null(esig);
-    ECDSA_SIG_get0(esig, &r, &s);
-    assert_int_equal(BN_bn2binpad(r, sig, coord), coord);
-    assert_int_equal(BN_bn2binpad(s, sig + coord, coord), coord);
-    ECDSA_SIG_free(esig);
+    ec_raw_from_der(der, len, sig, coord);
 
     /* the canonical (low S) form, which is what the gateway takes */
     if (ec_high_s(pkey, sig, coord)) {

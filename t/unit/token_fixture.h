@@ -90,6 +90,9 @@ char *sign_hs(const char *alg, const char *hdr, const char *claims,
     const char *secret);
 /* ES: s of a raw R || S signature (coord bytes each) replaced by n - s */
 void ec_negate_s(EVP_PKEY *pkey, unsigned char *sig, int coord);
+/* an ECDSA-Sig-Value (DER, len bytes) as raw R || S, S left as it is */
+void ec_raw_from_der(const unsigned char *der, size_t len, unsigned char *sig,
+    int coord);
 /* ES: 1 when s of a raw R || S signature is above n / 2 */
 int ec_high_s(EVP_PKEY *pkey, const unsigned char *sig, int coord);
 /* a token from segments given in clear text, with a given raw signature */
