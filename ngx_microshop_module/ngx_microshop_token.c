@@ -39,13 +39,12 @@ static ngx_str_t  ngx_microshop_default_claims[] = {
 static ngx_int_t ngx_microshop_token_parse_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_microshop_token_verify(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash);
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash,
+    ngx_microshop_outcome_e *outcome, const char **why);
 static const char *ngx_microshop_token_check(ngx_http_request_t *r,
     ngx_microshop_identity_t *id);
 static void ngx_microshop_token_invalid_request(
     ngx_microshop_problem_t *problem, ngx_str_t *www, const char *detail);
-static ngx_int_t ngx_microshop_token_class_reject(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, const char *description);
 
 
 /* the TOKEN stage */
@@ -53,22 +52,17 @@ static ngx_int_t ngx_microshop_token_class_reject(ngx_http_request_t *r,
 ngx_int_t
 ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
 {
-    u_char                           hash[NGX_MICROSHOP_TOKEN_CACHE_KEY_LEN];
     ngx_int_t                        rc;
     ngx_str_t                        token;
-    const char                      *err;
-    ngx_microshop_identity_t        *id;
+    const char                      *why;
+    ngx_microshop_outcome_e          outcome;
     ngx_http_microshop_loc_conf_t   *mlcf;
-    ngx_http_microshop_main_conf_t  *mmcf;
 
     mlcf = ngx_microshop_loc_conf(r);
 
     if (!mlcf->auth) {
         return NGX_DECLINED;
     }
-
-    mmcf = ngx_microshop_main_conf(r);
-    id = &ctx->token.id;
 
     if (!ctx->has_token) {
 
@@ -83,48 +77,24 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
                            "token68");
         }
 
-        if (token.len > MICROSHOP_JWT_MAX_LEN) {
-            return ngx_microshop_token_reject(r, ctx,
-                                           NGX_MICROSHOP_OUT_TOKEN_INVALID,
-                                           "token too large");
+        rc = ngx_microshop_token_identify(r, ctx, &token, &outcome, &why);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_microshop_token_reject(r, ctx, outcome, why);
         }
 
-        if (ngx_microshop_token_cache_key(mmcf, &token, hash) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        rc = ngx_microshop_token_cache_lookup(r, id, hash);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_TOKEN_CACHED);
-
-        } else {
-            rc = ngx_microshop_token_verify(r, ctx, &token, hash);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-        }
-
-        err = ngx_microshop_token_check(r, id);
-        if (err) {
-            return ngx_microshop_token_reject(r, ctx,
-                                           NGX_MICROSHOP_OUT_TOKEN_INVALID,
-                                           err);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         ctx->has_token = 1;
 
-        if (id->f[NGX_MICROSHOP_ID_JTI].len == 0) {
+        if (ngx_microshop_token_revoked_op(&ctx->token.id, &ctx->op)
+            != NGX_OK)
+        {
             /* nothing to revoke it by */
             return NGX_DECLINED;
         }
-
-        ctx->op.type = NGX_MICROSHOP_OP_IS_REVOKED;
-        ctx->op.key = id->f[NGX_MICROSHOP_ID_JTI];
     }
 
     rc = ngx_microshop_request_store(r, ctx);
@@ -143,6 +113,72 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
     }
 
     return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_microshop_token_identify(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token,
+    ngx_microshop_outcome_e *outcome, const char **why)
+{
+    u_char                           hash[NGX_MICROSHOP_TOKEN_CACHE_KEY_LEN];
+    ngx_int_t                        rc;
+    ngx_microshop_identity_t        *id;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_microshop_main_conf(r);
+    id = &ctx->token.id;
+
+    *outcome = NGX_MICROSHOP_OUT_TOKEN_INVALID;
+
+    if (token->len > MICROSHOP_JWT_MAX_LEN) {
+        *why = "token too large";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_microshop_token_cache_key(mmcf, token, hash) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_microshop_token_cache_lookup(r, id, hash);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_TOKEN_CACHED);
+
+    } else {
+        rc = ngx_microshop_token_verify(r, ctx, token, hash, outcome, why);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    *why = ngx_microshop_token_check(r, id);
+
+    if (*why) {
+        *outcome = NGX_MICROSHOP_OUT_TOKEN_INVALID;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_token_revoked_op(ngx_microshop_identity_t *id,
+    ngx_microshop_op_t *op)
+{
+    if (id->f[NGX_MICROSHOP_ID_JTI].len == 0) {
+        return NGX_DECLINED;
+    }
+
+    op->type = NGX_MICROSHOP_OP_IS_REVOKED;
+    op->key = id->f[NGX_MICROSHOP_ID_JTI];
+
+    return NGX_OK;
 }
 
 
@@ -302,7 +338,8 @@ ngx_microshop_claim_audience(ngx_http_request_t *r, json_t *claims,
 
 static ngx_int_t
 ngx_microshop_token_verify(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash)
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash,
+    ngx_microshop_outcome_e *outcome, const char **why)
 {
     int                               n;
     char                              scopes[NGX_MICROSHOP_SCOPES_MAX];
@@ -327,9 +364,9 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
                              token->len, &jwt, &reason)
         != 0)
     {
-        return ngx_microshop_token_reject(r, ctx,
-                                          NGX_MICROSHOP_OUT_TOKEN_INVALID,
-                                          reason);
+        *outcome = NGX_MICROSHOP_OUT_TOKEN_INVALID;
+        *why = reason;
+        return NGX_DECLINED;
     }
 
     ngx_memzero(&policy, sizeof(microshop_claims_policy_t));
@@ -337,10 +374,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
     policy.leeway = mmcf->token.leeway;
 
     if (microshop_jwt_check_claims(jwt.claims, &policy, &reason) != 0) {
-        rc = ngx_microshop_token_reject(r, ctx,
-                                        NGX_MICROSHOP_OUT_TOKEN_INVALID,
-                                        reason);
-        goto done;
+        goto invalid;
     }
 
     rc = NGX_ERROR;
@@ -401,6 +435,10 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
                                       &(ngx_str_t) ngx_string("iss"),
                                       &id->f[NGX_MICROSHOP_ID_ISS])
            != NGX_OK
+        || ngx_microshop_claim_string(r, jwt.claims,
+                                      &(ngx_str_t) ngx_string("parent_jti"),
+                                      &id->f[NGX_MICROSHOP_ID_PARENT])
+           != NGX_OK
         || ngx_microshop_claim_audience(r, jwt.claims,
                                         &id->f[NGX_MICROSHOP_ID_AUD])
            != NGX_OK)
@@ -449,9 +487,8 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
             tc = mmcf->token.default_class;
 
             if (tc == NULL) {
-                rc = ngx_microshop_token_class_reject(r, ctx,
-                                                 "token has no token class");
-                goto done;
+                reason = "token has no token class";
+                goto violation;
             }
 
             id->f[NGX_MICROSHOP_ID_CLASS] = tc->name;
@@ -471,9 +508,8 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
             }
 
             if (tc == NULL) {
-                rc = ngx_microshop_token_class_reject(r, ctx,
-                                                    "unknown token class");
-                goto done;
+                reason = "unknown token class";
+                goto violation;
             }
         }
 
@@ -483,8 +519,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
                                       tc->scopes.len, scopes, n, &reason)
             != 0)
         {
-            rc = ngx_microshop_token_class_reject(r, ctx, reason);
-            goto done;
+            goto violation;
         }
     }
 
@@ -497,8 +532,16 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
 
 invalid:
 
-    rc = ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_OUT_TOKEN_INVALID,
-                                    reason);
+    *outcome = NGX_MICROSHOP_OUT_TOKEN_INVALID;
+    *why = reason;
+    rc = NGX_DECLINED;
+    goto done;
+
+violation:
+
+    *outcome = NGX_MICROSHOP_OUT_TOKEN_CLASS;
+    *why = reason;
+    rc = NGX_DECLINED;
 
 done:
 
@@ -667,15 +710,6 @@ ngx_microshop_token_invalid_request(ngx_microshop_problem_t *problem,
     problem->detail.data = (u_char *) detail;
     problem->detail.len = ngx_strlen(detail);
     ngx_str_set(www, "Bearer realm=\"microshop\", error=\"invalid_request\"");
-}
-
-
-static ngx_int_t
-ngx_microshop_token_class_reject(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, const char *description)
-{
-    return ngx_microshop_token_reject(r, ctx, NGX_MICROSHOP_OUT_TOKEN_CLASS,
-                                      description);
 }
 
 

@@ -25,6 +25,30 @@ ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
 /*
+ * The identity of a token, from the verified-token cache or verified now
+ * (counted as TOKEN_CACHED or TOKEN_VERIFIED), then the checks made on
+ * every request (time, issuer and audience of the request's location).
+ * NGX_OK: ctx->token.id holds it; NGX_DECLINED: refused, *outcome
+ * (TOKEN_INVALID or TOKEN_CLASS) and *why (a static text a client may
+ * read) say why, and nothing was answered or recorded yet; NGX_ERROR.
+ * Revocation is not checked here: ngx_microshop_token_revoked_op().
+ * Used by the TOKEN stage on the bearer token and by the token exchange
+ * on its subject token.
+ */
+ngx_int_t ngx_microshop_token_identify(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *token,
+    ngx_microshop_outcome_e *outcome, const char **why);
+
+/*
+ * Fills op (type and key) with the revocation check of an identity:
+ * NGX_OK, or NGX_DECLINED when the token has nothing to revoke it by.
+ * Once the op ran, op->rc NGX_OK means revoked, NGX_ERROR that the store
+ * could not tell.
+ */
+ngx_int_t ngx_microshop_token_revoked_op(ngx_microshop_identity_t *id,
+    ngx_microshop_op_t *op);
+
+/*
  * the 401 answer, with RFC 6750 WWW-Authenticate; the 400 invalid-request
  * one for NGX_MICROSHOP_OUT_TOKEN_MALFORMED
  */

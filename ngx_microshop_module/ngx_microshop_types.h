@@ -42,6 +42,9 @@ typedef enum {
     NGX_MICROSHOP_ID_ALG,
     NGX_MICROSHOP_ID_ISS,
     NGX_MICROSHOP_ID_AUD,             /* values joined by '\n' */
+    NGX_MICROSHOP_ID_PARENT,          /* parent_jti: the jti of the token
+                                         this one was minted from
+                                         (docs/tokens.md) */
     NGX_MICROSHOP_ID_MAX
 } ngx_microshop_id_field_e;
 
