@@ -174,9 +174,30 @@ failed:
 
 
 int
+microshop_ec_order(EVP_PKEY *pkey, size_t coord, unsigned char *n,
+    unsigned char *half)
+{
+    int      rc;
+    BIGNUM  *bn;
+
+    bn = NULL;
+
+    rc = (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_ORDER, &bn) == 1
+          && BN_num_bytes(bn) <= (int) coord
+          && BN_bn2binpad(bn, n, (int) coord) == (int) coord
+          && BN_rshift1(bn, bn) == 1
+          && BN_bn2binpad(bn, half, (int) coord) == (int) coord)
+         ? 0 : -1;
+
+    BN_free(bn);
+
+    return rc;
+}
+
+
+int
 microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
 {
-    BIGNUM                      *n;
     OSSL_PARAM                   params[2];
     const char                  *mdname;
     microshop_verifier_t        *v;
@@ -258,20 +279,11 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
     /* ES */
 
     v->coord = info->coord_len;
-    n = NULL;
 
-    if (EVP_PKEY_get_bn_param(key->pkey, OSSL_PKEY_PARAM_EC_ORDER, &n) != 1
-        || BN_num_bytes(n) > (int) v->coord
-        || BN_bn2binpad(n, v->n, (int) v->coord) != (int) v->coord
-        || BN_rshift1(n, n) != 1
-        || BN_bn2binpad(n, v->half, (int) v->coord) != (int) v->coord)
-    {
-        BN_free(n);
+    if (microshop_ec_order(key->pkey, v->coord, v->n, v->half) != 0) {
         microshop_err(why, whylen, "the EC key has no order");
         goto failed;
     }
-
-    BN_free(n);
 
     if (key->alg == MICROSHOP_ALG_ES256) {
         v->table = microshop_es_table_new(key->pkey);

@@ -80,3 +80,13 @@ def test_a_drop_through_the_demo(demo):
     assert second.json()["type"] == "urn:problem:microshop:out-of-stock"
     assert "microshop_requests_total" in s.get(
         GATEWAY + "/microshop/status").text
+
+
+def test_the_gateway_publishes_its_signing_key(demo):
+    s = requests.Session()
+    s.trust_env = False
+    r = s.get(GATEWAY + "/.well-known/jwks.json")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "application/jwk-set+json"
+    assert [(k["kid"], k["alg"], k["crv"]) for k in r.json()["keys"]] == [
+        ("demo-gateway", "ES256", "P-256")]
