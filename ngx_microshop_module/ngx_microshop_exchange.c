@@ -994,9 +994,8 @@ ngx_microshop_exchange_subject_refused(ngx_http_request_t *r,
     (void) ngx_sprintf(p, "The subject token is refused: %s.%Z", why);
 
     return ngx_microshop_exchange_refuse(r, ctx,
-                                         NGX_MICROSHOP_OUT_EXCHANGE_SUBJECT_REFUSED,
-                                         NGX_HTTP_UNAUTHORIZED,
-                                         "invalid_grant", (char *) p);
+               NGX_MICROSHOP_OUT_EXCHANGE_SUBJECT_REFUSED,
+               NGX_HTTP_UNAUTHORIZED, "invalid_grant", (char *) p);
 }
 
 
