@@ -133,6 +133,8 @@ static unsigned char *ms_ecdsa_raw(EVP_PKEY *pkey, const unsigned char *der,
 static char *ms_b64url(const unsigned char *in, size_t len);
 static void ms_ssl_error(const char *what);
 
+static int ms_args_left(int argc, char **argv);
+static int ms_print_token(const char *token);
 static int ms_exchange(int argc, char **argv);
 static int ms_exchange_args(int argc, char **argv, const char **url,
     char **token, const char **scope, const char **actor);
@@ -349,14 +351,7 @@ main(int argc, char **argv)
         goto done;
     }
 
-    if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
-        fprintf(stderr, "microshop-token: writing the token failed: %s\n",
-                strerror(errno));
-        rc = MS_FAIL;
-        goto done;
-    }
-
-    rc = MS_OK;
+    rc = ms_print_token(token);
 
 done:
 
@@ -507,15 +502,43 @@ ms_parse_args(int argc, char **argv, ms_opts_t *o)
         }
     }
 
-    if (optind < argc) {
-        fprintf(stderr, "microshop-token: unexpected argument \"%s\"\n",
-                argv[optind]);
+    if (ms_args_left(argc, argv) != MS_OK) {
         return MS_USAGE;
     }
 
     if (o->key_file == NULL || o->alg == NULL) {
         fprintf(stderr, "microshop-token: --key and --alg are required\n");
         return MS_USAGE;
+    }
+
+    return MS_OK;
+}
+
+
+/* MS_OK when getopt_long() left no argument over */
+
+static int
+ms_args_left(int argc, char **argv)
+{
+    if (optind < argc) {
+        fprintf(stderr, "microshop-token: unexpected argument \"%s\"\n",
+                argv[optind]);
+        return MS_USAGE;
+    }
+
+    return MS_OK;
+}
+
+
+/* the token and a newline on stdout */
+
+static int
+ms_print_token(const char *token)
+{
+    if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "microshop-token: writing the token failed: %s\n",
+                strerror(errno));
+        return MS_FAIL;
     }
 
     return MS_OK;
@@ -1395,14 +1418,7 @@ ms_exchange(int argc, char **argv)
         goto done;
     }
 
-    if (printf("%s\n", json_string_value(v)) < 0 || fflush(stdout) != 0) {
-        fprintf(stderr, "microshop-token: writing the token failed: %s\n",
-                strerror(errno));
-        rc = MS_FAIL;
-        goto done;
-    }
-
-    rc = MS_OK;
+    rc = ms_print_token(json_string_value(v));
 
 done:
 
@@ -1486,9 +1502,7 @@ ms_exchange_args(int argc, char **argv, const char **url, char **token,
         }
     }
 
-    if (optind < argc) {
-        fprintf(stderr, "microshop-token: unexpected argument \"%s\"\n",
-                argv[optind]);
+    if (ms_args_left(argc, argv) != MS_OK) {
         return MS_USAGE;
     }
 
