@@ -56,7 +56,10 @@ static ngx_int_t ngx_microshop_exchange_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_microshop_exchange_form_type(ngx_http_request_t *r);
 static void ngx_microshop_exchange_body(ngx_http_request_t *r);
 static ngx_int_t ngx_microshop_exchange_params(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_str_t *subject);
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *subject, ngx_int_t *answer);
+static ngx_int_t ngx_microshop_exchange_bad_params(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, microshop_form_t *form,
+    ngx_str_t *subject);
 static ngx_int_t ngx_microshop_exchange_form_error(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, microshop_form_t *form,
     microshop_form_rc_e rc);
@@ -368,7 +371,7 @@ ngx_microshop_exchange_form_type(ngx_http_request_t *r)
 static void
 ngx_microshop_exchange_body(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
+    ngx_int_t                  rc, answer;
     ngx_str_t                  subject;
     const char                *why;
     ngx_microshop_identity_t  *id;
@@ -377,12 +380,12 @@ ngx_microshop_exchange_body(ngx_http_request_t *r)
 
     ctx = ngx_microshop_ctx(r);
 
-    rc = ngx_microshop_exchange_params(r, ctx, &subject);
+    rc = ngx_microshop_exchange_params(r, ctx, &subject, &answer);
 
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, (rc == NGX_ERROR)
                                      ? ngx_microshop_exchange_failed(r, ctx)
-                                     : rc);
+                                     : answer);
         return;
     }
 
@@ -438,26 +441,20 @@ ngx_microshop_exchange_body(ngx_http_request_t *r)
 
 
 /*
- * The form of the body: NGX_OK and the subject token, the answer to a
- * request that has no place here (what ngx_microshop_exchange_refuse()
- * returned), or NGX_ERROR.
+ * The form of the body: NGX_OK and the subject token; NGX_DONE when the
+ * request was answered (*answer: what ngx_microshop_exchange_refuse()
+ * returned, to finalize it with); NGX_ERROR.
  */
 
 static ngx_int_t
 ngx_microshop_exchange_params(ngx_http_request_t *r,
-    ngx_http_microshop_ctx_t *ctx, ngx_str_t *subject)
+    ngx_http_microshop_ctx_t *ctx, ngx_str_t *subject, ngx_int_t *answer)
 {
-    int                            n;
-    u_char                        *buf;
-    json_t                        *text;
-    ngx_int_t                      rc;
-    ngx_str_t                      body;
-    microshop_form_t              *form;
-    microshop_form_rc_e            frc;
-    ngx_microshop_exchange_ctx_t  *xc;
-    const microshop_form_pair_t   *p;
-
-    xc = ctx->exchange;
+    u_char               *buf;
+    ngx_int_t             rc;
+    ngx_str_t             body;
+    microshop_form_t     *form;
+    microshop_form_rc_e   frc;
 
     rc = ngx_microshop_body_get(r, NGX_MICROSHOP_EXCHANGE_BODY_MAX, &body);
 
@@ -466,10 +463,11 @@ ngx_microshop_exchange_params(ngx_http_request_t *r,
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_microshop_exchange_refuse(r, ctx,
-                   NGX_MICROSHOP_OUT_EXCHANGE_INVALID_REQUEST,
-                   NGX_HTTP_BAD_REQUEST, "invalid_request",
-                   "The body is larger than 16 KB.");
+        *answer = ngx_microshop_exchange_refuse(r, ctx,
+                      NGX_MICROSHOP_OUT_EXCHANGE_INVALID_REQUEST,
+                      NGX_HTTP_BAD_REQUEST, "invalid_request",
+                      "The body is larger than 16 KB.");
+        return NGX_DONE;
     }
 
     form = ngx_palloc(r->pool, sizeof(microshop_form_t));
@@ -482,9 +480,31 @@ ngx_microshop_exchange_params(ngx_http_request_t *r,
     frc = microshop_form_parse((char *) body.data, body.len, (char *) buf,
                                form);
 
-    if (frc != MICROSHOP_FORM_OK) {
-        return ngx_microshop_exchange_form_error(r, ctx, form, frc);
-    }
+    *answer = (frc != MICROSHOP_FORM_OK)
+              ? ngx_microshop_exchange_form_error(r, ctx, form, frc)
+              : ngx_microshop_exchange_bad_params(r, ctx, form, subject);
+
+    return (*answer == NGX_DECLINED) ? NGX_OK : NGX_DONE;
+}
+
+
+/*
+ * The parameters of a well-formed body: NGX_DECLINED when they are those
+ * of a token exchange (the subject token in *subject, scope and actor in
+ * ctx->exchange); else what the answer that refused them returned.
+ */
+
+static ngx_int_t
+ngx_microshop_exchange_bad_params(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, microshop_form_t *form,
+    ngx_str_t *subject)
+{
+    int                            n;
+    json_t                        *text;
+    ngx_microshop_exchange_ctx_t  *xc;
+    const microshop_form_pair_t   *p;
+
+    xc = ctx->exchange;
 
     p = microshop_form_get(form, "grant_type");
 
@@ -571,7 +591,7 @@ ngx_microshop_exchange_params(ngx_http_request_t *r,
     if (p != NULL) {
         xc->scope.data = ngx_pnalloc(r->pool, p->value_len + 1);
         if (xc->scope.data == NULL) {
-            return NGX_ERROR;
+            return ngx_microshop_exchange_failed(r, ctx);
         }
 
         n = microshop_scopes_normalize_str(p->value, p->value_len, ' ',
@@ -615,7 +635,7 @@ ngx_microshop_exchange_params(ngx_http_request_t *r,
         xc->actor.len = p->value_len;
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -641,7 +661,7 @@ ngx_microshop_exchange_form_error(ngx_http_request_t *r,
                                                 "more than once.")
                                          + form->pair[form->bad].name_len);
                 if (p == NULL) {
-                    return NGX_ERROR;
+                    return ngx_microshop_exchange_failed(r, ctx);
                 }
 
                 (void) ngx_sprintf(p, "The parameter %s is given more than "
