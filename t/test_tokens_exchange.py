@@ -836,12 +836,16 @@ def test_config_errors(gw, keys, gw_key, directive, after, signing,
     assert_conf_refused(rc, err, line, *needles)
 
 
-def test_config_class_declared_after_the_server(gw, keys, gw_key):
-    # the class is looked for once the whole http block was read
-    conf = (BASE % {"idp_pub": keys.ec256_public_pem, "port": gw.port,
+def test_config_class_declared_after_the_server(nginx, keys, gw_key):
+    # the class is looked for once the whole http block was read (started
+    # rather than nginx -t, which never frees its configuration: a leak
+    # to ASan)
+    n = nginx.new()
+    conf = (BASE % {"idp_pub": keys.ec256_public_pem, "port": n.port,
                     "directive": "microshop_token_exchange class=late;",
                     "after": "microshop_token_class late max_ttl=5m;",
                     "signing": "microshop_jwt_signing_key %s kid=gw;"
                                % gw_key[0]})
-    rc, err = gw.test_config(conf)
-    assert rc == 0, err
+    n.start(conf)
+    r = n.get("/t")
+    assert r.status_code == 405 and r.json()["error"] == "invalid_request"
