@@ -16,6 +16,7 @@
 #include "microshop_token_file.h"
 #include "microshop_token_jwk.h"
 #include "microshop_token_str.h"
+#include "microshop_token_thumbprint.h"
 
 
 /* members that only a private JWK has (RFC 7518 6.2.2, 6.3.2) */
@@ -441,4 +442,64 @@ failed:
     microshop_err(err, errlen, "JWKS file \"%s\": %s", path, why);
 
     return -1;
+}
+
+
+json_t *
+microshop_jwk_public(const microshop_key_t *key)
+{
+    int                          ec;
+    char                        *a, *b;
+    json_t                      *jwk;
+    const microshop_alg_info_t  *info;
+
+    info = microshop_alg_info(key->alg);
+
+    if (key->pkey == NULL
+        || (info->family != MICROSHOP_FAMILY_RS
+            && info->family != MICROSHOP_FAMILY_ES))
+    {
+        return NULL;
+    }
+
+    ec = (info->family == MICROSHOP_FAMILY_ES);
+
+    if (ec) {
+        a = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_EC_PUB_X,
+                                     (int) info->coord_len);
+        b = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_EC_PUB_Y,
+                                     (int) info->coord_len);
+
+    } else {
+        a = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_RSA_N, 0);
+        b = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
+    }
+
+    jwk = NULL;
+
+    if (a != NULL && b != NULL) {
+        jwk = ec ? json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC",
+                             "crv", info->crv, "x", a, "y", b)
+                 : json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", a,
+                             "e", b);
+    }
+
+    free(a);
+    free(b);
+    ERR_clear_error();
+
+    if (jwk == NULL) {
+        return NULL;
+    }
+
+    if ((key->kid != NULL
+         && json_object_set_new(jwk, "kid", json_string(key->kid)) != 0)
+        || json_object_set_new(jwk, "alg", json_string(info->name)) != 0
+        || json_object_set_new(jwk, "use", json_string("sig")) != 0)
+    {
+        json_decref(jwk);
+        return NULL;
+    }
+
+    return jwk;
 }

@@ -10,6 +10,7 @@
 
 
 #include <stddef.h>
+#include <jansson.h>
 
 #include "microshop_token_keys.h"
 
@@ -27,5 +28,14 @@
  */
 int microshop_keyset_add_jwks_file(microshop_keyset_t *ks, const char *path,
     char *err, size_t errlen);
+
+/*
+ * The public JWK of an RS* or ES* key, as the gateway publishes its own
+ * (microshop_jwks): {"kty":"RSA","n":..,"e":..} or {"kty":"EC","crv":..,
+ * "x":..,"y":..}, then "kid" (when the key has one), "alg" and "use":"sig".
+ * Never a private member.  NULL for a secret, or when OpenSSL or jansson
+ * fails (the error queue is left empty).
+ */
+json_t *microshop_jwk_public(const microshop_key_t *key);
 
 #endif /* _MICROSHOP_TOKEN_JWK_H_INCLUDED_ */

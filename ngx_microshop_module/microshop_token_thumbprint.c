@@ -15,13 +15,10 @@
 #include "microshop_token_thumbprint.h"
 
 
-/*
- * The base64url of a number of the key, malloc()ed: at its own length
- * (pad 0: RSA, RFC 7518 6.3.1) or at pad bytes (EC coordinates, 6.2.1.2).
- */
+/* see the header */
 
-static char *
-microshop_thumbprint_number(EVP_PKEY *pkey, const char *name, int pad)
+char *
+microshop_key_number_b64(EVP_PKEY *pkey, const char *name, int pad)
 {
     int             n;
     char           *out;
@@ -78,15 +75,15 @@ microshop_key_thumbprint(const microshop_key_t *key, char *out,
     switch (info->family) {
 
     case MICROSHOP_FAMILY_RS:
-        a = microshop_thumbprint_number(key->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
-        b = microshop_thumbprint_number(key->pkey, OSSL_PKEY_PARAM_RSA_N, 0);
+        a = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
+        b = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_RSA_N, 0);
         break;
 
     case MICROSHOP_FAMILY_ES:
-        a = microshop_thumbprint_number(key->pkey, OSSL_PKEY_PARAM_EC_PUB_X,
-                                        (int) info->coord_len);
-        b = microshop_thumbprint_number(key->pkey, OSSL_PKEY_PARAM_EC_PUB_Y,
-                                        (int) info->coord_len);
+        a = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_EC_PUB_X,
+                                     (int) info->coord_len);
+        b = microshop_key_number_b64(key->pkey, OSSL_PKEY_PARAM_EC_PUB_Y,
+                                     (int) info->coord_len);
         break;
 
     default:

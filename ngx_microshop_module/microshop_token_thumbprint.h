@@ -35,5 +35,12 @@
 int microshop_key_thumbprint(const microshop_key_t *key, char *out,
     size_t outcap);
 
+/*
+ * The base64url of the number "name" (an OSSL_PKEY_PARAM_*) of pkey,
+ * malloc()ed, NUL-terminated: at its own length (pad 0: RSA, RFC 7518
+ * 6.3.1) or at pad bytes (EC coordinates, 6.2.1.2).  NULL on failure.
+ */
+char *microshop_key_number_b64(EVP_PKEY *pkey, const char *name, int pad);
+
 
 #endif /* _MICROSHOP_TOKEN_THUMBPRINT_H_INCLUDED_ */

@@ -176,7 +176,6 @@ failed:
 int
 microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
 {
-    BIGNUM                      *n;
     OSSL_PARAM                   params[2];
     const char                  *mdname;
     microshop_verifier_t        *v;
@@ -258,20 +257,11 @@ microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
     /* ES */
 
     v->coord = info->coord_len;
-    n = NULL;
 
-    if (EVP_PKEY_get_bn_param(key->pkey, OSSL_PKEY_PARAM_EC_ORDER, &n) != 1
-        || BN_num_bytes(n) > (int) v->coord
-        || BN_bn2binpad(n, v->n, (int) v->coord) != (int) v->coord
-        || BN_rshift1(n, n) != 1
-        || BN_bn2binpad(n, v->half, (int) v->coord) != (int) v->coord)
-    {
-        BN_free(n);
+    if (microshop_ec_order(key->pkey, v->coord, v->n, v->half) != 0) {
         microshop_err(why, whylen, "the EC key has no order");
         goto failed;
     }
-
-    BN_free(n);
 
     if (key->alg == MICROSHOP_ALG_ES256) {
         v->table = microshop_es_table_new(key->pkey);

@@ -36,6 +36,8 @@
 #include "ngx_microshop_store_selftest.h"
 #include "ngx_microshop_upstream_error.h"
 #include "ngx_microshop_redis.h"
+#include "ngx_microshop_mint.h"
+#include "ngx_microshop_jwks.h"
 
 
 #define NGX_MICROSHOP_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
@@ -109,6 +111,20 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_microshop_jwt_jwks_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_jwt_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_microshop_jwt_signing_key_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_jwks"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_microshop_jwks_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -336,7 +352,9 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
         mmcf->token.leeway = 30;
     }
 
-    if (ngx_microshop_token_main_done(cf, mmcf) != NGX_OK) {
+    if (ngx_microshop_token_main_done(cf, mmcf) != NGX_OK
+        || ngx_microshop_jwks_main_done(cf, mmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -394,7 +412,8 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
            != NGX_CONF_OK
         || ngx_microshop_reserve_loc_merge(cf, &prev->reserve,
                                            &conf->reserve)
-           != NGX_CONF_OK)
+           != NGX_CONF_OK
+        || ngx_microshop_jwks_loc_merge(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -85,14 +85,6 @@ static ngx_int_t ngx_microshop_exchange_failed(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
 
-/* TODO(i15-sign): the signing key's own test once its conf is merged */
-static ngx_uint_t
-ngx_microshop_exchange_signing(ngx_http_microshop_main_conf_t *mmcf)
-{
-    return mmcf->token.keys.nkeys > 0;
-}
-
-
 /* the parameters whose names an error may name (RFC 6749, RFC 8693) */
 static char  *ngx_microshop_exchange_names[] = {
     "grant_type", "subject_token", "subject_token_type", "scope", "actor",
@@ -254,7 +246,7 @@ ngx_microshop_exchange_loc_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (!ngx_microshop_exchange_signing(mmcf)) {
+    if (mmcf->mint.signer == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"microshop_token_exchange\" needs a "
                       "\"microshop_jwt_signing_key\" at http level to sign "

@@ -47,3 +47,25 @@ ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_microshop_json_dump(ngx_pool_t *pool, json_t *doc, ngx_str_t *out)
+{
+    size_t  len;
+
+    len = json_dumpb(doc, NULL, 0, JSON_COMPACT|JSON_PRESERVE_ORDER);
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = json_dumpb(doc, (char *) out->data, len,
+                          JSON_COMPACT|JSON_PRESERVE_ORDER);
+
+    return (out->len == len) ? NGX_OK : NGX_ERROR;
+}

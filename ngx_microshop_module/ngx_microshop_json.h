@@ -1,6 +1,7 @@
 /*
  * ngx_microshop: JSON in the request layer (docs/architecture.md): a
- * request body read as a JSON document, a JSON string copied into a pool.
+ * request body read as a JSON document, a JSON string or the compact text
+ * of a document copied into a pool.
  */
 
 #ifndef _NGX_MICROSHOP_JSON_H_INCLUDED_
@@ -25,6 +26,10 @@ ngx_int_t ngx_microshop_json_body(ngx_http_request_t *r, size_t max,
 
 /* the bytes of the JSON string v, copied into pool */
 ngx_int_t ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v,
+    ngx_str_t *out);
+
+/* the compact text of doc (members in their order), in pool */
+ngx_int_t ngx_microshop_json_dump(ngx_pool_t *pool, json_t *doc,
     ngx_str_t *out);
 
 

@@ -37,4 +37,9 @@ ngx_int_t ngx_microshop_mint(ngx_http_request_t *r, json_t *claims,
 ngx_int_t ngx_microshop_mint_jti(ngx_http_request_t *r, ngx_str_t *jti);
 
 
+/* microshop_jwt_signing_key FILE kid=ID [alg=ES256|ES384|RS256] */
+char *ngx_microshop_jwt_signing_key_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
 #endif /* _NGX_MICROSHOP_MINT_H_INCLUDED_ */

@@ -18,6 +18,7 @@
 #include <ngx_http.h>
 
 #include "microshop_token_keys.h"
+#include "microshop_token_sign.h"
 #include "ngx_microshop_zone.h"
 #include "ngx_microshop_store.h"
 #include "ngx_microshop_metrics.h"
@@ -97,6 +98,34 @@ typedef struct {
     ngx_microshop_identity_t  id;
     ngx_uint_t                verified;   /* 1: now verified, 0: from cache */
 } ngx_microshop_token_ctx_t;
+
+
+/* the gateway's signing keys (microshop_jwt_signing_key) and its JWKS
+ * (microshop_jwks), docs/tokens.md */
+
+typedef struct {
+    ngx_str_t                 kid;
+    microshop_alg_t           alg;
+    ngx_str_t                 file;       /* full path, for messages */
+    ngx_uint_t                line;
+} ngx_microshop_signing_key_t;
+
+
+typedef struct {
+    ngx_array_t               keys;       /* ngx_microshop_signing_key_t;
+                                             the first one signs */
+    microshop_signer_t       *signer;     /* of the first key, or NULL */
+    ngx_str_t                 header;     /* {"alg","kid","typ":"at+jwt"} */
+    ngx_str_t                 jwks;       /* the JWKS document */
+    ngx_str_t                 etag;       /* of the document, quoted */
+} ngx_microshop_mint_main_t;
+
+
+typedef struct {
+    time_t                    max_age;
+    u_char                   *file;       /* where microshop_jwks is */
+    ngx_uint_t                line;
+} ngx_microshop_jwks_loc_t;
 
 
 /* scope */
@@ -350,6 +379,7 @@ struct ngx_http_microshop_main_conf_s {
     ngx_microshop_zone_t       *zone;     /* microshop_zone (or implicit) */
     ngx_microshop_store_t       store;    /* where shared state lives */
     ngx_microshop_token_main_t  token;
+    ngx_microshop_mint_main_t   mint;     /* microshop_jwt_signing_key */
     ngx_microshop_audit_main_t  audit;
     ngx_microshop_rate_main_t   rate;
     ngx_flag_t                  reserve_used;
@@ -365,6 +395,7 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_microshop_cache_loc_t   cache;
     ngx_microshop_reserve_loc_t reserve;
     ngx_microshop_events_loc_t *events;   /* microshop_events */
+    ngx_microshop_jwks_loc_t   *jwks;     /* microshop_jwks */
     ngx_microshop_exchange_loc_t *exchange; /* microshop_token_exchange */
 
     /* set by merge: does any stage run in this location? */

@@ -259,6 +259,71 @@ test_jwks_errors(void **state)
     microshop_keyset_free(&ks);
 }
 
+/* tests: the public JWK the gateway publishes of its own keys */
+
+static void
+test_public_jwk(void **state)
+{
+    fx_t                *fx = *state;
+
+    char                 path[256];
+    size_t               i;
+    json_t              *jwk, *want;
+    microshop_keyset_t   ks, back;
+
+    microshop_keyset_init(&ks);
+    add_ok(&ks, fx->ec256_pem, "gw-es256", "ES256");
+    add_ok(&ks, fx->ec384_pem, "gw-es384", NULL);
+    add_ok(&ks, fx->rsa_pem, NULL, "RS256");
+    add_ok(&ks, fx->hs256_secret, "gw-hs", "HS256");
+
+    /* the same members as a JWK written here from the key's numbers */
+    jwk = microshop_jwk_public(&ks.keys[0]);
+    assert_non_null(jwk);
+    assert_string_equal(json_string_value(json_object_get(jwk, "use")),
+                        "sig");
+    json_object_del(jwk, "use");
+    want = jwk_ec(fx->ec256, "P-256", 32, "gw-es256", "ES256");
+    assert_true(json_equal(jwk, want));
+    json_decref(want);
+    json_decref(jwk);
+
+    jwk = microshop_jwk_public(&ks.keys[2]);
+    assert_non_null(jwk);
+    assert_null(json_object_get(jwk, "kid"));
+    assert_null(json_object_get(jwk, "d"));
+    json_object_del(jwk, "use");
+    want = jwk_rsa(fx->rsa, NULL, "RS256");
+    assert_true(json_equal(jwk, want));
+    json_decref(want);
+    json_decref(jwk);
+
+    /* no JWK of a secret */
+    assert_null(microshop_jwk_public(&ks.keys[3]));
+
+    /* read back as a JWKS, each key verifies what its private half signs */
+    write_jwks(fx, "public.json", path, sizeof(path),
+               microshop_jwk_public(&ks.keys[0]),
+               microshop_jwk_public(&ks.keys[1]),
+               (json_t *) NULL);
+    microshop_keyset_init(&back);
+    jwks_ok(&back, path);
+    assert_int_equal(back.nkeys, 2);
+
+    for (i = 0; i < back.nkeys; i++) {
+        assert_int_equal(back.keys[i].alg, ks.keys[i].alg);
+        assert_string_equal(back.keys[i].kid, ks.keys[i].kid);
+        assert_int_equal(EVP_PKEY_eq(back.keys[i].pkey, ks.keys[i].pkey), 1);
+    }
+
+    expect_ok_kid(&back, sign("ES384", "{\"alg\":\"ES384\",\"kid\":"
+                              "\"gw-es384\"}", CLAIMS, fx->ec384),
+                  "gw-es384");
+
+    microshop_keyset_free(&back);
+    microshop_keyset_free(&ks);
+}
+
 
 int
 main(void)
@@ -266,6 +331,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_jwks),
         cmocka_unit_test(test_jwks_errors),
+        cmocka_unit_test(test_public_jwk),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -31,27 +31,6 @@
 #define NMSGS   24
 
 
-/* the public half of pkey, as a key file would give it */
-static EVP_PKEY *
-public_of(EVP_PKEY *pkey)
-{
-    int                   len;
-    unsigned char        *der;
-    const unsigned char  *p;
-    EVP_PKEY             *pub;
-
-    der = NULL;
-    len = i2d_PUBKEY(pkey, &der);
-    assert_true(len > 0);
-    p = der;
-    pub = d2i_PUBKEY(NULL, &p, len);
-    assert_non_null(pub);
-    OPENSSL_free(der);
-
-    return pub;
-}
-
-
 /* an ECDSA signature as a JWS carries it: R || S, coord bytes each */
 static void
 es_sign(EVP_PKEY *pkey, const char *md, const unsigned char *msg, size_t len,

@@ -104,15 +104,21 @@ write_pem_pub(const char *path, EVP_PKEY *pkey)
 }
 
 
-static void
-write_pem_pkcs1(const char *path, EVP_PKEY *pkey)
+void
+write_pem_specific(const char *path, EVP_PKEY *pkey, int selection,
+    const char *before)
 {
     BIO               *bio;
     OSSL_ENCODER_CTX  *ectx;
 
     bio = BIO_new_file(path, "w");
     assert_non_null(bio);
-    ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_PUBLIC_KEY, "PEM",
+
+    if (before) {
+        assert_true(BIO_puts(bio, before) > 0);
+    }
+
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, "PEM",
                                          "type-specific", NULL);
     assert_non_null(ectx);
     assert_int_equal(OSSL_ENCODER_to_bio(ectx, bio), 1);
@@ -159,6 +165,27 @@ write_pem_cert(const char *path, EVP_PKEY *pkey)
     assert_int_equal(PEM_write_bio_X509(bio, x), 1);
     BIO_free(bio);
     X509_free(x);
+}
+
+
+/* the public half of pkey, as a key file would give it */
+EVP_PKEY *
+public_of(EVP_PKEY *pkey)
+{
+    int                   len;
+    unsigned char        *der;
+    const unsigned char  *p;
+    EVP_PKEY             *pub;
+
+    der = NULL;
+    len = i2d_PUBKEY(pkey, &der);
+    assert_true(len > 0);
+    p = der;
+    pub = d2i_PUBKEY(NULL, &p, len);
+    assert_non_null(pub);
+    OPENSSL_free(der);
+
+    return pub;
 }
 
 
@@ -736,7 +763,8 @@ group_setup(void **state)
     fx_path(fx, "rsa.pem", fx->rsa_pem, sizeof(fx->rsa_pem));
     write_pem_pub(fx->rsa_pem, fx->rsa);
     fx_path(fx, "rsa-pkcs1.pem", fx->rsa_pkcs1_pem, sizeof(fx->rsa_pem));
-    write_pem_pkcs1(fx->rsa_pkcs1_pem, fx->rsa);
+    write_pem_specific(fx->rsa_pkcs1_pem, fx->rsa, EVP_PKEY_PUBLIC_KEY,
+                       NULL);
     fx_path(fx, "rsa-cert.pem", fx->rsa_cert_pem, sizeof(fx->rsa_pem));
     write_pem_cert(fx->rsa_cert_pem, fx->rsa);
     fx_path(fx, "rsa-priv.pem", fx->rsa_priv_pem, sizeof(fx->rsa_pem));

@@ -59,6 +59,12 @@ const char *fx_file(const fx_t *fx, const char *name, const char *text,
 /* a malloc()ed copy of a whole file */
 unsigned char *read_whole(const char *path, size_t *len);
 void write_pem_pub(const char *path, EVP_PKEY *pkey);
+/* pkey in the PEM form of its type ("RSA PUBLIC KEY", "EC PRIVATE KEY",
+ * ...) of the OSSL_KEYMGMT selection, after the text before (or NULL) */
+void write_pem_specific(const char *path, EVP_PKEY *pkey, int selection,
+    const char *before);
+/* the public half of pkey, as a key file would give it */
+EVP_PKEY *public_of(EVP_PKEY *pkey);
 
 
 /* base64url, JWKs */
