@@ -135,7 +135,8 @@ def gw_key(keys):
         f.write(private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()))
-    os.chmod(path, 0o644)
+    # read by the master as it reads the configuration: nobody else
+    os.chmod(path, 0o600)
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM,
         serialization.PublicFormat.SubjectPublicKeyInfo)
