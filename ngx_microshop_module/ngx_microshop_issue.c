@@ -52,6 +52,11 @@ ngx_microshop_issue(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx,
         return rc;
     }
 
+    /* only the audit line reads it */
+    if (ngx_microshop_main_conf(r)->audit.file == NULL) {
+        return NGX_OK;
+    }
+
     return ngx_microshop_issue_note(r, ctx, t);
 }
 

@@ -36,9 +36,9 @@ typedef struct {
 
 /*
  * Mints t with a fresh random jti (t->jti): NGX_OK and the token in
- * r->pool, and ctx->minted set to what the audit line says of it (jti,
- * sub, seller, class, scopes, exp; never the token); NGX_DECLINED: no
- * signing key is configured; NGX_ERROR (logged).
+ * r->pool, and, with an audit log, ctx->minted set to what its line says
+ * of it (jti, sub, seller, class, scopes, exp; never the token);
+ * NGX_DECLINED: no signing key is configured; NGX_ERROR (logged).
  */
 ngx_int_t ngx_microshop_issue(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_issue_t *t,
