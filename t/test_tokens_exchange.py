@@ -747,6 +747,34 @@ def test_onboarding_refusals(gw, keys):
     assert r.status_code == 403
 
 
+def test_store_cannot_answer(nginx, keys, gw_key):
+    # Redis never reachable, on_error=closed: neither the revocation check
+    # nor the rate limit can be answered
+    n = nginx.new()
+    dead = free_port()
+    n.start("""
+microshop_jwt_key %(idp_pub)s kid=idp;
+microshop_jwt_signing_key %(gw_key)s kid=gw;
+microshop_redis redis://127.0.0.1:%(dead)d timeout=200ms
+                connect_timeout=200ms on_error=closed;
+microshop_token_class staff max_ttl=15m;
+microshop_token_class default max_ttl=1d;
+microshop_rate_tier default rate=100r/s burst=100;
+server {
+    listen 127.0.0.1:%(port)d;
+    location = /token {
+        microshop_rate_limit on;
+        microshop_token_exchange class=staff;
+    }
+}
+""" % {"idp_pub": keys.ec256_public_pem, "gw_key": gw_key[0],
+       "dead": dead, "port": n.port})
+    parent = mint(keys, alg="ES256", kid="idp", scope=LEAD_SCOPE)
+    r = exchange(n, parent)
+    oauth_error(r, 503, "temporarily_unavailable")
+    assert r.headers["Retry-After"] == "1"
+
+
 # ------------------------------------------------------------ the tool
 
 def test_token_tool_exchange(gw, keys, tmp_path):
