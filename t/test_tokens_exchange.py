@@ -71,6 +71,10 @@ server {
         microshop_status;
     }
 
+    location = /policy {
+        microshop_policy;
+    }
+
     location /admin/ {
         microshop_admin;
     }
@@ -646,6 +650,24 @@ def test_metrics(gw, keys):
                  'reason="invalid_scope"}') == 1
     assert moved('microshop_requests_total{decision="deny",'
                  'reason="invalid_token"}') == 1
+
+
+def test_policy_report(gw):
+    doc = gw.get("/policy").json()
+    locs = {loc["location"]: loc for server in doc["servers"]
+            for loc in server["locations"]}
+    assert locs["/token/ceiling"]["token_exchange"] == {
+        "class": "staff", "ttl": 300,
+        "scopes": ["inventory:read", "orders:write"],
+        "require_scope": "staff:issue"}
+    assert locs["/token"]["token_exchange"] == {
+        "class": "staff", "ttl": 900, "scopes": None,
+        "require_scope": "staff:issue"}
+    assert locs["/token/reports"]["token_exchange"]["require_scope"] == \
+        "reports:read"
+    # the subject token in the body is its credential
+    assert locs["/token"]["auth"] is False
+    assert locs["/admin/"]["token_exchange"] is None
 
 
 # -------------------------------------------------------- onboarding
