@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
@@ -159,28 +157,6 @@ microshop_keyset_allow_high_s(microshop_keyset_t *ks, size_t from)
     }
 
     return n;
-}
-
-
-int
-microshop_ec_order(EVP_PKEY *pkey, size_t coord, unsigned char *n,
-    unsigned char *half)
-{
-    int      rc;
-    BIGNUM  *bn;
-
-    bn = NULL;
-
-    rc = (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_ORDER, &bn) == 1
-          && BN_num_bytes(bn) <= (int) coord
-          && BN_bn2binpad(bn, n, (int) coord) == (int) coord
-          && BN_rshift1(bn, bn) == 1
-          && BN_bn2binpad(bn, half, (int) coord) == (int) coord)
-         ? 0 : -1;
-
-    BN_free(bn);
-
-    return rc;
 }
 
 

@@ -92,13 +92,6 @@ extern const microshop_alg_info_t  microshop_algs[];
 /* the entry of alg; that of MICROSHOP_ALG_UNKNOWN when alg is out of range */
 const microshop_alg_info_t *microshop_alg_info(microshop_alg_t alg);
 
-/*
- * The order n of an EC key's curve and n >> 1, big-endian, coord bytes
- * each (the bounds of r and of a low s).  Returns 0, or -1.
- */
-int microshop_ec_order(EVP_PKEY *pkey, size_t coord, unsigned char *n,
-    unsigned char *half);
-
 /* frees the keys after the first n */
 void microshop_keyset_truncate(microshop_keyset_t *ks, size_t n);
 

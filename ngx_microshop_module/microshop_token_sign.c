@@ -16,6 +16,7 @@
 #include "microshop_token_file.h"
 #include "microshop_token_sign.h"
 #include "microshop_token_str.h"
+#include "microshop_token_verifier.h"
 
 
 /* an ECDSA-Sig-Value of P-521: 2 INTEGERs of up to 67 bytes, headers */

@@ -174,6 +174,28 @@ failed:
 
 
 int
+microshop_ec_order(EVP_PKEY *pkey, size_t coord, unsigned char *n,
+    unsigned char *half)
+{
+    int      rc;
+    BIGNUM  *bn;
+
+    bn = NULL;
+
+    rc = (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_ORDER, &bn) == 1
+          && BN_num_bytes(bn) <= (int) coord
+          && BN_bn2binpad(bn, n, (int) coord) == (int) coord
+          && BN_rshift1(bn, bn) == 1
+          && BN_bn2binpad(bn, half, (int) coord) == (int) coord)
+         ? 0 : -1;
+
+    BN_free(bn);
+
+    return rc;
+}
+
+
+int
 microshop_verifier_create(microshop_key_t *key, char *why, size_t whylen)
 {
     OSSL_PARAM                   params[2];

@@ -53,6 +53,14 @@ int microshop_verifier_verify(const microshop_key_t *key,
     const unsigned char *data, size_t len, const unsigned char *sig,
     size_t siglen);
 
+/*
+ * The order n of an EC key's curve and n >> 1, big-endian, coord bytes
+ * each: the bounds of r and of a low s, for the verifier and the signer
+ * (microshop_token_sign.h).  Returns 0, or -1.
+ */
+int microshop_ec_order(EVP_PKEY *pkey, size_t coord, unsigned char *n,
+    unsigned char *half);
+
 /* 1 when the key's ES256 verification uses the table of multiples */
 int microshop_verifier_precomputed(const microshop_key_t *key);
 

@@ -21,6 +21,7 @@
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_json.h"
 #include "ngx_microshop_jwks.h"
+#include "ngx_microshop_mint.h"
 #include "microshop_base64url.h"
 #include "microshop_token_jwk.h"
 
@@ -178,22 +179,17 @@ ngx_microshop_jwks_main_done(ngx_conf_t *cf,
 static json_t *
 ngx_microshop_jwks_document(ngx_http_microshop_main_conf_t *mmcf)
 {
-    json_t                       *keys;
-    ngx_uint_t                    i;
-    const microshop_key_t        *key;
-    ngx_microshop_signing_key_t  *sk;
+    json_t                 *keys;
+    ngx_uint_t              i;
+    const microshop_key_t  *key;
 
     keys = json_array();
     if (keys == NULL) {
         return NULL;
     }
 
-    sk = mmcf->mint.keys.elts;
-
     for (i = 0; i < mmcf->mint.keys.nelts; i++) {
-        key = microshop_keyset_find_kid(&mmcf->token.keys,
-                                        (char *) sk[i].kid.data,
-                                        sk[i].kid.len);
+        key = ngx_microshop_mint_public_key(mmcf, i);
 
         if (key == NULL
             || json_array_append_new(keys, microshop_jwk_public(key)) != 0)

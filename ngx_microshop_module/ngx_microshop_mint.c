@@ -46,6 +46,10 @@ static ngx_int_t ngx_microshop_signing_alg(ngx_conf_t *cf, ngx_str_t *name,
     microshop_alg_t *alg);
 static ngx_int_t ngx_microshop_signing_kid(ngx_conf_t *cf,
     ngx_http_microshop_main_conf_t *mmcf, ngx_str_t *kid);
+
+/* the directive's name, which every message of it starts with */
+static ngx_str_t  ngx_microshop_signing_name =
+    ngx_string("microshop_jwt_signing_key");
 static void ngx_microshop_signing_mode(ngx_conf_t *cf, ngx_str_t *file);
 static ngx_int_t ngx_microshop_signing_header(ngx_conf_t *cf,
     ngx_microshop_mint_main_t *mint, ngx_microshop_signing_key_t *sk);
@@ -147,6 +151,23 @@ ngx_microshop_mint_jti(ngx_http_request_t *r, ngx_str_t *jti)
     jti->len = len;
 
     return NGX_OK;
+}
+
+
+const microshop_key_t *
+ngx_microshop_mint_public_key(ngx_http_microshop_main_conf_t *mmcf,
+    ngx_uint_t i)
+{
+    ngx_microshop_signing_key_t  *sk;
+
+    if (i >= mmcf->mint.keys.nelts) {
+        return NULL;
+    }
+
+    sk = mmcf->mint.keys.elts;
+
+    return microshop_keyset_find_kid(&mmcf->token.keys,
+                                     (char *) sk[i].kid.data, sk[i].kid.len);
 }
 
 
@@ -260,7 +281,7 @@ ngx_microshop_jwt_signing_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (pub == NULL) {
         microshop_signer_free(signer);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": key file \"%V\": %s",
-                           &cmd->name, &sk->file, why);
+                           &ngx_microshop_signing_name, &sk->file, why);
         return NGX_CONF_ERROR;
     }
 
@@ -297,7 +318,7 @@ ngx_microshop_jwt_signing_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         != 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": key file \"%V\": %s",
-                           &cmd->name, &sk->file, why);
+                           &ngx_microshop_signing_name, &sk->file, why);
         return NGX_CONF_ERROR;
     }
 
@@ -322,15 +343,16 @@ ngx_microshop_signing_alg(ngx_conf_t *cf, ngx_str_t *name,
 
     if (name->len > 2 && ngx_strncmp(name->data, "HS", 2) == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "alg=%V is refused: a backend verifies the "
+                           "\"%V\": alg=%V is refused: a backend verifies the "
                            "gateway's tokens with its public key, and an "
                            "HMAC secret cannot be published (ES256, ES384 "
-                           "or RS256)", name);
+                           "or RS256)", &ngx_microshop_signing_name, name);
         return NGX_ERROR;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown alg \"%V\" (ES256, ES384 or RS256)", name);
+                       "\"%V\": unknown alg \"%V\" (ES256, ES384 or RS256)",
+                       &ngx_microshop_signing_name, name);
 
     return NGX_ERROR;
 }
@@ -356,8 +378,9 @@ ngx_microshop_signing_kid(ngx_conf_t *cf,
         || ngx_strlchr(kid->data, kid->data + kid->len, '\0') != NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "kid=%V: a kid is UTF-8 text without control "
-                           "characters", kid);
+                           "\"%V\": kid=%V: a kid is UTF-8 text without "
+                           "control characters", &ngx_microshop_signing_name,
+                           kid);
         return NGX_ERROR;
     }
 
@@ -368,8 +391,9 @@ ngx_microshop_signing_kid(ngx_conf_t *cf,
             && ngx_strncmp(sk[i].kid.data, kid->data, kid->len) == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "kid \"%V\" is already the kid of the "
-                               "signing key of line %ui", kid, sk[i].line);
+                               "\"%V\": kid \"%V\" is already the kid of "
+                               "the signing key of line %ui",
+                               &ngx_microshop_signing_name, kid, sk[i].line);
             return NGX_ERROR;
         }
     }
@@ -378,9 +402,10 @@ ngx_microshop_signing_kid(ngx_conf_t *cf,
                                   kid->len))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "kid \"%V\" is already the kid of a verification "
-                           "key (microshop_jwt_key or microshop_jwt_jwks): "
-                           "backends could not tell the keys apart", kid);
+                           "\"%V\": kid \"%V\" is already the kid of a "
+                           "verification key (microshop_jwt_key or "
+                           "microshop_jwt_jwks): backends could not tell the "
+                           "keys apart", &ngx_microshop_signing_name, kid);
         return NGX_ERROR;
     }
 
@@ -410,8 +435,9 @@ ngx_microshop_signing_mode(ngx_conf_t *cf, ngx_str_t *file)
 
     if (ngx_file_access(&fi) & 0007) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the private key \"%V\" can be read by every "
-                           "user of the machine: chmod 600 it", file);
+                           "\"%V\": the private key \"%V\" can be read by "
+                           "every user of the machine: chmod 600 it",
+                           &ngx_microshop_signing_name, file);
     }
 }
 

@@ -37,6 +37,13 @@ ngx_int_t ngx_microshop_mint(ngx_http_request_t *r, json_t *claims,
 ngx_int_t ngx_microshop_mint_jti(ngx_http_request_t *r, ngx_str_t *jti);
 
 
+/*
+ * The verification key (the public half) of the signing key i, in the
+ * order of the directives (0: the one that signs); NULL past the last.
+ */
+const microshop_key_t *ngx_microshop_mint_public_key(
+    ngx_http_microshop_main_conf_t *mmcf, ngx_uint_t i);
+
 /* microshop_jwt_signing_key FILE kid=ID [alg=ES256|ES384|RS256] */
 char *ngx_microshop_jwt_signing_key_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);

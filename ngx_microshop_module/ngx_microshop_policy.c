@@ -39,6 +39,7 @@
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_events.h"
+#include "ngx_microshop_mint.h"
 #include "microshop_token_thumbprint.h"
 
 
@@ -126,6 +127,8 @@ static json_t *ngx_microshop_policy_zone(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf);
 static json_t *ngx_microshop_policy_audit(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf);
+static json_t *ngx_microshop_policy_signing_keys(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf);
 
 
 
@@ -133,6 +136,7 @@ static json_t *ngx_microshop_policy_audit(ngx_http_request_t *r,
 static ngx_microshop_policy_main_pt  ngx_microshop_policy_main_sections[] = {
     ngx_microshop_policy_token,
     ngx_microshop_policy_keys,
+    ngx_microshop_policy_signing_keys,
     ngx_microshop_policy_classes,
     ngx_microshop_policy_rate_tiers,
     ngx_microshop_policy_zone,
@@ -820,6 +824,52 @@ ngx_microshop_policy_key(void *elt)
                      "thumbprint", k->pkey ? thumbprint : NULL,
                      "ecdsa_s", ngx_strcmp(type, "EC") != 0 ? NULL
                                 : k->any_s ? "any" : "low");
+}
+
+
+/*
+ * The gateway's own keys (microshop_jwt_signing_key): kid, alg, whether it
+ * signs (the first) or is retired, and its thumbprint, which its entry in
+ * "keys" shows too.  Neither the key nor its file.
+ */
+
+static json_t *
+ngx_microshop_policy_signing_keys(ngx_http_request_t *r,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    char                          thumbprint[MICROSHOP_THUMBPRINT_LEN + 1];
+    json_t                       *list;
+    ngx_uint_t                    i;
+    const microshop_key_t        *key;
+    ngx_microshop_signing_key_t  *sk;
+
+    list = json_array();
+    if (list == NULL) {
+        return NULL;
+    }
+
+    sk = mmcf->mint.keys.elts;
+
+    for (i = 0; i < mmcf->mint.keys.nelts; i++) {
+        key = ngx_microshop_mint_public_key(mmcf, i);
+
+        if (key == NULL
+            || microshop_key_thumbprint(key, thumbprint, sizeof(thumbprint))
+               != 0
+            || json_array_append_new(list,
+                   json_pack("{s:o, s:s, s:b, s:s}",
+                             "kid", ngx_microshop_json_str(&sk[i].kid),
+                             "alg", microshop_alg_name(sk[i].alg),
+                             "signs", i == 0,
+                             "thumbprint", thumbprint))
+               != 0)
+        {
+            json_decref(list);
+            return NULL;
+        }
+    }
+
+    return json_pack("{s:o}", "signing_keys", list);
 }
 
 

@@ -101,3 +101,13 @@ def test_a_staff_lead_hands_out_a_helper_token(demo):
     r = s.post(GATEWAY + "/v1/sellers/s1/checkout", headers=h,
                json={"items": [{"sku": "A1", "quantity": 1}]})
     assert r.status_code == 403
+
+
+def test_the_gateway_publishes_its_signing_key(demo):
+    s = requests.Session()
+    s.trust_env = False
+    r = s.get(GATEWAY + "/.well-known/jwks.json")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "application/jwk-set+json"
+    assert [(k["kid"], k["alg"], k["crv"]) for k in r.json()["keys"]] == [
+        ("demo-gateway", "ES256", "P-256")]
