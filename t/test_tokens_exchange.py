@@ -716,6 +716,16 @@ def test_onboarding_mints_a_seller_token(gw, keys, backend, clean):
     assert metrics(gw)['microshop_tokens_minted_total{via="admin"}'] \
         == before.get('microshop_tokens_minted_total{via="admin"}', 0) + 1
 
+    # the admin's audit line says what was minted for whom
+    line = wait_for(lambda: [d for d in audit_lines(gw)
+                             if (d.get("minted") or {}).get("jti")
+                             == doc["jti"]], what="the audit line")[-1]
+    assert line["subject"] == "admin-ann" and line["status"] == 201
+    assert line["minted"] == {"jti": doc["jti"], "sub": "sync-job",
+                              "seller": "s1", "class": "integration",
+                              "scopes": ["inventory:read", "inventory:write"],
+                              "exp": claims["exp"]}
+
 
 def test_onboarding_default_ttl_and_seconds(gw, keys):
     r = onboard(gw, keys, ttl=None)
