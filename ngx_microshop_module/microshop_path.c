@@ -8,7 +8,7 @@
 #include "microshop_path.h"
 
 
-static int
+int
 microshop_path_hex(unsigned char c)
 {
     if (c >= '0' && c <= '9') {

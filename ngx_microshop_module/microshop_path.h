@@ -52,5 +52,8 @@ microshop_path_e microshop_path_check(const char *path, size_t len,
 /* why a path was refused, one sentence for a problem's detail */
 const char *microshop_path_reason(microshop_path_e rc);
 
+/* the value of a hex digit (either case), or -1 (also the form parser's) */
+int microshop_path_hex(unsigned char c);
+
 
 #endif /* MICROSHOP_PATH_H */

@@ -261,6 +261,51 @@ microshop_scopes_contains_all(const char *set, size_t setlen,
 }
 
 
+
+int
+microshop_scopes_intersect(const char *a, size_t alen, const char *b,
+    size_t blen, const char *drop, char *out, size_t outlen)
+{
+    size_t  i, start, pos, dlen;
+
+    if (out == NULL || outlen == 0) {
+        return -1;
+    }
+
+    out[0] = '\0';
+    pos = 0;
+    dlen = drop ? strlen(drop) : 0;
+
+    if (a == NULL) {
+        return 0;
+    }
+
+    start = 0;
+
+    for (i = 0; i <= alen; i++) {
+
+        if (i < alen && a[i] != ' ') {
+            continue;
+        }
+
+        if (i > start
+            && (b == NULL || microshop_scopes_has(b, blen, a + start,
+                                                  i - start))
+            && !(i - start == dlen && memcmp(a + start, drop, dlen) == 0)
+            && microshop_scopes_append(out, outlen, &pos, a + start,
+                                       i - start)
+               != 0)
+        {
+            out[0] = '\0';
+            return -1;
+        }
+
+        start = i + 1;
+    }
+
+    return (int) pos;
+}
+
 /* the name (n bytes, any case) is word, or starts with it when prefix */
 
 static int

@@ -50,6 +50,16 @@ int microshop_scopes_contains_all(const char *set, size_t setlen,
     const char *required, size_t reqlen, char *missing, size_t missinglen);
 
 /*
+ * The scopes of the set a that are also in the set b (NULL: no limit),
+ * except drop (a single scope, or NULL), in a's order: what the token
+ * exchange grants (docs/tokens.md).  Writes the NUL-terminated normalized
+ * result into out (alen + 1 bytes always suffice) and returns its length,
+ * or -1 when it does not fit.
+ */
+int microshop_scopes_intersect(const char *a, size_t alen, const char *b,
+    size_t blen, const char *drop, char *out, size_t outlen);
+
+/*
  * The first variable in the text of a microshop_seller value ("$name" or
  * "${name}", any case, as nginx reads them) whose value a client sets as
  * it likes, independently of the path the backend reads: $arg_NAME,

@@ -28,6 +28,7 @@
 #include "ngx_microshop_variables.h"
 #include "ngx_microshop_audit.h"
 #include "ngx_microshop_admin.h"
+#include "ngx_microshop_exchange.h"
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_lint.h"
@@ -246,6 +247,13 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       0,
       NULL },
 
+    { ngx_string("microshop_token_exchange"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_microshop_token_exchange_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("microshop_store_selftest"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_microshop_store_selftest_directive,
@@ -386,6 +394,11 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_microshop_loc_conf_t *prev = parent;
     ngx_http_microshop_loc_conf_t *conf = child;
 
+    /* before microshop_auth is inherited: it is not, there */
+    if (ngx_microshop_exchange_loc_merge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_value(conf->auth, prev->auth, 0);
 
     if (ngx_microshop_token_loc_merge(cf, prev, conf) != NGX_CONF_OK
@@ -408,6 +421,11 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->enabled = conf->auth || conf->rate.on
                     || conf->idem.mode != NGX_MICROSHOP_IDEM_OFF
                     || conf->cache.sku || conf->reserve.on;
+
+    if (conf->exchange) {
+        /* its content handler runs what applies there itself */
+        conf->enabled = 0;
+    }
 
     if (conf->enabled) {
         ngx_microshop_lint_location(cf);

@@ -14,6 +14,7 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_orders.h"
+#include "ngx_microshop_onboard.h"
 #include "ngx_microshop_json.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
@@ -44,7 +45,6 @@ static void ngx_microshop_admin_stock_exec(ngx_http_request_t *r,
 static void ngx_microshop_admin_stock_put(ngx_http_request_t *r);
 static void ngx_microshop_admin_stock_done(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
-static ngx_str_t *ngx_microshop_admin_route(ngx_http_request_t *r);
 
 
 char *
@@ -103,7 +103,7 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         return NGX_HTTP_FORBIDDEN;
     }
 
-    route = ngx_microshop_admin_route(r);
+    route = ngx_microshop_request_route(r);
     if (route == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -112,6 +112,12 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(route->data, "stock/", sizeof("stock/") - 1) == 0)
     {
         return ngx_microshop_admin_stock(r, route);
+    }
+
+    if (route->len > sizeof("sellers/") - 1
+        && ngx_strncmp(route->data, "sellers/", sizeof("sellers/") - 1) == 0)
+    {
+        return ngx_microshop_onboard_handler(r, route);
     }
 
     if ((route->len == sizeof("orders") - 1
@@ -143,37 +149,6 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
     return ngx_microshop_problem_text(r, NGX_HTTP_NOT_FOUND, "not-found",
                                        "Not found",
                                        "No admin route has this path.");
-}
-
-
-/* the path below the location, without leading slashes */
-
-static ngx_str_t *
-ngx_microshop_admin_route(ngx_http_request_t *r)
-{
-    ngx_str_t                 *route;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    route = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    if (route == NULL) {
-        return NULL;
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    *route = r->uri;
-
-    if (!clcf->regex && route->len >= clcf->name.len) {
-        route->data += clcf->name.len;
-        route->len -= clcf->name.len;
-    }
-
-    while (route->len && route->data[0] == '/') {
-        route->data++;
-        route->len--;
-    }
-
-    return route;
 }
 
 
@@ -305,7 +280,7 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
     ngx_str_t           *route;
     ngx_microshop_op_t  *op;
 
-    route = ngx_microshop_admin_route(r);
+    route = ngx_microshop_request_route(r);
     if (route == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

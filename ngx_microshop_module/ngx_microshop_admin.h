@@ -6,6 +6,7 @@
  *   GET  <loc>/stock/<seller>/<sku>  -> {"available":N,"held":M}
  *   GET  <loc>/orders, POST <loc>/orders/<id>/commit|release
  *                                    (ngx_microshop_orders.h)
+ *   POST <loc>/sellers/<seller>/tokens  (ngx_microshop_onboard.h)
  *
  * The location needs a token with the scope microshop:admin: the
  * directive turns microshop_auth on there and adds that scope rule.

@@ -178,6 +178,63 @@ ngx_microshop_send_private_json(ngx_http_request_t *r, ngx_str_t *body)
 
 
 ngx_int_t
+ngx_microshop_oauth_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_str_t  type, cc, pragma;
+
+    ngx_str_set(&cc, "no-store");
+    ngx_str_set(&pragma, "no-cache");
+
+    if (ngx_microshop_header_add(r, "Cache-Control", &cc) != NGX_OK
+        || ngx_microshop_header_add(r, "Pragma", &pragma) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_microshop_send_body(r, status, &type, body);
+}
+
+
+ngx_int_t
+ngx_microshop_oauth_error(ngx_http_request_t *r, ngx_uint_t status,
+    char *error, char *description)
+{
+    size_t      elen, dlen;
+    u_char     *p;
+    ngx_str_t   body;
+
+    elen = ngx_strlen(error);
+    dlen = ngx_strlen(description);
+
+    body.data = ngx_pnalloc(r->pool,
+                            sizeof("{\"error\":\"\",\"error_description\":"
+                                   "\"\"}\n") - 1
+                            + elen + ngx_escape_json(NULL, (u_char *) error,
+                                                     elen)
+                            + dlen + ngx_escape_json(NULL,
+                                                     (u_char *) description,
+                                                     dlen));
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) error, elen);
+    p = ngx_cpymem(p, "\",\"error_description\":\"",
+                   sizeof("\",\"error_description\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) description, dlen);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    body.len = p - body.data;
+
+    return ngx_microshop_oauth_answer(r, status, &body);
+}
+
+
+ngx_int_t
 ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body)
 {

@@ -139,6 +139,21 @@ ngx_int_t ngx_microshop_send_body(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_microshop_send_private_json(ngx_http_request_t *r,
     ngx_str_t *body);
 
+/*
+ * The answers of an endpoint that issues tokens (RFC 6749 5.1, 5.2): JSON
+ * with Cache-Control: no-store and Pragma: no-cache, for a content
+ * handler.  ngx_microshop_oauth_answer() sends body with status (200, 201);
+ * ngx_microshop_oauth_error() sends {"error":...,"error_description":...},
+ * whose texts are fixed ones made of the characters RFC 6749 allows there
+ * (%x20-21 / %x23-5B / %x5D-7E: no '"' or '\\'), never what a client sent.
+ * A 401 also needs WWW-Authenticate, added before.  Both return what
+ * ngx_http_output_filter did, or NGX_ERROR.
+ */
+ngx_int_t ngx_microshop_oauth_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+ngx_int_t ngx_microshop_oauth_error(ngx_http_request_t *r, ngx_uint_t status,
+    char *error, char *description);
+
 
 /* seconds a client waits before it retries what the store could not do,
  * or a request still in flight (409 idempotency-in-progress) */

@@ -29,7 +29,9 @@
 typedef enum {
     NGX_MICROSHOP_AUDIT_STR = 0,      /* a JSON string; null when no data */
     NGX_MICROSHOP_AUDIT_RAW,          /* a number, written as it is */
-    NGX_MICROSHOP_AUDIT_SET           /* scope set -> array; null: no data */
+    NGX_MICROSHOP_AUDIT_SET,          /* scope set -> array; null: no data */
+    NGX_MICROSHOP_AUDIT_OBJECT        /* JSON written as it is; the member
+                                         is left out when there is none */
 } ngx_microshop_audit_type_e;
 
 
@@ -61,6 +63,7 @@ typedef enum {
     NGX_MICROSHOP_AF_RATE_REMAINING,
     NGX_MICROSHOP_AF_IDEMPOTENCY,
     NGX_MICROSHOP_AF_CACHE,
+    NGX_MICROSHOP_AF_MINTED,
     NGX_MICROSHOP_AF_MAX
 } ngx_microshop_audit_field_e;
 
@@ -87,6 +90,7 @@ static ngx_str_t  ngx_microshop_audit_names[] = {
     ngx_string("rate_remaining"),
     ngx_string("idempotency"),
     ngx_string("cache"),
+    ngx_string("minted"),
 };
 
 
@@ -462,6 +466,13 @@ ngx_microshop_audit_fields(ngx_http_request_t *r,
     if (ctx->cache.len) {
         f[NGX_MICROSHOP_AF_CACHE].value = ctx->cache;
     }
+
+    /* the token the gateway minted (docs/tokens.md): only then */
+    f[NGX_MICROSHOP_AF_MINTED].type = NGX_MICROSHOP_AUDIT_OBJECT;
+
+    if (ctx->minted.len) {
+        f[NGX_MICROSHOP_AF_MINTED].value = ctx->minted;
+    }
 }
 
 
@@ -476,6 +487,12 @@ ngx_microshop_audit_line_len(ngx_microshop_audit_field_t *f)
 
     for (i = 0; i < NGX_MICROSHOP_AF_MAX; i++) {
 
+        if (f[i].type == NGX_MICROSHOP_AUDIT_OBJECT
+            && f[i].value.data == NULL)
+        {
+            continue;
+        }
+
         /* ,"name": */
         len += sizeof(",\"\":") - 1 + f[i].name.len;
 
@@ -487,6 +504,7 @@ ngx_microshop_audit_line_len(ngx_microshop_audit_field_t *f)
         switch (f[i].type) {
 
         case NGX_MICROSHOP_AUDIT_RAW:
+        case NGX_MICROSHOP_AUDIT_OBJECT:
             len += f[i].value.len;
             break;
 
@@ -532,6 +550,12 @@ ngx_microshop_audit_line(u_char *p, ngx_microshop_audit_field_t *f)
 
     for (i = 0; i < NGX_MICROSHOP_AF_MAX; i++) {
 
+        if (f[i].type == NGX_MICROSHOP_AUDIT_OBJECT
+            && f[i].value.data == NULL)
+        {
+            continue;
+        }
+
         if (i) {
             *p++ = ',';
         }
@@ -549,6 +573,7 @@ ngx_microshop_audit_line(u_char *p, ngx_microshop_audit_field_t *f)
         switch (f[i].type) {
 
         case NGX_MICROSHOP_AUDIT_RAW:
+        case NGX_MICROSHOP_AUDIT_OBJECT:
             p = ngx_cpymem(p, f[i].value.data, f[i].value.len);
             break;
 

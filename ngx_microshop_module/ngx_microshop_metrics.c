@@ -40,6 +40,8 @@ static ngx_microshop_reason_t  ngx_microshop_reasons[] = {
     { "error", "internal_error" },
     { "error", "upstream_unavailable" },
     { "deny", "quota_exceeded" },
+    { "deny", "invalid_grant" },
+    { "deny", "invalid_scope" },
 };
 
 
@@ -157,6 +159,24 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_zone_quota_refused_total{class=\"idempotency\"}" },
     { NGX_MICROSHOP_COUNTER_QUOTA_EVENTS,
       "microshop_zone_quota_refused_total{class=\"events\"}" },
+    { NGX_MICROSHOP_COUNTER_MINTED_EXCHANGE,
+      "microshop_tokens_minted_total{via=\"exchange\"}" },
+    { NGX_MICROSHOP_COUNTER_MINTED_ADMIN,
+      "microshop_tokens_minted_total{via=\"admin\"}" },
+    { NGX_MICROSHOP_COUNTER_EXCHANGE_INVALID_REQUEST,
+      "microshop_token_exchange_refused_total{error=\"invalid_request\"}" },
+    { NGX_MICROSHOP_COUNTER_EXCHANGE_UNSUPPORTED_GRANT,
+      "microshop_token_exchange_refused_total"
+      "{error=\"unsupported_grant_type\"}" },
+    { NGX_MICROSHOP_COUNTER_EXCHANGE_INVALID_TARGET,
+      "microshop_token_exchange_refused_total{error=\"invalid_target\"}" },
+    { NGX_MICROSHOP_COUNTER_EXCHANGE_INVALID_GRANT,
+      "microshop_token_exchange_refused_total{error=\"invalid_grant\"}" },
+    { NGX_MICROSHOP_COUNTER_EXCHANGE_INVALID_SCOPE,
+      "microshop_token_exchange_refused_total{error=\"invalid_scope\"}" },
+    { NGX_MICROSHOP_COUNTER_EXCHANGE_UNAUTHORIZED,
+      "microshop_token_exchange_refused_total"
+      "{error=\"unauthorized_client\"}" },
 };
 
 

@@ -88,6 +88,19 @@ typedef enum {
     NGX_MICROSHOP_OUT_ORDER_COMMIT,
     NGX_MICROSHOP_OUT_ORDER_RELEASE,
 
+    /* tokens the gateway mints (docs/tokens.md): the token exchange's
+     * answers (a refused subject token is first recorded as the token
+     * stage records it), seller onboarding */
+    NGX_MICROSHOP_OUT_EXCHANGE_ISSUED,
+    NGX_MICROSHOP_OUT_EXCHANGE_INVALID_REQUEST,
+    NGX_MICROSHOP_OUT_EXCHANGE_UNSUPPORTED_GRANT,
+    NGX_MICROSHOP_OUT_EXCHANGE_INVALID_TARGET,
+    NGX_MICROSHOP_OUT_EXCHANGE_SUBJECT_REFUSED,
+    NGX_MICROSHOP_OUT_EXCHANGE_INVALID_GRANT,
+    NGX_MICROSHOP_OUT_EXCHANGE_INVALID_SCOPE,
+    NGX_MICROSHOP_OUT_EXCHANGE_UNAUTHORIZED,
+    NGX_MICROSHOP_OUT_ONBOARD_ISSUED,
+
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;
 

@@ -106,6 +106,8 @@ static json_t *ngx_microshop_policy_loc_reserve(
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 static json_t *ngx_microshop_policy_loc_events(
     ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
+static json_t *ngx_microshop_policy_loc_exchange(
+    ngx_http_core_loc_conf_t *clcf, ngx_http_microshop_loc_conf_t *mlcf);
 
 static json_t *ngx_microshop_policy_token(ngx_http_request_t *r,
     ngx_http_microshop_main_conf_t *mmcf);
@@ -155,6 +157,7 @@ static ngx_microshop_policy_loc_pt  ngx_microshop_policy_loc_sections[] = {
     ngx_microshop_policy_loc_cache,
     ngx_microshop_policy_loc_reserve,
     ngx_microshop_policy_loc_events,
+    ngx_microshop_policy_loc_exchange,
     /* a new feature: one function here */
     NULL
 };
@@ -701,6 +704,31 @@ ngx_microshop_policy_loc_events(ngx_http_core_loc_conf_t *clcf,
 
     return json_pack("{s:{s:I}}", "events",
                      "tolerance", (json_int_t) ev->tolerance);
+}
+
+
+static json_t *
+ngx_microshop_policy_loc_exchange(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_microshop_loc_conf_t *mlcf)
+{
+    ngx_microshop_exchange_loc_t  *x;
+
+    x = mlcf->exchange;
+
+    if (x == NULL) {
+        return json_pack("{s:n}", "token_exchange");
+    }
+
+    /* what it mints: the class, the lifetime and the ceiling in effect */
+
+    return json_pack("{s:{s:o, s:I, s:o, s:o}}", "token_exchange",
+                     "class", ngx_microshop_json_str(&x->class_name),
+                     "ttl", (json_int_t) (x->ttl ? x->ttl
+                                                 : x->tclass->max_ttl),
+                     "scopes", x->scopes.len
+                               ? ngx_microshop_json_scope_list(&x->scopes)
+                               : json_null(),
+                     "require_scope", ngx_microshop_json_str(&x->require));
 }
 
 

@@ -19,8 +19,6 @@
 #define NGX_MICROSHOP_RATE_KEY_MAX  512
 
 
-static ngx_microshop_rate_tier_t *ngx_microshop_rate_tier_find(
-    ngx_microshop_rate_main_t *rmcf, ngx_str_t *name);
 static ngx_int_t ngx_microshop_rate_key(ngx_http_request_t *r, u_char kind,
     ngx_str_t *value, ngx_str_t *key);
 static ngx_int_t ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
@@ -45,7 +43,7 @@ ngx_microshop_rate_loc_create(ngx_microshop_rate_loc_t *rlcf)
 }
 
 
-static ngx_microshop_rate_tier_t *
+ngx_microshop_rate_tier_t *
 ngx_microshop_rate_tier_find(ngx_microshop_rate_main_t *rmcf, ngx_str_t *name)
 {
     ngx_uint_t                  i;
@@ -314,11 +312,9 @@ ngx_int_t
 ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    ngx_str_t                        key, *name;
-    microshop_gcra_result_t         *res;
-    ngx_microshop_rate_tier_t       *tier;
-    ngx_http_microshop_loc_conf_t   *mlcf;
-    ngx_http_microshop_main_conf_t  *mmcf;
+    int64_t                         retry_after;
+    ngx_int_t                       rc;
+    ngx_http_microshop_loc_conf_t  *mlcf;
 
     mlcf = ngx_microshop_loc_conf(r);
 
@@ -326,60 +322,99 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ctx->op_state == NGX_MICROSHOP_OP_IDLE) {
-        mmcf = ngx_microshop_main_conf(r);
-
-        tier = NULL;
-
-        if (ctx->has_token) {
-            name = &ctx->token.id.f[NGX_MICROSHOP_ID_TIER];
-
-            if (name->len) {
-                tier = ngx_microshop_rate_tier_find(&mmcf->rate, name);
-            }
-        }
-
-        if (tier == NULL) {
-            tier = mmcf->rate.default_tier;
-        }
-
-        if (mlcf->rate.key) {
-            if (ngx_http_complex_value(r, mlcf->rate.key, &key) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-        } else if (ctx->has_token) {
-            key = ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
-
-        } else {
-            ngx_str_null(&key);
-        }
-
-        if (ngx_microshop_rate_key(r, mlcf->rate.key ? 'k' : 's', &key,
-                                   &ctx->op.key)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ctx->rate.tier = tier;
-
-        ctx->op.type = NGX_MICROSHOP_OP_GCRA;
-        ctx->op.u.gcra.interval = tier->interval;
-        ctx->op.u.gcra.burst = tier->burst;
-        ctx->op.u.gcra.cost = mlcf->rate.cost;
+    if (ctx->op_state == NGX_MICROSHOP_OP_IDLE
+        && ngx_microshop_ratelimit_op(r, ctx, &ctx->op) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ngx_microshop_request_store(r, ctx) == NGX_AGAIN) {
         return NGX_AGAIN;
     }
 
-    if (ctx->op.rc == NGX_ERROR) {
-        ctx->rate.tier = NULL;
+    rc = ngx_microshop_ratelimit_verdict(r, ctx, &ctx->op, &retry_after);
+
+    if (rc == NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_ERROR) {
         return ngx_microshop_store_failed(r, ctx);
     }
 
-    res = &ctx->op.u.gcra.result;
+    return ngx_microshop_ratelimit_reject(r, ctx, retry_after);
+}
+
+
+ngx_int_t
+ngx_microshop_ratelimit_op(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_op_t *op)
+{
+    ngx_str_t                        key, *name;
+    ngx_microshop_rate_tier_t       *tier;
+    ngx_http_microshop_loc_conf_t   *mlcf;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mlcf = ngx_microshop_loc_conf(r);
+    mmcf = ngx_microshop_main_conf(r);
+
+    tier = NULL;
+
+    if (ctx->has_token) {
+        name = &ctx->token.id.f[NGX_MICROSHOP_ID_TIER];
+
+        if (name->len) {
+            tier = ngx_microshop_rate_tier_find(&mmcf->rate, name);
+        }
+    }
+
+    if (tier == NULL) {
+        tier = mmcf->rate.default_tier;
+    }
+
+    if (mlcf->rate.key) {
+        if (ngx_http_complex_value(r, mlcf->rate.key, &key) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ctx->has_token) {
+        key = ctx->token.id.f[NGX_MICROSHOP_ID_SELLER];
+
+    } else {
+        ngx_str_null(&key);
+    }
+
+    if (ngx_microshop_rate_key(r, mlcf->rate.key ? 'k' : 's', &key, &op->key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->rate.tier = tier;
+
+    op->type = NGX_MICROSHOP_OP_GCRA;
+    op->u.gcra.interval = tier->interval;
+    op->u.gcra.burst = tier->burst;
+    op->u.gcra.cost = mlcf->rate.cost;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_ratelimit_verdict(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx, ngx_microshop_op_t *op,
+    int64_t *retry_after)
+{
+    microshop_gcra_result_t        *res;
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    if (op->rc == NGX_ERROR) {
+        ctx->rate.tier = NULL;
+        return NGX_ERROR;
+    }
+
+    res = &op->u.gcra.result;
 
     ctx->rate.remaining = res->remaining;
     ctx->rate.reset_after = res->reset_after;
@@ -389,10 +424,10 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "microshop: rate limit \"%V\" allows, %L left",
                        &ctx->rate.tier->name, res->remaining);
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
-    mmcf = ngx_microshop_main_conf(r);
+    mlcf = ngx_microshop_loc_conf(r);
 
     if (mlcf->rate.dry_run) {
         ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RATE_DRY_RUN);
@@ -400,13 +435,15 @@ ngx_microshop_ratelimit_stage(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "microshop: rate limit of \"%V\" exceeded "
                       "(dry run), key \"%V\"", &ctx->rate.tier->name,
-                      &ctx->op.key);
-        return NGX_DECLINED;
+                      &op->key);
+        return NGX_OK;
     }
 
     ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RATE_LIMITED);
 
-    return ngx_microshop_ratelimit_reject(r, ctx, res->retry_after);
+    *retry_after = res->retry_after;
+
+    return NGX_BUSY;
 }
 
 
@@ -481,13 +518,20 @@ ngx_microshop_rate_key(ngx_http_request_t *r, u_char kind, ngx_str_t *value,
 }
 
 
+ngx_uint_t
+ngx_microshop_ratelimit_seconds(int64_t retry_after)
+{
+    /* never negative: 0 when the bucket has room again */
+    return (ngx_uint_t) microshop_gcra_seconds_ceil(retry_after);
+}
+
+
 static ngx_int_t
 ngx_microshop_ratelimit_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, int64_t retry_after)
 {
-    /* never negative: 0 when the bucket has room again */
     if (ngx_microshop_header_retry_after(r,
-                         (ngx_uint_t) microshop_gcra_seconds_ceil(retry_after))
+                                 ngx_microshop_ratelimit_seconds(retry_after))
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -314,6 +314,35 @@ ngx_microshop_request_body_done(ngx_http_request_t *r)
 }
 
 
+ngx_str_t *
+ngx_microshop_request_route(ngx_http_request_t *r)
+{
+    ngx_str_t                 *route;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    route = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (route == NULL) {
+        return NULL;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *route = r->uri;
+
+    if (!clcf->regex && route->len >= clcf->name.len) {
+        route->data += clcf->name.len;
+        route->len -= clcf->name.len;
+    }
+
+    while (route->len && route->data[0] == '/') {
+        route->data++;
+        route->len--;
+    }
+
+    return route;
+}
+
+
 ngx_int_t
 ngx_microshop_route_pair(ngx_str_t *route, size_t skip, ngx_str_t *a,
     ngx_str_t *b)
@@ -357,4 +386,21 @@ ngx_microshop_request_unique(void)
     }
 
     return base + ++n;
+}
+
+
+ngx_int_t
+ngx_microshop_request_content_body(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_read_client_request_body(r, handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /* handler(r) finalizes the request */
+    return NGX_DONE;
 }

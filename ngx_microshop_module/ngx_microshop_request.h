@@ -91,6 +91,13 @@ ngx_int_t ngx_microshop_request_exec(ngx_http_request_t *r,
  * finalizes the request with 500
  */
 /*
+ * The path of a content handler's request below its location (a prefix
+ * location; a regex location's is the whole path), without leading
+ * slashes: a new ngx_str_t in r->pool, NULL when out of memory
+ */
+ngx_str_t *ngx_microshop_request_route(ngx_http_request_t *r);
+
+/*
  * A route "<prefix><a>/<b>" of a content handler (skip: the prefix's
  * length): a and b, neither empty, b without a '/'; NGX_DECLINED when the
  * route has no such form
@@ -130,5 +137,13 @@ uint64_t ngx_microshop_request_unique(void);
  */
 ngx_int_t ngx_microshop_request_read_body(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
+
+/*
+ * Reads the request body for a content handler, which then runs
+ * handler(r): what the content handler returns (NGX_DONE, or an error
+ * status nginx answers)
+ */
+ngx_int_t ngx_microshop_request_content_body(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
 
 #endif /* _NGX_MICROSHOP_REQUEST_H_INCLUDED_ */

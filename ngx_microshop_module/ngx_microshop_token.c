@@ -10,6 +10,7 @@
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_token_cache.h"
+#include "ngx_microshop_token_conf.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_outcome.h"
 #include "ngx_microshop_upstream_error.h"
@@ -351,7 +352,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
     microshop_jwt_t                   jwt;
     ngx_microshop_identity_t         *id;
     microshop_claims_policy_t         policy;
-    ngx_microshop_token_class_t      *tc, *c;
+    ngx_microshop_token_class_t      *tc;
     ngx_http_microshop_main_conf_t   *mmcf;
 
     mmcf = ngx_microshop_main_conf(r);
@@ -407,8 +408,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
         }
 
         if (ngx_microshop_claim_string(r, jwt.claims,
-                                       names[i].len ? &names[i]
-                                           : &ngx_microshop_default_claims[i],
+                                       ngx_microshop_token_claim_name(mmcf, i),
                                        &id->f[i])
             != NGX_OK)
         {
@@ -494,18 +494,8 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
             id->f[NGX_MICROSHOP_ID_CLASS] = tc->name;
 
         } else {
-            c = mmcf->token.classes.elts;
-
-            for (i = 0; i < mmcf->token.classes.nelts; i++) {
-                if (c[i].name.len == id->f[NGX_MICROSHOP_ID_CLASS].len
-                    && ngx_strncmp(c[i].name.data,
-                                   id->f[NGX_MICROSHOP_ID_CLASS].data,
-                                   c[i].name.len) == 0)
-                {
-                    tc = &c[i];
-                    break;
-                }
-            }
+            tc = ngx_microshop_token_class_find(&mmcf->token,
+                                              &id->f[NGX_MICROSHOP_ID_CLASS]);
 
             if (tc == NULL) {
                 reason = "unknown token class";
@@ -776,6 +766,15 @@ ngx_microshop_token_duplicate_filter(ngx_http_request_t *r)
     }
 
     return ngx_microshop_page_problem(r, ctx, &problem);
+}
+
+
+ngx_str_t *
+ngx_microshop_token_claim_name(ngx_http_microshop_main_conf_t *mmcf,
+    ngx_microshop_id_field_e field)
+{
+    return mmcf->token.claim[field].len ? &mmcf->token.claim[field]
+                                        : &ngx_microshop_default_claims[field];
 }
 
 

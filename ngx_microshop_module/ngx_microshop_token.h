@@ -56,6 +56,14 @@ ngx_int_t ngx_microshop_token_reject(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_microshop_outcome_e outcome,
     const char *description);
 
+/*
+ * The name of the claim that holds an identity field (SELLER, SCOPES,
+ * CLASS, TIER; also SUBJECT: "sub"), as microshop_jwt_claims names it:
+ * what the gateway reads, and so what the tokens it mints carry.
+ */
+ngx_str_t *ngx_microshop_token_claim_name(ngx_http_microshop_main_conf_t *mmcf,
+    ngx_microshop_id_field_e field);
+
 /* ngx_microshop_token_ctx_t of the request, NULL when no token passed */
 ngx_microshop_identity_t *ngx_microshop_token_identity(ngx_http_request_t *r);
 

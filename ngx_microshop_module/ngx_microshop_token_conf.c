@@ -516,21 +516,17 @@ ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_int_t                     t;
     ngx_str_t                    *value;
     ngx_uint_t                    i;
-    ngx_microshop_token_class_t  *tc, *c;
+    ngx_microshop_token_class_t  *tc;
 
     value = cf->args->elts;
 
-    c = mmcf->token.classes.elts;
+    tc = ngx_microshop_token_class_find(&mmcf->token, &value[1]);
 
-    for (i = 0; i < mmcf->token.classes.nelts; i++) {
-        if (c[i].name.len == value[1].len
-            && ngx_strncmp(c[i].name.data, value[1].data, value[1].len) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "token class \"%V\" is already declared "
-                               "at line %ui", &value[1], c[i].line);
-            return NGX_CONF_ERROR;
-        }
+    if (tc) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "token class \"%V\" is already declared "
+                           "at line %ui", &value[1], tc->line);
+        return NGX_CONF_ERROR;
     }
 
     tc = ngx_array_push(&mmcf->token.classes);
@@ -593,4 +589,25 @@ ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+ngx_microshop_token_class_t *
+ngx_microshop_token_class_find(ngx_microshop_token_main_t *tm,
+    ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_microshop_token_class_t  *c;
+
+    c = tm->classes.elts;
+
+    for (i = 0; i < tm->classes.nelts; i++) {
+        if (c[i].name.len == name->len
+            && ngx_strncmp(c[i].name.data, name->data, name->len) == 0)
+        {
+            return &c[i];
+        }
+    }
+
+    return NULL;
 }

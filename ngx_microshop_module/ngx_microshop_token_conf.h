@@ -44,5 +44,9 @@ char *ngx_microshop_jwt_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* the declared token class of that name, or NULL */
+ngx_microshop_token_class_t *ngx_microshop_token_class_find(
+    ngx_microshop_token_main_t *tm, ngx_str_t *name);
+
 
 #endif /* _NGX_MICROSHOP_TOKEN_CONF_H_INCLUDED_ */

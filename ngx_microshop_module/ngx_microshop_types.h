@@ -336,6 +336,31 @@ typedef struct {
 } ngx_microshop_events_loc_t;
 
 
+/* the token exchange (microshop_token_exchange, docs/tokens.md) */
+
+typedef struct {
+    ngx_str_t                    class_name;
+    ngx_microshop_token_class_t *tclass;   /* found once the http block
+                                              was read */
+    time_t                       ttl;      /* ttl=, 0: the class's
+                                              max_ttl */
+    ngx_str_t                    scopes;   /* scopes=, normalized; null:
+                                              not given */
+    ngx_str_t                    require;  /* require_scope= */
+    u_char                      *file;     /* where it was configured */
+    ngx_uint_t                   line;
+} ngx_microshop_exchange_loc_t;
+
+
+typedef struct {
+    ngx_microshop_op_t           op;       /* the subject's revocation
+                                              check, then its rate limit */
+    ngx_str_t                    scope;    /* asked for, normalized */
+    ngx_str_t                    actor;    /* null: none */
+    unsigned                     has_scope:1;
+} ngx_microshop_exchange_ctx_t;
+
+
 /* the module: configuration and the request context */
 
 /* the access-phase chain, in the order of the request path (docs/http.md) */
@@ -371,6 +396,7 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_microshop_reserve_loc_t reserve;
     ngx_microshop_events_loc_t *events;   /* microshop_events */
     ngx_microshop_jwks_loc_t   *jwks;     /* microshop_jwks */
+    ngx_microshop_exchange_loc_t *exchange; /* microshop_token_exchange */
 
     /* set by merge: does any stage run in this location? */
     ngx_flag_t                  enabled;
@@ -403,6 +429,11 @@ struct ngx_http_microshop_ctx_s {
     ngx_str_t                   cache;            /* hit, miss, stale */
 
     ngx_microshop_upstream_ctx_t upstream;
+
+    /* the token exchange's request; what the gateway minted, as a JSON
+     * object for the audit line (never the token) */
+    ngx_microshop_exchange_ctx_t *exchange;
+    ngx_str_t                   minted;
 };
 
 

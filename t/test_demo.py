@@ -82,6 +82,27 @@ def test_a_drop_through_the_demo(demo):
         GATEWAY + "/microshop/status").text
 
 
+def test_a_staff_lead_hands_out_a_helper_token(demo):
+    s = requests.Session()
+    s.trust_env = False
+    r = s.post(GATEWAY + "/oauth/token", data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": token("lead"),
+        "subject_token_type": "urn:ietf:params:oauth:token-type:"
+                              "access_token",
+        "scope": "inventory:read", "actor": "Ann Lee"})
+    assert r.status_code == 200, r.text
+    assert r.json()["expires_in"] == 600 and r.json()["scope"] == \
+        "inventory:read"
+    h = {"Authorization": "Bearer " + r.json()["access_token"]}
+    assert s.get(GATEWAY + "/v1/sellers/s1/inventory/A1",
+                 headers=h).status_code == 200
+    # the helper's token cannot check out
+    r = s.post(GATEWAY + "/v1/sellers/s1/checkout", headers=h,
+               json={"items": [{"sku": "A1", "quantity": 1}]})
+    assert r.status_code == 403
+
+
 def test_the_gateway_publishes_its_signing_key(demo):
     s = requests.Session()
     s.trust_env = False

@@ -10,16 +10,26 @@
  * ES256/384/512, the tool serialises the same header and claims exactly as
  * libjwt would (sorted, compact JSON) and signs them itself with OpenSSL.
  *
- * Exit codes: 0 ok, 1 key or signing failure, 2 usage error.
+ * "microshop-token exchange" asks a gateway's token exchange location
+ * (microshop_token_exchange, RFC 8693) for a token minted from a subject
+ * token, over plain HTTP (docs/token-tool.md).
+ *
+ * Exit codes: 0 ok, 1 key or signing failure (exchange: the gateway
+ * refused, or could not be reached), 2 usage error.
  */
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <jansson.h>
 #include <jwt.h>
@@ -45,6 +55,14 @@
 #define MS_TTL_MAX      (100L * 365 * 86400)
 #define MS_JTI_BYTES    16
 #define MS_RSA_MIN_BITS 2048
+
+#define MS_ANSWER_MAX   (1024 * 1024)
+#define MS_TIMEOUT      30              /* seconds per read or write */
+
+#define MS_GRANT_EXCHANGE                                                     \
+    "urn:ietf:params:oauth:grant-type:token-exchange"
+#define MS_TOKEN_TYPE_ACCESS                                                  \
+    "urn:ietf:params:oauth:token-type:access_token"
 
 
 typedef enum {
@@ -97,6 +115,8 @@ static int ms_parse_args(int argc, char **argv, ms_opts_t *o);
 static int ms_parse_claim_names(char *arg, ms_opts_t *o);
 static long ms_parse_ttl(const char *s);
 static int ms_read_key(const char *file, unsigned char **key, size_t *len);
+static int ms_read_file(const char *file, const char *what,
+    unsigned char **data, size_t *len);
 static int ms_load_pkey(const unsigned char *key, size_t len,
     const ms_alg_t *alg, EVP_PKEY **pkey);
 static int ms_no_passphrase(char *buf, int size, int rwflag, void *u);
@@ -112,6 +132,21 @@ static unsigned char *ms_ecdsa_raw(EVP_PKEY *pkey, const unsigned char *der,
     size_t len, size_t *raw_len);
 static char *ms_b64url(const unsigned char *in, size_t len);
 static void ms_ssl_error(const char *what);
+
+static int ms_args_left(int argc, char **argv);
+static int ms_print_token(const char *token);
+static int ms_exchange(int argc, char **argv);
+static int ms_exchange_args(int argc, char **argv, const char **url,
+    char **token, const char **scope, const char **actor);
+static int ms_url(const char *url, char **host, char **port, char **path);
+static int ms_form_add(char **body, size_t *len, const char *name,
+    const char *value);
+static int ms_http_post(const char *host, const char *port,
+    const char *path, const char *body, size_t body_len, char **answer,
+    size_t *answer_len);
+static int ms_http_answer(char *answer, size_t len, int *status,
+    char **body, size_t *body_len);
+static size_t ms_dechunk(char *p, size_t len);
 
 
 static const ms_alg_t  ms_algs[] = {
@@ -165,7 +200,32 @@ static const char  ms_usage[] =
 "                     seller, scope, token_class, tier)\n"
 "  --help             this text\n"
 "\n"
-"Exit status: 0 ok, 1 key or signing failure, 2 usage error.\n";
+"Exit status: 0 ok, 1 key or signing failure, 2 usage error.\n"
+"\n"
+"microshop-token exchange --help: a token from the gateway's token\n"
+"exchange (RFC 8693).\n";
+
+
+static const char  ms_exchange_usage[] =
+"usage: microshop-token exchange --url URL\n"
+"           (--subject-token TOKEN | --subject-token-file FILE)\n"
+"           [--scope \"A B\"] [--actor NAME]\n"
+"\n"
+"POST a token exchange (RFC 8693) to a gateway location with\n"
+"microshop_token_exchange and print the minted access token on stdout.\n"
+"\n"
+"  --url URL                  http://host[:port]/path of the location\n"
+"                             (plain HTTP; for https:// use curl, see\n"
+"                             docs/token-tool.md)\n"
+"  --subject-token TOKEN      the token to exchange (a staff lead's)\n"
+"  --subject-token-file FILE  the same, read from FILE (\"-\": stdin)\n"
+"  --scope \"A B\"              the scopes asked for (default: all the\n"
+"                             gateway may grant)\n"
+"  --actor NAME               the staff member, the minted token's sub\n"
+"  --help                     this text\n"
+"\n"
+"Exit status: 0 ok, 1 the gateway refused (its JSON error on stderr) or\n"
+"could not be reached, 2 usage error.\n";
 
 
 int
@@ -178,6 +238,10 @@ main(int argc, char **argv)
     EVP_PKEY       *pkey;
     ms_opts_t       opts;
     unsigned char  *key;
+
+    if (argc > 1 && strcmp(argv[1], "exchange") == 0) {
+        return ms_exchange(argc - 1, argv + 1);
+    }
 
     key = NULL;
     key_len = 0;
@@ -287,14 +351,7 @@ main(int argc, char **argv)
         goto done;
     }
 
-    if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
-        fprintf(stderr, "microshop-token: writing the token failed: %s\n",
-                strerror(errno));
-        rc = MS_FAIL;
-        goto done;
-    }
-
-    rc = MS_OK;
+    rc = ms_print_token(token);
 
 done:
 
@@ -445,15 +502,43 @@ ms_parse_args(int argc, char **argv, ms_opts_t *o)
         }
     }
 
-    if (optind < argc) {
-        fprintf(stderr, "microshop-token: unexpected argument \"%s\"\n",
-                argv[optind]);
+    if (ms_args_left(argc, argv) != MS_OK) {
         return MS_USAGE;
     }
 
     if (o->key_file == NULL || o->alg == NULL) {
         fprintf(stderr, "microshop-token: --key and --alg are required\n");
         return MS_USAGE;
+    }
+
+    return MS_OK;
+}
+
+
+/* MS_OK when getopt_long() left no argument over */
+
+static int
+ms_args_left(int argc, char **argv)
+{
+    if (optind < argc) {
+        fprintf(stderr, "microshop-token: unexpected argument \"%s\"\n",
+                argv[optind]);
+        return MS_USAGE;
+    }
+
+    return MS_OK;
+}
+
+
+/* the token and a newline on stdout */
+
+static int
+ms_print_token(const char *token)
+{
+    if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "microshop-token: writing the token failed: %s\n",
+                strerror(errno));
+        return MS_FAIL;
     }
 
     return MS_OK;
@@ -572,15 +657,25 @@ ms_parse_ttl(const char *s)
 static int
 ms_read_key(const char *file, unsigned char **key, size_t *len)
 {
+    return ms_read_file(file, "key", key, len);
+}
+
+
+/* the whole file ("-": stdin) into *data (malloc'ed, MS_KEY_MAX + 1 bytes) */
+
+static int
+ms_read_file(const char *file, const char *what, unsigned char **data,
+    size_t *len)
+{
     int             rc;
     FILE           *f;
     size_t          n;
     unsigned char  *buf;
 
-    f = fopen(file, "rb");
+    f = (strcmp(file, "-") == 0) ? stdin : fopen(file, "rb");
     if (f == NULL) {
-        fprintf(stderr, "microshop-token: cannot open key \"%s\": %s\n",
-                file, strerror(errno));
+        fprintf(stderr, "microshop-token: cannot open %s \"%s\": %s\n",
+                what, file, strerror(errno));
         return MS_FAIL;
     }
 
@@ -588,26 +683,32 @@ ms_read_key(const char *file, unsigned char **key, size_t *len)
     buf = malloc(MS_KEY_MAX + 1);
     if (buf == NULL) {
         fprintf(stderr, "microshop-token: out of memory\n");
-        fclose(f);
+        if (f != stdin) {
+            fclose(f);
+        }
         return MS_FAIL;
     }
 
     n = fread(buf, 1, MS_KEY_MAX + 1, f);
     rc = ferror(f);
-    fclose(f);
+
+    if (f != stdin) {
+        fclose(f);
+    }
 
     if (rc) {
-        fprintf(stderr, "microshop-token: cannot read key \"%s\"\n", file);
+        fprintf(stderr, "microshop-token: cannot read %s \"%s\"\n", what,
+                file);
         goto failed;
     }
 
     if (n > MS_KEY_MAX) {
-        fprintf(stderr, "microshop-token: key \"%s\" is larger than %d "
-                "bytes\n", file, MS_KEY_MAX);
+        fprintf(stderr, "microshop-token: %s \"%s\" is larger than %d "
+                "bytes\n", what, file, MS_KEY_MAX);
         goto failed;
     }
 
-    *key = buf;
+    *data = buf;
     *len = n;
 
     return MS_OK;
@@ -1221,4 +1322,589 @@ ms_ssl_error(const char *what)
     }
 
     ERR_clear_error();
+}
+
+
+/* ------------------------------------------------------------ exchange */
+
+/*
+ * microshop-token exchange: the form of RFC 8693 2.1 POSTed to the
+ * location, the answer's access_token on stdout (RFC 8693 2.2.1), or the
+ * gateway's error (RFC 6749 5.2) on stderr.  One blocking connection:
+ * this is a command line tool.
+ */
+
+static int
+ms_exchange(int argc, char **argv)
+{
+    int          rc, status;
+    char        *token, *host, *port, *path, *body, *answer, *content;
+    size_t       len, answer_len, content_len;
+    json_t      *doc, *v;
+    const char  *url, *scope, *actor;
+
+    token = host = port = path = body = answer = NULL;
+    doc = NULL;
+    len = 0;
+
+    rc = ms_exchange_args(argc, argv, &url, &token, &scope, &actor);
+
+    if (rc == MS_HELP) {
+        fputs(ms_exchange_usage, stdout);
+        rc = MS_OK;
+        goto done;
+    }
+
+    if (rc != MS_OK) {
+        if (rc == MS_USAGE) {
+            fprintf(stderr, "Try 'microshop-token exchange --help'.\n");
+        }
+        goto done;
+    }
+
+    rc = ms_url(url, &host, &port, &path);
+    if (rc != MS_OK) {
+        goto done;
+    }
+
+    if (ms_form_add(&body, &len, "grant_type", MS_GRANT_EXCHANGE) != MS_OK
+        || ms_form_add(&body, &len, "subject_token", token) != MS_OK
+        || ms_form_add(&body, &len, "subject_token_type",
+                       MS_TOKEN_TYPE_ACCESS) != MS_OK
+        || (scope && ms_form_add(&body, &len, "scope", scope) != MS_OK)
+        || (actor && ms_form_add(&body, &len, "actor", actor) != MS_OK))
+    {
+        fprintf(stderr, "microshop-token: out of memory\n");
+        rc = MS_FAIL;
+        goto done;
+    }
+
+    rc = ms_http_post(host, port, path, body, len, &answer, &answer_len);
+    if (rc != MS_OK) {
+        goto done;
+    }
+
+    rc = ms_http_answer(answer, answer_len, &status, &content, &content_len);
+    if (rc != MS_OK) {
+        fprintf(stderr, "microshop-token: %s:%s answered something that is "
+                "not HTTP/1.x\n", host, port);
+        goto done;
+    }
+
+    if (status != 200) {
+        /* the gateway's RFC 6749 error as it came */
+        if (content_len) {
+            fwrite(content, 1, content_len, stderr);
+            if (content[content_len - 1] != '\n') {
+                fputc('\n', stderr);
+            }
+
+        } else {
+            fprintf(stderr, "microshop-token: the gateway answered %d\n",
+                    status);
+        }
+
+        rc = MS_FAIL;
+        goto done;
+    }
+
+    doc = json_loadb(content, content_len, 0, NULL);
+    v = json_object_get(doc, "access_token");
+
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        fprintf(stderr, "microshop-token: the answer (200) has no "
+                "access_token\n");
+        rc = MS_FAIL;
+        goto done;
+    }
+
+    rc = ms_print_token(json_string_value(v));
+
+done:
+
+    json_decref(doc);
+
+    if (token != NULL) {
+        OPENSSL_cleanse(token, strlen(token));
+    }
+
+    if (body != NULL) {
+        OPENSSL_cleanse(body, len);
+    }
+
+    free(token);
+    free(host);
+    free(port);
+    free(path);
+    free(body);
+    free(answer);
+
+    return rc;
+}
+
+
+static int
+ms_exchange_args(int argc, char **argv, const char **url, char **token,
+    const char **scope, const char **actor)
+{
+    int             c;
+    size_t          n;
+    const char     *file, *given;
+    unsigned char  *data;
+
+    enum {
+        OPT_URL = 256, OPT_TOKEN, OPT_TOKEN_FILE, OPT_SCOPE, OPT_ACTOR,
+        OPT_HELP
+    };
+
+    static const struct option  longopts[] = {
+        { "url", required_argument, NULL, OPT_URL },
+        { "subject-token", required_argument, NULL, OPT_TOKEN },
+        { "subject-token-file", required_argument, NULL, OPT_TOKEN_FILE },
+        { "scope", required_argument, NULL, OPT_SCOPE },
+        { "actor", required_argument, NULL, OPT_ACTOR },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 }
+    };
+
+    *url = *scope = *actor = NULL;
+    file = given = NULL;
+
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+
+        switch (c) {
+
+        case OPT_URL:
+            *url = optarg;
+            break;
+
+        case OPT_TOKEN:
+            given = optarg;
+            break;
+
+        case OPT_TOKEN_FILE:
+            file = optarg;
+            break;
+
+        case OPT_SCOPE:
+            *scope = optarg;
+            break;
+
+        case OPT_ACTOR:
+            *actor = optarg;
+            break;
+
+        case OPT_HELP:
+            return MS_HELP;
+
+        default:
+            return MS_USAGE;
+        }
+    }
+
+    if (ms_args_left(argc, argv) != MS_OK) {
+        return MS_USAGE;
+    }
+
+    if (*url == NULL || (given == NULL) == (file == NULL)) {
+        fprintf(stderr, "microshop-token: exchange needs --url and one of "
+                "--subject-token and --subject-token-file\n");
+        return MS_USAGE;
+    }
+
+    if (given != NULL) {
+        *token = strdup(given);
+        if (*token == NULL) {
+            fprintf(stderr, "microshop-token: out of memory\n");
+            return MS_FAIL;
+        }
+
+    } else {
+        if (ms_read_file(file, "subject token file", &data, &n) != MS_OK) {
+            return MS_FAIL;
+        }
+
+        /* the token, without the line end or blanks around it */
+        while (n > 0 && isspace(data[n - 1])) {
+            n--;
+        }
+
+        data[n] = '\0';
+        *token = (char *) data;
+
+        while (isspace((unsigned char) **token)) {
+            memmove(*token, *token + 1, n--);
+        }
+    }
+
+    if (**token == '\0') {
+        fprintf(stderr, "microshop-token: the subject token is empty\n");
+        return MS_USAGE;
+    }
+
+    return MS_OK;
+}
+
+
+/* http://host[:port][/path]; host may be [IPv6] */
+
+static int
+ms_url(const char *url, char **host, char **port, char **path)
+{
+    size_t       n;
+    const char  *p, *end, *colon, *slash;
+
+    if (strncmp(url, "https://", 8) == 0) {
+        fprintf(stderr, "microshop-token: https:// is not supported: send "
+                "the exchange with curl (docs/token-tool.md)\n");
+        return MS_USAGE;
+    }
+
+    if (strncmp(url, "http://", 7) != 0) {
+        fprintf(stderr, "microshop-token: --url must be "
+                "http://host[:port]/path\n");
+        return MS_USAGE;
+    }
+
+    p = url + 7;
+    slash = strchr(p, '/');
+    end = slash ? slash : p + strlen(p);
+
+    if (*p == '[') {
+        colon = memchr(p, ']', end - p);
+        if (colon == NULL) {
+            goto invalid;
+        }
+
+        *host = strndup(p + 1, colon - p - 1);
+        colon++;
+
+        if (colon < end && *colon != ':') {
+            goto invalid;
+        }
+
+    } else {
+        colon = memchr(p, ':', end - p);
+        *host = strndup(p, (colon ? colon : end) - p);
+    }
+
+    if (colon != NULL && colon < end) {
+        n = end - colon - 1;
+        *port = strndup(colon + 1, n);
+
+        if (*port != NULL && (n == 0 || strspn(*port, "0123456789") != n)) {
+            goto invalid;
+        }
+
+    } else {
+        *port = strdup("80");
+    }
+
+    *path = strdup(slash ? slash : "/");
+
+    if (*host == NULL || *port == NULL || *path == NULL) {
+        fprintf(stderr, "microshop-token: out of memory\n");
+        return MS_FAIL;
+    }
+
+    if (**host == '\0' || strpbrk(*path, " \r\n") != NULL) {
+        goto invalid;
+    }
+
+    return MS_OK;
+
+invalid:
+
+    fprintf(stderr, "microshop-token: invalid --url \"%s\"\n", url);
+
+    return MS_USAGE;
+}
+
+
+/* &name=value, percent-encoded (application/x-www-form-urlencoded) */
+
+static int
+ms_form_add(char **body, size_t *len, const char *name, const char *value)
+{
+    char          *b, *p;
+    size_t         need;
+    const char    *s;
+    unsigned char  c;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    need = *len + 1 + strlen(name) + 1 + 3 * strlen(value) + 1;
+
+    b = realloc(*body, need);
+    if (b == NULL) {
+        return MS_FAIL;
+    }
+
+    p = b + *len;
+
+    if (*len) {
+        *p++ = '&';
+    }
+
+    for (s = name; *s; s++) {
+        *p++ = *s;
+    }
+
+    *p++ = '=';
+
+    for (s = value; *s; s++) {
+        c = (unsigned char) *s;
+
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            *p++ = c;
+
+        } else if (c == ' ') {
+            *p++ = '+';
+
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+        }
+    }
+
+    *p = '\0';
+
+    *body = b;
+    *len = p - b;
+
+    return MS_OK;
+}
+
+
+static int
+ms_http_post(const char *host, const char *port, const char *path,
+    const char *body, size_t body_len, char **answer, size_t *answer_len)
+{
+    int               fd, rc, n, head_len;
+    char             *buf, head[2048];
+    size_t            len, sent, total;
+    ssize_t           k;
+    struct timeval    tv;
+    struct addrinfo   hints, *res, *ai;
+
+    memset(&hints, 0, sizeof(struct addrinfo));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "microshop-token: cannot resolve \"%s\": %s\n", host,
+                gai_strerror(rc));
+        return MS_FAIL;
+    }
+
+    fd = -1;
+    tv.tv_sec = MS_TIMEOUT;
+    tv.tv_usec = 0;
+
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd == -1) {
+            continue;
+        }
+
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            break;
+        }
+
+        rc = errno;
+        close(fd);
+        fd = -1;
+        errno = rc;
+    }
+
+    freeaddrinfo(res);
+
+    if (fd == -1) {
+        fprintf(stderr, "microshop-token: cannot connect to %s:%s: %s\n",
+                host, port, strerror(errno));
+        return MS_FAIL;
+    }
+
+    head_len = snprintf(head, sizeof(head),
+                        "POST %s HTTP/1.1\r\n"
+                        "Host: %s%s%s%s%s\r\n"
+                        "Content-Type: application/x-www-form-urlencoded\r\n"
+                        "Content-Length: %zu\r\n"
+                        "Accept: application/json\r\n"
+                        "User-Agent: microshop-token\r\n"
+                        "Connection: close\r\n\r\n",
+                        path, strchr(host, ':') ? "[" : "", host,
+                        strchr(host, ':') ? "]" : "",
+                        strcmp(port, "80") ? ":" : "",
+                        strcmp(port, "80") ? port : "", body_len);
+
+    if (head_len < 0 || (size_t) head_len >= sizeof(head)) {
+        fprintf(stderr, "microshop-token: --url is too long\n");
+        close(fd);
+        return MS_USAGE;
+    }
+
+    for (n = 0; n < 2; n++) {
+        buf = n ? (char *) body : head;
+        len = n ? body_len : (size_t) head_len;
+
+        for (sent = 0; sent < len; sent += k) {
+            k = send(fd, buf + sent, len - sent, MSG_NOSIGNAL);
+
+            if (k <= 0) {
+                fprintf(stderr, "microshop-token: sending to %s:%s failed: "
+                        "%s\n", host, port, k ? strerror(errno) : "closed");
+                close(fd);
+                return MS_FAIL;
+            }
+        }
+    }
+
+    buf = malloc(MS_ANSWER_MAX + 1);
+    if (buf == NULL) {
+        fprintf(stderr, "microshop-token: out of memory\n");
+        close(fd);
+        return MS_FAIL;
+    }
+
+    total = 0;
+
+    for ( ;; ) {
+        k = recv(fd, buf + total, MS_ANSWER_MAX - total, 0);
+
+        if (k == 0) {
+            break;
+        }
+
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            fprintf(stderr, "microshop-token: reading from %s:%s failed: "
+                    "%s\n", host, port, strerror(errno));
+            goto failed;
+        }
+
+        total += k;
+
+        if (total == MS_ANSWER_MAX) {
+            fprintf(stderr, "microshop-token: the answer of %s:%s is larger "
+                    "than %d bytes\n", host, port, MS_ANSWER_MAX);
+            goto failed;
+        }
+    }
+
+    close(fd);
+
+    buf[total] = '\0';
+    *answer = buf;
+    *answer_len = total;
+
+    return MS_OK;
+
+failed:
+
+    close(fd);
+    free(buf);
+
+    return MS_FAIL;
+}
+
+
+/* the status and the body (Content-Length, chunked, or up to the end) */
+
+static int
+ms_http_answer(char *answer, size_t len, int *status, char **body,
+    size_t *body_len)
+{
+    char    *p, *end, *line, *eol;
+    long     clen;
+    size_t   n;
+    int      chunked;
+
+    if (len < 12 || strncmp(answer, "HTTP/1.", 7) != 0
+        || !isdigit((unsigned char) answer[9]))
+    {
+        return MS_FAIL;
+    }
+
+    *status = atoi(answer + 9);
+
+    end = strstr(answer, "\r\n\r\n");
+    if (end == NULL) {
+        return MS_FAIL;
+    }
+
+    *body = end + 4;
+    n = answer + len - *body;
+
+    chunked = 0;
+    clen = -1;
+
+    for (line = strstr(answer, "\r\n") + 2; line < end; line = eol + 2) {
+        eol = strstr(line, "\r\n");
+
+        if (strncasecmp(line, "Content-Length:", 15) == 0) {
+            clen = strtol(line + 15, NULL, 10);
+
+        } else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
+            for (p = line + 18; p < eol; p++) {
+                if (strncasecmp(p, "chunked", 7) == 0) {
+                    chunked = 1;
+                }
+            }
+        }
+    }
+
+    if (chunked) {
+        n = ms_dechunk(*body, n);
+
+    } else if (clen >= 0 && (size_t) clen < n) {
+        n = clen;
+    }
+
+    *body_len = n;
+
+    return MS_OK;
+}
+
+
+/* a chunked body decoded in place: its length */
+
+static size_t
+ms_dechunk(char *p, size_t len)
+{
+    char    *in, *last, *out, *next;
+    size_t   size;
+
+    in = p;
+    out = p;
+    last = p + len;
+
+    while (in < last) {
+        size = strtoul(in, &next, 16);
+        in = strstr(next, "\r\n");
+
+        if (in == NULL || size == 0) {
+            break;
+        }
+
+        in += 2;
+
+        if (size > (size_t) (last - in)) {
+            size = last - in;
+        }
+
+        memmove(out, in, size);
+        out += size;
+        in += size + 2;
+    }
+
+    return out - p;
 }

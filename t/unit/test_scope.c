@@ -284,6 +284,56 @@ test_seller_client_var(void **state)
 }
 
 
+
+static int
+intersect(const char *a, const char *b, const char *drop, char *out,
+    size_t outlen)
+{
+    return microshop_scopes_intersect(a, a ? strlen(a) : 0, b,
+                                      b ? strlen(b) : 0, drop, out, outlen);
+}
+
+
+static void
+test_intersect(void **state)
+{
+    char  out[64];
+
+    /* a's order, what b has too */
+    assert_int_equal(intersect("c a b", "a b d", NULL, out, sizeof(out)), 3);
+    assert_string_equal(out, "a b");
+
+    /* no limit */
+    assert_int_equal(intersect("c a b", NULL, NULL, out, sizeof(out)), 5);
+    assert_string_equal(out, "c a b");
+
+    /* drop one scope, wherever it is, and only that one */
+    assert_int_equal(intersect("microshop:admin orders:write",
+                               "orders:write microshop:admin",
+                               "microshop:admin", out, sizeof(out)), 12);
+    assert_string_equal(out, "orders:write");
+    assert_int_equal(intersect("microshop:admin:x microshop:admi", NULL,
+                               "microshop:admin", out, sizeof(out)), 32);
+    assert_string_equal(out, "microshop:admin:x microshop:admi");
+
+    /* a prefix of a scope is another scope */
+    assert_int_equal(intersect("read", "read:all", NULL, out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "");
+
+    /* empty sets */
+    assert_int_equal(intersect("", "a", NULL, out, sizeof(out)), 0);
+    assert_int_equal(intersect(NULL, "a", NULL, out, sizeof(out)), 0);
+    assert_int_equal(intersect("a", "", NULL, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+
+    /* alen + 1 is enough; less is an error with "" written */
+    assert_int_equal(intersect("ab cd", NULL, NULL, out, 6), 5);
+    assert_int_equal(intersect("ab cd", NULL, NULL, out, 5), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(intersect("ab", NULL, NULL, NULL, 5), -1);
+}
+
 int
 main(void)
 {
@@ -294,6 +344,7 @@ main(void)
         cmocka_unit_test(test_normalize_str),
         cmocka_unit_test(test_has),
         cmocka_unit_test(test_contains_all),
+        cmocka_unit_test(test_intersect),
         cmocka_unit_test(test_seller_client_var),
     };
 
