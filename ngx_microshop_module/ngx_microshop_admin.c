@@ -15,25 +15,17 @@
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_orders.h"
 #include "ngx_microshop_onboard.h"
+#include "ngx_microshop_revocations.h"
 #include "ngx_microshop_json.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
-#include "microshop_token_claims.h"
-#include "microshop_token_str.h"
 
 
-/*
- * Enough for a revocation of the longest jti a token may carry, however it
- * is escaped: MICROSHOP_JWT_CLAIM_MAX bytes of UTF-8 are at most 3072
- * bytes of \uXXXX escapes (no control character: see below).
- */
+/* a stock body, {"available":N}, and room to spare */
 #define NGX_MICROSHOP_ADMIN_BODY_MAX  4096
 
 
-static void ngx_microshop_admin_revoke(ngx_http_request_t *r);
-static void ngx_microshop_admin_op_done(ngx_http_request_t *r,
-    ngx_microshop_op_t *op);
 static ngx_int_t ngx_microshop_admin_stock(ngx_http_request_t *r,
     ngx_str_t *route);
 static ngx_int_t ngx_microshop_admin_stock_op(ngx_http_request_t *r,
@@ -87,7 +79,6 @@ ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
     ngx_str_t                 *route;
     ngx_microshop_identity_t  *id;
 
@@ -131,19 +122,7 @@ ngx_microshop_admin_handler(ngx_http_request_t *r)
     if (route->len == sizeof("revocations") - 1
         && ngx_strncmp(route->data, "revocations", route->len) == 0)
     {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_microshop_not_allowed(r, "POST",
-                                             "Revocations are made with "
-                                             "POST.");
-        }
-
-        rc = ngx_http_read_client_request_body(r, ngx_microshop_admin_revoke);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+        return ngx_microshop_revocations_handler(r);
     }
 
     return ngx_microshop_problem_text(r, NGX_HTTP_NOT_FOUND, "not-found",
@@ -373,90 +352,3 @@ ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 
     ngx_http_finalize_request(r, ngx_microshop_send_private_json(r, &body));
 }
-
-
-static void
-ngx_microshop_admin_revoke(ngx_http_request_t *r)
-{
-    size_t               len;
-    json_t              *doc, *jti, *exp;
-    int64_t              t;
-    ngx_microshop_op_t  *op;
-
-    if (ngx_microshop_json_body(r, NGX_MICROSHOP_ADMIN_BODY_MAX, &doc)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    jti = json_object_get(doc, "jti");
-    exp = json_object_get(doc, "exp");
-
-    len = json_is_string(jti) ? json_string_length(jti) : 0;
-
-    /*
-     * Every jti a token may carry, and only those (docs/http.md
-     * "Revocation"); exp as a token's exp, bounded before the store adds
-     * its margin to it.
-     */
-
-    if (!json_is_object(doc)
-        || len == 0
-        || len > MICROSHOP_JWT_CLAIM_MAX
-        || !microshop_text_is_clean(json_string_value(jti), len)
-        || microshop_jwt_numeric_date(exp, &t) != 0
-        || t == 0)
-    {
-        json_decref(doc);
-        ngx_http_finalize_request(r,
-            ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                              "invalid-request", "Invalid revocation",
-                              "The body must be {\"jti\":\"<1 to 1024 bytes, "
-                              "no control character>\",\"exp\":<unix time "
-                              "from 1 to 253402300799>}."));
-        return;
-    }
-
-    op = ngx_pcalloc(r->pool, sizeof(ngx_microshop_op_t));
-    if (op == NULL) {
-        json_decref(doc);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    op->type = NGX_MICROSHOP_OP_REVOKE;
-
-    if (ngx_microshop_json_copy(r->pool, jti, &op->key) != NGX_OK) {
-        json_decref(doc);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    op->u.revoke.exp = t;
-    json_decref(doc);
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "microshop: token jti \"%V\" revoked", &op->key);
-
-    ngx_microshop_request_run(r, op, ngx_microshop_admin_op_done);
-}
-
-
-static void
-ngx_microshop_admin_op_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
-{
-    if (op->rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-            ngx_microshop_store_unavailable(r,
-                              "The revocation could not be stored."));
-        return;
-    }
-
-    r->headers_out.status = NGX_HTTP_NO_CONTENT;
-    r->headers_out.content_length_n = 0;
-    r->header_only = 1;
-
-    ngx_http_finalize_request(r, ngx_http_send_header(r));
-}
-

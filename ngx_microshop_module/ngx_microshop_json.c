@@ -8,6 +8,7 @@
 
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_json.h"
+#include "ngx_microshop_answer.h"
 
 
 ngx_int_t
@@ -68,4 +69,34 @@ ngx_microshop_json_dump(ngx_pool_t *pool, json_t *doc, ngx_str_t *out)
                           JSON_COMPACT|JSON_PRESERVE_ORDER);
 
     return (out->len == len) ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_microshop_json_send(ngx_http_request_t *r, json_t *doc)
+{
+    size_t     len;
+    ngx_str_t  body;
+
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+
+    body.data = (len == 0) ? NULL : ngx_pnalloc(r->pool, len + 1);
+
+    if (body.data == NULL
+        || json_dumpb(doc, (char *) body.data, len, JSON_COMPACT) != len)
+    {
+        json_decref(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_decref(doc);
+
+    body.data[len] = '\n';
+    body.len = len + 1;
+
+    return ngx_microshop_send_private_json(r, &body);
 }

@@ -24,6 +24,14 @@
 ngx_int_t ngx_microshop_json_body(ngx_http_request_t *r, size_t max,
     json_t **doc);
 
+/*
+ * doc as the 200 answer of a content handler: compact JSON and a newline,
+ * application/json, Cache-Control: no-store (the admin API).  doc is
+ * released; NULL (it could not be made) is a 500.  Returns what
+ * ngx_microshop_send_private_json() did, for ngx_http_finalize_request().
+ */
+ngx_int_t ngx_microshop_json_send(ngx_http_request_t *r, json_t *doc);
+
 /* the bytes of the JSON string v, copied into pool */
 ngx_int_t ngx_microshop_json_copy(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);

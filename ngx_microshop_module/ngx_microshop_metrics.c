@@ -205,6 +205,13 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
 #define NGX_MICROSHOP_STATUS_FAMILY      "# TYPE %V counter\n"
 #define NGX_MICROSHOP_STATUS_COUNTER     "%s %uA\n"
 #define NGX_MICROSHOP_STATUS_GAUGE       "# TYPE %s gauge\n%s %uA\n"
+/* revocations in force, by kind: the zone's records of them (a record
+ * past its time is counted until it is dropped, at its next lookup, the
+ * next revocation or listing) */
+#define NGX_MICROSHOP_STATUS_REVOCATIONS                                      \
+    "# TYPE microshop_revocations gauge\n"                                    \
+    "microshop_revocations{kind=\"jti\"} %uA\n"                              \
+    "microshop_revocations{kind=\"watermark\"} %uA\n"
 #define NGX_MICROSHOP_STATUS_RECORDS_HEAD                                     \
     "# TYPE microshop_zone_records gauge\n"
 #define NGX_MICROSHOP_STATUS_RECORDS                                          \
@@ -249,7 +256,7 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
 /* in the order of ngx_microshop_kind_e */
 static const char  *ngx_microshop_kind_names[] = {
     "token", "rate", "inventory", "event", "revoked", "idempotency",
-    "stock", "hold", "tenant"
+    "stock", "hold", "tenant", "watermark"
 };
 
 typedef char  ngx_microshop_kind_names_complete[
@@ -390,6 +397,10 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
                          c[ngx_microshop_gauge_lines[i].counter]);
     }
 
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_REVOCATIONS,
+                     mmcf->zone->sh->records[NGX_MICROSHOP_KIND_REVOKED],
+                     mmcf->zone->sh->records[NGX_MICROSHOP_KIND_WATERMARK]);
+
     p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_RECORDS_HEAD);
 
     for (i = 0; i < NGX_MICROSHOP_KIND_MAX; i++) {
@@ -458,6 +469,9 @@ ngx_microshop_status_size(void)
                + 2 * ngx_strlen(ngx_microshop_gauge_lines[i].line)
                + NGX_ATOMIC_T_LEN;
     }
+
+    len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REVOCATIONS)
+           + 2 * NGX_ATOMIC_T_LEN;
 
     len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_RECORDS_HEAD);
 

@@ -14,6 +14,7 @@
 #include "ngx_microshop_orders.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
+#include "ngx_microshop_json.h"
 
 
 #define NGX_MICROSHOP_ORDERS_LIMIT      100
@@ -261,9 +262,7 @@ ngx_microshop_orders_args(ngx_http_request_t *r, ngx_microshop_op_t *op,
 static void
 ngx_microshop_orders_listed(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
-    size_t      len;
-    json_t     *doc;
-    ngx_str_t   body;
+    json_t  *doc;
 
     if (op->rc != NGX_OK) {
         ngx_http_finalize_request(r,
@@ -273,29 +272,7 @@ ngx_microshop_orders_listed(ngx_http_request_t *r, ngx_microshop_op_t *op)
     }
 
     doc = ngx_microshop_orders_json(op);
-    if (doc == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    len = json_dumpb(doc, NULL, 0, JSON_COMPACT);
-
-    body.data = (len == 0) ? NULL : ngx_pnalloc(r->pool, len + 1);
-
-    if (body.data == NULL
-        || json_dumpb(doc, (char *) body.data, len, JSON_COMPACT) != len)
-    {
-        json_decref(doc);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    json_decref(doc);
-
-    body.data[len] = '\n';
-    body.len = len + 1;
-
-    ngx_http_finalize_request(r, ngx_microshop_send_private_json(r, &body));
+    ngx_http_finalize_request(r, ngx_microshop_json_send(r, doc));
 }
 
 

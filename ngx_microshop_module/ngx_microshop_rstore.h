@@ -52,7 +52,7 @@
 #define NGX_MICROSHOP_REDIS_COPY          '\x02'
 
 /* revocations are kept this long (s) past exp, as the shm back end does */
-#define NGX_MICROSHOP_REDIS_REVOKE_MARGIN 3600
+#define NGX_MICROSHOP_REDIS_REVOKE_MARGIN NGX_MICROSHOP_REVOKE_MARGIN
 
 /* holds the sweep script looks at per seller, sellers per sweep */
 #define NGX_MICROSHOP_REDIS_SWEEP_BATCH   64
@@ -84,7 +84,7 @@ struct ngx_microshop_rstore_store_s {
     ngx_microshop_redis_conf_t    *conf;
     ngx_microshop_redis_t         *rd;        /* this worker's client */
     ngx_microshop_redis_script_t   scripts[NGX_MICROSHOP_REDIS_LUA_N];
-    ngx_str_t                      channels[2];
+    ngx_str_t                      channels[3];
     ngx_microshop_redis_hooks_t    hooks;
 
     ngx_queue_t                    retry;     /* posts waiting for Redis */

@@ -305,6 +305,27 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
+    case NGX_MICROSHOP_OP_IS_REVOKED:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.revoked.parent)
+            != NGX_OK
+            || ngx_microshop_store_str_copy(pool, &copy->u.revoked.seller)
+               != NGX_OK
+            || ngx_microshop_store_str_copy(pool, &copy->u.revoked.class)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_REVOKED_LIST:
+        copy->u.revoked_list.jtis = NULL;
+        copy->u.revoked_list.njtis = 0;
+        copy->u.revoked_list.watermarks = NULL;
+        copy->u.revoked_list.nwatermarks = 0;
+        copy->u.revoked_list.truncated = 0;
+        break;
+
     case NGX_MICROSHOP_OP_HOLD_LIST:
         copy->u.reserve.holds = NULL;
         copy->u.reserve.nholds = 0;

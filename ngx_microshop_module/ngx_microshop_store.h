@@ -46,7 +46,8 @@
 typedef enum {
     NGX_MICROSHOP_OP_GCRA = 0,        /* key: rate key; u.gcra */
     NGX_MICROSHOP_OP_REVOKE,          /* key: jti; u.revoke.exp */
-    NGX_MICROSHOP_OP_IS_REVOKED,      /* key: jti; rc NGX_OK if revoked */
+    NGX_MICROSHOP_OP_IS_REVOKED,      /* key: jti ("": none); u.revoked;
+                                         rc NGX_OK if revoked */
     NGX_MICROSHOP_OP_IDEM_BEGIN,      /* key: seller + key; u.idem */
     NGX_MICROSHOP_OP_IDEM_COMPLETE,   /* store the answer (or "too big") */
     NGX_MICROSHOP_OP_IDEM_RELEASE,    /* forget an in-flight key */
@@ -64,8 +65,49 @@ typedef enum {
     NGX_MICROSHOP_OP_SWEEP,           /* holds past hold=: pending */
     NGX_MICROSHOP_OP_HOLD_UNKNOWN,    /* u.reserve.id, why: its request
                                          ended, the outcome is unknown */
-    NGX_MICROSHOP_OP_HOLD_LIST        /* u.reserve: holds, oldest first */
+    NGX_MICROSHOP_OP_HOLD_LIST,       /* u.reserve: holds, oldest first */
+    NGX_MICROSHOP_OP_REVOKE_BEFORE,   /* key: seller "\n" class ("": every
+                                         class); u.watermark */
+    NGX_MICROSHOP_OP_REVOKED_LIST     /* u.revoked_list: what is in force */
 } ngx_microshop_op_type_e;
+
+/* the last op type: a larger one is no op */
+#define NGX_MICROSHOP_OP_LAST  NGX_MICROSHOP_OP_REVOKED_LIST
+
+
+/*
+ * Revocations (docs/tokens.md "Revocation").  A revocation by jti (REVOKE)
+ * refuses every token whose jti or parent_jti is that jti; it is kept
+ * until the token's exp + NGX_MICROSHOP_REVOKE_MARGIN, the largest
+ * leeway.  A watermark (REVOKE_BEFORE) of a seller, and of one of its
+ * token classes or of all of them, refuses every token of that seller
+ * (and class) issued before u.watermark.before, and one without an iat;
+ * a later one for the same seller and class only moves it forward.  It
+ * is kept until u.watermark.until (0: for ever), which the caller
+ * computes: no token it covers is still valid then.  IS_REVOKED checks a
+ * token's jti, parent_jti, and its seller, class and iat against both.
+ */
+#define NGX_MICROSHOP_REVOKE_MARGIN  3600
+
+/* u.revoked.iat of a token without one */
+#define NGX_MICROSHOP_STORE_NO_IAT   INT64_MIN
+
+
+/* a revocation by jti, as NGX_MICROSHOP_OP_REVOKED_LIST lists it */
+typedef struct {
+    ngx_str_t                      jti;
+    int64_t                        exp;       /* unix s, as revoked */
+} ngx_microshop_revoked_jti_t;
+
+
+/* a watermark, as NGX_MICROSHOP_OP_REVOKED_LIST lists it */
+typedef struct {
+    ngx_str_t                      seller;
+    ngx_str_t                      class;     /* "": every class */
+    int64_t                        before;    /* unix s: issued before */
+    int64_t                        until;     /* unix s: kept until; 0:
+                                                 for ever */
+} ngx_microshop_watermark_t;
 
 
 /*
@@ -183,6 +225,37 @@ struct ngx_microshop_op_s {
         struct {
             int64_t                    exp;        /* unix seconds */
         } revoke;
+
+        /* IS_REVOKED: what else of the token revocations may name */
+        struct {
+            ngx_str_t                  parent;     /* parent_jti, "" */
+            ngx_str_t                  seller;     /* "": no watermark
+                                                      applies */
+            ngx_str_t                  class;      /* "": none */
+            int64_t                    iat;        /* unix s, or
+                                                      NGX_MICROSHOP_STORE_
+                                                      NO_IAT */
+        } revoked;
+
+        /* REVOKE_BEFORE */
+        struct {
+            int64_t                    before;     /* unix s */
+            int64_t                    until;      /* unix s, 0: for ever */
+        } watermark;
+
+        /*
+         * REVOKED_LIST: up to limit of each kind in force, in op->pool
+         * (on a Redis back end the node's copy); truncated: there are
+         * more of either kind
+         */
+        struct {
+            ngx_uint_t                 limit;
+            ngx_microshop_revoked_jti_t  *jtis;    /* out */
+            ngx_uint_t                 njtis;      /* out */
+            ngx_microshop_watermark_t *watermarks; /* out */
+            ngx_uint_t                 nwatermarks; /* out */
+            ngx_uint_t                 truncated;  /* out */
+        } revoked_list;
 
         struct {
             u_char                     fingerprint[

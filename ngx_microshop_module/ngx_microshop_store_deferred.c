@@ -102,6 +102,8 @@ static void ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_holds(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
+static ngx_int_t ngx_microshop_store_deferred_revoked(ngx_microshop_op_t *op,
+    ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_str(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
 static void ngx_microshop_store_deferred_junk(ngx_str_t *s);
@@ -479,10 +481,89 @@ ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
 
         break;
 
+    case NGX_MICROSHOP_OP_REVOKED_LIST:
+        op->u.revoked_list.jtis = NULL;
+        op->u.revoked_list.njtis = 0;
+        op->u.revoked_list.watermarks = NULL;
+        op->u.revoked_list.nwatermarks = 0;
+        op->u.revoked_list.truncated = copy->u.revoked_list.truncated;
+
+        if (copy->rc == NGX_OK
+            && ngx_microshop_store_deferred_revoked(op, copy) != NGX_OK)
+        {
+            op->rc = NGX_ERROR;
+        }
+
+        break;
+
     default:
         /* the others answer with rc alone */
         break;
     }
+}
+
+
+/* what REVOKED_LIST found, into the caller's pool */
+
+static ngx_int_t
+ngx_microshop_store_deferred_revoked(ngx_microshop_op_t *op,
+    ngx_microshop_op_t *copy)
+{
+    ngx_uint_t                    i, nj, nw;
+    ngx_microshop_watermark_t    *w, *wfrom;
+    ngx_microshop_revoked_jti_t  *j, *jfrom;
+
+    nj = copy->u.revoked_list.njtis;
+    nw = copy->u.revoked_list.nwatermarks;
+
+    if (nj + nw == 0) {
+        return NGX_OK;
+    }
+
+    if (op->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    j = ngx_pcalloc(op->pool, (nj + 1) * sizeof(ngx_microshop_revoked_jti_t));
+    w = ngx_pcalloc(op->pool, (nw + 1) * sizeof(ngx_microshop_watermark_t));
+
+    if (j == NULL || w == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nj; i++) {
+        jfrom = &copy->u.revoked_list.jtis[i];
+        j[i].exp = jfrom->exp;
+
+        if (ngx_microshop_store_deferred_str(op->pool, &j[i].jti, &jfrom->jti)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < nw; i++) {
+        wfrom = &copy->u.revoked_list.watermarks[i];
+        w[i].before = wfrom->before;
+        w[i].until = wfrom->until;
+
+        if (ngx_microshop_store_deferred_str(op->pool, &w[i].seller,
+                                             &wfrom->seller)
+            != NGX_OK
+            || ngx_microshop_store_deferred_str(op->pool, &w[i].class,
+                                                &wfrom->class)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    op->u.revoked_list.jtis = j;
+    op->u.revoked_list.njtis = nj;
+    op->u.revoked_list.watermarks = w;
+    op->u.revoked_list.nwatermarks = nw;
+
+    return NGX_OK;
 }
 
 
@@ -601,6 +682,25 @@ ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
     case NGX_MICROSHOP_OP_INV_GET:
         ngx_microshop_store_deferred_junk(&copy->u.inv.body);
         ngx_microshop_store_deferred_junk(&copy->u.inv.etag);
+        break;
+
+    case NGX_MICROSHOP_OP_REVOKED_LIST:
+        for (i = 0; copy->rc == NGX_OK && i < copy->u.revoked_list.njtis; i++)
+        {
+            ngx_microshop_store_deferred_junk(
+                &copy->u.revoked_list.jtis[i].jti);
+        }
+
+        for (i = 0;
+             copy->rc == NGX_OK && i < copy->u.revoked_list.nwatermarks;
+             i++)
+        {
+            ngx_microshop_store_deferred_junk(
+                &copy->u.revoked_list.watermarks[i].seller);
+            ngx_microshop_store_deferred_junk(
+                &copy->u.revoked_list.watermarks[i].class);
+        }
+
         break;
 
     case NGX_MICROSHOP_OP_HOLD_LIST:

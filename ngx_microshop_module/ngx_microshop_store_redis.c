@@ -12,9 +12,10 @@
  *
  * An inner shm store on the node-local zone (store->local), as the
  * deferred back end keeps one, holds what stays on the node: the copy of
- * the revocations (IS_REVOKED never asks Redis: REVOKE writes both, the
- * ms:revoke channel and the whole set loaded on every connect keep the
- * copy), short local copies of inventory entries (a cached read stays a
+ * the revocations and watermarks (IS_REVOKED and REVOKED_LIST never ask
+ * Redis: REVOKE and REVOKE_BEFORE write both, the ms:revoke and
+ * ms:watermark channels and the whole sets loaded on every connect keep
+ * the copy), short local copies of inventory entries (a cached read stays a
  * zone lookup, ngx_microshop_store_redis_sync.c), and the records of ops
  * that fell back to the node when Redis could not answer (the outage
  * policy, ngx_microshop_store_redis_outage.c, docs/redis.md "When Redis
@@ -115,11 +116,12 @@ ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
 
     ngx_str_set(&rs->channels[0], "ms:revoke");
     ngx_str_set(&rs->channels[1], "ms:inv");
+    ngx_str_set(&rs->channels[2], "ms:watermark");
 
     rs->hooks.scripts = rs->scripts;
     rs->hooks.nscripts = NGX_MICROSHOP_REDIS_LUA_N;
     rs->hooks.channels = rs->channels;
-    rs->hooks.nchannels = 2;
+    rs->hooks.nchannels = 3;
     rs->hooks.message = ngx_microshop_rstore_message;
     rs->hooks.ready = ngx_microshop_rstore_ready;
     rs->hooks.data = rs;
@@ -186,7 +188,7 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
 
     rs = store->data;
 
-    if (op->type > NGX_MICROSHOP_OP_HOLD_LIST) {
+    if (op->type > NGX_MICROSHOP_OP_LAST) {
         op->rc = NGX_ERROR;
         return ngx_microshop_rstore_answered(rs, op);
     }
@@ -205,14 +207,15 @@ ngx_microshop_store_redis_exec(ngx_microshop_store_t *store,
     switch (op->type) {
 
     case NGX_MICROSHOP_OP_IS_REVOKED:
+    case NGX_MICROSHOP_OP_REVOKED_LIST:
         /*
          * The node's copy: no round trip per authenticated request, and
          * answered at once, not behind other requests' commands in
          * flight (the contract promises no order between answers).  Until
-         * the zone has held the revocations loaded from Redis once (a
-         * node just started, Redis down since), it cannot tell: the
-         * store cannot answer, and the request gets 503 rather than a
-         * revoked token passing (docs/redis.md).
+         * the zone has held the revocations and watermarks loaded from
+         * Redis once (a node just started, Redis down since), it cannot
+         * tell: the store cannot answer, and the request gets 503 rather
+         * than a revoked token passing (docs/redis.md).
          */
         if (rs->store->local->sh->counters[NGX_MICROSHOP_COUNTER_REDIS_SYNCED]
             == 0)
@@ -337,13 +340,15 @@ ngx_microshop_rstore_post_op(ngx_microshop_rstore_store_t *rs,
 {
     ngx_microshop_rstore_call_t  *call;
 
-    if (op->type > NGX_MICROSHOP_OP_HOLD_LIST) {
+    if (op->type > NGX_MICROSHOP_OP_LAST) {
         op->rc = NGX_ERROR;
         ngx_microshop_store_posted(rs->store, op);
         return;
     }
 
-    if (op->type == NGX_MICROSHOP_OP_IS_REVOKED) {
+    if (op->type == NGX_MICROSHOP_OP_IS_REVOKED
+        || op->type == NGX_MICROSHOP_OP_REVOKED_LIST)
+    {
         (void) ngx_microshop_store_exec(&rs->inner, op);
         ngx_microshop_store_posted(rs->store, op);
         return;
@@ -384,6 +389,7 @@ ngx_microshop_rstore_before(ngx_microshop_rstore_store_t *rs,
     switch (op->type) {
 
     case NGX_MICROSHOP_OP_REVOKE:
+    case NGX_MICROSHOP_OP_REVOKE_BEFORE:
     case NGX_MICROSHOP_OP_SWEEP:
         /* this node refuses the token at once, Redis tells the others;
          * this node's own holds (those that fell back) are swept here */

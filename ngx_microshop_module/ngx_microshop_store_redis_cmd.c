@@ -181,9 +181,9 @@ ngx_microshop_rstore_span(int64_t ms)
 
 /*
  * The script and arguments of op, whose seller (reservations) is known.
- * NGX_DECLINED: the op has no Redis script (IS_REVOKED, an unknown type,
- * HOLD_LIST, SWEEP and SETTLE without a seller go through
- * ngx_microshop_store_redis_sellers.c).
+ * NGX_DECLINED: the op has no Redis script (IS_REVOKED and REVOKED_LIST
+ * read the zone's copy, an unknown type; HOLD_LIST, SWEEP and SETTLE
+ * without a seller go through ngx_microshop_store_redis_sellers.c).
  */
 
 ngx_int_t
@@ -227,6 +227,21 @@ ngx_microshop_rstore_cmd(ngx_pool_t *pool, ngx_microshop_op_t *op,
                                                        op->u.revoke.exp));
         return ngx_microshop_rstore_arg_int(a,
                                            NGX_MICROSHOP_REDIS_REVOKE_MARGIN);
+
+    case NGX_MICROSHOP_OP_REVOKE_BEFORE:
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, pool,
+                                   NGX_MICROSHOP_REDIS_LUA_REVOKE_BEFORE, 4));
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a,
+                                   (u_char *) "ms:watermarks",
+                                   sizeof("ms:watermarks") - 1));
+        a->nkeys = 1;
+
+        /* the field: the store key, seller "\n" class */
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a, op->key.data,
+                                                       op->key.len));
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a,
+                                                   op->u.watermark.before));
+        return ngx_microshop_rstore_arg_int(a, op->u.watermark.until);
 
     case NGX_MICROSHOP_OP_IDEM_BEGIN:
     case NGX_MICROSHOP_OP_IDEM_COMPLETE:

@@ -161,6 +161,61 @@ static const char  ngx_microshop_redis_lua_revoked_load[] =
     "                  'WITHSCORES')\n";
 
 
+/* KEYS: ms:watermarks (hash "<seller>\n<class>" -> "<before> <until>",
+ * unix s, until 0: kept).  ARGV: the field, before, until.  Only moves a
+ * watermark forward (the later before, the later until); forgets those
+ * past their until; publishes "<before> <until> <field>" on ms:watermark.
+ * 1 */
+
+static const char  ngx_microshop_redis_lua_revoke_before[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1])\n"
+    "local b, u = ARGV[2], ARGV[3]\n"
+    "local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "if old then\n"
+    "  local ob, ou = string.match(old, '^(%d+) (%d+)$')\n"
+    "  if ob then\n"
+    "    if tonumber(ob) > tonumber(b) then b = ob end\n"
+    "    if tonumber(ou) == 0 or (tonumber(u) ~= 0\n"
+    "                             and tonumber(ou) > tonumber(u)) then\n"
+    "      u = ou\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for i = 1, #all, 2 do\n"
+    "  local x = tonumber(string.match(all[i + 1], ' (%d+)$') or '0')\n"
+    "  if x ~= 0 and x < now and all[i] ~= ARGV[1] then\n"
+    "    redis.call('HDEL', KEYS[1], all[i])\n"
+    "  end\n"
+    "end\n"
+    "if tonumber(u) ~= 0 and tonumber(u) < now then\n"
+    "  if old then redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+    "  return 1\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], b .. ' ' .. u)\n"
+    "redis.call('PUBLISH', 'ms:watermark', b .. ' ' .. u .. ' ' .. ARGV[1])\n"
+    "return 1\n";
+
+
+/* KEYS: ms:watermarks.  ARGV: margin (s).  [field, "<before> <until>",
+ * ...] of those that still matter */
+
+static const char  ngx_microshop_redis_lua_watermarks_load[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) - tonumber(ARGV[1])\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "local out = {}\n"
+    "for i = 1, #all, 2 do\n"
+    "  local x = tonumber(string.match(all[i + 1], ' (%d+)$') or '0')\n"
+    "  if x == 0 or x >= now then\n"
+    "    out[#out + 1] = all[i]\n"
+    "    out[#out + 1] = all[i + 1]\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+
 /* KEYS: idem (hash f fingerprint, s state, o owner, l lock end ms,
  * r answer).  ARGV: fingerprint, owner, lock (ms), ttl (ms).
  * {result} or {DONE, answer}; a lock that ran out is unavailable */
@@ -594,6 +649,10 @@ static const ngx_str_t  ngx_microshop_redis_lua[] = {
       (u_char *) ngx_microshop_redis_lua_sweep },
     { sizeof(ngx_microshop_redis_lua_sellers) - 1,
       (u_char *) ngx_microshop_redis_lua_sellers },
+    { sizeof(ngx_microshop_redis_lua_revoke_before) - 1,
+      (u_char *) ngx_microshop_redis_lua_revoke_before },
+    { sizeof(ngx_microshop_redis_lua_watermarks_load) - 1,
+      (u_char *) ngx_microshop_redis_lua_watermarks_load },
 };
 
 typedef char  ngx_microshop_redis_lua_all[

@@ -234,6 +234,7 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
         return NGX_OK;
 
     case NGX_MICROSHOP_OP_REVOKE:
+    case NGX_MICROSHOP_OP_REVOKE_BEFORE:
     case NGX_MICROSHOP_OP_IDEM_COMPLETE:
     case NGX_MICROSHOP_OP_IDEM_RELEASE:
     case NGX_MICROSHOP_OP_INV_PUT:

@@ -3,9 +3,12 @@
  * Redis (docs/redis.md "What is exact, what is eventually consistent"):
  *
  * Revocations: every REVOKE is written to Redis and to the zone, and
- * published on ms:revoke ("<exp> <jti>"); every node copies what it
- * hears into its zone, and after every connect loads the whole set
- * (whatever was published while it was away).  IS_REVOKED reads the zone.
+ * published on ms:revoke ("<exp> <jti>"); every REVOKE_BEFORE (a
+ * watermark) likewise, on ms:watermark ("<before> <until> <seller>\n
+ * <class>"); every node copies what it hears into its zone, and after
+ * every connect loads both whole sets (whatever was published while it
+ * was away), the jtis then the watermarks.  IS_REVOKED and REVOKED_LIST
+ * read the zone.
  *
  * Inventory: a node keeps a local copy of an entry it read from Redis in
  * the zone (key NGX_MICROSHOP_REDIS_COPY + the store key, the entry's own
@@ -43,9 +46,23 @@ static void ngx_microshop_rstore_revoke_message(
     ngx_microshop_rstore_store_t *rs, ngx_str_t *message);
 static void ngx_microshop_rstore_revoke_copy(ngx_microshop_rstore_store_t *rs,
     u_char *jti, size_t len, int64_t exp);
-static void ngx_microshop_rstore_revoked_load(ngx_microshop_rstore_store_t *rs);
+static void ngx_microshop_rstore_watermark_message(
+    ngx_microshop_rstore_store_t *rs, ngx_str_t *message);
+static ngx_int_t ngx_microshop_rstore_watermark_copy(
+    ngx_microshop_rstore_store_t *rs, u_char *value, size_t vlen,
+    u_char *field, size_t flen);
+static void ngx_microshop_rstore_load(ngx_microshop_rstore_store_t *rs,
+    ngx_uint_t n);
 static void ngx_microshop_rstore_revoked_loaded(
     ngx_microshop_rstore_call_t *call, ngx_uint_t status, redisReply *reply);
+static void ngx_microshop_rstore_watermarks_loaded(
+    ngx_microshop_rstore_call_t *call, ngx_uint_t status, redisReply *reply);
+static void ngx_microshop_rstore_loaded(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status, redisReply *reply, ngx_uint_t n);
+static ngx_int_t ngx_microshop_rstore_revoked_pair(
+    ngx_microshop_rstore_store_t *rs, redisReply *member, redisReply *value);
+static ngx_int_t ngx_microshop_rstore_watermark_pair(
+    ngx_microshop_rstore_store_t *rs, redisReply *member, redisReply *value);
 
 
 void
@@ -61,6 +78,13 @@ ngx_microshop_rstore_message(void *data, ngx_str_t *channel,
         && ngx_strncmp(channel->data, "ms:revoke", channel->len) == 0)
     {
         ngx_microshop_rstore_revoke_message(rs, message);
+        return;
+    }
+
+    if (channel->len == sizeof("ms:watermark") - 1
+        && ngx_strncmp(channel->data, "ms:watermark", channel->len) == 0)
+    {
+        ngx_microshop_rstore_watermark_message(rs, message);
         return;
     }
 
@@ -153,31 +177,142 @@ ngx_microshop_rstore_ready(void *data)
     rs->ready_at = ngx_microshop_now_ms();
     rs->epoch++;
 
-    ngx_microshop_rstore_revoked_load(rs);
+    ngx_microshop_rstore_load(rs, 0);
     ngx_microshop_rstore_flush_retry(rs);
 }
 
 
-static void
-ngx_microshop_rstore_revoked_load(ngx_microshop_rstore_store_t *rs)
-{
-    ngx_microshop_rstore_args_t   a;
-    ngx_microshop_rstore_call_t  *call;
+/* "<before> <until> <seller>\n<class>" */
 
-    call = ngx_microshop_rstore_call_bare(rs,
-                                         ngx_microshop_rstore_revoked_loaded);
+static void
+ngx_microshop_rstore_watermark_message(ngx_microshop_rstore_store_t *rs,
+    ngx_str_t *message)
+{
+    u_char  *sp, *end;
+
+    end = message->data + message->len;
+    sp = ngx_strlchr(message->data, end, ' ');
+
+    if (sp) {
+        sp = ngx_strlchr(sp + 1, end, ' ');
+    }
+
+    if (sp == NULL
+        || ngx_microshop_rstore_watermark_copy(rs, message->data,
+                                               sp - message->data, sp + 1,
+                                               end - sp - 1)
+           == NGX_DECLINED)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "microshop redis: a message on ms:watermark that is "
+                      "not \"<before> <until> <seller>\\n<class>\" "
+                      "ignored");
+    }
+}
+
+
+/*
+ * The watermark of field (seller "\n" class) whose value is "<before>
+ * <until>" into the zone.  NGX_DECLINED: not such a pair.
+ */
+
+static ngx_int_t
+ngx_microshop_rstore_watermark_copy(ngx_microshop_rstore_store_t *rs,
+    u_char *value, size_t vlen, u_char *field, size_t flen)
+{
+    u_char              *sp;
+    ngx_microshop_op_t   op;
+
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+
+    sp = ngx_strlchr(value, value + vlen, ' ');
+
+    if (sp == NULL
+        || ngx_microshop_rstore_atoi(value, sp - value,
+                                     &op.u.watermark.before)
+           != NGX_OK
+        || ngx_microshop_rstore_atoi(sp + 1, value + vlen - sp - 1,
+                                     &op.u.watermark.until)
+           != NGX_OK
+        || ngx_strlchr(field, field + flen, '\n') == NULL
+        || field[0] == '\n')
+    {
+        return NGX_DECLINED;
+    }
+
+    op.type = NGX_MICROSHOP_OP_REVOKE_BEFORE;
+    op.key.data = field;
+    op.key.len = flen;
+
+    (void) ngx_microshop_store_exec(&rs->inner, &op);
+
+    if (op.rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "microshop redis: no room in the zone for a "
+                      "watermark of \"%*s\"",
+                      ngx_min((size_t) (ngx_strlchr(field, field + flen,
+                                                    '\n') - field), 64),
+                      field);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The sets loaded after every connect, one after the other: each a global
+ * key of its own (its own slot on a Cluster), read by a script that
+ * returns [member, value, ...] of what still matters (ARGV[1]: the
+ * margin past their time); once the last one is loaded, the zone's copy
+ * answers for the node.
+ */
+
+typedef ngx_int_t (*ngx_microshop_rstore_pair_pt)(
+    ngx_microshop_rstore_store_t *rs, redisReply *member, redisReply *value);
+
+typedef struct {
+    ngx_uint_t                     script;
+    ngx_str_t                      key;
+    char                          *what;
+    int64_t                        margin;
+    ngx_microshop_rstore_step_pt    step;
+    ngx_microshop_rstore_pair_pt    pair;
+} ngx_microshop_rstore_set_t;
+
+
+static ngx_microshop_rstore_set_t  ngx_microshop_rstore_sets[] = {
+    { NGX_MICROSHOP_REDIS_LUA_REVOKED_LOAD, ngx_string("ms:revoked"),
+      "revocations", NGX_MICROSHOP_REDIS_REVOKE_MARGIN,
+      ngx_microshop_rstore_revoked_loaded, ngx_microshop_rstore_revoked_pair },
+    { NGX_MICROSHOP_REDIS_LUA_WATERMARKS_LOAD, ngx_string("ms:watermarks"),
+      "watermarks", 0,
+      ngx_microshop_rstore_watermarks_loaded,
+      ngx_microshop_rstore_watermark_pair },
+};
+
+#define NGX_MICROSHOP_RSTORE_SETS                                            \
+    (sizeof(ngx_microshop_rstore_sets) / sizeof(ngx_microshop_rstore_set_t))
+
+
+static void
+ngx_microshop_rstore_load(ngx_microshop_rstore_store_t *rs, ngx_uint_t n)
+{
+    ngx_microshop_rstore_set_t    *set;
+    ngx_microshop_rstore_args_t    a;
+    ngx_microshop_rstore_call_t   *call;
+
+    set = &ngx_microshop_rstore_sets[n];
+
+    call = ngx_microshop_rstore_call_bare(rs, set->step);
     if (call == NULL) {
         return;
     }
 
-    if (ngx_microshop_rstore_args_init(&a, call->pool,
-                                      NGX_MICROSHOP_REDIS_LUA_REVOKED_LOAD, 2)
+    if (ngx_microshop_rstore_args_init(&a, call->pool, set->script, 2)
         != NGX_OK
-        || ngx_microshop_rstore_arg(&a, (u_char *) "ms:revoked",
-                                   sizeof("ms:revoked") - 1)
-           != NGX_OK
-        || ngx_microshop_rstore_arg_int(&a, NGX_MICROSHOP_REDIS_REVOKE_MARGIN)
-           != NGX_OK)
+        || ngx_microshop_rstore_arg(&a, set->key.data, set->key.len) != NGX_OK
+        || ngx_microshop_rstore_arg_int(&a, set->margin) != NGX_OK)
     {
         ngx_destroy_pool(call->pool);
         return;
@@ -187,8 +322,8 @@ ngx_microshop_rstore_revoked_load(ngx_microshop_rstore_store_t *rs)
 
     if (ngx_microshop_rstore_send(call, &a) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "microshop redis: the revocations could not be "
-                      "loaded");
+                      "microshop redis: the %s could not be loaded",
+                      set->what);
         ngx_destroy_pool(call->pool);
     }
 }
@@ -198,42 +333,104 @@ static void
 ngx_microshop_rstore_revoked_loaded(ngx_microshop_rstore_call_t *call,
     ngx_uint_t status, redisReply *reply)
 {
-    int64_t     exp;
-    ngx_uint_t  i;
+    ngx_microshop_rstore_loaded(call, status, reply, 0);
+}
+
+
+static void
+ngx_microshop_rstore_watermarks_loaded(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status, redisReply *reply)
+{
+    ngx_microshop_rstore_loaded(call, status, reply, 1);
+}
+
+
+static void
+ngx_microshop_rstore_loaded(ngx_microshop_rstore_call_t *call,
+    ngx_uint_t status, redisReply *reply, ngx_uint_t n)
+{
+    ngx_uint_t                   i;
+    ngx_microshop_rstore_set_t  *set;
+
+    set = &ngx_microshop_rstore_sets[n];
 
     if (status != NGX_MICROSHOP_REDIS_REPLY
         || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "microshop redis: the revocations could not be "
-                      "loaded, the node keeps its copy");
+                      "microshop redis: the %s could not be loaded, the "
+                      "node keeps its copy", set->what);
         ngx_microshop_rstore_finish(call, status);
         return;
     }
 
     for (i = 0; i < reply->elements; i += 2) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING
-            || ngx_microshop_rstore_int(reply->element[i + 1], &exp) != NGX_OK)
+        if (set->pair(call->rs, reply->element[i], reply->element[i + 1])
+            == NGX_DECLINED)
         {
-            continue;
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "microshop redis: a member of %V that is not "
+                          "one of the %s ignored", &set->key, set->what);
         }
-
-        ngx_microshop_rstore_revoke_copy(call->rs,
-                                        (u_char *) reply->element[i]->str,
-                                        reply->element[i]->len, exp);
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "microshop redis: %ui revocations loaded",
-                   reply->elements / 2);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "microshop redis: %ui %s loaded", reply->elements / 2,
+                   set->what);
 
-    /* from now on the zone's copy answers IS_REVOKED (it survives reloads
-     * with the zone) */
-    (void) ngx_atomic_cmp_set(
-               &call->rs->store->local->sh->counters[
-                   NGX_MICROSHOP_COUNTER_REDIS_SYNCED], 0, 1);
+    if (n + 1 < NGX_MICROSHOP_RSTORE_SETS) {
+        ngx_microshop_rstore_load(call->rs, n + 1);
+
+    } else {
+        /*
+         * from now on the zone's copy answers IS_REVOKED (it survives
+         * reloads with the zone): every set was loaded once
+         */
+        (void) ngx_atomic_cmp_set(
+                   &call->rs->store->local->sh->counters[
+                       NGX_MICROSHOP_COUNTER_REDIS_SYNCED], 0, 1);
+    }
 
     ngx_microshop_rstore_finish(call, status);
+}
+
+
+/* a member of ms:revoked: a jti, its exp as the score */
+
+static ngx_int_t
+ngx_microshop_rstore_revoked_pair(ngx_microshop_rstore_store_t *rs,
+    redisReply *member, redisReply *value)
+{
+    int64_t  exp;
+
+    if (member->type != REDIS_REPLY_STRING
+        || ngx_microshop_rstore_int(value, &exp) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_microshop_rstore_revoke_copy(rs, (u_char *) member->str, member->len,
+                                    exp);
+    return NGX_OK;
+}
+
+
+/* a field of ms:watermarks: seller "\n" class, "<before> <until>" */
+
+static ngx_int_t
+ngx_microshop_rstore_watermark_pair(ngx_microshop_rstore_store_t *rs,
+    redisReply *member, redisReply *value)
+{
+    if (member->type != REDIS_REPLY_STRING
+        || value->type != REDIS_REPLY_STRING)
+    {
+        return NGX_DECLINED;
+    }
+
+    return ngx_microshop_rstore_watermark_copy(rs, (u_char *) value->str,
+                                               value->len,
+                                               (u_char *) member->str,
+                                               member->len);
 }
 
 

@@ -165,6 +165,15 @@ static void ngx_microshop_selftest_event(ngx_microshop_selftest_t *st,
 static ngx_microshop_selftest_op_t *ngx_microshop_selftest_reserve(
     ngx_microshop_selftest_t *st, ngx_uint_t i, ngx_uint_t type, char *id,
     char *sku1, int64_t q1, char *sku2, int64_t q2);
+static void ngx_microshop_selftest_is_revoked(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, char *jti, char *parent, char *seller, char *cls,
+    int64_t iat);
+static void ngx_microshop_selftest_before(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, char *cls, int64_t before, int64_t until);
+static void ngx_microshop_selftest_revoked_list(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, ngx_uint_t limit);
+static ngx_microshop_watermark_t *ngx_microshop_selftest_watermark(
+    ngx_microshop_selftest_t *st, ngx_uint_t i, char *cls);
 static void ngx_microshop_selftest_batch(ngx_microshop_selftest_t *st);
 static void ngx_microshop_selftest_batch_check(ngx_microshop_selftest_t *st,
     ngx_uint_t reverse);
@@ -610,6 +619,7 @@ ngx_microshop_selftest_key(ngx_microshop_selftest_t *st, u_char *p,
     case NGX_MICROSHOP_OP_EVENT:
     case NGX_MICROSHOP_OP_STOCK_SET:
     case NGX_MICROSHOP_OP_STOCK_GET:
+    case NGX_MICROSHOP_OP_REVOKE_BEFORE:    /* name: the class */
         return ngx_sprintf(p, "%V\n%s", &st->seller, name);
 
     default:
@@ -1043,6 +1053,311 @@ ngx_microshop_selftest_revoke(ngx_microshop_selftest_t *st, ngx_uint_t step)
     case 3:
         ngx_microshop_selftest_rc_is(st, 2, NGX_OK,
                                      "IS_REVOKED of a revoked jti");
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * IS_REVOKED of slot i: the jti name (NULL: none), the parent_jti name
+ * (NULL: none), both keyed as REVOKE keys them; the case's seller with
+ * seller NULL, none with "", another one otherwise; the class and iat
+ */
+
+static void
+ngx_microshop_selftest_is_revoked(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    char *jti, char *parent, char *seller, char *cls, int64_t iat)
+{
+    u_char                       *p;
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_IS_REVOKED,
+                                  jti ? jti : "");
+    if (t == NULL) {
+        return;
+    }
+
+    if (jti == NULL) {
+        t->op.key.len = 0;
+    }
+
+    if (parent) {
+        p = ngx_pnalloc(st->r->pool, NGX_MICROSHOP_SELFTEST_KEY);
+        if (p == NULL) {
+            st->error = 1;
+            return;
+        }
+
+        t->op.u.revoked.parent.data = p;
+        t->op.u.revoked.parent.len = ngx_microshop_selftest_key(st, p,
+                                           NGX_MICROSHOP_OP_REVOKE, parent)
+                                     - p;
+    }
+
+    if (seller == NULL) {
+        t->op.u.revoked.seller = st->seller;
+
+    } else if (seller[0]) {
+        p = ngx_pnalloc(st->r->pool, st->seller.len + ngx_strlen(seller));
+        if (p == NULL) {
+            st->error = 1;
+            return;
+        }
+
+        t->op.u.revoked.seller.data = p;
+        t->op.u.revoked.seller.len = ngx_sprintf(p, "%V%s", &st->seller,
+                                                 seller)
+                                     - p;
+    }
+
+    t->op.u.revoked.class.data = (u_char *) cls;
+    t->op.u.revoked.class.len = ngx_strlen(cls);
+    t->op.u.revoked.iat = iat;
+
+    ngx_microshop_selftest_exec(st, t);
+}
+
+
+/* REVOKE_BEFORE of slot i: the case's seller, class cls ("": every one) */
+
+static void
+ngx_microshop_selftest_before(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    char *cls, int64_t before, int64_t until)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_REVOKE_BEFORE, cls);
+    if (t == NULL) {
+        return;
+    }
+
+    t->op.u.watermark.before = before;
+    t->op.u.watermark.until = until;
+
+    ngx_microshop_selftest_exec(st, t);
+}
+
+
+static void
+ngx_microshop_selftest_revoked_list(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, ngx_uint_t limit)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_REVOKED_LIST, "");
+    if (t == NULL) {
+        return;
+    }
+
+    t->op.key.len = 0;
+    t->op.u.revoked_list.limit = limit;
+    t->op.u.revoked_list.njtis = 77;
+    t->op.u.revoked_list.nwatermarks = 77;
+    t->op.u.revoked_list.truncated = 77;
+
+    ngx_microshop_selftest_exec(st, t);
+}
+
+
+/* the case's watermark of class cls in the list of slot i, or NULL */
+
+static ngx_microshop_watermark_t *
+ngx_microshop_selftest_watermark(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    char *cls)
+{
+    ngx_uint_t                  k;
+    ngx_microshop_op_t         *op;
+    ngx_microshop_watermark_t  *w;
+
+    op = &st->t[i]->op;
+
+    for (k = 0; op->rc == NGX_OK && k < op->u.revoked_list.nwatermarks; k++) {
+        w = &op->u.revoked_list.watermarks[k];
+
+        if (w->seller.len == st->seller.len
+            && ngx_memcmp(w->seller.data, st->seller.data, st->seller.len)
+               == 0
+            && ngx_microshop_selftest_same(&w->class, cls))
+        {
+            return w;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * revoke_parent: a revoked jti refuses the tokens whose parent_jti it is,
+ * whatever their own jti (unknown, or none)
+ */
+
+static ngx_int_t
+ngx_microshop_selftest_revoke_parent(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
+{
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_REVOKE, "par",
+                                      0);
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_OK, "REVOKE of the parent");
+
+        ngx_microshop_selftest_is_revoked(st, 1, "child", "par", "", "",
+                                          NGX_MICROSHOP_STORE_NO_IAT);
+        ngx_microshop_selftest_is_revoked(st, 2, NULL, "par", "", "", 0);
+        ngx_microshop_selftest_is_revoked(st, 3, "child", "other", "", "",
+                                          0);
+        ngx_microshop_selftest_is_revoked(st, 4, "par", "other", "", "", 0);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 1, NGX_OK,
+                                     "IS_REVOKED of an unknown jti whose "
+                                     "parent is revoked");
+        ngx_microshop_selftest_rc_is(st, 2, NGX_OK,
+                                     "IS_REVOKED of no jti whose parent "
+                                     "is revoked");
+        ngx_microshop_selftest_rc_is(st, 3, NGX_DECLINED,
+                                     "IS_REVOKED of another parent's child");
+        ngx_microshop_selftest_rc_is(st, 4, NGX_OK,
+                                     "IS_REVOKED of the parent itself");
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * revoke_before: watermarks by seller and class against the iat; one of
+ * every class; a token without iat; forward only; REVOKED_LIST
+ */
+
+static ngx_int_t
+ngx_microshop_selftest_revoke_before(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
+{
+    int64_t                     now;
+    ngx_microshop_op_t          op;
+    ngx_microshop_op_t         *l;
+    ngx_microshop_watermark_t  *w, *all;
+
+    now = ngx_time();
+
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_before(st, 0, "staff", now, now + 600);
+
+        /* posted from memory overwritten at once: every class */
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        op.type = NGX_MICROSHOP_OP_REVOKE_BEFORE;
+        op.u.watermark.before = now - 1000;
+        op.u.watermark.until = 0;
+        ngx_microshop_selftest_post(st, &op, "");
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_rc_is(st, 0, NGX_OK, "REVOKE_BEFORE");
+
+        ngx_microshop_selftest_is_revoked(st, 1, "w1", NULL, NULL, "staff",
+                                          now - 1);
+        ngx_microshop_selftest_is_revoked(st, 2, "w2", NULL, NULL, "staff",
+                                          now + 1);
+        ngx_microshop_selftest_is_revoked(st, 3, "w3", NULL, NULL,
+                                          "integration", now - 1);
+        ngx_microshop_selftest_is_revoked(st, 4, NULL, NULL, NULL,
+                                          "integration", now - 1001);
+        ngx_microshop_selftest_is_revoked(st, 5, NULL, NULL, NULL, "staff",
+                                          NGX_MICROSHOP_STORE_NO_IAT);
+        ngx_microshop_selftest_is_revoked(st, 6, "w6", NULL, "x", "staff",
+                                          now - 1);
+        ngx_microshop_selftest_is_revoked(st, 7, NULL, NULL, NULL, "",
+                                          now - 1001);
+        ngx_microshop_selftest_is_revoked(st, 8, NULL, NULL, NULL, "",
+                                          now - 5);
+        ngx_microshop_selftest_is_revoked(st, 9, "w9", NULL, "", "staff",
+                                          NGX_MICROSHOP_STORE_NO_IAT);
+
+        /* back: ignored */
+        ngx_microshop_selftest_before(st, 10, "staff", now - 100, now + 60);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 1, NGX_OK,
+                                     "a token of the class issued before");
+        ngx_microshop_selftest_rc_is(st, 2, NGX_DECLINED,
+                                     "a token of the class issued after");
+        ngx_microshop_selftest_rc_is(st, 3, NGX_DECLINED,
+                                     "another class, after every class's");
+        ngx_microshop_selftest_rc_is(st, 4, NGX_OK,
+                                     "another class, before every class's");
+        ngx_microshop_selftest_rc_is(st, 5, NGX_OK, "a token without iat");
+        ngx_microshop_selftest_rc_is(st, 6, NGX_DECLINED, "another seller");
+        ngx_microshop_selftest_rc_is(st, 7, NGX_OK,
+                                     "no class, before every class's");
+        ngx_microshop_selftest_rc_is(st, 8, NGX_DECLINED,
+                                     "no class, after every class's");
+        ngx_microshop_selftest_rc_is(st, 9, NGX_DECLINED,
+                                     "no seller, no iat");
+        ngx_microshop_selftest_rc_is(st, 10, NGX_OK,
+                                     "REVOKE_BEFORE of an earlier time");
+
+        ngx_microshop_selftest_is_revoked(st, 11, NULL, NULL, NULL, "staff",
+                                          now - 1);
+
+        /* forward */
+        ngx_microshop_selftest_before(st, 12, "staff", now + 10, now + 900);
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_rc_is(st, 11, NGX_OK,
+                                     "a watermark moved back (ignored)");
+        ngx_microshop_selftest_rc_is(st, 12, NGX_OK,
+                                     "REVOKE_BEFORE of a later time");
+
+        ngx_microshop_selftest_is_revoked(st, 13, NULL, NULL, NULL, "staff",
+                                          now + 5);
+        ngx_microshop_selftest_revoked_list(st, 14, 1000);
+        ngx_microshop_selftest_revoked_list(st, 15, 1);
+        return NGX_OK;
+
+    case 4:
+        ngx_microshop_selftest_rc_is(st, 13, NGX_OK,
+                                     "a watermark moved forward");
+        ngx_microshop_selftest_rc_is(st, 14, NGX_OK, "REVOKED_LIST");
+        ngx_microshop_selftest_rc_is(st, 15, NGX_OK, "REVOKED_LIST of 1");
+
+        w = ngx_microshop_selftest_watermark(st, 14, "staff");
+        all = ngx_microshop_selftest_watermark(st, 14, "");
+        l = &st->t[14]->op;
+
+        ngx_microshop_selftest_expect(st,
+            (w && w->before == now + 10 && w->until == now + 900
+             && all && all->before == now - 1000 && all->until == 0)
+            || (l->u.revoked_list.truncated == 1 && w == NULL),
+            "REVOKED_LIST: the watermark of the class %s (before %L, "
+            "until %L), of every class %s (before %L, until %L), "
+            "truncated %ui", w ? "listed" : "missing", w ? w->before : 0,
+            w ? w->until : 0, all ? "listed" : "missing",
+            all ? all->before : 0, all ? all->until : 0,
+            l->u.revoked_list.truncated);
+
+        l = &st->t[15]->op;
+
+        ngx_microshop_selftest_expect(st,
+            l->u.revoked_list.nwatermarks == 1
+            && l->u.revoked_list.njtis <= 1
+            && l->u.revoked_list.truncated == 1,
+            "REVOKED_LIST of 1: %ui jtis, %ui watermarks, truncated %ui",
+            l->u.revoked_list.njtis, l->u.revoked_list.nwatermarks,
+            l->u.revoked_list.truncated);
         return NGX_OK;
     }
 
@@ -2654,6 +2969,15 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
 
     /* IS_REVOKED declined, REVOKE, IS_REVOKED found */
     { "revoke", NGX_MICROSHOP_SELFTEST_ANY, ngx_microshop_selftest_revoke },
+
+    /* a revoked jti refuses the tokens whose parent_jti it is */
+    { "revoke_parent", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_revoke_parent },
+
+    /* REVOKE_BEFORE by seller and class (a posted one of every class),
+     * against the iat (none: refused); forward only; REVOKED_LIST */
+    { "revoke_before", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_revoke_before },
 
     /* IDEM_BEGIN: new, then in progress and mismatch in flight together */
     { "idem_new_in_progress_mismatch", NGX_MICROSHOP_SELFTEST_ANY,

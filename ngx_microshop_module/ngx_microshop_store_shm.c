@@ -28,6 +28,17 @@ static ngx_int_t ngx_microshop_shm_gcra(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, ngx_str_t *key, int64_t now);
 static ngx_int_t ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
+static ngx_int_t ngx_microshop_shm_is_revoked(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+static ngx_uint_t ngx_microshop_shm_watermarked(ngx_microshop_zone_t *zone,
+    u_char *key, size_t len, int64_t iat, int64_t now);
+static ngx_int_t ngx_microshop_shm_revoke_before(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+static ngx_int_t ngx_microshop_shm_revoked_list(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+static ngx_uint_t ngx_microshop_shm_in_force(ngx_microshop_zone_t *zone,
+    ngx_uint_t kind, ngx_microshop_op_t *op, int64_t now,
+    ngx_microshop_rec_t ***recs, ngx_uint_t *more);
 static ngx_int_t ngx_microshop_shm_idem_begin(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 static ngx_int_t ngx_microshop_shm_idem_complete(ngx_microshop_zone_t *zone,
@@ -37,10 +48,20 @@ static ngx_int_t ngx_microshop_shm_idem_release(ngx_microshop_zone_t *zone,
 
 
 /*
- * A revocation is kept this long (seconds) past the token's exp: the
- * largest leeway microshop_jwt_leeway accepts (docs/directives.md).
+ * A watermark record (NGX_MICROSHOP_KIND_WATERMARK): keyed seller "\n"
+ * class ("" for every class), expiring at until (none when 0).  The key
+ * of a token's watermarks is built on the stack: a seller and a class a
+ * token carries are at most MICROSHOP_JWT_CLAIM_MAX (1024) bytes each.
  */
-#define NGX_MICROSHOP_REVOKE_MARGIN  3600
+typedef struct {
+    int64_t    before;                 /* unix s */
+    int64_t    until;                  /* unix s, 0: for ever */
+} ngx_microshop_watermark_rec_t;
+
+#define NGX_MICROSHOP_SHM_WATERMARK_KEY  (2 * 1024 + 1)
+
+/* revocations dropped in passing when they ran out (they are not evicted) */
+#define NGX_MICROSHOP_SHM_REVOKED_EXPIRE  8
 
 
 /*
@@ -132,9 +153,14 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
     }
 
     if (op->type == NGX_MICROSHOP_OP_IS_REVOKED
-        && zone->sh->records[NGX_MICROSHOP_KIND_REVOKED] == 0)
+        && zone->sh->records[NGX_MICROSHOP_KIND_REVOKED] == 0
+        && (zone->sh->records[NGX_MICROSHOP_KIND_WATERMARK] == 0
+            || op->u.revoked.seller.len == 0))
     {
-        /* the common case on every request: nothing was ever revoked */
+        /*
+         * the common case on every request: nothing was ever revoked, or
+         * only watermarks and the token has no seller
+         */
         op->rc = NGX_DECLINED;
         return NGX_OK;
     }
@@ -152,9 +178,15 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
         break;
 
     case NGX_MICROSHOP_OP_IS_REVOKED:
-        op->rc = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
-                                           op->key.data, op->key.len, now)
-                 ? NGX_OK : NGX_DECLINED;
+        op->rc = ngx_microshop_shm_is_revoked(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_REVOKE_BEFORE:
+        op->rc = ngx_microshop_shm_revoke_before(zone, op, now);
+        break;
+
+    case NGX_MICROSHOP_OP_REVOKED_LIST:
+        op->rc = ngx_microshop_shm_revoked_list(zone, op, now);
         break;
 
     case NGX_MICROSHOP_OP_IDEM_BEGIN:
@@ -302,10 +334,14 @@ ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t               expire;
     ngx_microshop_rec_t  *rec;
 
+    (void) ngx_microshop_zone_expire(zone, NGX_MICROSHOP_KIND_REVOKED, now,
+                                     NGX_MICROSHOP_SHM_REVOKED_EXPIRE);
+
     /*
      * kept until the token would have expired anyway, and the leeway: the
      * token passes as long as the second now <= exp + leeway, that is up
-     * to the millisecond (exp + leeway + 1) * 1000
+     * to the millisecond (exp + leeway + 1) * 1000; the listing reads the
+     * exp back from it (exact: exp is at most MICROSHOP_TIME_MAX)
      */
     expire = microshop_time_ms(microshop_time_add(op->u.revoke.exp,
                                               NGX_MICROSHOP_REVOKE_MARGIN + 1));
@@ -324,6 +360,286 @@ ngx_microshop_shm_revoke(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
                                     op->key.data, op->key.len, 0, expire, now);
 
     return rec ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A token is revoked when its jti or its parent_jti is, or a watermark of
+ * its seller (of its class, or of every class) is later than its iat
+ */
+
+static ngx_int_t
+ngx_microshop_shm_is_revoked(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    u_char      key[NGX_MICROSHOP_SHM_WATERMARK_KEY], *p;
+    ngx_str_t  *seller, *class;
+
+    if (zone->sh->records[NGX_MICROSHOP_KIND_REVOKED]) {
+
+        if (op->key.len
+            && ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
+                                         op->key.data, op->key.len, now))
+        {
+            return NGX_OK;
+        }
+
+        if (op->u.revoked.parent.len
+            && ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_REVOKED,
+                                         op->u.revoked.parent.data,
+                                         op->u.revoked.parent.len, now))
+        {
+            return NGX_OK;
+        }
+    }
+
+    seller = &op->u.revoked.seller;
+    class = &op->u.revoked.class;
+
+    if (seller->len == 0
+        || zone->sh->records[NGX_MICROSHOP_KIND_WATERMARK] == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (seller->len + 1 + class->len > sizeof(key)) {
+        /* no token carries such claims: the store cannot tell */
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key, seller->data, seller->len);
+    *p++ = '\n';
+    p = ngx_microshop_cpymem(p, class->data, class->len);
+
+    /* the watermark of its class, then the one of every class */
+
+    if ((class->len
+         && ngx_microshop_shm_watermarked(zone, key, p - key,
+                                          op->u.revoked.iat, now))
+        || ngx_microshop_shm_watermarked(zone, key, seller->len + 1,
+                                         op->u.revoked.iat, now))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* a token without an iat cannot show it is newer than a watermark */
+
+static ngx_uint_t
+ngx_microshop_shm_watermarked(ngx_microshop_zone_t *zone, u_char *key,
+    size_t len, int64_t iat, int64_t now)
+{
+    ngx_microshop_rec_t            *rec;
+    ngx_microshop_watermark_rec_t   wr;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_WATERMARK, key,
+                                    len, now);
+    if (rec == NULL) {
+        return 0;
+    }
+
+    ngx_memcpy(&wr, ngx_microshop_rec_value(rec), sizeof(wr));
+
+    return iat == NGX_MICROSHOP_STORE_NO_IAT || iat < wr.before;
+}
+
+
+/* a watermark only moves forward: the later before, the later until */
+
+static ngx_int_t
+ngx_microshop_shm_revoke_before(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    int64_t                         expire;
+    ngx_microshop_rec_t            *rec;
+    ngx_microshop_watermark_rec_t   wr;
+
+    (void) ngx_microshop_zone_expire(zone, NGX_MICROSHOP_KIND_WATERMARK, now,
+                                     NGX_MICROSHOP_SHM_REVOKED_EXPIRE);
+
+    wr.before = op->u.watermark.before;
+    wr.until = op->u.watermark.until;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_WATERMARK,
+                                    op->key.data, op->key.len, now);
+    if (rec) {
+        ngx_microshop_watermark_rec_t  old;
+
+        ngx_memcpy(&old, ngx_microshop_rec_value(rec), sizeof(old));
+
+        wr.before = ngx_max(wr.before, old.before);
+        wr.until = (wr.until == 0 || old.until == 0)
+                   ? 0 : ngx_max(wr.until, old.until);
+
+    } else if (wr.until && microshop_time_ms(wr.until) <= now) {
+        /* no token it covers can still be valid: nothing to keep */
+        return NGX_OK;
+    }
+
+    expire = wr.until ? microshop_time_ms(wr.until) : 0;
+
+    if (rec == NULL) {
+        rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_WATERMARK,
+                                        op->key.data, op->key.len,
+                                        sizeof(wr), expire, now);
+        if (rec == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    rec->expire = ngx_microshop_ms_us(expire);
+    ngx_memcpy(ngx_microshop_rec_value(rec), &wr, sizeof(wr));
+
+    return NGX_OK;
+}
+
+
+/*
+ * What is in force, up to limit of each kind, copied into op->pool (some
+ * of those past their time dropped first)
+ */
+
+static ngx_int_t
+ngx_microshop_shm_revoked_list(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now)
+{
+    u_char                          *k;
+    ngx_uint_t                       i, n, more;
+    ngx_microshop_rec_t            **recs;
+    ngx_microshop_watermark_t       *w;
+    ngx_microshop_revoked_jti_t     *j;
+    ngx_microshop_watermark_rec_t    wr;
+
+    op->u.revoked_list.njtis = 0;
+    op->u.revoked_list.nwatermarks = 0;
+    op->u.revoked_list.truncated = 0;
+    op->u.revoked_list.jtis = NULL;
+    op->u.revoked_list.watermarks = NULL;
+
+    if (op->pool == NULL || op->u.revoked_list.limit == 0) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_microshop_zone_expire(zone, NGX_MICROSHOP_KIND_REVOKED, now,
+                                     NGX_MICROSHOP_SHM_REVOKED_EXPIRE);
+    (void) ngx_microshop_zone_expire(zone, NGX_MICROSHOP_KIND_WATERMARK, now,
+                                     NGX_MICROSHOP_SHM_REVOKED_EXPIRE);
+
+    /* jtis: the key, the exp as ngx_microshop_shm_revoke() keeps it */
+
+    n = ngx_microshop_shm_in_force(zone, NGX_MICROSHOP_KIND_REVOKED, op, now,
+                                   &recs, &more);
+    if (n == (ngx_uint_t) NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    j = ngx_palloc(op->pool, (n + 1) * sizeof(ngx_microshop_revoked_jti_t));
+    if (j == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        j[i].jti.len = recs[i]->key_len;
+        j[i].jti.data = ngx_pnalloc(op->pool, recs[i]->key_len);
+        if (j[i].jti.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(j[i].jti.data, ngx_microshop_rec_key(recs[i]),
+                   recs[i]->key_len);
+        j[i].exp = recs[i]->expire / 1000000
+                   - (NGX_MICROSHOP_REVOKE_MARGIN + 1);
+    }
+
+    op->u.revoked_list.jtis = j;
+    op->u.revoked_list.njtis = n;
+    op->u.revoked_list.truncated = more;
+
+    /* watermarks: seller "\n" class, before and until */
+
+    n = ngx_microshop_shm_in_force(zone, NGX_MICROSHOP_KIND_WATERMARK, op,
+                                   now, &recs, &more);
+    if (n == (ngx_uint_t) NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    w = ngx_palloc(op->pool, (n + 1) * sizeof(ngx_microshop_watermark_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        k = ngx_pnalloc(op->pool, recs[i]->key_len);
+        if (k == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(k, ngx_microshop_rec_key(recs[i]), recs[i]->key_len);
+
+        w[i].seller.data = k;
+        w[i].seller.len = ngx_strlchr(k, k + recs[i]->key_len, '\n') - k;
+        w[i].class.data = k + w[i].seller.len + 1;
+        w[i].class.len = recs[i]->key_len - w[i].seller.len - 1;
+
+        ngx_memcpy(&wr, ngx_microshop_rec_value(recs[i]), sizeof(wr));
+        w[i].before = wr.before;
+        w[i].until = wr.until;
+    }
+
+    op->u.revoked_list.watermarks = w;
+    op->u.revoked_list.nwatermarks = n;
+    op->u.revoked_list.truncated |= more;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Up to the op's limit of the records of kind in force, from the tail of
+ * its queue, into *recs (in op->pool); *more: there are others.  The
+ * count, or NGX_ERROR.
+ */
+
+static ngx_uint_t
+ngx_microshop_shm_in_force(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    ngx_microshop_op_t *op, int64_t now, ngx_microshop_rec_t ***recs,
+    ngx_uint_t *more)
+{
+    int64_t               now_us;
+    ngx_uint_t            n, max;
+    ngx_microshop_rec_t  *rec;
+
+    now_us = ngx_microshop_ms_us(now);
+    max = ngx_min(op->u.revoked_list.limit, zone->sh->records[kind]);
+
+    *more = 0;
+    *recs = ngx_palloc(op->pool, (max + 1) * sizeof(ngx_microshop_rec_t *));
+    if (*recs == NULL) {
+        return (ngx_uint_t) NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (rec = ngx_microshop_zone_last(zone, kind);
+         rec;
+         rec = ngx_microshop_zone_prev(zone, kind, rec))
+    {
+        if (rec->expire && rec->expire <= now_us) {
+            continue;
+        }
+
+        if (n == max) {
+            *more = 1;
+            break;
+        }
+
+        (*recs)[n++] = rec;
+    }
+
+    return n;
 }
 
 

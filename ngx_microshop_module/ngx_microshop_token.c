@@ -93,7 +93,7 @@ ngx_microshop_token_stage(ngx_http_request_t *r, ngx_http_microshop_ctx_t *ctx)
         if (ngx_microshop_token_revoked_op(&ctx->token.id, &ctx->op)
             != NGX_OK)
         {
-            /* nothing to revoke it by */
+            /* nothing a revocation could name */
             return NGX_DECLINED;
         }
     }
@@ -168,16 +168,28 @@ ngx_microshop_token_identify(ngx_http_request_t *r,
 }
 
 
+/* the identity's "no iat" is the store's */
+typedef char  ngx_microshop_token_no_iat[
+    (NGX_MICROSHOP_NO_TIME == NGX_MICROSHOP_STORE_NO_IAT) ? 1 : -1];
+
+
 ngx_int_t
 ngx_microshop_token_revoked_op(ngx_microshop_identity_t *id,
     ngx_microshop_op_t *op)
 {
-    if (id->f[NGX_MICROSHOP_ID_JTI].len == 0) {
+    if (id->f[NGX_MICROSHOP_ID_JTI].len == 0
+        && id->f[NGX_MICROSHOP_ID_PARENT].len == 0
+        && id->f[NGX_MICROSHOP_ID_SELLER].len == 0)
+    {
         return NGX_DECLINED;
     }
 
     op->type = NGX_MICROSHOP_OP_IS_REVOKED;
     op->key = id->f[NGX_MICROSHOP_ID_JTI];
+    op->u.revoked.parent = id->f[NGX_MICROSHOP_ID_PARENT];
+    op->u.revoked.seller = id->f[NGX_MICROSHOP_ID_SELLER];
+    op->u.revoked.class = id->f[NGX_MICROSHOP_ID_CLASS];
+    op->u.revoked.iat = id->iat;
 
     return NGX_OK;
 }

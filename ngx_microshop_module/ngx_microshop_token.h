@@ -40,10 +40,14 @@ ngx_int_t ngx_microshop_token_identify(ngx_http_request_t *r,
     ngx_microshop_outcome_e *outcome, const char **why);
 
 /*
- * Fills op (type and key) with the revocation check of an identity:
- * NGX_OK, or NGX_DECLINED when the token has nothing to revoke it by.
- * Once the op ran, op->rc NGX_OK means revoked, NGX_ERROR that the store
- * could not tell.
+ * Fills op (type, key and u.revoked) with the revocation check of an
+ * identity (docs/tokens.md "Revocation"): its jti, its parent_jti, and
+ * its seller, class and iat for the watermarks of its seller.  NGX_OK,
+ * also for a token without a jti (a watermark may cover it); NGX_DECLINED
+ * when nothing a revocation names is in the token (no jti, no parent_jti,
+ * no seller): there is nothing to check.  The op points into the
+ * identity's strings.  Once the op ran, op->rc NGX_OK means revoked,
+ * NGX_ERROR that the store could not tell.
  */
 ngx_int_t ngx_microshop_token_revoked_op(ngx_microshop_identity_t *id,
     ngx_microshop_op_t *op);

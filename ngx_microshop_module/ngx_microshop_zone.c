@@ -68,7 +68,8 @@ static ngx_uint_t  ngx_microshop_kind_flags[] = {
     NGX_MICROSHOP_REC_IDEM,             /* idempotency */
     NGX_MICROSHOP_REC_RESERVE,          /* stock */
     NGX_MICROSHOP_REC_RESERVE,          /* hold */
-    NGX_MICROSHOP_REC_RESERVE           /* tenant */
+    NGX_MICROSHOP_REC_RESERVE,          /* tenant */
+    NGX_MICROSHOP_REC_RESERVE           /* watermark */
 };
 
 typedef char  ngx_microshop_kind_flags_complete[

@@ -2,7 +2,8 @@
  * ngx_microshop: the node-local shared memory zone.
  *
  * One slab zone holds every kind of record (verified tokens, rate-limit
- * state, revocations, idempotency records, inventory, stock, holds) in one
+ * state, revocations and watermarks, idempotency records, inventory,
+ * stock, holds) in one
  * hash index keyed by (kind, key).  The index is a fixed array of buckets,
  * one per 128 bytes of zone, with short chains: a lookup costs two or
  * three memory reads however many records the zone holds (an rbtree of
@@ -67,6 +68,9 @@ typedef enum {
                                          zone's expiry */
     NGX_MICROSHOP_KIND_TENANT,        /* what a tenant's charged records
                                          take: the zone's own */
+    NGX_MICROSHOP_KIND_WATERMARK,     /* a revocation of a seller's tokens
+                                         issued before a time, until no
+                                         token it covers is valid */
     NGX_MICROSHOP_KIND_MAX
 } ngx_microshop_kind_e;
 

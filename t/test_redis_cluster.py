@@ -264,6 +264,37 @@ def test_revocation_on_one_node_is_refused_on_the_other(nodes, keys,
     assert cluster.on_owner("ms:revoked").zscore("ms:revoked", jti) == exp
 
 
+def test_a_watermark_on_one_node_is_refused_on_the_other(nodes, keys,
+                                                         cluster):
+    """A watermark (docs/tokens.md "Revocation") goes to ms:watermarks,
+    a global key on the primary that owns its slot, and to every node
+    through ms:watermark; a child of a revoked parent too."""
+    a, b = nodes
+    seller = cluster.sellers_by_owner(1, "wm")[cluster.primaries()[-1]][0]
+    now = int(time.time())
+    old = tok(keys, seller, iat=now - 100)
+    parent = uid("par-")
+    child = tok(keys, seller, parent_jti=parent)
+    for n in (a, b):
+        assert n.get("/auth/a.txt", token=old).status_code == 200
+        assert n.get("/auth/a.txt", token=child).status_code == 200
+
+    for body in ({"seller": seller, "issued_before": now - 50},
+                 {"jti": parent, "exp": now + 300}):
+        resp = a.post("/admin/revocations", token=admin(keys), json=body)
+        assert resp.status_code == 204, resp.text
+    microshop.wait_for(
+        lambda: b.get("/auth/a.txt", token=old).status_code == 401
+        and b.get("/auth/a.txt", token=child).status_code == 401,
+        timeout=1.0, interval=0.05, what="B to refuse both")
+    assert b.get("/auth/a.txt", token=tok(keys, seller, iat=now)) \
+        .status_code == 200
+    # no token class in this gateway: kept for ever (until 0)
+    field = cluster.on_owner("ms:watermarks").hget("ms:watermarks",
+                                                   seller + "\n")
+    assert field == "%d 0" % (now - 50), field
+
+
 # ------------------------------------------------------------ stock
 
 def test_stock_is_shared_and_never_oversold(nodes, keys, backend, clean,
@@ -546,7 +577,7 @@ def test_a_primary_down_without_a_replica(nodes, keys, backend, clean,
     on_error=local), the sellers of the other primaries are served as
     before, and when the primary is back (same port, its nodes.conf) its
     sellers are served again without a reload."""
-    globals_ = {cluster.owner_of(k) for k in ("ms:revoked",
+    globals_ = {cluster.owner_of(k) for k in ("ms:revoked", "ms:watermarks",
                                               "ms:sellers:holds")}
     dead = [p for p in cluster.primaries() if p not in globals_][0]
     by_owner = cluster.sellers_by_owner(1, "down")

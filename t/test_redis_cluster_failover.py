@@ -83,11 +83,12 @@ def nodes(nginx, keys, backend, cluster):
 
 
 def victim_primary(cluster):
-    """A primary to kill: one that owns neither global key (ms:revoked,
-    ms:sellers:holds), so what fails is one seller's state only; of those,
+    """A primary to kill: one that owns no global key (ms:revoked,
+    ms:watermarks, ms:sellers:holds), so what fails is one seller's state
+    only; of those,
     one the gateway's workers listen on (their pub/sub connections) when
     there is one, so the kill moves the listening too."""
-    globals_ = {cluster.owner_of(k) for k in ("ms:revoked",
+    globals_ = {cluster.owner_of(k) for k in ("ms:revoked", "ms:watermarks",
                                               "ms:sellers:holds")}
     candidates = [p for p in cluster.primaries() if p not in globals_]
     listened = [p for p in candidates if any(

@@ -20,6 +20,7 @@ MINUTE = 60000000
 
 # the global keys' scripts take their key: a name of this test's own
 REVOKED = "ms:{test}:revoked"
+WATERMARKS = "ms:{test}:watermarks"
 KEEP = 60000
 
 
@@ -54,7 +55,7 @@ def lua(redis_server):
     r = redis_server.client()
     scripts = {name: r.register_script(src)
                for name, src in load_scripts().items()}
-    assert len(scripts) == 19, sorted(scripts)
+    assert len(scripts) == 21, sorted(scripts)
     return r, scripts
 
 
@@ -96,6 +97,41 @@ def test_revocations(lua):
     loaded = s["revoked_load"](keys=[REVOKED], args=[3600])
     assert dict(zip(loaded[::2], loaded[1::2])) == {
         b"j 1": str(now + 900).encode(), b"j 2": str(now + 600).encode()}
+
+
+def test_watermarks(lua):
+    r, s = lua
+    now = int(time.time())
+    before = s["revoke_before"]
+    p = r.pubsub()
+    p.subscribe("ms:watermark")
+    assert p.get_message(timeout=1)["type"] == "subscribe"
+    assert before(keys=[WATERMARKS], args=["s 1\nstaff", now, now + 900]) \
+        == 1
+    msg = p.get_message(timeout=1)
+    assert msg["data"] == b"%d %d s 1\nstaff" % (now, now + 900), msg
+    # forward only: the later before and the later until stay
+    before(keys=[WATERMARKS], args=["s 1\nstaff", now - 50, now + 10])
+    assert r.hget(WATERMARKS, "s 1\nstaff") == b"%d %d" % (now, now + 900)
+    before(keys=[WATERMARKS], args=["s 1\nstaff", now + 5, now + 1000])
+    assert r.hget(WATERMARKS, "s 1\nstaff") == b"%d %d" % (now + 5,
+                                                           now + 1000)
+    # until 0 (no class declared): kept for ever, and it stays so
+    before(keys=[WATERMARKS], args=["s2\n", 100, 0])
+    before(keys=[WATERMARKS], args=["s2\n", 50, now + 10])
+    assert r.hget(WATERMARKS, "s2\n") == b"100 0"
+    # past its until: forgotten at the next write, never loaded; one that
+    # is past already is not kept
+    r.hset(WATERMARKS, "old\n", "1 %d" % (now - 7200))
+    before(keys=[WATERMARKS], args=["gone\n", 1, now - 10])
+    assert r.hget(WATERMARKS, "old\n") is None
+    assert r.hget(WATERMARKS, "gone\n") is None
+    r.hset(WATERMARKS, "late\n", "1 %d" % (now - 7200))
+    loaded = s["watermarks_load"](keys=[WATERMARKS], args=[0])
+    assert dict(zip(loaded[::2], loaded[1::2])) == {
+        b"s 1\nstaff": b"%d %d" % (now + 5, now + 1000),
+        b"s2\n": b"100 0"}
+    p.close()
 
 
 def test_idempotency(lua):

@@ -1008,9 +1008,10 @@ def test_revocation_before_first_use(main, backend, keys):
 
 def test_admin_unknown_route_and_method(main, keys):
     token = admin_token(keys)
-    resp = send(main, "/admin/revocations", token)
+    resp = send(main, "/admin/revocations", token, method="DELETE")
     assert resp.status_code == 405
     problem(resp, "method-not-allowed")
+    assert resp.headers["Allow"] == "GET, HEAD, POST"
     resp = send(main, "/admin/nothing-here", token, method="POST", json={})
     assert resp.status_code == 404
     problem(resp)
