@@ -157,6 +157,12 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_zone_quota_refused_total{class=\"idempotency\"}" },
     { NGX_MICROSHOP_COUNTER_QUOTA_EVENTS,
       "microshop_zone_quota_refused_total{class=\"events\"}" },
+    { NGX_MICROSHOP_COUNTER_JWKS_OK,
+      "microshop_jwks_uri_fetches_total{result=\"ok\"}" },
+    { NGX_MICROSHOP_COUNTER_JWKS_ERROR,
+      "microshop_jwks_uri_fetches_total{result=\"error\"}" },
+    { NGX_MICROSHOP_COUNTER_JWKS_INVALID,
+      "microshop_jwks_uri_fetches_total{result=\"invalid\"}" },
 };
 
 
@@ -165,6 +171,9 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     { NGX_MICROSHOP_COUNTER_HOLDS_PENDING, "microshop_reservations_pending" },
     { NGX_MICROSHOP_COUNTER_REDIS_SYNCED,
       "microshop_redis_revocations_loaded" },
+    { NGX_MICROSHOP_COUNTER_JWKS_KEYS, "microshop_jwks_uri_keys" },
+    { NGX_MICROSHOP_COUNTER_JWKS_FETCHED_AT,
+      "microshop_jwks_uri_last_success_timestamp_seconds" },
 };
 
 

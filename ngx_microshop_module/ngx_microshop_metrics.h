@@ -119,6 +119,11 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_QUOTA_IDEM,
     NGX_MICROSHOP_COUNTER_QUOTA_EVENTS,
 
+    /* keys from the identity provider: fetches by result */
+    NGX_MICROSHOP_COUNTER_JWKS_OK,
+    NGX_MICROSHOP_COUNTER_JWKS_ERROR,
+    NGX_MICROSHOP_COUNTER_JWKS_INVALID,
+
     /* gauges: up and down */
     NGX_MICROSHOP_COUNTER_HOLDS_PENDING,   /* holds pending reconciliation */
     NGX_MICROSHOP_COUNTER_REDIS_UP,        /* Redis command connections
@@ -126,6 +131,10 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_REDIS_SYNCED,    /* 1 once the zone holds the
                                               revocations loaded from
                                               Redis (docs/redis.md) */
+    NGX_MICROSHOP_COUNTER_JWKS_KEYS,       /* keys the provider's set got
+                                              at its last good fetch (any
+                                              worker) */
+    NGX_MICROSHOP_COUNTER_JWKS_FETCHED_AT, /* unix time of that fetch */
     NGX_MICROSHOP_COUNTER_MAX
 } ngx_microshop_counter_e;
 

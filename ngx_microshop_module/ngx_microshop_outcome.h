@@ -88,6 +88,13 @@ typedef enum {
     NGX_MICROSHOP_OUT_ORDER_COMMIT,
     NGX_MICROSHOP_OUT_ORDER_RELEASE,
 
+    /* keys from the identity provider (ngx_microshop_jwks_uri.h): a
+     * fetch's result, counted for the request that started it */
+    NGX_MICROSHOP_OUT_JWKS_FETCHED,
+    NGX_MICROSHOP_OUT_JWKS_FETCH_FAILED,
+    NGX_MICROSHOP_OUT_JWKS_INVALID,
+    NGX_MICROSHOP_OUT_JWKS_WAIT,
+
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;
 

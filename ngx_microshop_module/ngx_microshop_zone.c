@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000eULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000fULL
 
 /* one bucket of the index (a 4-byte reference) per this many bytes */
 #define NGX_MICROSHOP_ZONE_BUCKET_BYTES  128
