@@ -174,7 +174,7 @@ done:
  */
 static int
 microshop_jwk_add(microshop_keyset_t *ks, json_t *jwk, const char *path,
-    char *why, size_t whylen)
+    int remote, char *why, size_t whylen)
 {
     size_t                       i, klen;
     json_t                      *v;
@@ -288,6 +288,13 @@ microshop_jwk_add(microshop_keyset_t *ks, json_t *jwk, const char *path,
 
     } else if (microshop_json_streq(v, "oct")) {
 
+        if (remote) {
+            /* a secret on a published document: anyone could sign */
+            microshop_err(why, whylen, "oct keys (shared secrets) are not "
+                          "taken from an identity provider");
+            return -1;
+        }
+
         if (alg == MICROSHOP_ALG_UNKNOWN) {
             microshop_err(why, whylen, "oct key without \"alg\"");
             return -1;
@@ -361,15 +368,108 @@ microshop_jwk_add(microshop_keyset_t *ks, json_t *jwk, const char *path,
 }
 
 
+/*
+ * The keys of a JWKS document.  remote: from an identity provider (oct
+ * refused, a key the rules refuse is left out and counted in report).
+ * Returns 0, or -1 with why set and the keys added so far still in ks.
+ */
+static int
+microshop_jwks_parse(microshop_keyset_t *ks, const char *data, size_t len,
+    const char *source, microshop_jwks_report_t *report, size_t max,
+    char *why, size_t whylen)
+{
+    int            rc;
+    char           kwhy[200], *note;
+    size_t         i, added;
+    json_t        *doc, *keys, *jwk, *kid;
+    json_error_t   jerr;
+
+    doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        microshop_err(why, whylen, "invalid JSON at line %d: %s",
+                      jerr.line, jerr.text);
+        return -1;
+    }
+
+    keys = json_object_get(doc, "keys");
+    if (!json_is_object(doc) || !json_is_array(keys)) {
+        microshop_err(why, whylen, "not a JWKS ({\"keys\":[...]})");
+        goto failed;
+    }
+
+    added = 0;
+
+    json_array_foreach(keys, i, jwk) {
+
+        rc = microshop_jwk_add(ks, jwk, source, report != NULL, kwhy,
+                               sizeof(kwhy));
+
+        if (rc < 0) {
+            note = why;
+
+            if (report != NULL) {
+                if (report->skipped++ > 0) {
+                    continue;
+                }
+
+                note = report->first;
+            }
+
+            kid = json_is_object(jwk) ? json_object_get(jwk, "kid") : NULL;
+
+            if (json_is_string(kid)) {
+                microshop_err(note, report ? sizeof(report->first) : whylen,
+                              "keys[%zu] (kid \"%.64s\"): %s", i,
+                              json_string_value(kid), kwhy);
+            } else {
+                microshop_err(note, report ? sizeof(report->first) : whylen,
+                              "keys[%zu]: %s", i, kwhy);
+            }
+
+            if (report != NULL) {
+                continue;
+            }
+
+            goto failed;
+        }
+
+        added += (size_t) rc;
+
+        if (max && added > max) {
+            microshop_err(why, whylen, "more than %zu signature keys", max);
+            goto failed;
+        }
+    }
+
+    if (added == 0) {
+        if (report != NULL && report->skipped) {
+            microshop_err(why, whylen, "no usable signature key (%s)",
+                          report->first);
+        } else {
+            microshop_err(why, whylen, "no signature key in the JWKS");
+        }
+
+        goto failed;
+    }
+
+    json_decref(doc);
+
+    return 0;
+
+failed:
+
+    json_decref(doc);
+
+    return -1;
+}
+
+
 int
 microshop_keyset_add_jwks_file(microshop_keyset_t *ks, const char *path,
     char *err, size_t errlen)
 {
-    int             rc;
     char            why[256];
-    size_t          len, i, n0, added;
-    json_t         *doc, *keys, *jwk, *kid;
-    json_error_t    jerr;
+    size_t          len, n0;
     unsigned char  *data;
 
     if (ks == NULL || path == NULL) {
@@ -378,70 +478,56 @@ microshop_keyset_add_jwks_file(microshop_keyset_t *ks, const char *path,
     }
 
     n0 = ks->nkeys;
-    doc = NULL;
     data = NULL;
     len = 0;
     why[0] = '\0';
 
-    if (microshop_read_file(path, &data, &len, why, sizeof(why)) != 0) {
-        goto failed;
+    if (microshop_read_file(path, &data, &len, why, sizeof(why)) != 0
+        || microshop_jwks_parse(ks, (char *) data, len, path, NULL, 0, why,
+                                sizeof(why))
+           != 0)
+    {
+        microshop_keyset_truncate(ks, n0);
+        microshop_free_file(data, len);
+        ERR_clear_error();
+        microshop_err(err, errlen, "JWKS file \"%s\": %s", path, why);
+        return -1;
     }
 
-    doc = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL) {
-        microshop_err(why, sizeof(why), "invalid JSON at line %d: %s",
-                      jerr.line, jerr.text);
-        goto failed;
-    }
-
-    keys = json_object_get(doc, "keys");
-    if (!json_is_object(doc) || !json_is_array(keys)) {
-        microshop_err(why, sizeof(why), "not a JWKS ({\"keys\":[...]})");
-        goto failed;
-    }
-
-    added = 0;
-
-    json_array_foreach(keys, i, jwk) {
-        char  kwhy[200];
-
-        rc = microshop_jwk_add(ks, jwk, path, kwhy, sizeof(kwhy));
-
-        if (rc < 0) {
-            kid = json_is_object(jwk) ? json_object_get(jwk, "kid") : NULL;
-
-            if (json_is_string(kid)) {
-                microshop_err(why, sizeof(why), "keys[%zu] (kid \"%.64s\"): "
-                              "%s", i, json_string_value(kid), kwhy);
-            } else {
-                microshop_err(why, sizeof(why), "keys[%zu]: %s", i, kwhy);
-            }
-
-            goto failed;
-        }
-
-        added += (size_t) rc;
-    }
-
-    if (added == 0) {
-        microshop_err(why, sizeof(why), "no signature key in the JWKS");
-        goto failed;
-    }
-
-    json_decref(doc);
     microshop_free_file(data, len);
 
     return 0;
+}
 
-failed:
 
-    microshop_keyset_truncate(ks, n0);
-    json_decref(doc);
-    microshop_free_file(data, len);
+int
+microshop_keyset_add_jwks_remote(microshop_keyset_t *ks, const char *data,
+    size_t len, const char *source, size_t max,
+    microshop_jwks_report_t *report, char *err, size_t errlen)
+{
+    size_t  n0;
+
+    report->skipped = 0;
+    report->first[0] = '\0';
+
+    if (ks == NULL || data == NULL || source == NULL) {
+        microshop_err(err, errlen, "no JWKS document");
+        return -1;
+    }
+
+    n0 = ks->nkeys;
+
+    if (microshop_jwks_parse(ks, data, len, source, report, max, err, errlen)
+        != 0)
+    {
+        microshop_keyset_truncate(ks, n0);
+        ERR_clear_error();
+        return -1;
+    }
+
     ERR_clear_error();
-    microshop_err(err, errlen, "JWKS file \"%s\": %s", path, why);
 
-    return -1;
+    return 0;
 }
 
 

@@ -76,8 +76,41 @@ int
 microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
     size_t len, microshop_jwt_t *out, const char **reason)
 {
+    return microshop_jwt_verify_sets(&ks, ks ? 1 : 0, token, len, out,
+                                     reason, NULL);
+}
+
+
+/* the key of kid in the first set that has it, or NULL */
+static const microshop_key_t *
+microshop_sets_find_kid(const microshop_keyset_t *const *sets, size_t nsets,
+    const char *kid, size_t len)
+{
+    size_t                  s;
+    const microshop_key_t  *key;
+
+    for (s = 0; s < nsets; s++) {
+        if (sets[s] == NULL) {
+            continue;
+        }
+
+        key = microshop_keyset_find_kid(sets[s], kid, len);
+        if (key != NULL) {
+            return key;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+microshop_jwt_verify_sets(const microshop_keyset_t *const *sets,
+    size_t nsets, const char *token, size_t len, microshop_jwt_t *out,
+    const char **reason, int *unknown_kid)
+{
     int                          rc;
-    size_t                       i, ndots, d1, d2, hlen, plen, slen, n;
+    size_t                       i, s, ndots, d1, d2, hlen, plen, slen, n;
     json_t                      *header, *claims, *v;
     const char                  *why;
     microshop_alg_t              alg;
@@ -94,12 +127,18 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
         memset(out, 0, sizeof(microshop_jwt_t));
     }
 
+    if (unknown_kid != NULL) {
+        *unknown_kid = 0;
+    }
+
     if (len > MICROSHOP_JWT_MAX_LEN) {
         why = "token too large";
         goto failed;
     }
 
-    if (ks == NULL || out == NULL || token == NULL || len == 0) {
+    if (sets == NULL || nsets == 0 || out == NULL || token == NULL
+        || len == 0)
+    {
         why = "malformed token";
         goto failed;
     }
@@ -197,9 +236,13 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
             goto failed;
         }
 
-        key = microshop_keyset_find_kid(ks, json_string_value(v),
-                                        json_string_length(v));
+        key = microshop_sets_find_kid(sets, nsets, json_string_value(v),
+                                      json_string_length(v));
         if (key == NULL) {
+            if (unknown_kid != NULL) {
+                *unknown_kid = 1;
+            }
+
             why = "unknown kid";
             goto failed;
         }
@@ -212,12 +255,18 @@ microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
     } else {
         n = 0;
 
-        for (i = 0; i < ks->nkeys; i++) {
-            k = &ks->keys[i];
+        for (s = 0; s < nsets; s++) {
+            if (sets[s] == NULL) {
+                continue;
+            }
 
-            if (k->alg == alg) {
-                key = k;
-                n++;
+            for (i = 0; i < sets[s]->nkeys; i++) {
+                k = &sets[s]->keys[i];
+
+                if (k->alg == alg) {
+                    key = k;
+                    n++;
+                }
             }
         }
 

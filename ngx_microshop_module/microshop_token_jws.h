@@ -33,6 +33,17 @@ typedef struct {
  */
 int microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
     size_t len, microshop_jwt_t *out, const char **reason);
+/*
+ * microshop_jwt_verify() with the keys of several sets (NULL entries are
+ * skipped): a kid is looked up in the sets in order, the first that has
+ * it wins (docs/tokens.md: a configured key over a provider's key of the
+ * same kid); a token without kid needs exactly one key of its alg across
+ * all of them.  *unknown_kid, when not NULL, is 1 when the token was
+ * refused because no set has its kid, else 0.
+ */
+int microshop_jwt_verify_sets(const microshop_keyset_t *const *sets,
+    size_t nsets, const char *token, size_t len, microshop_jwt_t *out,
+    const char **reason, int *unknown_kid);
 /* frees header and claims; safe on a zeroed or already released struct */
 void microshop_jwt_release(microshop_jwt_t *jwt);
 

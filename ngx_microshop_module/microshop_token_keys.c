@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
+#include <openssl/x509.h>
 
 #include "microshop_token_keys.h"
 #include "microshop_token_str.h"
@@ -120,6 +121,7 @@ microshop_keyset_init(microshop_keyset_t *ks)
     ks->keys = NULL;
     ks->nkeys = 0;
     ks->nalloc = 0;
+    ks->lazy = 0;
 }
 
 
@@ -239,7 +241,7 @@ microshop_keyset_push(microshop_keyset_t *ks, const char *kid,
 
     /* what every verification with this key needs, made once */
 
-    if (microshop_verifier_create(key, why, whylen) != 0) {
+    if (!ks->lazy && microshop_verifier_create(key, why, whylen) != 0) {
         microshop_key_clear(key);
         return -1;
     }
@@ -258,6 +260,148 @@ failed:
     }
 
     return -1;
+}
+
+
+void
+microshop_keyset_remove(microshop_keyset_t *ks, size_t i)
+{
+    if (i >= ks->nkeys) {
+        return;
+    }
+
+    microshop_key_clear(&ks->keys[i]);
+
+    memmove(&ks->keys[i], &ks->keys[i + 1],
+            (ks->nkeys - i - 1) * sizeof(microshop_key_t));
+    ks->nkeys--;
+}
+
+
+int
+microshop_key_equal(const microshop_key_t *a, const microshop_key_t *b)
+{
+    if (a->alg != b->alg || a->any_s != b->any_s
+        || (a->kid == NULL) != (b->kid == NULL)
+        || (a->kid != NULL && strcmp(a->kid, b->kid) != 0))
+    {
+        return 0;
+    }
+
+    if (a->secret != NULL || b->secret != NULL) {
+        return a->secret != NULL && b->secret != NULL
+               && a->secret_len == b->secret_len
+               && CRYPTO_memcmp(a->secret, b->secret, a->secret_len) == 0;
+    }
+
+    return a->pkey != NULL && b->pkey != NULL
+           && EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+}
+
+
+int
+microshop_keyset_ready(microshop_keyset_t *ks, microshop_keyset_t *old,
+    char *why, size_t whylen)
+{
+    size_t   i, j, nold;
+    size_t  *from;
+    char    *taken;
+
+    nold = (old != NULL) ? old->nkeys : 0;
+
+    from = malloc((ks->nkeys + 1) * sizeof(size_t));
+    taken = calloc(nold + 1, 1);
+
+    if (from == NULL || taken == NULL) {
+        free(from);
+        free(taken);
+        microshop_err(why, whylen, "out of memory");
+        return -1;
+    }
+
+    /* first what may fail: old is not touched before it all went well */
+
+    for (i = 0; i < ks->nkeys; i++) {
+        from[i] = nold;
+
+        if (ks->keys[i].verifier != NULL) {
+            continue;
+        }
+
+        for (j = 0; j < nold; j++) {
+            if (!taken[j] && old->keys[j].verifier != NULL
+                && microshop_key_equal(&ks->keys[i], &old->keys[j]))
+            {
+                taken[j] = 1;
+                from[i] = j;
+                break;
+            }
+        }
+
+        if (from[i] == nold
+            && microshop_verifier_create(&ks->keys[i], why, whylen) != 0)
+        {
+            free(from);
+            free(taken);
+            return -1;
+        }
+    }
+
+    for (i = 0; i < ks->nkeys; i++) {
+        if (from[i] < nold) {
+            ks->keys[i].verifier = old->keys[from[i]].verifier;
+            old->keys[from[i]].verifier = NULL;
+        }
+    }
+
+    free(from);
+    free(taken);
+    ks->lazy = 0;
+
+    return 0;
+}
+
+
+int
+microshop_keyset_digest(const microshop_keyset_t *ks, EVP_MD_CTX *md)
+{
+    int                     n;
+    size_t                  i;
+    unsigned char          *der;
+    const microshop_key_t  *k;
+
+    for (i = 0; i < ks->nkeys; i++) {
+        k = &ks->keys[i];
+
+        if (EVP_DigestUpdate(md, &k->alg, sizeof(k->alg)) != 1
+            || EVP_DigestUpdate(md, k->kid ? k->kid : "",
+                                k->kid ? strlen(k->kid) : 0)
+               != 1
+            || EVP_DigestUpdate(md, "\n", 1) != 1)
+        {
+            return -1;
+        }
+
+        if (k->secret) {
+            if (EVP_DigestUpdate(md, k->secret, k->secret_len) != 1) {
+                return -1;
+            }
+
+            continue;
+        }
+
+        der = NULL;
+        n = i2d_PUBKEY(k->pkey, &der);
+
+        if (n <= 0 || EVP_DigestUpdate(md, der, n) != 1) {
+            OPENSSL_free(der);
+            return -1;
+        }
+
+        OPENSSL_free(der);
+    }
+
+    return 0;
 }
 
 

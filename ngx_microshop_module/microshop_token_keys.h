@@ -49,6 +49,9 @@ typedef struct {
     microshop_key_t  *keys;
     size_t            nkeys;
     size_t            nalloc;
+    int               lazy;        /* microshop_keyset_push makes no
+                                      verifier: microshop_keyset_ready()
+                                      does */
 } microshop_keyset_t;
 
 void microshop_keyset_init(microshop_keyset_t *ks);
@@ -57,6 +60,32 @@ void microshop_keyset_free(microshop_keyset_t *ks);
 /* marks the ES keys from index "from" on as taking a high S; returns how
  * many there were */
 size_t microshop_keyset_allow_high_s(microshop_keyset_t *ks, size_t from);
+
+
+/*
+ * A set filled with lazy set (a provider's keys, fetched again and again):
+ * each key equal to a key of old (microshop_key_equal) takes over old's
+ * verifier, so an ES256 table is not made again for a key the provider
+ * still publishes; the other keys get one made now.  Returns 0 (lazy is
+ * cleared), or -1 with why set and old untouched.  old may be NULL; the
+ * keys of old that gave their verifier verify nothing afterwards: old is
+ * to be freed.
+ */
+int microshop_keyset_ready(microshop_keyset_t *ks, microshop_keyset_t *old,
+    char *why, size_t whylen);
+
+/* the same key: alg, kid, public key or secret, ecdsa_s */
+int microshop_key_equal(const microshop_key_t *a, const microshop_key_t *b);
+
+/* frees the key at index i; the keys after it move down */
+void microshop_keyset_remove(microshop_keyset_t *ks, size_t i);
+
+/*
+ * Adds to a SHA-2 digest in progress what verification with the keys
+ * depends on: each key's alg, kid and public key (DER) or secret.
+ * Returns 0, or -1 when OpenSSL fails.
+ */
+int microshop_keyset_digest(const microshop_keyset_t *ks, EVP_MD_CTX *md);
 
 
 /* the rest is for the microshop_token_*.c files only */

@@ -19,6 +19,7 @@
 #include "ngx_microshop_metrics.h"
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_token_conf.h"
+#include "ngx_microshop_jwks_uri.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_ratelimit.h"
 #include "ngx_microshop_idempotency.h"
@@ -117,6 +118,13 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
     { ngx_string("microshop_jwt_signing_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
       ngx_microshop_jwt_signing_key_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_jwt_jwks_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_microshop_jwt_jwks_uri_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -487,7 +495,9 @@ ngx_http_microshop_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_microshop_store_init_process(cycle, &mmcf->store) != NGX_OK) {
+    if (ngx_microshop_store_init_process(cycle, &mmcf->store) != NGX_OK
+        || ngx_microshop_jwks_uri_init_process(cycle, mmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -505,6 +515,8 @@ ngx_http_microshop_exit_process(ngx_cycle_t *cycle)
     if (mmcf) {
         ngx_microshop_store_exit_process(cycle, &mmcf->store);
     }
+
+    ngx_microshop_jwks_uri_exit_process(cycle);
 
     ngx_microshop_sha256_free();
 }
@@ -592,12 +604,18 @@ ngx_http_microshop_access_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_microshop_header_filter(ngx_http_request_t *r)
 {
-    ngx_http_microshop_ctx_t  *ctx;
+    ngx_http_microshop_ctx_t    *ctx;
+    ngx_microshop_jwks_fetch_t  *fetch;
 
     if (r != r->main && r->background) {
         ctx = ngx_microshop_cache_refresh_ctx(r);
         if (ctx) {
             return ngx_microshop_cache_refresh_header_filter(r, ctx);
+        }
+
+        fetch = ngx_microshop_jwks_uri_fetch(r);
+        if (fetch) {
+            return ngx_microshop_jwks_uri_header_filter(r, fetch);
         }
     }
 
@@ -650,12 +668,18 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_microshop_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_http_microshop_ctx_t  *ctx;
+    ngx_http_microshop_ctx_t    *ctx;
+    ngx_microshop_jwks_fetch_t  *fetch;
 
     if (r != r->main && r->background) {
         ctx = ngx_microshop_cache_refresh_ctx(r);
         if (ctx) {
             return ngx_microshop_cache_refresh_body_filter(r, ctx, in);
+        }
+
+        fetch = ngx_microshop_jwks_uri_fetch(r);
+        if (fetch) {
+            return ngx_microshop_jwks_uri_body_filter(r, fetch, in);
         }
     }
 

@@ -581,8 +581,6 @@ ngx_int_t
 ngx_microshop_cache_refresh_body_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_chain_t *in)
 {
-    ngx_buf_t                  *b;
-    ngx_chain_t                *cl;
     ngx_microshop_cache_ctx_t  *cc;
 
     cc = &ctx->cache_ctx;
@@ -598,19 +596,8 @@ ngx_microshop_cache_refresh_body_filter(ngx_http_request_t *r,
         }
     }
 
-    /* consumed: the buffers are free again, nothing reaches the client */
-
-    for (cl = in; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_in_memory(b)) {
-            b->pos = b->last;
-        }
-
-        if (b->in_file) {
-            b->file_pos = b->file_last;
-        }
-    }
+    /* nothing reaches the client */
+    ngx_microshop_request_consume(in);
 
     return NGX_OK;
 }

@@ -177,6 +177,12 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
     { NGX_MICROSHOP_COUNTER_EXCHANGE_UNAUTHORIZED,
       "microshop_token_exchange_refused_total"
       "{error=\"unauthorized_client\"}" },
+    { NGX_MICROSHOP_COUNTER_JWKS_OK,
+      "microshop_jwks_uri_fetches_total{result=\"ok\"}" },
+    { NGX_MICROSHOP_COUNTER_JWKS_ERROR,
+      "microshop_jwks_uri_fetches_total{result=\"error\"}" },
+    { NGX_MICROSHOP_COUNTER_JWKS_INVALID,
+      "microshop_jwks_uri_fetches_total{result=\"invalid\"}" },
 };
 
 
@@ -185,6 +191,9 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     { NGX_MICROSHOP_COUNTER_HOLDS_PENDING, "microshop_reservations_pending" },
     { NGX_MICROSHOP_COUNTER_REDIS_SYNCED,
       "microshop_redis_revocations_loaded" },
+    { NGX_MICROSHOP_COUNTER_JWKS_KEYS, "microshop_jwks_uri_keys" },
+    { NGX_MICROSHOP_COUNTER_JWKS_FETCHED_AT,
+      "microshop_jwks_uri_last_success_timestamp_seconds" },
 };
 
 

@@ -132,6 +132,10 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_EXCHANGE_INVALID_GRANT,
     NGX_MICROSHOP_COUNTER_EXCHANGE_INVALID_SCOPE,
     NGX_MICROSHOP_COUNTER_EXCHANGE_UNAUTHORIZED,
+    /* keys from the identity provider: fetches by result */
+    NGX_MICROSHOP_COUNTER_JWKS_OK,
+    NGX_MICROSHOP_COUNTER_JWKS_ERROR,
+    NGX_MICROSHOP_COUNTER_JWKS_INVALID,
 
     /* gauges: up and down */
     NGX_MICROSHOP_COUNTER_HOLDS_PENDING,   /* holds pending reconciliation */
@@ -140,6 +144,10 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_REDIS_SYNCED,    /* 1 once the zone holds the
                                               revocations loaded from
                                               Redis (docs/redis.md) */
+    NGX_MICROSHOP_COUNTER_JWKS_KEYS,       /* keys the provider's set got
+                                              at its last good fetch (any
+                                              worker) */
+    NGX_MICROSHOP_COUNTER_JWKS_FETCHED_AT, /* unix time of that fetch */
     NGX_MICROSHOP_COUNTER_MAX
 } ngx_microshop_counter_e;
 

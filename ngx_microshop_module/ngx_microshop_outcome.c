@@ -204,6 +204,21 @@ static ngx_microshop_outcome_t  ngx_microshop_outcomes[] = {
       NGX_MICROSHOP_COUNTER_MINTED_ADMIN,
       NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
       ngx_microshop_no_value },
+    { "keys fetched from the identity provider",
+      NGX_MICROSHOP_COUNTER_JWKS_OK,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
+    { "keys from the identity provider not fetched",
+      NGX_MICROSHOP_COUNTER_JWKS_ERROR,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
+    { "keys from the identity provider refused",
+      NGX_MICROSHOP_COUNTER_JWKS_INVALID,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
+    { "waiting for the keys of the identity provider", 0,
+      NGX_MICROSHOP_REASON_NONE, NGX_MICROSHOP_SLOT_NONE,
+      ngx_microshop_no_value },
 };
 
 

@@ -100,6 +100,12 @@ typedef enum {
     NGX_MICROSHOP_OUT_EXCHANGE_INVALID_SCOPE,
     NGX_MICROSHOP_OUT_EXCHANGE_UNAUTHORIZED,
     NGX_MICROSHOP_OUT_ONBOARD_ISSUED,
+    /* keys from the identity provider (ngx_microshop_jwks_uri.h): a
+     * fetch's result, counted for the request that started it */
+    NGX_MICROSHOP_OUT_JWKS_FETCHED,
+    NGX_MICROSHOP_OUT_JWKS_FETCH_FAILED,
+    NGX_MICROSHOP_OUT_JWKS_INVALID,
+    NGX_MICROSHOP_OUT_JWKS_WAIT,
 
     NGX_MICROSHOP_OUT_MAX
 } ngx_microshop_outcome_e;

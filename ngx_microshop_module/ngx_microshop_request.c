@@ -343,6 +343,26 @@ ngx_microshop_request_route(ngx_http_request_t *r)
 }
 
 
+void
+ngx_microshop_request_consume(ngx_chain_t *in)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+}
+
+
 ngx_int_t
 ngx_microshop_route_pair(ngx_str_t *route, size_t skip, ngx_str_t *a,
     ngx_str_t *b)

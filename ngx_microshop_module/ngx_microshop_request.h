@@ -130,6 +130,13 @@ ngx_int_t ngx_microshop_request_at_end(ngx_http_request_t *r,
 uint64_t ngx_microshop_request_unique(void);
 
 /*
+ * Marks every buffer of in as sent (an output filter that keeps a
+ * subrequest's answer to itself): they are free again for whoever made
+ * them.
+ */
+void ngx_microshop_request_consume(ngx_chain_t *in);
+
+/*
  * Reads the request body in the access phase (once per request; it still
  * reaches the upstream as it came).  NGX_OK: read; NGX_AGAIN: reading,
  * the phases resume when it is done; NGX_DONE: the request was finalized

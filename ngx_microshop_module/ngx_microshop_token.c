@@ -11,6 +11,7 @@
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_token_cache.h"
 #include "ngx_microshop_token_conf.h"
+#include "ngx_microshop_jwks_uri.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_outcome.h"
 #include "ngx_microshop_upstream_error.h"
@@ -137,6 +138,12 @@ ngx_microshop_token_identify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    /* keys from the identity provider: none yet (wait), or a refresh due */
+    rc = ngx_microshop_jwks_uri_ready(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_microshop_token_cache_key(mmcf, token, hash) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -152,6 +159,15 @@ ngx_microshop_token_identify(ngx_http_request_t *r,
 
     } else {
         rc = ngx_microshop_token_verify(r, ctx, token, hash, outcome, why);
+
+        if (rc == NGX_DECLINED && ctx->token.unknown_kid) {
+            /* a kid in no set: the provider's keys once more, at most */
+            rc = ngx_microshop_jwks_uri_unknown_kid(r, ctx);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+
         if (rc != NGX_OK) {
             return rc;
         }
@@ -354,7 +370,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *token, u_char *hash,
     ngx_microshop_outcome_e *outcome, const char **why)
 {
-    int                               n;
+    int                               n, unknown_kid;
     char                              scopes[NGX_MICROSHOP_SCOPES_MAX];
     json_t                           *v;
     ngx_str_t                        *names;
@@ -363,6 +379,7 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
     const char                       *reason;
     microshop_jwt_t                   jwt;
     ngx_microshop_identity_t         *id;
+    const microshop_keyset_t         *sets[2];
     microshop_claims_policy_t         policy;
     ngx_microshop_token_class_t      *tc;
     ngx_http_microshop_main_conf_t   *mmcf;
@@ -373,14 +390,21 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
 
     ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_TOKEN_VERIFIED);
 
-    if (microshop_jwt_verify(&mmcf->token.keys, (char *) token->data,
-                             token->len, &jwt, &reason)
+    /* the configured keys first: their kid wins over a provider's */
+    sets[0] = &mmcf->token.keys;
+    sets[1] = ngx_microshop_jwks_uri_keys(mmcf);
+
+    if (microshop_jwt_verify_sets(sets, 2, (char *) token->data, token->len,
+                                  &jwt, &reason, &unknown_kid)
         != 0)
     {
+        ctx->token.unknown_kid = unknown_kid;
         *outcome = NGX_MICROSHOP_OUT_TOKEN_INVALID;
         *why = reason;
         return NGX_DECLINED;
     }
+
+    ctx->token.unknown_kid = 0;
 
     ngx_memzero(&policy, sizeof(microshop_claims_policy_t));
     policy.now = ngx_time();
@@ -486,8 +510,17 @@ ngx_microshop_token_verify(ngx_http_request_t *r,
                                ngx_strlen(id->f[NGX_MICROSHOP_ID_ALG].data);
 
     if (jwt.key->kid) {
-        id->f[NGX_MICROSHOP_ID_KID].data = (u_char *) jwt.key->kid;
+        /* a provider's key may be gone when the log phase reads it */
         id->f[NGX_MICROSHOP_ID_KID].len = ngx_strlen(jwt.key->kid);
+        id->f[NGX_MICROSHOP_ID_KID].data = ngx_pnalloc(r->pool,
+                                          id->f[NGX_MICROSHOP_ID_KID].len);
+        if (id->f[NGX_MICROSHOP_ID_KID].data == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        ngx_memcpy(id->f[NGX_MICROSHOP_ID_KID].data, jwt.key->kid,
+                   id->f[NGX_MICROSHOP_ID_KID].len);
     }
 
     /* token classes: off when none is declared */
@@ -736,8 +769,9 @@ ngx_microshop_token_duplicate_filter(ngx_http_request_t *r)
 
     mmcf = ngx_microshop_main_conf(r);
 
-    if (r->err_status != NGX_HTTP_BAD_REQUEST
-        || mmcf == NULL || mmcf->token.keys.nkeys == 0)
+    if (r->err_status != NGX_HTTP_BAD_REQUEST || mmcf == NULL
+        || (mmcf->token.keys.nkeys == 0
+            && mmcf->token.jwks_uri.location.len == 0))
     {
         return NGX_OK;
     }

@@ -11,6 +11,7 @@
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_token_cache.h"
 #include "ngx_microshop_digest.h"
+#include "ngx_microshop_jwks_uri.h"
 #include "microshop_time.h"
 
 
@@ -23,18 +24,27 @@ typedef struct {
 } ngx_microshop_identity_rec_t;
 
 
-/* the cache key: SHA-256(config digest || token) */
+/*
+ * The cache key: SHA-256(config digest || [provider keys digest] || token).
+ * The digest of the worker's keys from the identity provider
+ * (microshop_jwt_jwks_uri) is in it, so that a set that changed verifies
+ * again the tokens of the one before, and an unchanged refresh does not.
+ */
 
 ngx_int_t
 ngx_microshop_token_cache_key(ngx_http_microshop_main_conf_t *mmcf,
     ngx_str_t *token, u_char *hash)
 {
-    EVP_MD_CTX  *md;
+    EVP_MD_CTX    *md;
+    const u_char  *idp;
 
     md = ngx_microshop_sha256_begin();
+    idp = ngx_microshop_jwks_uri_digest(mmcf);
 
     if (md == NULL
         || EVP_DigestUpdate(md, mmcf->token.config_hash, 32) != 1
+        || (idp != NULL
+            && EVP_DigestUpdate(md, idp, NGX_MICROSHOP_JWKS_DIGEST_LEN) != 1)
         || EVP_DigestUpdate(md, token->data, token->len) != 1
         || EVP_DigestFinal_ex(md, hash, NULL) != 1)
     {

@@ -6,8 +6,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/x509.h>
-
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_conf.h"
@@ -63,41 +61,17 @@ ngx_microshop_token_main_done(ngx_conf_t *cf,
     ngx_http_microshop_main_conf_t *mmcf)
 {
     int                           n;
-    u_char                       *der;
     size_t                        i;
     EVP_MD_CTX                   *md;
     unsigned int                  len;
-    microshop_key_t              *k;
     ngx_microshop_token_class_t  *c;
 
     md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || microshop_keyset_digest(&mmcf->token.keys, md) != 0)
+    {
         EVP_MD_CTX_free(md);
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < mmcf->token.keys.nkeys; i++) {
-        k = &mmcf->token.keys.keys[i];
-
-        EVP_DigestUpdate(md, &k->alg, sizeof(k->alg));
-        EVP_DigestUpdate(md, k->kid ? k->kid : "", k->kid ? strlen(k->kid)
-                                                          : 0);
-        EVP_DigestUpdate(md, "\n", 1);
-
-        if (k->secret) {
-            EVP_DigestUpdate(md, k->secret, k->secret_len);
-
-        } else {
-            der = NULL;
-            n = i2d_PUBKEY(k->pkey, &der);
-            if (n <= 0) {
-                EVP_MD_CTX_free(md);
-                return NGX_ERROR;
-            }
-
-            EVP_DigestUpdate(md, der, n);
-            OPENSSL_free(der);
-        }
     }
 
     c = mmcf->token.classes.elts;
@@ -178,10 +152,13 @@ ngx_microshop_token_loc_merge(ngx_conf_t *cf,
     if (conf->auth == 1) {
         mmcf = ngx_microshop_conf_main_conf(cf);
 
-        if (mmcf->token.keys.nkeys == 0) {
+        if (mmcf->token.keys.nkeys == 0
+            && mmcf->token.jwks_uri.location.len == 0)
+        {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"microshop_auth on\" needs at least one "
-                          "\"microshop_jwt_key\" or \"microshop_jwt_jwks\" "
+                          "\"microshop_jwt_key\", \"microshop_jwt_jwks\" "
+                          "or \"microshop_jwt_jwks_uri\" "
                           "at http level in %s:%ui",
                           conf->token.auth_file, conf->token.auth_line);
             return NGX_CONF_ERROR;

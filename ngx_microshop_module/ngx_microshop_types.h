@@ -68,9 +68,20 @@ typedef struct {
 } ngx_microshop_token_class_t;
 
 
+/* keys from the identity provider (microshop_jwt_jwks_uri) */
+typedef struct {
+    ngx_str_t                 location;   /* the URI; empty: off */
+    ngx_str_t                 args;       /* after its '?' */
+    ngx_msec_t                refresh;
+    ngx_msec_t                unknown_kid;  /* at most one fetch per it for
+                                               a kid in no set */
+} ngx_microshop_jwks_uri_t;
+
+
 typedef struct {
     microshop_keyset_t        keys;
     ngx_array_t               jwks;       /* ngx_str_t file names */
+    ngx_microshop_jwks_uri_t  jwks_uri;
     time_t                    leeway;
     ngx_str_t                 claim[NGX_MICROSHOP_ID_JTI];  /* seller..tier */
     ngx_array_t               classes;    /* ngx_microshop_token_class_t */
@@ -97,6 +108,13 @@ typedef struct {
 typedef struct {
     ngx_microshop_identity_t  id;
     ngx_uint_t                verified;   /* 1: now verified, 0: from cache */
+
+    /* keys from the identity provider (ngx_microshop_jwks_uri.h) */
+    unsigned                  unknown_kid:1;  /* no set has the token's kid */
+    unsigned                  jwks_waiting:1; /* waits for a fetch now */
+    unsigned                  jwks_waited:1;  /* waited for a fetch once */
+    unsigned                  jwks_retry:1;   /* that fetch died with its
+                                                 request: may start one */
 } ngx_microshop_token_ctx_t;
 
 

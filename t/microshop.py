@@ -34,6 +34,7 @@ from harness import (MODULE_SO, SLOW, T_DIR, bad_log_lines,  # noqa: F401
 
 PYTHON = "/usr/bin/python3"
 BACKEND_PY = os.path.join(T_DIR, "backend", "backend.py")
+IDP_PY = os.path.join(T_DIR, "idp.py")
 
 
 def _load_backend_module():
@@ -381,6 +382,85 @@ class Backend:
         doc = {"url": url, "secret_file": secret_file, "event": event,
                "timestamp": timestamp, "signature": signature, "body": body}
         return self._control("POST", "send-webhook", json=doc)
+
+    def stop(self):
+        self.http.close()
+        stop_process(self.proc)
+        self.proc.stdout.close()
+        self.log.close()
+
+
+# ----------------------------------------------------- identity provider
+
+class Idp:
+    """The test identity provider (t/idp.py) as a child process: it
+    publishes a JWKS at path, keys added and removed by the test."""
+
+    def __init__(self, log_path, path="/.well-known/jwks.json"):
+        self.port = free_port()
+        self.path = path
+        self.http = http_session()
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [PYTHON, IDP_PY, "--port", str(self.port), "--path", path],
+            stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ready"):
+            self.stop()
+            raise RuntimeError("idp did not start, see " + log_path)
+        self.private = {}
+
+    def url(self, path=None):
+        return "http://127.0.0.1:%d%s" % (self.port, path or self.path)
+
+    def _control(self, method, path, **kw):
+        resp = self.http.request(method, self.url("/__idp/" + path),
+                                 timeout=30 * SLOW, **kw)
+        resp.raise_for_status()
+        return resp.json()
+
+    def stats(self):
+        """{"requests": N, "others": N, "last": {...}}"""
+        return self._control("GET", "stats")
+
+    def requests(self):
+        """How many times the JWKS was asked for."""
+        return self.stats()["requests"]
+
+    def stats_keys(self):
+        """The JWKs published now."""
+        return self._control("GET", "keys")["keys"]
+
+    def reset(self):
+        self.private = {}
+        self._control("POST", "reset")
+
+    def mode(self, **kw):
+        """status=, body=, delay=, content_type=; mode() clears."""
+        return self._control("POST", "mode", json=kw)
+
+    def add_key(self, kid, alg="ES256", jwk=None):
+        """A new key pair published under kid; jwk members override the
+        public JWK's (None deletes one).  Returns the private key."""
+        doc = self._control("POST", "keys",
+                            json={"kid": kid, "alg": alg, "jwk": jwk or {}})
+        key = serialization.load_pem_private_key(
+            doc["private_pem"].encode(), None)
+        self.private[kid] = key
+        return key
+
+    def add_jwk(self, jwk):
+        """A JWK published as it is."""
+        return self._control("POST", "jwk", json={"jwk": jwk})
+
+    def remove_key(self, kid):
+        resp = self.http.delete(self.url("/__idp/keys/" + kid),
+                                timeout=30 * SLOW)
+        assert resp.status_code == 200, resp.text
+
+    def token(self, kid, alg="ES256", **claims):
+        """A token signed by the published key of kid."""
+        return mint(None, alg, kid=kid, key=self.private[kid], **claims)
 
     def stop(self):
         self.http.close()
