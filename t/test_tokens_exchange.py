@@ -565,9 +565,6 @@ def test_revoking_the_minted_token(gw, keys):
     problem(inventory(gw, doc["access_token"]), "invalid-token")
 
 
-@pytest.mark.xfail(strict=True, reason="the revocation of a parent_jti "
-                   "cascading to the tokens minted from it is i15-revoke's "
-                   "work, not on main yet")
 def test_revoking_the_parent_refuses_the_minted_token(gw, keys):
     jti = "cascade-" + uuid.uuid4().hex
     doc, _ = issued(exchange(gw, lead(keys, jti=jti)), gw)
