@@ -383,7 +383,12 @@ ngx_microshop_exchange_body(ngx_http_request_t *r)
 
     rc = ngx_microshop_token_identify(r, ctx, &subject, &outcome, &why);
 
-    if (rc == NGX_ERROR) {
+    /*
+     * NGX_AGAIN (the identity provider's keys are being fetched) is not
+     * waited for here yet: anything but an identity or a refusal fails,
+     * so that nothing is ever minted from an identity not filled in
+     */
+    if (rc != NGX_OK && rc != NGX_DECLINED) {
         ngx_http_finalize_request(r, ngx_microshop_exchange_failed(r, ctx));
         return;
     }
