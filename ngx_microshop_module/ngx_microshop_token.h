@@ -30,7 +30,10 @@ ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
  * every request (time, issuer and audience of the request's location).
  * NGX_OK: ctx->token.id holds it; NGX_DECLINED: refused, *outcome
  * (TOKEN_INVALID or TOKEN_CLASS) and *why (a static text a client may
- * read) say why, and nothing was answered or recorded yet; NGX_ERROR.
+ * read) say why, and nothing was answered or recorded yet; NGX_AGAIN:
+ * with microshop_jwt_jwks_uri, the identity provider's keys are being
+ * fetched and the request waits for them (ngx_microshop_jwks_uri.h):
+ * call again when it is resumed; NGX_ERROR.
  * Revocation is not checked here: ngx_microshop_token_revoked_op().
  * Used by the TOKEN stage on the bearer token and by the token exchange
  * on its subject token.
