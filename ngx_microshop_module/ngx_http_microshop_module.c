@@ -56,6 +56,8 @@ static void ngx_http_microshop_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_microshop_header_filter(ngx_http_request_t *r);
+static void ngx_http_microshop_count_reason(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
 static ngx_int_t ngx_http_microshop_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -661,7 +663,33 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /*
+     * The decision is counted before a byte of the answer is written, so a
+     * client that holds the answer finds it in the status page
+     * (docs/operations.md "Metrics"); a request without an answer is
+     * counted as it ends.
+     */
+    ngx_http_microshop_count_reason(r, ctx);
+
     return ngx_http_next_header_filter(r);
+}
+
+
+static void
+ngx_http_microshop_count_reason(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    if (ctx->reason == NGX_MICROSHOP_REASON_NONE || ctx->reason_counted) {
+        return;
+    }
+
+    ctx->reason_counted = 1;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_microshop_module);
+
+    ngx_microshop_zone_count(mmcf->zone, ctx->reason, 1);
 }
 
 
@@ -727,7 +755,7 @@ ngx_http_microshop_log_handler(ngx_http_request_t *r)
 
     /* a lock or a hold left was settled as the request ended, before */
 
-    ngx_microshop_zone_count(mmcf->zone, ctx->reason, 1);
+    ngx_http_microshop_count_reason(r, ctx);
 
     if (mmcf->audit.file) {
         ngx_microshop_audit_write(r, ctx);

@@ -424,6 +424,7 @@ struct ngx_http_microshop_loc_conf_s {
 struct ngx_http_microshop_ctx_s {
     ngx_microshop_stage_e       stage;
     ngx_microshop_reason_e      reason;   /* the decision, for metrics */
+    ngx_uint_t                  reason_counted; /* 1 once in the zone */
     ngx_microshop_op_t          op;       /* the store operation */
     ngx_uint_t                  op_state; /* NGX_MICROSHOP_OP_* */
     ngx_microshop_op_t         *pending;  /* in flight, cancelled if the
