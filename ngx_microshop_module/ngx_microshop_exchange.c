@@ -55,6 +55,7 @@
 static ngx_int_t ngx_microshop_exchange_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_microshop_exchange_form_type(ngx_http_request_t *r);
 static void ngx_microshop_exchange_body(ngx_http_request_t *r);
+static void ngx_microshop_exchange_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_microshop_exchange_params(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *subject, ngx_int_t *answer);
 static ngx_int_t ngx_microshop_exchange_bad_params(ngx_http_request_t *r,
@@ -381,13 +382,23 @@ ngx_microshop_exchange_body(ngx_http_request_t *r)
         return;
     }
 
+    /*
+     * While the identity provider's keys are fetched, identify() answers
+     * NGX_AGAIN and holds the request; the wait's end calls the write
+     * handler, which runs the exchange again from its body.
+     */
+    r->write_event_handler = ngx_microshop_exchange_resume;
+
     rc = ngx_microshop_token_identify(r, ctx, &subject, &outcome, &why);
 
-    /*
-     * NGX_AGAIN (the identity provider's keys are being fetched) is not
-     * waited for here yet: anything but an identity or a refusal fails,
-     * so that nothing is ever minted from an identity not filled in
-     */
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    /* anything but an identity or a refusal fails: nothing is ever minted
+     * from an identity not filled in */
     if (rc != NGX_OK && rc != NGX_DECLINED) {
         ngx_http_finalize_request(r, ngx_microshop_exchange_failed(r, ctx));
         return;
@@ -434,6 +445,17 @@ ngx_microshop_exchange_body(ngx_http_request_t *r)
 
     ngx_microshop_request_run(r, &ctx->exchange->op,
                               ngx_microshop_exchange_revoked);
+}
+
+
+/* the wait for the identity provider's keys is over: the body once more */
+
+static void
+ngx_microshop_exchange_resume(ngx_http_request_t *r)
+{
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_microshop_exchange_body(r);
 }
 
 

@@ -402,8 +402,10 @@ ngx_microshop_jwks_fetch(ngx_http_request_t *r,
     ngx_microshop_jwks_worker_t *w)
 {
     ngx_str_t                        server;
+    ngx_list_t                       headers;
     ngx_http_request_t              *sr;
     ngx_http_cleanup_t              *cln;
+    ngx_http_request_body_t         *rb;
     ngx_microshop_jwks_uri_t        *ju;
     ngx_microshop_jwks_fetch_t      *f;
     ngx_http_microshop_main_conf_t  *mmcf;
@@ -411,10 +413,19 @@ ngx_microshop_jwks_fetch(ngx_http_request_t *r,
     mmcf = ngx_microshop_main_conf(r);
     ju = &mmcf->token.jwks_uri;
 
+    /*
+     * Whatever the fetch needs is allocated before it starts: a subrequest
+     * once created runs, and it must never run half set up.
+     */
+
     f = ngx_pcalloc(r->pool, sizeof(ngx_microshop_jwks_fetch_t));
     cln = ngx_http_cleanup_add(r, 0);
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
 
-    if (f == NULL || cln == NULL) {
+    if (f == NULL || cln == NULL || rb == NULL
+        || ngx_list_init(&headers, r->pool, 1, sizeof(ngx_table_elt_t))
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -437,22 +448,13 @@ ngx_microshop_jwks_fetch(ngx_http_request_t *r,
     server = r->headers_in.server;
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
-    if (ngx_list_init(&sr->headers_in.headers, r->pool, 1,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
+    sr->headers_in.headers = headers;
     sr->headers_in.server = server;
     sr->headers_in.content_length_n = -1;
     sr->headers_in.keep_alive_n = -1;
 
     /* as auth_request does: no attempt to read a body */
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
-        return NGX_ERROR;
-    }
+    sr->request_body = rb;
 
     sr->method = NGX_HTTP_GET;
     sr->method_name = ngx_http_core_get_method;

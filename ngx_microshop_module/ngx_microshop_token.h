@@ -32,8 +32,9 @@ ngx_int_t ngx_microshop_token_stage(ngx_http_request_t *r,
  * (TOKEN_INVALID or TOKEN_CLASS) and *why (a static text a client may
  * read) say why, and nothing was answered or recorded yet; NGX_AGAIN:
  * with microshop_jwt_jwks_uri, the identity provider's keys are being
- * fetched and the request waits for them (ngx_microshop_jwks_uri.h):
- * call again when it is resumed; NGX_ERROR.
+ * fetched and the request waits for them (ngx_microshop_jwks_uri.h): its
+ * r->write_event_handler, as it was at the call, runs when the wait is
+ * over; call again from there; NGX_ERROR.
  * Revocation is not checked here: ngx_microshop_token_revoked_op().
  * Used by the TOKEN stage on the bearer token and by the token exchange
  * on its subject token.

@@ -16,7 +16,10 @@ import threading
 import time
 import uuid
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from microshop import Idp, http_session, mint, problem, raw_token, wait_for
 
@@ -596,3 +599,78 @@ def test_conf_jwks_uri_alone_is_enough(nginx):
                             "refresh=10m unknown_kid=1m;"
                             + TEST_SERVER % {"port": n.port})
     assert rc == 0, err
+
+
+# ------------------------------------- the token exchange waits for the keys
+
+CONF_E = gateway_conf("""
+microshop_jwt_jwks_uri /_idp_jwks refresh=1h unknown_kid=1s;
+microshop_jwt_signing_key %(gw_key)s kid=gw;
+microshop_token_class staff max_ttl=15m;
+microshop_token_class default max_ttl=1h;
+""", """        proxy_read_timeout 5s;
+    }
+
+    location = /token {
+        microshop_token_exchange class=staff;""")
+
+
+def test_exchange_waits_for_the_providers_keys(nginx, tmp_path_factory,
+                                               backend, keys):
+    """The subject token of an exchange is the provider's: with no key yet,
+    and after a rotation at the provider (an unknown kid), the exchange
+    waits for the fetch and mints, as a protected request does."""
+    idp = new_idp(tmp_path_factory, "idp-e")
+    try:
+        idp.add_key("k1")
+        key = ec.generate_private_key(ec.SECP256R1())
+        path = str(tmp_path_factory.mktemp("gw-e") / "signing.key")
+        with open(path, "wb") as f:
+            f.write(key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+        n = nginx.new()
+        n.start(CONF_E % {"port": n.port, "idp": idp.port,
+                          "backend": backend.port, "gw_key": path})
+        public = key.public_key()
+
+        def exchange(subject):
+            return n.post("/token", data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:"
+                              "token-exchange",
+                "subject_token": subject,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:"
+                                      "access_token"})
+
+        def minted(resp, sub):
+            assert resp.status_code == 200, resp.text
+            claims = jwt.decode(resp.json()["access_token"], public,
+                                algorithms=["ES256"],
+                                options={"verify_aud": False})
+            assert claims["act"] == {"sub": sub}, claims
+            return claims
+
+        idp.mode(delay=0.5)
+        subject = idp.token("k1", sub="lead-1", scope="staff:issue "
+                            "inventory:read")
+        resp = exchange(subject)
+        idp.mode()
+        minted(resp, "lead-1")
+        assert idp.requests() == 1
+        assert fetches(n, "ok") == 1
+
+        # the provider rotates: a subject token of the new kid
+        idp.add_key("k2")
+        after_gap(idp, 1.0)
+        resp = exchange(idp.token("k2", sub="lead-2", scope="staff:issue "
+                                  "inventory:read"))
+        claims = minted(resp, "lead-2")
+        assert claims["scope"] == "staff:issue inventory:read", claims
+        assert idp.requests() == 2
+
+        # the minted token passes a protected route of the gateway
+        r = get(n, resp.json()["access_token"])
+        assert r.status_code == 200, r.text
+    finally:
+        idp.stop()
