@@ -75,8 +75,15 @@ ngx_microshop_token_main_done(ngx_conf_t *cf,
     }
 
     c = mmcf->token.classes.elts;
+    mmcf->token.default_class = NULL;
 
     for (i = 0; i < mmcf->token.classes.nelts; i++) {
+        if (c[i].name.len == 7
+            && ngx_strncmp(c[i].name.data, "default", 7) == 0)
+        {
+            mmcf->token.default_class = &c[i];
+        }
+
         EVP_DigestUpdate(md, c[i].name.data, c[i].name.len);
         EVP_DigestUpdate(md, &c[i].max_ttl, sizeof(time_t));
         EVP_DigestUpdate(md, c[i].scopes.data, c[i].scopes.len);
@@ -561,9 +568,8 @@ ngx_microshop_token_class_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (value[1].len == 7 && ngx_strncmp(value[1].data, "default", 7) == 0) {
-        mmcf->token.default_class = tc;
-    }
+    /* mmcf->token.default_class is found once every class is read (a
+     * later push may move the array) */
 
     return NGX_CONF_OK;
 }
