@@ -587,10 +587,15 @@ ngx_microshop_cache_refresh_body_filter(ngx_http_request_t *r,
 
     if (cc->capture && !cc->refresh_done) {
         if (ngx_microshop_cache_capture(r, cc, in) != NGX_OK) {
-            return NGX_ERROR;
-        }
+            /*
+             * no memory, a file unread: the refresh failed, as a 5xx
+             * would; never NGX_ERROR, nginx would end the client's
+             * connection with it
+             */
+            ngx_microshop_cache_failed(r, &cc->key, cc->stale_at);
+            cc->refresh_done = 1;
 
-        if (cc->complete) {
+        } else if (cc->complete) {
             ngx_microshop_cache_store(r, ctx);
             cc->refresh_done = 1;
         }
