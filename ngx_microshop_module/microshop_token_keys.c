@@ -377,6 +377,7 @@ microshop_keyset_digest(const microshop_keyset_t *ks, EVP_MD_CTX *md)
             || EVP_DigestUpdate(md, k->kid ? k->kid : "",
                                 k->kid ? strlen(k->kid) : 0)
                != 1
+            || EVP_DigestUpdate(md, &k->any_s, sizeof(k->any_s)) != 1
             || EVP_DigestUpdate(md, "\n", 1) != 1)
         {
             return -1;

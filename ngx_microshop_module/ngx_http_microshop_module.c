@@ -125,7 +125,7 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       NULL },
 
     { ngx_string("microshop_jwt_jwks_uri"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_microshop_jwt_jwks_uri_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

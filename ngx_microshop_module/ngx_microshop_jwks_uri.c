@@ -9,6 +9,7 @@
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_conf.h"
+#include "ngx_microshop_token_conf.h"
 #include "ngx_microshop_outcome.h"
 #include "ngx_microshop_digest.h"
 #include "ngx_microshop_jwks_uri.h"
@@ -124,7 +125,7 @@ ngx_microshop_jwt_jwks_uri_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_microshop_main_conf_t *mmcf = conf;
 
     u_char                    *q;
-    ngx_int_t                  t;
+    ngx_int_t                  t, rc;
     ngx_str_t                 *value;
     ngx_uint_t                 i;
     ngx_microshop_jwks_uri_t  *ju;
@@ -192,6 +193,16 @@ ngx_microshop_jwt_jwks_uri_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             ju->unknown_kid = (ngx_msec_t) t;
+            continue;
+        }
+
+        rc = ngx_microshop_jwt_ecdsa_s(cf, &value[i], &ju->any_s);
+
+        if (rc == -1) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == 1) {
             continue;
         }
 
@@ -766,6 +777,11 @@ ngx_microshop_jwks_install(ngx_http_request_t *sr,
         ngx_snprintf((u_char *) why, whylen, "the document is refused: %s%Z",
                      err);
         return NGX_MICROSHOP_JWKS_INVALID;
+    }
+
+    if (mmcf->token.jwks_uri.any_s) {
+        /* ecdsa_s=any: as for a key file (docs/directives.md) */
+        (void) microshop_keyset_allow_high_s(&ks, 0);
     }
 
     /* a configured key of the same kid wins */

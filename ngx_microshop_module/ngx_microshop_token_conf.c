@@ -198,7 +198,7 @@ ngx_microshop_cstr(ngx_conf_t *cf, u_char *data, size_t len)
  * adds take a signature with a high S.  Returns 1 when param is this
  * parameter (*any set), 0 when it is another one, -1 on a bad value.
  */
-static ngx_int_t
+ngx_int_t
 ngx_microshop_jwt_ecdsa_s(ngx_conf_t *cf, ngx_str_t *param, ngx_uint_t *any)
 {
     ngx_str_t  v;

@@ -31,6 +31,10 @@ char *ngx_microshop_token_loc_merge(ngx_conf_t *cf,
 
 char *ngx_microshop_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* ecdsa_s=low|any of a key directive: 1 (*any set), 0 another parameter,
+ * -1 a bad value (logged) */
+ngx_int_t ngx_microshop_jwt_ecdsa_s(ngx_conf_t *cf, ngx_str_t *param,
+    ngx_uint_t *any);
 char *ngx_microshop_jwt_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_microshop_jwt_jwks_directive(ngx_conf_t *cf, ngx_command_t *cmd,

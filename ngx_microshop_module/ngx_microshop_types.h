@@ -75,6 +75,7 @@ typedef struct {
     ngx_msec_t                refresh;
     ngx_msec_t                unknown_kid;  /* at most one fetch per it for
                                                a kid in no set */
+    ngx_uint_t                any_s;      /* ecdsa_s=any */
 } ngx_microshop_jwks_uri_t;
 
 

@@ -21,7 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from microshop import Idp, http_session, mint, problem, raw_token, wait_for
+from microshop import (Idp, ec_token, http_session, mint, problem,
+                       raw_token, wait_for)
 
 GAP_A = 2.0             # unknown_kid= of gateway A
 REFRESH_B = 1.0         # refresh= of gateway B
@@ -322,6 +323,15 @@ def test_pinning_as_for_file_keys(gw_a, idp_a):
     assert get(gw_a, idp_a.token("rs256", "RS256")).status_code == 200
 
 
+def test_high_s_refused_by_default(gw_a, idp_a):
+    """ecdsa_s=low, the default: a provider's ES token in its high-S form
+    is refused, its low-S form passes."""
+    token = idp_a.token("k1", sub="low-s")
+    refused(get(gw_a, ec_token(token, high=True)),
+            "non-canonical ECDSA signature (high S)")
+    assert get(gw_a, ec_token(token)).status_code == 200
+
+
 def test_configured_key_wins_over_provider_kid(gw_a, idp_a, keys):
     """A provider key with the kid of a configured key is not used (logged
     once per document); the configured key keeps verifying."""
@@ -578,6 +588,8 @@ server {
      'invalid "unknown_kid=500ms": unknown_kid= is a time from 1s to 1d'),
     ("microshop_jwt_jwks_uri /_idp_jwks every=5m;",
      'invalid parameter "every=5m"'),
+    ("microshop_jwt_jwks_uri /_idp_jwks ecdsa_s=high;",
+     'invalid "ecdsa_s=high": ecdsa_s= is "low" or "any"'),
     ("microshop_jwt_jwks_uri /_idp_jwks;\n"
      "microshop_jwt_jwks_uri /_other;",
      '"microshop_jwt_jwks_uri" directive is duplicate'),
@@ -604,7 +616,7 @@ def test_conf_jwks_uri_alone_is_enough(nginx):
 # ------------------------------------- the token exchange waits for the keys
 
 CONF_E = gateway_conf("""
-microshop_jwt_jwks_uri /_idp_jwks refresh=1h unknown_kid=1s;
+microshop_jwt_jwks_uri /_idp_jwks refresh=1h unknown_kid=1s ecdsa_s=any;
 microshop_jwt_signing_key %(gw_key)s kid=gw;
 microshop_token_class staff max_ttl=15m;
 microshop_token_class default max_ttl=1h;
@@ -672,5 +684,10 @@ def test_exchange_waits_for_the_providers_keys(nginx, tmp_path_factory,
         # the minted token passes a protected route of the gateway
         r = get(n, resp.json()["access_token"])
         assert r.status_code == 200, r.text
+
+        # ecdsa_s=any: the provider's signatures in their high-S form too
+        r = get(n, ec_token(idp.token("k2", sub="high-s"), high=True))
+        assert r.status_code == 200, r.text
+        assert r.json()["headers"]["x-microshop-subject"] == "high-s"
     finally:
         idp.stop()
