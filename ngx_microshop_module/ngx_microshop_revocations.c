@@ -112,9 +112,6 @@ ngx_microshop_revocations_post(ngx_http_request_t *r)
 
         if (rc == NGX_OK) {
             ngx_memcpy(op->key.data, rv.jti, rv.jti_len);
-
-            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                          "microshop: token jti \"%V\" revoked", &op->key);
         }
 
     } else {
@@ -212,12 +209,6 @@ ngx_microshop_revocations_watermark(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "microshop: tokens of seller \"%V\", %s%V%s, issued "
-                  "before %L revoked", &seller,
-                  rv->cls ? "class \"" : "every class", &class,
-                  rv->cls ? "\"" : "", rv->before);
-
     return NGX_OK;
 }
 
@@ -225,11 +216,36 @@ ngx_microshop_revocations_watermark(ngx_http_request_t *r,
 static void
 ngx_microshop_revocations_made(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
+    u_char     *nl;
+    ngx_str_t   seller, class;
+
     if (op->rc != NGX_OK) {
         ngx_http_finalize_request(r,
             ngx_microshop_store_unavailable(r,
                               "The revocation could not be stored."));
         return;
+    }
+
+    /* logged once it is in force, never for one the store refused */
+
+    if (op->type == NGX_MICROSHOP_OP_REVOKE) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "microshop: token jti \"%V\" revoked", &op->key);
+
+    } else {
+        /* the key is seller "\n" class (empty: every class) */
+        nl = ngx_strlchr(op->key.data, op->key.data + op->key.len, '\n');
+
+        seller.data = op->key.data;
+        seller.len = nl ? (size_t) (nl - op->key.data) : op->key.len;
+        class.data = nl ? nl + 1 : op->key.data + op->key.len;
+        class.len = op->key.data + op->key.len - class.data;
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "microshop: tokens of seller \"%V\", %s%V%s, issued "
+                      "before %L revoked", &seller,
+                      class.len ? "class \"" : "every class", &class,
+                      class.len ? "\"" : "", op->u.watermark.before);
     }
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;

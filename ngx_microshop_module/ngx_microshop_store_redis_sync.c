@@ -1,6 +1,6 @@
 /*
  * ngx_microshop: what the Redis back end keeps on the node, in sync with
- * Redis (docs/redis.md "What is exact, what is eventually consistent"):
+ * Redis (docs/redis.md "What is kept where"):
  *
  * Revocations: every REVOKE is written to Redis and to the zone, and
  * published on ms:revoke ("<exp> <jti>"); every REVOKE_BEFORE (a

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 import redisnodes
-from microshop import SLOW, admin, mint, problem, wait_for
+from microshop import SLOW, RedisServer, admin, mint, problem, wait_for
 from redisnodes import metric, wait_redis_up
 
 CLASSES = """
@@ -476,3 +476,39 @@ def test_redis_a_node_started_later_loads_the_watermarks(rnodes, keys,
             == now - 50
     finally:
         c.stop()
+
+
+@redisnodes.skip_under_deferred()
+def test_redis_a_revocation_redis_refused_is_not_logged_as_made(
+        nginx, keys, backend, tmp_path_factory):
+    """Redis away: POST <admin>/revocations answers 503 store-unavailable,
+    and the error log's notice "... revoked" (written once a revocation is
+    in force) is not there; once Redis is back, it is."""
+    server = RedisServer(str(tmp_path_factory.mktemp("rv-down")
+                                       / "redis.log"))
+    n = nginx.new()
+    try:
+        n.start(render(keys, backend, CLASSES,
+                       redisnodes.directive(server.url))(n), workers=1)
+        wait_redis_up(n)
+        seller = uid("down-")
+        server.stop()
+        redisnodes.wait_redis_down(n)
+        offset = len(n.error_log())
+        r = revoke(n, keys, {"seller": seller, "issued_before":
+                             int(time.time())}, status=503)
+        problem(r, "store-unavailable")
+        r = revoke(n, keys, {"jti": uid("j-"), "exp": int(time.time()) + 60},
+                   status=503)
+        assert " revoked" not in n.error_log(offset), n.error_log(offset)
+
+        server.start()
+        wait_redis_up(n)
+        revoke(n, keys, {"seller": seller, "class": "staff",
+                         "issued_before": 1767225600})
+        wait_for(lambda: ('tokens of seller "%s", class "staff", issued '
+                          'before 1767225600 revoked' % seller)
+                 in n.error_log(offset), what="the notice")
+    finally:
+        n.stop()
+        server.stop()
