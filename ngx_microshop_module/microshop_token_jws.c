@@ -271,6 +271,11 @@ microshop_jwt_verify_sets(const microshop_keyset_t *const *sets,
         }
 
         if (n == 0) {
+            /* a set fetched later may have one, as for a kid */
+            if (unknown_kid != NULL) {
+                *unknown_kid = 1;
+            }
+
             why = "no key for this alg";
             goto failed;
         }

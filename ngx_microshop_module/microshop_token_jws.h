@@ -39,7 +39,8 @@ int microshop_jwt_verify(const microshop_keyset_t *ks, const char *token,
  * it wins (docs/tokens.md: a configured key over a provider's key of the
  * same kid); a token without kid needs exactly one key of its alg across
  * all of them.  *unknown_kid, when not NULL, is 1 when the token was
- * refused because no set has its kid, else 0.
+ * refused because no set has a key for it (its kid, or without kid a key
+ * of its alg), else 0.
  */
 int microshop_jwt_verify_sets(const microshop_keyset_t *const *sets,
     size_t nsets, const char *token, size_t len, microshop_jwt_t *out,

@@ -292,7 +292,6 @@ ngx_int_t
 ngx_microshop_jwks_uri_ready(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
-    ngx_int_t                        rc;
     ngx_microshop_jwks_uri_t        *ju;
     ngx_microshop_jwks_worker_t     *w;
     ngx_http_microshop_main_conf_t  *mmcf;
@@ -309,19 +308,25 @@ ngx_microshop_jwks_uri_ready(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (!w->good) {
-        /* no set yet: the request waits for one (without, it goes on) */
-        rc = ngx_microshop_jwks_need(r, ctx, w,
-                                     NGX_MICROSHOP_JWKS_COLD_RETRY);
-        return (rc == NGX_DECLINED) ? NGX_OK : rc;
-    }
-
     ju = &mmcf->token.jwks_uri;
 
+    /*
+     * No set yet: the first fetch starts in the background, and the
+     * request goes on; only a token that no configured key verifies
+     * waits for it (ngx_microshop_jwks_uri_unknown_kid()).  A set older
+     * than refresh=: likewise.
+     */
+
     if (w->sr == NULL
-        && ngx_microshop_jwks_since(w->fetched) >= (ngx_msec_int_t) ju->refresh
-        && ngx_microshop_jwks_since(w->started)
-           >= (ngx_msec_int_t) ngx_min(ju->refresh, NGX_MICROSHOP_JWKS_RETRY))
+        && (w->good
+            ? ngx_microshop_jwks_since(w->fetched)
+                  >= (ngx_msec_int_t) ju->refresh
+              && ngx_microshop_jwks_since(w->started)
+                  >= (ngx_msec_int_t) ngx_min(ju->refresh,
+                                              NGX_MICROSHOP_JWKS_RETRY)
+            : w->attempts == 0
+              || ngx_microshop_jwks_since(w->started)
+                  >= (ngx_msec_int_t) NGX_MICROSHOP_JWKS_COLD_RETRY))
     {
         /*
          * A refresh in the background: the request goes on with the set
@@ -351,8 +356,10 @@ ngx_microshop_jwks_uri_unknown_kid(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    /* without a set yet, the first fetch is tried again sooner */
     return ngx_microshop_jwks_need(r, ctx, w,
-                                   mmcf->token.jwks_uri.unknown_kid);
+                                   w->good ? mmcf->token.jwks_uri.unknown_kid
+                                           : NGX_MICROSHOP_JWKS_COLD_RETRY);
 }
 
 

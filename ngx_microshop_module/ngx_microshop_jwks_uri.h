@@ -11,8 +11,9 @@
  * it on to the client; it is read with the rules of microshop_jwt_jwks
  * (microshop_token_jwk.h).  A fetch starts
  *
- *   - when the worker has no set yet: the first request that needs keys
- *     starts it and waits;
+ *   - when the worker has no set yet: the first request with a token
+ *     starts it and goes on; one whose token no configured key verifies
+ *     waits for it (again at most once a second while none succeeded);
  *   - when the set is older than refresh=: the next request with a token
  *     starts it and goes on with the set it has;
  *   - for a token whose kid is in no set: at most once per unknown_kid=,
@@ -69,8 +70,9 @@ const u_char *ngx_microshop_jwks_uri_digest(
 
 /*
  * Before a token of the request is looked up or verified.  NGX_OK: go on
- * (a refresh may have started in the background); NGX_AGAIN: the worker
- * has no keys yet and the request waits for a fetch; NGX_ERROR.
+ * (the first fetch or a refresh may have started in the background);
+ * NGX_AGAIN: the request waits for a fetch already (the stage ran again
+ * before its wait was over); NGX_ERROR.
  *
  * A request that waits is held (r->main->count) as for a store op of the
  * request layer: when the fetch ends (or the wait's time ran out)
@@ -83,11 +85,13 @@ ngx_int_t ngx_microshop_jwks_uri_ready(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);
 
 /*
- * After a verification refused a token whose kid is in no set
- * (ctx->token.unknown_kid).  NGX_AGAIN: a fetch started or was in flight,
+ * After a verification refused a token no set has a key for
+ * (ctx->token.unknown_kid): the worker may have no set yet, or not this
+ * kid.  NGX_AGAIN: a fetch started or was in flight,
  * the request waits as above and verifies again when it runs again;
  * NGX_DECLINED: no fetch now (one started less than unknown_kid= ago, or
- * the request waited once already): refuse the token; NGX_ERROR.
+ * 1s ago while the worker has no set, or the request waited once
+ * already): refuse the token; NGX_ERROR.
  */
 ngx_int_t ngx_microshop_jwks_uri_unknown_kid(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx);

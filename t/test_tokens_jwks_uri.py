@@ -691,3 +691,33 @@ def test_exchange_waits_for_the_providers_keys(nginx, tmp_path_factory,
         assert r.json()["headers"]["x-microshop-subject"] == "high-s"
     finally:
         idp.stop()
+
+
+def test_configured_keys_never_wait_for_the_provider(nginx, tmp_path_factory,
+                                                     backend, keys):
+    """A worker without the provider's keys yet: a token of a configured
+    key is answered while the first fetch is still in flight (it starts
+    it and goes on); a token of the provider's kid waits for that fetch
+    and passes."""
+    idp = new_idp(tmp_path_factory, "idp-f")
+    try:
+        idp.add_key("k1")
+        idp.mode(delay=2.0)
+        n = start(nginx, CONF_A, idp, backend, keys)
+
+        resp = get(n, mint(keys, kid="shared", sub="file-key"))
+        answered = time.time()
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["headers"]["x-microshop-subject"] == "file-key"
+        # the fetch it started had not been answered yet
+        wait_for(lambda: idp.requests() == 1, what="the first fetch")
+        assert idp.stats()["last"].get("answered", answered + 1) > answered
+
+        resp = get(n, idp.token("k1", sub="provider-key"))
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["headers"]["x-microshop-subject"] == \
+            "provider-key"
+        assert idp.requests() == 1
+        idp.mode()
+    finally:
+        idp.stop()
