@@ -210,8 +210,9 @@ class RedisCluster:
         """The slot map, [(first, last, primary port)] sorted, once every
         running node says cluster_state:ok, sees every other running node
         connected, all name the same running owner for every slot and no
-        slot is open (and, with replicas, every replica is linked and has
-        what its primary wrote); None until then."""
+        slot is open (and, with replicas, every replica is linked, known
+        as one in every node's view, and has what its primary wrote); None
+        until then."""
         maps = []
         for node in self.running():
             try:
@@ -239,6 +240,15 @@ class RedisCluster:
                                    int(row["addr"].rsplit(":", 1)[1])))
             owners.sort()
             if sum(b - a + 1 for a, b, _ in owners) != SLOTS:
+                return None
+            # every node's view (gossip) knows each other running node
+            # that owns no slot as a replica: replicas_of() reads a view
+            owning = {"127.0.0.1:%d" % p for _, _, p in owners}
+            if self.replicas and any(
+                    row["addr"] in alive and row["addr"] not in owning
+                    and ("slave" not in row["flags"]
+                         or row["master"] in ("", "-"))
+                    for row in rows):
                 return None
             if any(port not in self.nodes or not self.nodes[port].running
                    for _, _, port in owners):

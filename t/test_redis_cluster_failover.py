@@ -119,17 +119,21 @@ class Load:
         auth = {"Authorization": "Bearer " + self.tokens[seller]}
         with microshop.http_session() as s:
             while not self.done.is_set():
-                key = None
+                key = uid("fo-") if kind == "idem" else None
+                # start is taken before the request, start + seconds after
+                # its answer: with a dozen threads on the GIL, a thread may
+                # wait milliseconds between any two lines, and an end read
+                # as start + (its own timing) could fall before the kill
                 start = time.monotonic()
                 if kind == "idem":
-                    key = uid("fo-")
-                    seconds, resp = timed(
+                    _, resp = timed(
                         s.post, n.url("/v1/sellers/%s/checkout" % seller),
                         json=ORDER, timeout=10,
                         headers=dict(auth, **{"Idempotency-Key": key}))
                 else:
-                    seconds, resp = timed(s.get, n.url("/limited/a.txt"),
-                                          headers=auth, timeout=10)
+                    _, resp = timed(s.get, n.url("/limited/a.txt"),
+                                    headers=auth, timeout=10)
+                seconds = time.monotonic() - start
                 self.results.append((n, seller, kind, start, seconds, resp,
                                      key))
                 if isinstance(resp, Exception):
@@ -210,7 +214,9 @@ def test_primary_killed_under_load(nodes, keys, backend, clean, cluster):
                 getattr(resp, "text", "")[:300])
         assert s == victim and k == "idem", what
         assert not isinstance(resp, Exception), what
-        assert start + seconds > killed, ("failed before the kill", what)
+        assert start + seconds > killed, \
+            "failed before the kill: %r\n%s\nthe node's error log:\n%s" % (
+                what[:6], getattr(resp, "text", ""), n.error_log()[-4000:])
         assert start < killed + first + FOLLOW, what
         unavailable(resp)
     # every checkout that succeeded ran once, and its key is on the owner
