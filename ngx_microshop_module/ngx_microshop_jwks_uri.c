@@ -466,7 +466,9 @@ ngx_microshop_jwks_fetch(ngx_http_request_t *r,
     server = r->headers_in.server;
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
+    /* the list's last part is its own first one: point it at the copy */
     sr->headers_in.headers = headers;
+    sr->headers_in.headers.last = &sr->headers_in.headers.part;
     sr->headers_in.server = server;
     sr->headers_in.content_length_n = -1;
     sr->headers_in.keep_alive_n = -1;
