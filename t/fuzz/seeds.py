@@ -156,6 +156,13 @@ def redirect():
             b"master mymaster 127.0.0.1 7211"]
 
 
+def event():
+    return [b"0", b"0-0", b"1796277214221-3", b"1796277214221",
+            b"18446744073709551615-18446744073709551615",
+            b"18446744073709551616", b"01", b"1-01", b"1-", b"-1", b"1-2-3",
+            b" 1", b"s1", b"caf\xc3\xa9", b"\xff", b"s\"1\\", b"a\x00b"]
+
+
 def keys():
     rsa_key = rsa.generate_private_key(65537, 2048)
     ec_keys = {c: ec.generate_private_key(c())
@@ -236,6 +243,7 @@ def main():
     write("checkout", checkout())
     write("signature", signature())
     write("redirect", redirect())
+    write("event", event())
     write("jws", jws())
     write("claims", claims())
     write("json", json_docs())
