@@ -695,7 +695,8 @@ def conf_test(nginx):
     "microshop_redis redis://:%s@127.0.0.1:6379/2 timeout=300ms "
     "connect_timeout=2s on_error=closed;" % PASSWORD,
     "microshop_redis unix:/tmp/redis.sock?db=3 on_error=open;",
-    "microshop_redis redis://localhost:6379 on_error=local;",
+    pytest.param("microshop_redis redis://localhost:6379 on_error=local;",
+                 marks=microshop.NEEDS_LOCALHOST),
 ])
 def test_config_good(conf_test, line):
     rc, err, _ = conf_test(line)
