@@ -18,8 +18,6 @@ import uuid
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from microshop import (Idp, ec_token, http_session, mint, problem,
                        raw_token, wait_for)
@@ -635,17 +633,12 @@ def test_exchange_waits_for_the_providers_keys(nginx, tmp_path_factory,
     idp = new_idp(tmp_path_factory, "idp-e")
     try:
         idp.add_key("k1")
-        key = ec.generate_private_key(ec.SECP256R1())
-        path = str(tmp_path_factory.mktemp("gw-e") / "signing.key")
-        with open(path, "wb") as f:
-            f.write(key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()))
+        # the gateway signs with the suite's P-256 key (no file key here)
         n = nginx.new()
         n.start(CONF_E % {"port": n.port, "idp": idp.port,
-                          "backend": backend.port, "gw_key": path})
-        public = key.public_key()
+                          "backend": backend.port,
+                          "gw_key": keys.ec256_private_pem})
+        public = keys.ec256_private.public_key()
 
         def exchange(subject):
             return n.post("/token", data={
