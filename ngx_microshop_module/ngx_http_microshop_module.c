@@ -32,6 +32,7 @@
 #include "ngx_microshop_exchange.h"
 #include "ngx_microshop_policy.h"
 #include "ngx_microshop_events.h"
+#include "ngx_microshop_feed.h"
 #include "ngx_microshop_lint.h"
 #include "ngx_microshop_digest.h"
 #include "ngx_microshop_store_selftest.h"
@@ -264,6 +265,20 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
       0,
       NULL },
 
+    { ngx_string("microshop_events_out"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_microshop_events_out_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      &ngx_http_microshop_module },
+
+    { ngx_string("microshop_feed"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_microshop_feed_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("microshop_store_selftest"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_microshop_store_selftest_directive,
@@ -363,7 +378,8 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_microshop_token_main_done(cf, mmcf) != NGX_OK
-        || ngx_microshop_jwks_main_done(cf, mmcf) != NGX_OK)
+        || ngx_microshop_jwks_main_done(cf, mmcf) != NGX_OK
+        || ngx_microshop_feed_main_done(cf, mmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

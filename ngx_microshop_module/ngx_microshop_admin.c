@@ -13,6 +13,7 @@
 #include "ngx_microshop_token.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_admin.h"
+#include "ngx_microshop_order_events.h"
 #include "ngx_microshop_orders.h"
 #include "ngx_microshop_onboard.h"
 #include "ngx_microshop_revocations.h"
@@ -35,6 +36,8 @@ static ngx_int_t ngx_microshop_admin_stock_refuse(ngx_http_request_t *r,
 static void ngx_microshop_admin_stock_exec(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 static void ngx_microshop_admin_stock_put(ngx_http_request_t *r);
+static void ngx_microshop_admin_stock_feed(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
 static void ngx_microshop_admin_stock_done(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 
@@ -309,6 +312,26 @@ ngx_microshop_admin_stock_put(ngx_http_request_t *r)
 }
 
 
+/* a stock the admin API set, in the seller's feed (docs/events.md) */
+
+static void
+ngx_microshop_admin_stock_feed(ngx_http_request_t *r, ngx_microshop_op_t *op)
+{
+    ngx_str_t  seller, sku;
+
+    if (ngx_microshop_store_key_seller(&op->key, &seller) != NGX_OK) {
+        return;
+    }
+
+    sku.data = op->key.data + seller.len + 1;
+    sku.len = op->key.len - seller.len - 1;
+
+    ngx_microshop_stock_event(ngx_microshop_main_conf(r), &seller, &sku,
+                              op->u.stock.available, op->u.stock.held,
+                              NGX_MICROSHOP_BY_ADMIN, NULL);
+}
+
+
 static void
 ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
@@ -331,6 +354,8 @@ ngx_microshop_admin_stock_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
     }
 
     if (op->type == NGX_MICROSHOP_OP_STOCK_SET) {
+        ngx_microshop_admin_stock_feed(r, op);
+
         r->headers_out.status = NGX_HTTP_NO_CONTENT;
         r->headers_out.content_length_n = 0;
         r->header_only = 1;

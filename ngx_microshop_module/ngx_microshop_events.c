@@ -13,6 +13,7 @@
 #include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_events.h"
+#include "ngx_microshop_order_events.h"
 #include "ngx_microshop_cache.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_json.h"
@@ -37,6 +38,8 @@ static char *ngx_microshop_events_signature(ngx_http_request_t *r,
 static char *ngx_microshop_events_parse(ngx_http_request_t *r,
     ngx_str_t *body, ngx_microshop_op_t *op);
 static ngx_uint_t ngx_microshop_events_json_name(json_t *v);
+static void ngx_microshop_events_feed(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
 static void ngx_microshop_events_done(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 
@@ -670,6 +673,33 @@ ngx_microshop_events_json_name(json_t *v)
 }
 
 
+/* an accepted event in the seller's feed (docs/events.md) */
+
+static void
+ngx_microshop_events_feed(ngx_http_request_t *r, ngx_microshop_op_t *op)
+{
+    ngx_str_t                        seller, sku;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_microshop_main_conf(r);
+
+    if (ngx_microshop_store_key_seller(&op->key, &seller) != NGX_OK) {
+        return;
+    }
+
+    sku.data = op->key.data + seller.len + 1;
+    sku.len = op->key.len - seller.len - 1;
+
+    ngx_microshop_inventory_event(mmcf, &seller, &sku, &op->u.event.id,
+                                  op->u.event.version, op->u.event.has_item);
+
+    if (op->u.event.has_available) {
+        ngx_microshop_stock_event(mmcf, &seller, &sku, op->u.event.available,
+                                  -1, NGX_MICROSHOP_BY_INVENTORY, NULL);
+    }
+}
+
+
 static void
 ngx_microshop_events_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
 {
@@ -701,6 +731,7 @@ ngx_microshop_events_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
     case NGX_MICROSHOP_EVENT_ACCEPTED:
         ngx_str_set(&body, "{\"status\":\"accepted\"}\n");
         ngx_str_set(&result, "accepted");
+        ngx_microshop_events_feed(r, op);
         break;
 
     case NGX_MICROSHOP_EVENT_DUPLICATE:

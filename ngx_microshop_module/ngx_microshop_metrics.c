@@ -183,6 +183,12 @@ static ngx_microshop_metric_t  ngx_microshop_metric_lines[] = {
       "microshop_jwks_uri_fetches_total{result=\"error\"}" },
     { NGX_MICROSHOP_COUNTER_JWKS_INVALID,
       "microshop_jwks_uri_fetches_total{result=\"invalid\"}" },
+    { NGX_MICROSHOP_COUNTER_FEED_EVENTS, "microshop_feed_events_total" },
+    { NGX_MICROSHOP_COUNTER_FEED_DROPPED,
+      "microshop_feed_dropped_total" },
+    { NGX_MICROSHOP_COUNTER_FEED_CUT, "microshop_feed_cut_off_total" },
+    { NGX_MICROSHOP_COUNTER_OFFLINE_ACCEPTED,
+      "microshop_offline_orders_total" },
 };
 
 
@@ -194,6 +200,7 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     { NGX_MICROSHOP_COUNTER_JWKS_KEYS, "microshop_jwks_uri_keys" },
     { NGX_MICROSHOP_COUNTER_JWKS_FETCHED_AT,
       "microshop_jwks_uri_last_success_timestamp_seconds" },
+    { NGX_MICROSHOP_COUNTER_FEED_SUBSCRIBERS, "microshop_feed_subscribers" },
 };
 
 
@@ -265,7 +272,7 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
 /* in the order of ngx_microshop_kind_e */
 static const char  *ngx_microshop_kind_names[] = {
     "token", "rate", "inventory", "event", "revoked", "idempotency",
-    "stock", "hold", "tenant", "watermark"
+    "stock", "hold", "tenant", "watermark", "feed", "feed_event"
 };
 
 typedef char  ngx_microshop_kind_names_complete[

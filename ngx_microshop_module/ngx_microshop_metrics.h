@@ -136,6 +136,15 @@ typedef enum {
     NGX_MICROSHOP_COUNTER_JWKS_OK,
     NGX_MICROSHOP_COUNTER_JWKS_ERROR,
     NGX_MICROSHOP_COUNTER_JWKS_INVALID,
+    /* the sellers' feeds (docs/events.md): events written by this node,
+     * dropped from a full ring, subscribers cut off for reading too
+     * slowly; the first is also what wakes a worker's waiting readers */
+    NGX_MICROSHOP_COUNTER_FEED_EVENTS,
+    NGX_MICROSHOP_COUNTER_FEED_DROPPED,
+    NGX_MICROSHOP_COUNTER_FEED_CUT,
+    /* checkouts accepted while the backend was down (docs/events.md
+     * "Offline orders") */
+    NGX_MICROSHOP_COUNTER_OFFLINE_ACCEPTED,
 
     /* gauges: up and down */
     NGX_MICROSHOP_COUNTER_HOLDS_PENDING,   /* holds pending reconciliation */
@@ -148,6 +157,8 @@ typedef enum {
                                               at its last good fetch (any
                                               worker) */
     NGX_MICROSHOP_COUNTER_JWKS_FETCHED_AT, /* unix time of that fetch */
+    NGX_MICROSHOP_COUNTER_FEED_SUBSCRIBERS, /* feed readers waiting (long
+                                              polls and event streams) */
     NGX_MICROSHOP_COUNTER_MAX
 } ngx_microshop_counter_e;
 

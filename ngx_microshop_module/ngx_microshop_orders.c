@@ -12,6 +12,7 @@
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_outcome.h"
 #include "ngx_microshop_orders.h"
+#include "ngx_microshop_order_events.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_json.h"
@@ -142,6 +143,12 @@ ngx_microshop_orders_settled(ngx_http_request_t *r, ngx_microshop_op_t *op)
     }
 
     ctx = ngx_microshop_ctx(r);
+
+    if (op->u.reserve.seller.len) {
+        ngx_microshop_order_event_admin(r, &op->u.reserve.seller,
+                                        &op->u.reserve.id,
+                                        op->u.reserve.commit);
+    }
 
     if (ctx) {
         ngx_microshop_outcome(r, ctx, op->u.reserve.commit

@@ -13,6 +13,7 @@
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_reserve.h"
+#include "ngx_microshop_order_events.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_upstream_error.h"
@@ -221,6 +222,8 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
                        parsed[i].sku_len);
             rc_ctx->lines[i].quantity = parsed[i].quantity;
             rc_ctx->lines[i].short_of_stock = 0;
+            rc_ctx->lines[i].available = -1;
+            rc_ctx->lines[i].held = -1;
         }
 
         rc_ctx->nlines = n;
@@ -280,6 +283,9 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
 
     if (rc_ctx->held) {
         ngx_microshop_outcome(r, ctx, NGX_MICROSHOP_OUT_RESERVE_HELD);
+
+        ngx_microshop_order_event_reserved(r, ctx,
+                                           &rc_ctx->op.u.reserve.seller);
 
         if (ngx_microshop_reserve_forward(r, rc_ctx) != NGX_OK) {
             return NGX_ERROR;
@@ -524,6 +530,12 @@ ngx_microshop_reserve_settle(ngx_http_request_t *r,
                                   : NGX_MICROSHOP_OUT_RESERVE_RELEASE);
 
     ngx_microshop_store_post(&mmcf->store, op);
+
+    ngx_microshop_order_event_settled(r, ctx, op->u.reserve.commit,
+                                      ngx_microshop_upstream_failed(r)
+                                      ? "upstream-unavailable"
+                                      : rs->header_seen ? "backend-status"
+                                                        : "not-sent");
 }
 
 

@@ -11,6 +11,7 @@
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
 #include "ngx_microshop_revocations.h"
+#include "ngx_microshop_order_events.h"
 #include "ngx_microshop_json.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_revocation.h"
@@ -246,6 +247,9 @@ ngx_microshop_revocations_made(ngx_http_request_t *r, ngx_microshop_op_t *op)
                       "before %L revoked", &seller,
                       class.len ? "class \"" : "every class", &class,
                       class.len ? "\"" : "", op->u.watermark.before);
+
+        ngx_microshop_revoked_event(ngx_microshop_main_conf(r), &seller,
+                                    &class, op->u.watermark.before);
     }
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;

@@ -318,6 +318,22 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
 
         break;
 
+    case NGX_MICROSHOP_OP_FEED_APPEND:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.feed.data) != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_FEED_READ:
+        copy->u.feed.events = NULL;
+        copy->u.feed.nevents = 0;
+        copy->u.feed.missed = 0;
+        copy->u.feed.last.ms = 0;
+        copy->u.feed.last.seq = 0;
+        break;
+
     case NGX_MICROSHOP_OP_REVOKED_LIST:
         copy->u.revoked_list.jtis = NULL;
         copy->u.revoked_list.njtis = 0;

@@ -41,6 +41,7 @@
 
 #include "ngx_microshop_zone.h"
 #include "microshop_ratelimit_gcra.h"
+#include "microshop_event.h"
 
 
 typedef enum {
@@ -68,11 +69,14 @@ typedef enum {
     NGX_MICROSHOP_OP_HOLD_LIST,       /* u.reserve: holds, oldest first */
     NGX_MICROSHOP_OP_REVOKE_BEFORE,   /* key: seller "\n" class ("": every
                                          class); u.watermark */
-    NGX_MICROSHOP_OP_REVOKED_LIST     /* u.revoked_list: what is in force */
+    NGX_MICROSHOP_OP_REVOKED_LIST,    /* u.revoked_list: what is in force */
+    NGX_MICROSHOP_OP_FEED_APPEND,     /* key: seller; u.feed: an event */
+    NGX_MICROSHOP_OP_FEED_READ        /* key: seller; u.feed: its events
+                                         after an id */
 } ngx_microshop_op_type_e;
 
 /* the last op type: a larger one is no op */
-#define NGX_MICROSHOP_OP_LAST  NGX_MICROSHOP_OP_REVOKED_LIST
+#define NGX_MICROSHOP_OP_LAST  NGX_MICROSHOP_OP_FEED_READ
 
 
 /*
@@ -155,7 +159,27 @@ typedef struct {
     ngx_str_t                      sku;
     int64_t                        quantity;
     ngx_uint_t                     short_of_stock;  /* out */
+    /* RESERVE, out: the stock of the sku once the hold was taken, -1 when
+     * the back end does not tell (a line the edge does not manage) */
+    int64_t                        available;
+    int64_t                        held;
 } ngx_microshop_line_t;
+
+
+/*
+ * The feeds (docs/events.md).  FEED_APPEND (post) adds an event to the
+ * seller's feed: the back end gives it the next id (microshop_event.h),
+ * keeps the store's last feed_keep events of the seller (about that many
+ * with Redis, MAXLEN ~) and drops the oldest first, counting them.
+ * FEED_READ (exec) copies up to limit events after an id, oldest first,
+ * into op->pool, with the seller's newest id, and says whether events
+ * after that id were dropped before they could be read (missed).
+ */
+typedef struct {
+    microshop_event_id_t           id;
+    ngx_uint_t                     type;      /* microshop_event_type_e */
+    ngx_str_t                      data;      /* a JSON object */
+} ngx_microshop_feed_event_t;
 
 
 /* a hold, as NGX_MICROSHOP_OP_HOLD_LIST lists it (in op->pool) */
@@ -310,7 +334,24 @@ struct ngx_microshop_op_s {
         } stock;
 
         struct {
-            ngx_str_t                  seller;     /* list: "" for all */
+            ngx_uint_t                 type;       /* append */
+            ngx_str_t                  data;       /* append: a JSON
+                                                      object */
+            microshop_event_id_t       after;      /* read */
+            ngx_uint_t                 limit;      /* read */
+            ngx_microshop_feed_event_t *events;    /* read: out */
+            ngx_uint_t                 nevents;    /* read: out */
+            microshop_event_id_t       last;       /* read: out, the
+                                                      newest id, 0-0:
+                                                      none yet */
+            ngx_uint_t                 missed;     /* read: out */
+        } feed;
+
+        struct {
+            ngx_str_t                  seller;     /* list: "" for all;
+                                                      settle: "" in, the
+                                                      hold's out (if the
+                                                      back end tells) */
             ngx_str_t                  id;         /* reservation id */
             ngx_microshop_line_t      *lines;
             ngx_uint_t                 nlines;
@@ -362,6 +403,11 @@ struct ngx_microshop_store_s {
     /* the node-local zone: where the store's own outcomes are counted and
      * where the shm back end keeps its records */
     ngx_microshop_zone_t                 *local;
+
+    /* microshop_events_out: the zone of the embedded feeds (NULL: no
+     * feeds) and how many events of a seller are kept */
+    ngx_microshop_zone_t                 *feed;
+    ngx_uint_t                            feed_keep;
 
     time_t                                error_logged;  /* per worker */
 };

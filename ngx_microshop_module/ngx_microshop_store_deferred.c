@@ -104,6 +104,8 @@ static ngx_int_t ngx_microshop_store_deferred_holds(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_revoked(ngx_microshop_op_t *op,
     ngx_microshop_op_t *copy);
+static ngx_int_t ngx_microshop_store_deferred_feed(ngx_microshop_op_t *op,
+    ngx_microshop_op_t *copy);
 static ngx_int_t ngx_microshop_store_deferred_str(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
 static void ngx_microshop_store_deferred_junk(ngx_str_t *s);
@@ -143,6 +145,8 @@ ngx_microshop_store_deferred_init_conf(ngx_conf_t *cf,
 
     d->inner.backend = &ngx_microshop_store_shm;
     d->inner.local = store->local;
+    d->inner.feed = store->feed;
+    d->inner.feed_keep = store->feed_keep;
 
     if (ngx_microshop_store_shm.init_conf(cf, &d->inner) != NGX_OK) {
         return NGX_ERROR;
@@ -463,6 +467,9 @@ ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
         for (i = 0; i < op->u.reserve.nlines; i++) {
             op->u.reserve.lines[i].short_of_stock =
                                  copy->u.reserve.lines[i].short_of_stock;
+            op->u.reserve.lines[i].available =
+                                 copy->u.reserve.lines[i].available;
+            op->u.reserve.lines[i].held = copy->u.reserve.lines[i].held;
         }
 
         op->u.reserve.held = copy->u.reserve.held;
@@ -475,6 +482,32 @@ ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
 
         if (copy->rc == NGX_OK
             && ngx_microshop_store_deferred_holds(op, copy) != NGX_OK)
+        {
+            op->rc = NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_SETTLE:
+        if (copy->rc == NGX_OK && op->u.reserve.seller.len == 0
+            && copy->u.reserve.seller.len
+            && ngx_microshop_store_deferred_str(op->pool, &op->u.reserve.seller,
+                                                &copy->u.reserve.seller)
+               != NGX_OK)
+        {
+            op->rc = NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_FEED_READ:
+        op->u.feed.events = NULL;
+        op->u.feed.nevents = 0;
+        op->u.feed.last = copy->u.feed.last;
+        op->u.feed.missed = copy->u.feed.missed;
+
+        if (copy->rc == NGX_OK
+            && ngx_microshop_store_deferred_feed(op, copy) != NGX_OK)
         {
             op->rc = NGX_ERROR;
         }
@@ -627,6 +660,52 @@ ngx_microshop_store_deferred_holds(ngx_microshop_op_t *op,
 }
 
 
+/* the events of a FEED_READ, into the caller's pool, each data NUL-ended
+ * as the shm store leaves it */
+
+static ngx_int_t
+ngx_microshop_store_deferred_feed(ngx_microshop_op_t *op,
+    ngx_microshop_op_t *copy)
+{
+    u_char                      *p;
+    ngx_uint_t                   i;
+    ngx_microshop_feed_event_t  *ev, *from;
+
+    if (copy->u.feed.nevents == 0) {
+        return NGX_OK;
+    }
+
+    if (op->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev = ngx_palloc(op->pool,
+                    copy->u.feed.nevents * sizeof(ngx_microshop_feed_event_t));
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < copy->u.feed.nevents; i++) {
+        from = &copy->u.feed.events[i];
+
+        ev[i] = *from;
+        ev[i].data.data = ngx_pnalloc(op->pool, from->data.len + 1);
+        if (ev[i].data.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_microshop_cpymem(ev[i].data.data, from->data.data,
+                                 from->data.len);
+        *p = '\0';
+    }
+
+    op->u.feed.events = ev;
+    op->u.feed.nevents = copy->u.feed.nevents;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_microshop_store_deferred_str(ngx_pool_t *pool, ngx_str_t *dst,
     ngx_str_t *src)
@@ -699,6 +778,13 @@ ngx_microshop_store_deferred_poison(ngx_microshop_op_t *copy)
                 &copy->u.revoked_list.watermarks[i].seller);
             ngx_microshop_store_deferred_junk(
                 &copy->u.revoked_list.watermarks[i].class);
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_FEED_READ:
+        for (i = 0; copy->rc == NGX_OK && i < copy->u.feed.nevents; i++) {
+            ngx_microshop_store_deferred_junk(&copy->u.feed.events[i].data);
         }
 
         break;

@@ -152,6 +152,14 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
         return NGX_OK;
     }
 
+    if (op->type == NGX_MICROSHOP_OP_FEED_APPEND
+        || op->type == NGX_MICROSHOP_OP_FEED_READ)
+    {
+        /* the feeds have a zone of their own, and its lock */
+        op->rc = ngx_microshop_shm_feed(store, op, now);
+        return NGX_OK;
+    }
+
     if (op->type == NGX_MICROSHOP_OP_IS_REVOKED
         && zone->sh->records[NGX_MICROSHOP_KIND_REVOKED] == 0
         && (zone->sh->records[NGX_MICROSHOP_KIND_WATERMARK] == 0

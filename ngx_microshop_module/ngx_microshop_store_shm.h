@@ -1,7 +1,8 @@
 /*
  * ngx_microshop: the shm store's operations on inventory, stock and
  * reservations (ngx_microshop_store_shm_stock.c), called under the zone
- * lock by the dispatcher in ngx_microshop_store_shm.c.
+ * lock by the dispatcher in ngx_microshop_store_shm.c, and on the feeds
+ * (ngx_microshop_store_shm_feed.c), under the feed zone's lock.
  */
 
 #ifndef _NGX_MICROSHOP_STORE_SHM_H_INCLUDED_
@@ -37,6 +38,11 @@ ngx_int_t ngx_microshop_shm_sweep(ngx_microshop_zone_t *zone,
 ngx_int_t ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 ngx_int_t ngx_microshop_shm_hold_list(ngx_microshop_zone_t *zone,
+    ngx_microshop_op_t *op, int64_t now);
+
+/* FEED_APPEND and FEED_READ (ngx_microshop_store_shm_feed.c), on
+ * store->feed under its own lock, not the main zone's */
+ngx_int_t ngx_microshop_shm_feed(ngx_microshop_store_t *store,
     ngx_microshop_op_t *op, int64_t now);
 
 

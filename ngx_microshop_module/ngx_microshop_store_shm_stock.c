@@ -748,6 +748,8 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
                                          &line[i].sku, now);
 
         line[i].short_of_stock = 0;
+        line[i].available = -1;
+        line[i].held = -1;
 
         if (st[i] == NULL || st[i]->available < 0) {
             /* no stock known at the edge: the backend decides */
@@ -799,6 +801,9 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
 
         st[i]->held += line[i].quantity;
 
+        line[i].available = st[i]->available;
+        line[i].held = st[i]->held;
+
         hl.quantity = line[i].quantity;
         hl.sku_len = (uint32_t) line[i].sku.len;
         hl.settled = 0;
@@ -822,13 +827,28 @@ ngx_int_t
 ngx_microshop_shm_settle(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     int64_t now)
 {
-    ngx_microshop_rec_t  *rec;
+    u_char                    *p;
+    ngx_str_t                  seller;
+    ngx_microshop_rec_t       *rec;
+    ngx_microshop_hold_rec_t   hr;
 
     rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_HOLD,
                                     op->u.reserve.id.data,
                                     op->u.reserve.id.len, now);
     if (rec == NULL) {
         return NGX_DECLINED;
+    }
+
+    if (op->u.reserve.seller.len == 0 && op->pool) {
+        /* out: whose hold it was, for the admin API's event */
+        (void) ngx_microshop_hold_read(rec, &hr, &seller);
+
+        p = ngx_pnalloc(op->pool, seller.len);
+        if (p) {
+            op->u.reserve.seller.data = p;
+            op->u.reserve.seller.len = seller.len;
+            ngx_memcpy(p, seller.data, seller.len);
+        }
     }
 
     ngx_microshop_hold_settle(zone, rec, op->u.reserve.commit, now);

@@ -261,6 +261,24 @@ typedef struct {
 } ngx_microshop_cache_loc_t;
 
 
+/* the feeds (docs/events.md) */
+
+typedef struct {
+    ngx_flag_t                 on;          /* microshop_events_out */
+    size_t                     size;
+    ngx_uint_t                 keep;
+    u_char                    *used_file;   /* the first microshop_feed */
+    ngx_uint_t                 used_line;
+} ngx_microshop_feed_main_t;
+
+
+typedef struct {
+    ngx_msec_t                 heartbeat;   /* event streams */
+    size_t                     buffer;      /* a stream's unsent bytes */
+    ngx_msec_t                 wait_max;    /* the longest wait= */
+} ngx_microshop_feed_loc_t;
+
+
 typedef struct {
     ngx_flag_t                 on;
     ngx_msec_t                 hold;
@@ -402,6 +420,7 @@ struct ngx_http_microshop_main_conf_s {
     ngx_microshop_audit_main_t  audit;
     ngx_microshop_rate_main_t   rate;
     ngx_flag_t                  reserve_used;
+    ngx_microshop_feed_main_t   feed;     /* microshop_events_out */
 };
 
 
@@ -416,6 +435,7 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_microshop_events_loc_t *events;   /* microshop_events */
     ngx_microshop_jwks_loc_t   *jwks;     /* microshop_jwks */
     ngx_microshop_exchange_loc_t *exchange; /* microshop_token_exchange */
+    ngx_microshop_feed_loc_t   *feed;     /* microshop_feed */
 
     /* set by merge: does any stage run in this location? */
     ngx_flag_t                  enabled;

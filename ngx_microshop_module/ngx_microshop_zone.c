@@ -10,7 +10,7 @@
 
 
 /* bump when ngx_microshop_sh_t or a record layout changes */
-#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f7000000fULL
+#define NGX_MICROSHOP_ZONE_MAGIC  0x6d73686f70000010ULL
 
 /* one bucket of the index (a 4-byte reference) per this many bytes */
 #define NGX_MICROSHOP_ZONE_BUCKET_BYTES  128
@@ -69,7 +69,9 @@ static ngx_uint_t  ngx_microshop_kind_flags[] = {
     NGX_MICROSHOP_REC_RESERVE,          /* stock */
     NGX_MICROSHOP_REC_RESERVE,          /* hold */
     NGX_MICROSHOP_REC_RESERVE,          /* tenant */
-    NGX_MICROSHOP_REC_RESERVE           /* watermark */
+    NGX_MICROSHOP_REC_RESERVE,          /* watermark */
+    0,                                  /* feed: in a zone of its own */
+    0                                   /* feed event */
 };
 
 typedef char  ngx_microshop_kind_flags_complete[
@@ -676,6 +678,15 @@ ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone, ngx_uint_t kind,
                                    &rec->queue);
 
     return rec;
+}
+
+
+ngx_microshop_rec_t *
+ngx_microshop_zone_peek(ngx_microshop_zone_t *zone, ngx_uint_t kind,
+    u_char *key, size_t len)
+{
+    return ngx_microshop_zone_find(zone, kind, key, len,
+                                   ngx_microshop_zone_hash(kind, key, len));
 }
 
 

@@ -71,6 +71,11 @@ typedef enum {
     NGX_MICROSHOP_KIND_WATERMARK,     /* a revocation of a seller's tokens
                                          issued before a time, until no
                                          token it covers is valid */
+    NGX_MICROSHOP_KIND_FEED,          /* a seller's feed: its ring's ends
+                                         and last id (docs/events.md);
+                                         only in the feed's own zone */
+    NGX_MICROSHOP_KIND_FEED_EVENT,    /* an event of a feed, keyed seller
+                                         "\n" its place in the ring */
     NGX_MICROSHOP_KIND_MAX
 } ngx_microshop_kind_e;
 
@@ -199,6 +204,10 @@ int64_t ngx_microshop_now_ms(void);
 /* all calls below but the counters need the zone lock; times are unix ms */
 #define ngx_microshop_zone_lock(z)    ngx_shmtx_lock(&(z)->shpool->mutex)
 #define ngx_microshop_zone_unlock(z)  ngx_shmtx_unlock(&(z)->shpool->mutex)
+
+/* the record of (kind, key), left where it is in its queue; NULL: none */
+ngx_microshop_rec_t *ngx_microshop_zone_peek(ngx_microshop_zone_t *zone,
+    ngx_uint_t kind, u_char *key, size_t len);
 
 /* an unexpired record, moved to the head of its queue; NULL when none */
 ngx_microshop_rec_t *ngx_microshop_zone_lookup(ngx_microshop_zone_t *zone,
