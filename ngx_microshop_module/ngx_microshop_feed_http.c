@@ -229,8 +229,18 @@ ngx_microshop_feed_args(ngx_http_request_t *r, ngx_microshop_feed_reader_t *fr)
     }
 
     if (ngx_http_arg(r, (u_char *) "wait", 4, &value) == NGX_OK) {
-        n = (value.len && value.len <= 16) ? ngx_parse_time(&value, 0)
-                                           : NGX_ERROR;
+        /* a bare number is seconds, as in Retry-After */
+        n = (value.len == 0 || value.len > 16) ? NGX_ERROR
+            : (value.data[value.len - 1] >= '0'
+               && value.data[value.len - 1] <= '9')
+              ? ngx_atoi(value.data, value.len)
+              : ngx_parse_time(&value, 0);
+
+        if (n != NGX_ERROR && value.data[value.len - 1] >= '0'
+            && value.data[value.len - 1] <= '9')
+        {
+            n = (n > 3600) ? NGX_ERROR : n * 1000;
+        }
 
         if (n == NGX_ERROR || (ngx_msec_t) n > fr->conf->wait_max) {
             return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
