@@ -25,6 +25,7 @@
 #include "ngx_microshop_idempotency.h"
 #include "ngx_microshop_cache.h"
 #include "ngx_microshop_reserve.h"
+#include "ngx_microshop_reserve_offline.h"
 #include "ngx_microshop_identity.h"
 #include "ngx_microshop_variables.h"
 #include "ngx_microshop_audit.h"
@@ -379,7 +380,8 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (ngx_microshop_token_main_done(cf, mmcf) != NGX_OK
         || ngx_microshop_jwks_main_done(cf, mmcf) != NGX_OK
-        || ngx_microshop_feed_main_done(cf, mmcf) != NGX_CONF_OK)
+        || ngx_microshop_feed_main_done(cf, mmcf) != NGX_CONF_OK
+        || ngx_microshop_reserve_offline_main_done(cf, mmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -652,6 +654,14 @@ ngx_http_microshop_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    /* before the idempotency key sees the status: an order accepted
+     * offline is an answer to keep and replay */
+    if (ctx->reserve.held
+        && ngx_microshop_reserve_offline_filter(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ctx->idem.active
         && ngx_microshop_idem_header_filter(r, ctx) != NGX_OK)
     {
@@ -731,6 +741,14 @@ ngx_http_microshop_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx == NULL || r != r->main) {
         return ngx_http_next_body_filter(r, in);
+    }
+
+    /* the 202 of an order accepted offline in place of nginx's page,
+     * before the idempotency key keeps the answer */
+    if (ctx->reserve.offline
+        && ngx_microshop_upstream_body_filter(r, ctx, &in) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ctx->idem.capture

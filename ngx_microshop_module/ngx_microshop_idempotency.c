@@ -551,7 +551,7 @@ ngx_microshop_idem_header_filter(ngx_http_request_t *r,
     ictx->header_seen = 1;
     ictx->status = r->headers_out.status;
 
-    if (ngx_microshop_upstream_unknown(r)) {
+    if (ngx_microshop_upstream_unknown(r) && !ctx->reserve.offline) {
         /*
          * nginx's own 502/504 after the request reached the upstream
          * (timeout, reset): it may have executed.  Remembered as executed,

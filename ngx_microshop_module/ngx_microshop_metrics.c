@@ -272,7 +272,8 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
 /* in the order of ngx_microshop_kind_e */
 static const char  *ngx_microshop_kind_names[] = {
     "token", "rate", "inventory", "event", "revoked", "idempotency",
-    "stock", "hold", "tenant", "watermark", "feed", "feed_event"
+    "stock", "hold", "tenant", "watermark", "offline", "feed",
+    "feed_event"
 };
 
 typedef char  ngx_microshop_kind_names_complete[

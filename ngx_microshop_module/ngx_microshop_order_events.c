@@ -13,6 +13,8 @@
 #include "ngx_microshop_order_events.h"
 #include "ngx_microshop_feed.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_body.h"
+#include "ngx_microshop_reserve_offline.h"
 
 
 static json_t *ngx_microshop_event_data(
@@ -187,6 +189,54 @@ ngx_microshop_order_event_settled(ngx_http_request_t *r,
                             commit ? MICROSHOP_EVENT_ORDER_COMMITTED
                                    : MICROSHOP_EVENT_ORDER_RELEASED,
                             data);
+}
+
+
+void
+ngx_microshop_order_event_pending(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx)
+{
+    json_t                          *data, *doc;
+    ngx_str_t                        body;
+    json_error_t                     err;
+    ngx_microshop_reserve_ctx_t     *rs;
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_microshop_main_conf(r);
+    rs = &ctx->reserve;
+
+    data = ngx_microshop_event_data(mmcf);
+    if (data == NULL) {
+        return;
+    }
+
+    ngx_microshop_event_str(data, "order", rs->op.u.reserve.id.data,
+                            rs->op.u.reserve.id.len);
+    (void) json_object_set_new(data, "reason",
+                               json_string("upstream-unavailable"));
+    (void) json_object_set_new(data, "status", json_integer(r->err_status));
+    (void) json_object_set_new(data, "lines", ngx_microshop_event_lines(rs));
+    ngx_microshop_event_idem(ctx, data);
+
+    /* the checkout was read and parsed as JSON by the reserve stage */
+
+    doc = NULL;
+
+    if (ngx_microshop_body_get(r, NGX_MICROSHOP_OFFLINE_BODY_MAX, &body)
+        == NGX_OK)
+    {
+        doc = json_loadb((char *) body.data, body.len, 0, &err);
+    }
+
+    if (doc) {
+        (void) json_object_set_new(data, "body", doc);
+
+    } else {
+        (void) json_object_set_new(data, "body_truncated", json_true());
+    }
+
+    ngx_microshop_feed_emit(mmcf, &rs->op.u.reserve.seller,
+                            MICROSHOP_EVENT_ORDER_PENDING, data);
 }
 
 

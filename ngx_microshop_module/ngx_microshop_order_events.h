@@ -33,6 +33,13 @@ void ngx_microshop_order_event_reserved(ngx_http_request_t *r,
 void ngx_microshop_order_event_settled(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_uint_t commit, const char *why);
 
+/*
+ * order.pending: a checkout accepted offline, with its body (as JSON, up
+ * to NGX_MICROSHOP_OFFLINE_BODY_MAX bytes) for the backend to settle
+ */
+void ngx_microshop_order_event_pending(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
 /* order.committed or order.released by the admin API */
 void ngx_microshop_order_event_admin(ngx_http_request_t *r,
     ngx_str_t *seller, ngx_str_t *order, ngx_uint_t commit);

@@ -41,7 +41,7 @@ static const char  *ngx_microshop_orders_states[] = {
 };
 
 static const char  *ngx_microshop_orders_whys[] = {
-    NULL, "timeout", "upstream_error", "client_abort", "no_answer"
+    NULL, "timeout", "upstream_error", "client_abort", "no_answer", "offline"
 };
 
 

@@ -14,6 +14,7 @@
 #include "ngx_microshop_scope.h"
 #include "ngx_microshop_reserve.h"
 #include "ngx_microshop_order_events.h"
+#include "ngx_microshop_reserve_offline.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_answer.h"
 #include "ngx_microshop_upstream_error.h"
@@ -47,6 +48,8 @@ ngx_microshop_reserve_loc_create(ngx_microshop_reserve_loc_t *c)
     c->on = NGX_CONF_UNSET;
     c->hold = NGX_CONF_UNSET_MSEC;
     c->store_local = NGX_CONF_UNSET;
+    c->offline = NGX_CONF_UNSET;
+    c->offline_max = NGX_CONF_UNSET_UINT;
 }
 
 
@@ -95,6 +98,38 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strcmp(value[i].data, "offline=off") == 0) {
+            mlcf->reserve.offline = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "offline=accept") == 0) {
+            mlcf->reserve.offline = 1;
+
+            mmcf = ngx_microshop_conf_main_conf(cf);
+
+            if (mmcf->offline_file == NULL) {
+                mmcf->offline_file = cf->conf_file->file.name.data;
+                mmcf->offline_line = cf->conf_file->line;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "offline_max=", 12) == 0) {
+            t = ngx_atoi(value[i].data + 12, value[i].len - 12);
+
+            if (t == NGX_ERROR || t < 1 || t > 1000000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": a number of orders "
+                                   "from 1 to 1000000", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->reserve.offline_max = t;
+            continue;
+        }
+
         t = ngx_microshop_conf_store_error(cf, &value[i],
                                            &mlcf->reserve.store_local);
 
@@ -107,6 +142,12 @@ ngx_microshop_reserve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         return ngx_microshop_conf_invalid(cf, &value[i]);
+    }
+
+    if (mlcf->reserve.offline_max != NGX_CONF_UNSET_UINT
+        && mlcf->reserve.offline != 1)
+    {
+        return "offline_max= needs offline=accept";
     }
 
     return NGX_CONF_OK;
@@ -124,6 +165,9 @@ ngx_microshop_reserve_loc_merge(ngx_conf_t *cf,
     ngx_conf_merge_value(conf->on, NGX_CONF_UNSET, 0);
     ngx_conf_merge_msec_value(conf->hold, NGX_CONF_UNSET_MSEC, 30000);
     ngx_conf_merge_value(conf->store_local, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_value(conf->offline, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_uint_value(conf->offline_max, NGX_CONF_UNSET_UINT,
+                              NGX_MICROSHOP_OFFLINE_MAX);
 
     if (conf->on) {
         ngx_microshop_lint_upstream_time(cf, "microshop_reserve", "hold",
@@ -251,6 +295,8 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
         op->u.reserve.lines = rc_ctx->lines;
         op->u.reserve.nlines = n;
         op->u.reserve.hold = mlcf->reserve.hold;
+        op->u.reserve.offline_max = mlcf->reserve.offline
+                                    ? mlcf->reserve.offline_max : 0;
         op->fallback = mlcf->reserve.store_local;
         op->local = 0;
         op->u.reserve.id.data = p;
@@ -277,6 +323,8 @@ ngx_microshop_reserve_stage(ngx_http_request_t *r,
     }
 
     rc_ctx->held = ctx->op.u.reserve.held;
+    rc_ctx->offline_slot = ctx->op.u.reserve.held
+                           && ctx->op.u.reserve.offline;
 
     /* settled where the hold is: in this node's zone after a fallback */
     rc_ctx->op.local = ctx->op.local;
@@ -439,6 +487,12 @@ void
 ngx_microshop_reserve_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx)
 {
+    if (ctx->reserve.offline) {
+        /* accepted offline: the hold stays, an order pending */
+        ngx_microshop_reserve_offline_keep(r, ctx);
+        return;
+    }
+
     if (ngx_microshop_upstream_unknown(r)) {
         ngx_microshop_reserve_settle(r, ctx, 1);
         return;

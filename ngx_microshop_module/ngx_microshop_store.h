@@ -120,6 +120,16 @@ typedef struct {
  * admin API or, once its outcome is unknown, by an inventory event with a
  * newer version; time alone never releases it.
  */
+/*
+ * Offline slots (docs/events.md "Offline orders"): a RESERVE with
+ * offline_max > 0 also takes one of the seller's offline slots when fewer
+ * than offline_max are taken, and says so (u.reserve.offline).  Only a
+ * hold with a slot may become an offline order (HOLD_UNKNOWN with why
+ * OFFLINE), which keeps it until the admin API settles the order; every
+ * other end of the hold (SETTLE, HOLD_UNKNOWN for another reason) gives
+ * the slot back.  So a seller never has more than offline_max offline
+ * orders, and a checkout that found no slot fails as without offline=.
+ */
 typedef enum {
     NGX_MICROSHOP_HOLD_LIVE = 0,      /* its request has not told yet */
     NGX_MICROSHOP_HOLD_UNKNOWN,       /* its request ended after it was
@@ -142,6 +152,12 @@ typedef enum {
     NGX_MICROSHOP_WHY_NO_ANSWER,      /* hold= ran out before its request
                                          told: still waiting, or its
                                          worker stopped */
+    NGX_MICROSHOP_WHY_OFFLINE,        /* the backend could not be reached
+                                         and the checkout was accepted
+                                         offline (docs/events.md "Offline
+                                         orders"): only the admin API
+                                         settles it, never an inventory
+                                         event */
     NGX_MICROSHOP_WHY_MAX
 } ngx_microshop_hold_why_e;
 
@@ -357,6 +373,13 @@ struct ngx_microshop_op_s {
             ngx_uint_t                 nlines;
             int64_t                    hold;       /* ms */
             ngx_uint_t                 commit;     /* settle */
+            ngx_uint_t                 offline_max; /* reserve: take one of
+                                                      the seller's offline
+                                                      slots if fewer than
+                                                      this are taken (0:
+                                                      none) */
+            ngx_uint_t                 offline;    /* reserve, out: a slot
+                                                      was taken */
             ngx_uint_t                 held;       /* out: a hold exists */
             ngx_uint_t                 why;        /* hold_unknown */
             ngx_uint_t                 all;        /* list: every state,

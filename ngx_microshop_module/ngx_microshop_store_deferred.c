@@ -473,6 +473,7 @@ ngx_microshop_store_deferred_result(ngx_microshop_op_t *op,
         }
 
         op->u.reserve.held = copy->u.reserve.held;
+        op->u.reserve.offline = copy->u.reserve.offline;
         break;
 
     case NGX_MICROSHOP_OP_HOLD_LIST:

@@ -61,6 +61,8 @@ typedef struct {
     uint32_t    seller_len;
     uint16_t    state;           /* ngx_microshop_hold_state_e */
     uint16_t    why;             /* ngx_microshop_hold_why_e */
+    uint32_t    slot;            /* it holds an offline slot */
+    uint32_t    reserved;
 } ngx_microshop_hold_rec_t;
 
 
@@ -80,6 +82,10 @@ typedef struct {
 
 static void ngx_microshop_hold_event(ngx_microshop_zone_t *zone,
     ngx_str_t *key, ngx_microshop_stock_t *st, int64_t now);
+static ngx_uint_t ngx_microshop_offline_take(ngx_microshop_zone_t *zone,
+    ngx_str_t *seller, ngx_uint_t max, int64_t now);
+static void ngx_microshop_offline_give(ngx_microshop_zone_t *zone,
+    ngx_str_t *seller, int64_t now);
 
 
 static ngx_microshop_stock_t *
@@ -629,6 +635,10 @@ ngx_microshop_hold_settle(ngx_microshop_zone_t *zone,
                                                : NGX_MICROSHOP_UNITS_RELEASE,
                              now);
 
+    if (hr.slot) {
+        ngx_microshop_offline_give(zone, &seller, now);
+    }
+
     if (hr.state == NGX_MICROSHOP_HOLD_PENDING) {
         ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_HOLDS_PENDING,
                                  (ngx_atomic_int_t) -1);
@@ -767,6 +777,7 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     }
 
     op->u.reserve.held = 0;
+    op->u.reserve.offline = 0;
 
     if (shortage) {
         return NGX_DECLINED;
@@ -790,6 +801,15 @@ ngx_microshop_shm_reserve(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
     hr.seller_len = (uint32_t) op->u.reserve.seller.len;
     hr.state = NGX_MICROSHOP_HOLD_LIVE;
     hr.why = NGX_MICROSHOP_WHY_NONE;
+    hr.reserved = 0;
+    hr.slot = op->u.reserve.offline_max
+              ? (uint32_t) ngx_microshop_offline_take(zone,
+                                                     &op->u.reserve.seller,
+                                                     op->u.reserve.offline_max,
+                                                     now)
+              : 0;
+
+    op->u.reserve.offline = hr.slot;
 
     p = ngx_cpymem(ngx_microshop_rec_value(rec), &hr, sizeof(hr));
     p = ngx_cpymem(p, op->u.reserve.seller.data, op->u.reserve.seller.len);
@@ -880,6 +900,16 @@ ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
         return NGX_OK;
     }
 
+    if (op->u.reserve.why == NGX_MICROSHOP_WHY_OFFLINE && !hr.slot) {
+        /* only a hold with an offline slot becomes an offline order */
+        return NGX_DECLINED;
+    }
+
+    if (op->u.reserve.why != NGX_MICROSHOP_WHY_OFFLINE && hr.slot) {
+        ngx_microshop_offline_give(zone, &seller, now);
+        hr.slot = 0;
+    }
+
     hr.state = NGX_MICROSHOP_HOLD_UNKNOWN;
     hr.why = (uint16_t) op->u.reserve.why;
 
@@ -928,6 +958,7 @@ ngx_microshop_hold_event(ngx_microshop_zone_t *zone, ngx_str_t *key,
         p = ngx_microshop_hold_read(rec, &hr, &hseller);
 
         if (hr.state == NGX_MICROSHOP_HOLD_LIVE
+            || hr.why == NGX_MICROSHOP_WHY_OFFLINE
             || hseller.len != seller.len
             || ngx_memcmp(hseller.data, seller.data, seller.len) != 0)
         {
@@ -1121,4 +1152,68 @@ ngx_microshop_shm_hold_list(ngx_microshop_zone_t *zone,
     op->u.reserve.nholds = n;
 
     return NGX_OK;
+}
+
+
+/*
+ * A seller's offline slots: a record of their count, gone at 0
+ * (ngx_microshop_store.h "Offline slots")
+ */
+
+static ngx_uint_t
+ngx_microshop_offline_take(ngx_microshop_zone_t *zone, ngx_str_t *seller,
+    ngx_uint_t max, int64_t now)
+{
+    int64_t               n;
+    ngx_microshop_rec_t  *rec;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_OFFLINE,
+                                    seller->data, seller->len, now);
+    if (rec == NULL) {
+        rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_OFFLINE,
+                                        seller->data, seller->len,
+                                        sizeof(int64_t), 0, now);
+        if (rec == NULL) {
+            /* no room: no slot, the checkout fails as without offline= */
+            return 0;
+        }
+
+        n = 0;
+
+    } else {
+        ngx_memcpy(&n, ngx_microshop_rec_value(rec), sizeof(n));
+    }
+
+    if (n >= (int64_t) max) {
+        return 0;
+    }
+
+    n++;
+    ngx_memcpy(ngx_microshop_rec_value(rec), &n, sizeof(n));
+
+    return 1;
+}
+
+
+static void
+ngx_microshop_offline_give(ngx_microshop_zone_t *zone, ngx_str_t *seller,
+    int64_t now)
+{
+    int64_t               n;
+    ngx_microshop_rec_t  *rec;
+
+    rec = ngx_microshop_zone_lookup(zone, NGX_MICROSHOP_KIND_OFFLINE,
+                                    seller->data, seller->len, now);
+    if (rec == NULL) {
+        return;
+    }
+
+    ngx_memcpy(&n, ngx_microshop_rec_value(rec), sizeof(n));
+
+    if (--n <= 0) {
+        ngx_microshop_zone_delete(zone, rec);
+        return;
+    }
+
+    ngx_memcpy(ngx_microshop_rec_value(rec), &n, sizeof(n));
 }

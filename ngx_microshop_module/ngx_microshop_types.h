@@ -283,6 +283,8 @@ typedef struct {
     ngx_flag_t                 on;
     ngx_msec_t                 hold;
     ngx_flag_t                 store_local;  /* on_store_error=local */
+    ngx_flag_t                 offline;      /* offline=accept */
+    ngx_uint_t                 offline_max;
     u_char                    *file;         /* where it was configured */
     ngx_uint_t                 line;
 } ngx_microshop_reserve_loc_t;
@@ -325,6 +327,8 @@ typedef struct {
     unsigned                   at_end:1;     /* settled at the end */
     unsigned                   held:1;       /* a hold awaits settling */
     unsigned                   header_seen:1;
+    unsigned                   offline_slot:1; /* the hold may go offline */
+    unsigned                   offline:1;    /* accepted offline: 202 */
     ngx_uint_t                 status;
 } ngx_microshop_reserve_ctx_t;
 
@@ -420,6 +424,8 @@ struct ngx_http_microshop_main_conf_s {
     ngx_microshop_audit_main_t  audit;
     ngx_microshop_rate_main_t   rate;
     ngx_flag_t                  reserve_used;
+    u_char                     *offline_file; /* the first offline=accept */
+    ngx_uint_t                  offline_line;
     ngx_microshop_feed_main_t   feed;     /* microshop_events_out */
 };
 

@@ -140,8 +140,10 @@ ngx_microshop_upstream_header_filter(ngx_http_request_t *r,
     ngx_http_microshop_loc_conf_t  *mlcf;
 
     if (!ngx_microshop_upstream_failed(r)
-        || r->upstream == ctx->upstream.prior)
+        || r->upstream == ctx->upstream.prior
+        || ctx->reserve.offline)
     {
+        /* an order accepted offline has its own answer, 202 */
         return NGX_OK;
     }
 

@@ -70,6 +70,7 @@ static ngx_uint_t  ngx_microshop_kind_flags[] = {
     NGX_MICROSHOP_REC_RESERVE,          /* hold */
     NGX_MICROSHOP_REC_RESERVE,          /* tenant */
     NGX_MICROSHOP_REC_RESERVE,          /* watermark */
+    NGX_MICROSHOP_REC_RESERVE,          /* offline slots */
     0,                                  /* feed: in a zone of its own */
     0                                   /* feed event */
 };

@@ -71,6 +71,8 @@ typedef enum {
     NGX_MICROSHOP_KIND_WATERMARK,     /* a revocation of a seller's tokens
                                          issued before a time, until no
                                          token it covers is valid */
+    NGX_MICROSHOP_KIND_OFFLINE,       /* how many holds of a seller hold
+                                         an offline slot (offline_max=) */
     NGX_MICROSHOP_KIND_FEED,          /* a seller's feed: its ring's ends
                                          and last id (docs/events.md);
                                          only in the feed's own zone */
