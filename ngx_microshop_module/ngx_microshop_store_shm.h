@@ -40,6 +40,14 @@ ngx_int_t ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
 ngx_int_t ngx_microshop_shm_hold_list(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op, int64_t now);
 
+/* an offline order of the state file, after a restart */
+ngx_int_t ngx_microshop_shm_hold_restore(ngx_microshop_zone_t *zone,
+    ngx_microshop_hold_t *h, int64_t now);
+
+/* an event of the state file, with its id, after a restart */
+ngx_int_t ngx_microshop_shm_feed_restore(ngx_microshop_store_t *store,
+    ngx_str_t *seller, ngx_microshop_feed_event_t *ev, int64_t now);
+
 /* FEED_APPEND and FEED_READ (ngx_microshop_store_shm_feed.c), on
  * store->feed under its own lock, not the main zone's */
 ngx_int_t ngx_microshop_shm_feed(ngx_microshop_store_t *store,

@@ -52,8 +52,8 @@ typedef struct {
 static size_t ngx_microshop_feed_key(u_char *buf, ngx_str_t *seller,
     uint64_t n);
 static ngx_int_t ngx_microshop_feed_append(ngx_microshop_store_t *store,
-    ngx_microshop_zone_t *zone, ngx_microshop_op_t *op, int64_t now,
-    ngx_uint_t *dropped);
+    ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
+    microshop_event_id_t *given, int64_t now, ngx_uint_t *dropped);
 static ngx_int_t ngx_microshop_feed_read(ngx_microshop_zone_t *zone,
     ngx_microshop_op_t *op);
 static ngx_microshop_rec_t *ngx_microshop_feed_insert(
@@ -87,7 +87,7 @@ ngx_microshop_shm_feed(ngx_microshop_store_t *store, ngx_microshop_op_t *op,
     ngx_microshop_zone_lock(zone);
 
     if (op->type == NGX_MICROSHOP_OP_FEED_APPEND) {
-        rc = ngx_microshop_feed_append(store, zone, op, now, &dropped);
+        rc = ngx_microshop_feed_append(store, zone, op, NULL, now, &dropped);
 
     } else {
         rc = ngx_microshop_feed_read(zone, op);
@@ -123,8 +123,8 @@ ngx_microshop_feed_key(u_char *buf, ngx_str_t *seller, uint64_t n)
 
 static ngx_int_t
 ngx_microshop_feed_append(ngx_microshop_store_t *store,
-    ngx_microshop_zone_t *zone, ngx_microshop_op_t *op, int64_t now,
-    ngx_uint_t *dropped)
+    ngx_microshop_zone_t *zone, ngx_microshop_op_t *op,
+    microshop_event_id_t *given, int64_t now, ngx_uint_t *dropped)
 {
     u_char                     key[NGX_MICROSHOP_FEED_KEY_MAX];
     size_t                     len;
@@ -152,9 +152,18 @@ ngx_microshop_feed_append(ngx_microshop_store_t *store,
 
     ngx_memcpy(&h, ngx_microshop_rec_value(head), sizeof(h));
 
-    if (microshop_event_id_next((h.last.ms || h.last.seq) ? &h.last : NULL,
-                                (uint64_t) (now > 0 ? now : 0), &id)
-        != 0)
+    if (given) {
+        /* read back after a restart: its own id, if it is newer */
+        if (microshop_event_id_cmp(given, &h.last) <= 0) {
+            return NGX_DECLINED;
+        }
+
+        id = *given;
+
+    } else if (microshop_event_id_next((h.last.ms || h.last.seq) ? &h.last
+                                                                 : NULL,
+                                       (uint64_t) (now > 0 ? now : 0), &id)
+               != 0)
     {
         /* both parts of the last id at their largest: no id is left */
         return NGX_ERROR;
@@ -395,4 +404,35 @@ ngx_microshop_feed_read(ngx_microshop_zone_t *zone, ngx_microshop_op_t *op)
     op->u.feed.nevents = count;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_shm_feed_restore(ngx_microshop_store_t *store,
+    ngx_str_t *seller, ngx_microshop_feed_event_t *ev, int64_t now)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           dropped;
+    ngx_microshop_op_t   op;
+
+    if (store->feed == NULL || seller->len == 0
+        || seller->len > NGX_MICROSHOP_FEED_SELLER_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+    op.type = NGX_MICROSHOP_OP_FEED_APPEND;
+    op.key = *seller;
+    op.u.feed.type = ev->type;
+    op.u.feed.data = ev->data;
+
+    dropped = 0;
+
+    ngx_microshop_zone_lock(store->feed);
+    rc = ngx_microshop_feed_append(store, store->feed, &op, &ev->id, now,
+                                   &dropped);
+    ngx_microshop_zone_unlock(store->feed);
+
+    return rc;
 }

@@ -1217,3 +1217,90 @@ ngx_microshop_offline_give(ngx_microshop_zone_t *zone, ngx_str_t *seller,
 
     ngx_memcpy(ngx_microshop_rec_value(rec), &n, sizeof(n));
 }
+
+
+/*
+ * An offline order read back from the state file after a restart
+ * (ngx_microshop_store_shm_state.c): its hold, pending, with its slot,
+ * and its units held in the stock of its SKUs, whose number the edge
+ * learns again from the admin API or the next webhook.
+ */
+
+ngx_int_t
+ngx_microshop_shm_hold_restore(ngx_microshop_zone_t *zone,
+    ngx_microshop_hold_t *h, int64_t now)
+{
+    u_char                     *p;
+    size_t                      size;
+    ngx_str_t                   key;
+    ngx_uint_t                  i;
+    ngx_microshop_rec_t        *rec, *srec;
+    ngx_microshop_stock_t      *st;
+    ngx_microshop_hold_rec_t    hr;
+    ngx_microshop_hold_line_t   hl;
+    u_char                      buf[NGX_MICROSHOP_KEY_MAX];
+
+    if (h->nlines == 0 || h->seller.len == 0
+        || ngx_microshop_zone_peek(zone, NGX_MICROSHOP_KIND_HOLD, h->id.data,
+                                   h->id.len))
+    {
+        return NGX_DECLINED;
+    }
+
+    size = sizeof(hr) + h->seller.len;
+
+    for (i = 0; i < h->nlines; i++) {
+        if (h->seller.len + 1 + h->lines[i].sku.len > NGX_MICROSHOP_KEY_MAX) {
+            return NGX_DECLINED;
+        }
+
+        size += sizeof(hl) + h->lines[i].sku.len;
+    }
+
+    rec = ngx_microshop_zone_insert(zone, NGX_MICROSHOP_KIND_HOLD,
+                                    h->id.data, h->id.len, size, 0, now);
+    if (rec == NULL) {
+        return NGX_ERROR;
+    }
+
+    hr.created = h->created;
+    hr.deadline = h->deadline;
+    hr.nlines = (uint32_t) h->nlines;
+    hr.open = (uint32_t) h->nlines;
+    hr.seller_len = (uint32_t) h->seller.len;
+    hr.state = NGX_MICROSHOP_HOLD_PENDING;
+    hr.why = NGX_MICROSHOP_WHY_OFFLINE;
+    hr.slot = (uint32_t) ngx_microshop_offline_take(zone, &h->seller,
+                                                    (ngx_uint_t) -1, now);
+    hr.reserved = 0;
+
+    p = ngx_cpymem(ngx_microshop_rec_value(rec), &hr, sizeof(hr));
+    p = ngx_cpymem(p, h->seller.data, h->seller.len);
+
+    for (i = 0; i < h->nlines; i++) {
+        hl.quantity = h->lines[i].quantity;
+        hl.sku_len = (uint32_t) h->lines[i].sku.len;
+        hl.settled = 0;
+
+        p = ngx_cpymem(p, &hl, sizeof(hl));
+        p = ngx_cpymem(p, h->lines[i].sku.data, h->lines[i].sku.len);
+
+        key.data = buf;
+        key.len = ngx_microshop_store_key_write(buf, &h->seller,
+                                                h->lines[i].sku.data,
+                                                h->lines[i].sku.len)
+                  - buf;
+
+        st = ngx_microshop_stock_get_or_add(zone, &key,
+                                            NGX_MICROSHOP_REC_RESERVE, 0, now,
+                                            &srec);
+        if (st) {
+            st->held += hl.quantity;
+            st->unknown += hl.quantity;
+        }
+    }
+
+    ngx_microshop_zone_count(zone, NGX_MICROSHOP_COUNTER_HOLDS_PENDING, 1);
+
+    return NGX_OK;
+}
