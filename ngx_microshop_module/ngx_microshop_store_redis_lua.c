@@ -440,17 +440,20 @@ static const char  ngx_microshop_redis_lua_stock_get[] =
  * o open lines, L lines msgpack {sku, encoded sku, quantity, settled}),
  * holds (zset id -> deadline, +inf once pending), stock of each line.
  * ARGV: id, encoded id, hold (ms), then sku, encoded sku, quantity of
- * each line.  {ok, held, short_of_stock of each line} */
+ * each line.  {ok, held, short_of_stock of each line}, and once it
+ * held, the available and held units of each line after the hold (-1,
+ * -1: a line whose stock is not managed) */
 
 static const char  ngx_microshop_redis_lua_reserve[] =
     NGX_MICROSHOP_LUA_NOW
     "local n = (#ARGV - 3) / 3\n"
-    "local flags, managed, short = {}, {}, false\n"
+    "local flags, managed, short, avail = {}, {}, false, {}\n"
     "for i = 1, n do\n"
     "  local q = tonumber(ARGV[3 + 3 * i])\n"
     "  local st = redis.call('HMGET', KEYS[2 + i], 'a', 'h')\n"
     "  local a = tonumber(st[1] or -1)\n"
     "  flags[i] = 0\n"
+    "  avail[i] = a\n"
     "  if a >= 0 then\n"
     "    if a - tonumber(st[2] or 0) < q then\n"
     "      flags[i] = 1\n"
@@ -461,17 +464,27 @@ static const char  ngx_microshop_redis_lua_reserve[] =
     "end\n"
     "if short then return {0, 0, unpack(flags)} end\n"
     "if #managed == 0 then return {1, 0, unpack(flags)} end\n"
-    "local lines = {}\n"
+    "local lines, out = {}, {1, 1, unpack(flags)}\n"
+    "local stock = {}\n"
     "for _, i in ipairs(managed) do\n"
     "  local q = tonumber(ARGV[3 + 3 * i])\n"
-    "  redis.call('HINCRBY', KEYS[2 + i], 'h', q)\n"
+    "  stock[i] = redis.call('HINCRBY', KEYS[2 + i], 'h', q)\n"
     "  lines[#lines + 1] = {ARGV[1 + 3 * i], ARGV[2 + 3 * i], q, 0}\n"
+    "end\n"
+    "for i = 1, n do\n"
+    "  if stock[i] then\n"
+    "    out[#out + 1] = avail[i]\n"
+    "    out[#out + 1] = stock[i]\n"
+    "  else\n"
+    "    out[#out + 1] = -1\n"
+    "    out[#out + 1] = -1\n"
+    "  end\n"
     "end\n"
     "local deadline = now + tonumber(ARGV[3])\n"
     "redis.call('HSET', KEYS[1], 'i', ARGV[1], 'c', now, 'd', deadline,\n"
     "           's', 0, 'w', 0, 'o', #lines, 'L', cmsgpack.pack(lines))\n"
     "redis.call('ZADD', KEYS[2], deadline, ARGV[2])\n"
-    "return {1, 1, unpack(flags)}\n";
+    "return out\n";
 
 
 /* KEYS: hold, holds.  ARGV: commit, prefix, encoded id.

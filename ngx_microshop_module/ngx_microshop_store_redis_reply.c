@@ -262,24 +262,53 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
 }
 
 
+/*
+ * {ok, held, short_of_stock of each line}, then once held the available
+ * and held units of each line (-1: not managed)
+ */
+
 static ngx_int_t
 ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
 {
-    int64_t     v[2], flag;
-    ngx_uint_t  i;
+    int64_t                v[2], flag, a, h;
+    ngx_uint_t             i, n, stock;
+    ngx_microshop_line_t  *line;
+
+    n = op->u.reserve.nlines;
 
     if (ngx_microshop_rstore_ints(reply, 2, v) != NGX_OK
-        || reply->elements != 2 + op->u.reserve.nlines)
+        || (reply->elements != 2 + n && reply->elements != 2 + 3 * n))
     {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < op->u.reserve.nlines; i++) {
+    stock = (reply->elements == 2 + 3 * n && n > 0);
+
+    for (i = 0; i < n; i++) {
+        line = &op->u.reserve.lines[i];
+
         if (ngx_microshop_rstore_int(reply->element[2 + i], &flag) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        op->u.reserve.lines[i].short_of_stock = (flag == 1);
+        line->short_of_stock = (flag == 1);
+        line->available = -1;
+        line->held = -1;
+
+        if (!stock) {
+            continue;
+        }
+
+        if (ngx_microshop_rstore_int(reply->element[2 + n + 2 * i], &a)
+            != NGX_OK
+            || ngx_microshop_rstore_int(reply->element[3 + n + 2 * i], &h)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        line->available = a;
+        line->held = h;
     }
 
     op->u.reserve.held = (v[1] == 1);

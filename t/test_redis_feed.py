@@ -34,6 +34,14 @@ server {
 
     location /admin/ { microshop_admin; }
 
+    location ~ ^/v1/sellers/(?<seller>[^/]+)/checkout$ {
+        microshop_auth on;
+        microshop_seller $seller;
+        microshop_require_scope POST orders:write;
+        microshop_reserve on hold=30s;
+        proxy_pass http://127.0.0.1:%(backend)d;
+    }
+
     location ~ ^/v1/sellers/(?<seller>[^/]+)/feed$ {
         microshop_seller $seller;
         microshop_feed heartbeat=1s;
@@ -43,10 +51,10 @@ server {
 
 
 @pytest.fixture(scope="module")
-def nodes(nginx, keys, module_redis):
+def nodes(nginx, keys, backend, module_redis):
     def render(n):
         return CONF % {"port": n.port, "ec_pub": keys.ec256_public_pem,
-                       "keep": KEEP,
+                       "keep": KEEP, "backend": backend.port,
                        "redis": redisnodes.directive(module_redis.url)}
     return redisnodes.start_nodes(nginx, 2, render,
                                   allow_log=[r"microshop redis: "])
@@ -197,6 +205,34 @@ def test_an_event_stream_on_b_hears_a_write_through_a(nodes, keys):
     assert event["type"] == "stock.changed", event
     assert event["data"]["seller"] == seller
     assert took < 0.5 * SLOW, took
+
+
+def test_a_checkout_tells_the_stock_after_its_hold(nodes, keys, backend,
+                                                   clean):
+    """The RESERVE script answers each managed line's stock once held."""
+    a = nodes[0]
+    seller = "f6"
+    backend.set_item(seller, "sku", available=10)
+    backend.set_item(seller, "free", available=10)
+    set_stock(a, keys, seller, "sku", 2)
+    token = mint(keys, kid="k1", seller=seller, scope="orders:write")
+    resp = a.post("/v1/sellers/%s/checkout" % seller, token=token,
+                  json={"items": [{"sku": "sku", "quantity": 2},
+                                  {"sku": "free", "quantity": 1}]})
+    assert resp.status_code == 201, resp.text
+
+    def types():
+        events = page(a, keys, seller, "?after=0")["events"]
+        return events if any(e["type"] == "order.committed"
+                             for e in events) else None
+
+    events = wait_for(types, timeout=2, what="the checkout's events")
+    by_reserve = [e["data"] for e in events
+                  if e["type"] == "stock.changed"
+                  and e["data"].get("by") == "reserve"]
+    assert [(d["sku"], d["available"], d["held"]) for d in by_reserve] \
+        == [("sku", 2, 2)]
+    assert "stock.sold_out" in [e["type"] for e in events]
 
 
 def test_redis_down_the_feed_answers_503(nodes, keys, module_redis):
