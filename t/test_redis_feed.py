@@ -35,11 +35,11 @@ server {
     location /admin/ { microshop_admin; }
 
     location ~ ^/v1/sellers/(?<seller>[^/]+)/checkout$ {
-        microshop_auth on;
-        microshop_seller $seller;
-        microshop_require_scope POST orders:write;
-        microshop_reserve on hold=30s;
         proxy_pass http://127.0.0.1:%(backend)d;
+        microshop_reserve on hold=30s;
+        microshop_auth on;
+        microshop_require_scope POST orders:write;
+        microshop_seller $seller;
     }
 
     location ~ ^/v1/sellers/(?<seller>[^/]+)/feed$ {
