@@ -84,7 +84,7 @@ struct ngx_microshop_rstore_store_s {
     ngx_microshop_redis_conf_t    *conf;
     ngx_microshop_redis_t         *rd;        /* this worker's client */
     ngx_microshop_redis_script_t   scripts[NGX_MICROSHOP_REDIS_LUA_N];
-    ngx_str_t                      channels[3];
+    ngx_str_t                      channels[4];
     ngx_microshop_redis_hooks_t    hooks;
 
     ngx_queue_t                    retry;     /* posts waiting for Redis */
@@ -205,7 +205,7 @@ ngx_int_t ngx_microshop_rstore_arg_key(ngx_microshop_rstore_args_t *a,
 ngx_int_t ngx_microshop_rstore_arg_prefix(ngx_microshop_rstore_args_t *a,
     ngx_str_t *seller);
 ngx_int_t ngx_microshop_rstore_cmd(ngx_pool_t *pool, ngx_microshop_op_t *op,
-    ngx_microshop_rstore_args_t *a);
+    ngx_uint_t keep, ngx_microshop_rstore_args_t *a);
 ngx_int_t ngx_microshop_rstore_cmd_seller(ngx_pool_t *pool,
     ngx_microshop_op_t *op, ngx_str_t *seller,
     ngx_microshop_rstore_args_t *a);

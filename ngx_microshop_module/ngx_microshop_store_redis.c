@@ -117,11 +117,12 @@ ngx_microshop_store_redis_init_conf(ngx_conf_t *cf,
     ngx_str_set(&rs->channels[0], "ms:revoke");
     ngx_str_set(&rs->channels[1], "ms:inv");
     ngx_str_set(&rs->channels[2], "ms:watermark");
+    ngx_str_set(&rs->channels[3], "ms:events");
 
     rs->hooks.scripts = rs->scripts;
     rs->hooks.nscripts = NGX_MICROSHOP_REDIS_LUA_N;
     rs->hooks.channels = rs->channels;
-    rs->hooks.nchannels = 3;
+    rs->hooks.nchannels = 4;
     rs->hooks.message = ngx_microshop_rstore_message;
     rs->hooks.ready = ngx_microshop_rstore_ready;
     rs->hooks.data = rs;

@@ -12,6 +12,7 @@
 #include "ngx_microshop_rstore.h"
 #include "microshop_redis_key.h"
 #include "microshop_time.h"
+#include "microshop_event.h"
 
 
 static ngx_int_t ngx_microshop_rstore_arg_store(ngx_microshop_rstore_args_t *a,
@@ -24,6 +25,8 @@ static ngx_int_t ngx_microshop_rstore_cmd_event(ngx_microshop_op_t *op,
     ngx_microshop_rstore_args_t *a);
 static ngx_int_t ngx_microshop_rstore_cmd_reserve(ngx_microshop_op_t *op,
     ngx_microshop_rstore_args_t *a);
+static ngx_int_t ngx_microshop_rstore_cmd_feed(ngx_microshop_op_t *op,
+    ngx_microshop_rstore_args_t *a, ngx_uint_t keep);
 
 
 ngx_int_t
@@ -180,7 +183,8 @@ ngx_microshop_rstore_span(int64_t ms)
 
 
 /*
- * The script and arguments of op, whose seller (reservations) is known.
+ * The script and arguments of op, whose seller (reservations) is known;
+ * keep: how many events of a seller's feed are kept (store->feed_keep).
  * NGX_DECLINED: the op has no Redis script (IS_REVOKED and REVOKED_LIST
  * read the zone's copy, an unknown type; HOLD_LIST, SWEEP and SETTLE
  * without a seller go through ngx_microshop_store_redis_sellers.c).
@@ -188,7 +192,7 @@ ngx_microshop_rstore_span(int64_t ms)
 
 ngx_int_t
 ngx_microshop_rstore_cmd(ngx_pool_t *pool, ngx_microshop_op_t *op,
-    ngx_microshop_rstore_args_t *a)
+    ngx_uint_t keep, ngx_microshop_rstore_args_t *a)
 {
     u_char  *p;
 
@@ -379,6 +383,11 @@ ngx_microshop_rstore_cmd(ngx_pool_t *pool, ngx_microshop_op_t *op,
         return ngx_microshop_rstore_cmd_seller(pool, op, &op->u.reserve.seller,
                                               a);
 
+    case NGX_MICROSHOP_OP_FEED_APPEND:
+    case NGX_MICROSHOP_OP_FEED_READ:
+        a->pool = pool;
+        return ngx_microshop_rstore_cmd_feed(op, a, keep);
+
     default:
         return NGX_DECLINED;
     }
@@ -551,4 +560,53 @@ ngx_microshop_rstore_cmd_reserve(ngx_microshop_op_t *op,
     }
 
     return NGX_OK;
+}
+
+
+/* a seller's feed, its stream ms:{<seller>}:events (docs/redis.md) */
+
+static ngx_int_t
+ngx_microshop_rstore_cmd_feed(ngx_microshop_op_t *op,
+    ngx_microshop_rstore_args_t *a, ngx_uint_t keep)
+{
+    u_char      *p;
+    const char  *name;
+
+    if (op->key.len == 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, a->pool,
+                               op->type == NGX_MICROSHOP_OP_FEED_APPEND
+                               ? NGX_MICROSHOP_REDIS_LUA_FEED_APPEND
+                               : NGX_MICROSHOP_REDIS_LUA_FEED_READ, 5));
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, &op->key,
+                                                       "events", NULL));
+    a->nkeys = 1;
+
+    if (op->type == NGX_MICROSHOP_OP_FEED_READ) {
+        p = ngx_pnalloc(a->pool, MICROSHOP_EVENT_ID_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a, p,
+                         microshop_event_id_format(&op->u.feed.after,
+                                                   (char *) p)));
+
+        return ngx_microshop_rstore_arg_int(a, op->u.feed.limit);
+    }
+
+    name = microshop_event_type_name(op->u.feed.type);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a, keep ? keep : 1));
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a, (u_char *) name,
+                                                   ngx_strlen(name)));
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a,
+                               op->u.feed.data.data, op->u.feed.data.len));
+
+    return ngx_microshop_rstore_arg(a, op->key.data, op->key.len);
 }

@@ -440,17 +440,20 @@ static const char  ngx_microshop_redis_lua_stock_get[] =
  * o open lines, L lines msgpack {sku, encoded sku, quantity, settled}),
  * holds (zset id -> deadline, +inf once pending), stock of each line.
  * ARGV: id, encoded id, hold (ms), then sku, encoded sku, quantity of
- * each line.  {ok, held, short_of_stock of each line} */
+ * each line.  {ok, held, short_of_stock of each line}, and once it
+ * held, the available and held units of each line after the hold (-1,
+ * -1: a line whose stock is not managed) */
 
 static const char  ngx_microshop_redis_lua_reserve[] =
     NGX_MICROSHOP_LUA_NOW
     "local n = (#ARGV - 3) / 3\n"
-    "local flags, managed, short = {}, {}, false\n"
+    "local flags, managed, short, avail = {}, {}, false, {}\n"
     "for i = 1, n do\n"
     "  local q = tonumber(ARGV[3 + 3 * i])\n"
     "  local st = redis.call('HMGET', KEYS[2 + i], 'a', 'h')\n"
     "  local a = tonumber(st[1] or -1)\n"
     "  flags[i] = 0\n"
+    "  avail[i] = a\n"
     "  if a >= 0 then\n"
     "    if a - tonumber(st[2] or 0) < q then\n"
     "      flags[i] = 1\n"
@@ -461,17 +464,27 @@ static const char  ngx_microshop_redis_lua_reserve[] =
     "end\n"
     "if short then return {0, 0, unpack(flags)} end\n"
     "if #managed == 0 then return {1, 0, unpack(flags)} end\n"
-    "local lines = {}\n"
+    "local lines, out = {}, {1, 1, unpack(flags)}\n"
+    "local stock = {}\n"
     "for _, i in ipairs(managed) do\n"
     "  local q = tonumber(ARGV[3 + 3 * i])\n"
-    "  redis.call('HINCRBY', KEYS[2 + i], 'h', q)\n"
+    "  stock[i] = redis.call('HINCRBY', KEYS[2 + i], 'h', q)\n"
     "  lines[#lines + 1] = {ARGV[1 + 3 * i], ARGV[2 + 3 * i], q, 0}\n"
+    "end\n"
+    "for i = 1, n do\n"
+    "  if stock[i] then\n"
+    "    out[#out + 1] = avail[i]\n"
+    "    out[#out + 1] = stock[i]\n"
+    "  else\n"
+    "    out[#out + 1] = -1\n"
+    "    out[#out + 1] = -1\n"
+    "  end\n"
     "end\n"
     "local deadline = now + tonumber(ARGV[3])\n"
     "redis.call('HSET', KEYS[1], 'i', ARGV[1], 'c', now, 'd', deadline,\n"
     "           's', 0, 'w', 0, 'o', #lines, 'L', cmsgpack.pack(lines))\n"
     "redis.call('ZADD', KEYS[2], deadline, ARGV[2])\n"
-    "return {1, 1, unpack(flags)}\n";
+    "return out\n";
 
 
 /* KEYS: hold, holds.  ARGV: commit, prefix, encoded id.
@@ -610,6 +623,65 @@ static const char  ngx_microshop_redis_lua_sellers[] =
     "return redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])\n";
 
 
+/*
+ * The feeds (docs/redis.md "The feeds").  KEYS: the seller's stream.
+ * ARGV: keep, the type's name, the data, the seller.  XADD, about keep
+ * kept (MAXLEN ~), then "<seller>" published on ms:events: every node
+ * wakes its waiting readers.  1
+ */
+
+static const char  ngx_microshop_redis_lua_feed_append[] =
+    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
+    "           'type', ARGV[2], 'data', ARGV[3])\n"
+    "redis.call('PUBLISH', 'ms:events', ARGV[4])\n"
+    "return 1\n";
+
+
+/*
+ * KEYS: the seller's stream.  ARGV: after (an id), limit.  {last id,
+ * missed, then id, type, data of each entry after it, at most limit}.
+ * last is 0-0 with no stream.  missed: entries were trimmed (more added
+ * than are kept; Redis 7 tells, an older one is taken as trimmed) and
+ * after is before the oldest kept, or none is kept: some trimmed one may
+ * have come after it (conservative).
+ */
+
+static const char  ngx_microshop_redis_lua_feed_read[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', 0} end\n"
+    "local info = redis.call('XINFO', 'STREAM', KEYS[1])\n"
+    "local s = {}\n"
+    "for i = 1, #info, 2 do s[info[i]] = info[i + 1] end\n"
+    "local function older(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)%-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)%-(%d+)$')\n"
+    "  if #am ~= #bm then return #am < #bm end\n"
+    "  if am ~= bm then return am < bm end\n"
+    "  if #as ~= #bs then return #as < #bs end\n"
+    "  return as < bs\n"
+    "end\n"
+    "local missed = 0\n"
+    "local added = tonumber(s['entries-added'] or -1)\n"
+    "if added < 0 or added > tonumber(s['length']) then\n"
+    "  local first = s['first-entry']\n"
+    "  if not first or older(ARGV[1], first[1]) then missed = 1 end\n"
+    "end\n"
+    "local out = {s['last-generated-id'], missed}\n"
+    "if tonumber(ARGV[2]) == 0 then return out end\n"
+    "local es = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+',\n"
+    "                      'COUNT', ARGV[2])\n"
+    "for _, e in ipairs(es) do\n"
+    "  local f, t, d = e[2], false, false\n"
+    "  for i = 1, #f, 2 do\n"
+    "    if f[i] == 'type' then t = f[i + 1] end\n"
+    "    if f[i] == 'data' then d = f[i + 1] end\n"
+    "  end\n"
+    "  out[#out + 1] = e[1]\n"
+    "  out[#out + 1] = t\n"
+    "  out[#out + 1] = d\n"
+    "end\n"
+    "return out\n";
+
+
 static const ngx_str_t  ngx_microshop_redis_lua[] = {
     { sizeof(ngx_microshop_redis_lua_gcra) - 1,
       (u_char *) ngx_microshop_redis_lua_gcra },
@@ -653,6 +725,10 @@ static const ngx_str_t  ngx_microshop_redis_lua[] = {
       (u_char *) ngx_microshop_redis_lua_revoke_before },
     { sizeof(ngx_microshop_redis_lua_watermarks_load) - 1,
       (u_char *) ngx_microshop_redis_lua_watermarks_load },
+    { sizeof(ngx_microshop_redis_lua_feed_append) - 1,
+      (u_char *) ngx_microshop_redis_lua_feed_append },
+    { sizeof(ngx_microshop_redis_lua_feed_read) - 1,
+      (u_char *) ngx_microshop_redis_lua_feed_read },
 };
 
 typedef char  ngx_microshop_redis_lua_all[

@@ -138,7 +138,8 @@ ngx_microshop_rstore_start(ngx_microshop_rstore_call_t *call,
         /* fall through */
 
     default:
-        rc = ngx_microshop_rstore_cmd(call->pool, op, &a);
+        rc = ngx_microshop_rstore_cmd(call->pool, op,
+                                      call->rs->store->feed_keep, &a);
 
         if (rc == NGX_OK) {
             rc = ngx_microshop_rstore_send(call, &a);

@@ -194,7 +194,8 @@ ngx_microshop_rstore_flush_retry(ngx_microshop_rstore_store_t *rs)
         q = ngx_queue_head(&rs->retry);
         call = ngx_queue_data(q, ngx_microshop_rstore_call_t, queue);
 
-        rc = ngx_microshop_rstore_cmd(call->pool, call->copy, &a);
+        rc = ngx_microshop_rstore_cmd(call->pool, call->copy,
+                                      rs->store->feed_keep, &a);
 
         if (rc == NGX_OK) {
             rc = ngx_microshop_rstore_send(call, &a);

@@ -18,6 +18,10 @@ static ngx_int_t ngx_microshop_rstore_ints(redisReply *reply, ngx_uint_t n,
     int64_t *v);
 static ngx_int_t ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op,
     redisReply *reply);
+static ngx_int_t ngx_microshop_rstore_reply_feed(ngx_microshop_op_t *op,
+    redisReply *reply);
+static ngx_int_t ngx_microshop_rstore_event_id(redisReply *reply,
+    microshop_event_id_t *id);
 static int ngx_libc_cdecl ngx_microshop_rstore_older(const void *one,
     const void *two);
 
@@ -225,6 +229,9 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
     case NGX_MICROSHOP_OP_RESERVE:
         return ngx_microshop_rstore_reply_reserve(op, reply);
 
+    case NGX_MICROSHOP_OP_FEED_READ:
+        return ngx_microshop_rstore_reply_feed(op, reply);
+
     case NGX_MICROSHOP_OP_SETTLE:
         if (ngx_microshop_rstore_ints(reply, 1, v) != NGX_OK) {
             return NGX_ERROR;
@@ -241,6 +248,7 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
     case NGX_MICROSHOP_OP_INV_DROP:
     case NGX_MICROSHOP_OP_INV_FAILED:
     case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
+    case NGX_MICROSHOP_OP_FEED_APPEND:
         if (ngx_microshop_rstore_int(reply, &v[0]) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -254,28 +262,144 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
 }
 
 
+/*
+ * {ok, held, short_of_stock of each line}, then once held the available
+ * and held units of each line (-1: not managed)
+ */
+
 static ngx_int_t
 ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
 {
-    int64_t     v[2], flag;
-    ngx_uint_t  i;
+    int64_t                v[2], flag, a, h;
+    ngx_uint_t             i, n, stock;
+    ngx_microshop_line_t  *line;
+
+    n = op->u.reserve.nlines;
 
     if (ngx_microshop_rstore_ints(reply, 2, v) != NGX_OK
-        || reply->elements != 2 + op->u.reserve.nlines)
+        || (reply->elements != 2 + n && reply->elements != 2 + 3 * n))
     {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < op->u.reserve.nlines; i++) {
+    stock = (reply->elements == 2 + 3 * n && n > 0);
+
+    for (i = 0; i < n; i++) {
+        line = &op->u.reserve.lines[i];
+
         if (ngx_microshop_rstore_int(reply->element[2 + i], &flag) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        op->u.reserve.lines[i].short_of_stock = (flag == 1);
+        line->short_of_stock = (flag == 1);
+        line->available = -1;
+        line->held = -1;
+
+        if (!stock) {
+            continue;
+        }
+
+        if (ngx_microshop_rstore_int(reply->element[2 + n + 2 * i], &a)
+            != NGX_OK
+            || ngx_microshop_rstore_int(reply->element[3 + n + 2 * i], &h)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        line->available = a;
+        line->held = h;
     }
 
     op->u.reserve.held = (v[1] == 1);
     op->rc = (v[0] == 1) ? NGX_OK : NGX_DECLINED;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A FEED_READ's reply: {last id, missed, then id, type, data of each
+ * event}; every event's data NUL-terminated, as the shm store leaves it
+ */
+
+static ngx_int_t
+ngx_microshop_rstore_reply_feed(ngx_microshop_op_t *op, redisReply *reply)
+{
+    int                          type;
+    int64_t                      missed;
+    redisReply                 **e;
+    ngx_uint_t                   i, n;
+    ngx_microshop_feed_event_t  *ev;
+
+    op->u.feed.events = NULL;
+    op->u.feed.nevents = 0;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2
+        || (reply->elements - 2) % 3 != 0
+        || ngx_microshop_rstore_event_id(reply->element[0], &op->u.feed.last)
+           != NGX_OK
+        || ngx_microshop_rstore_int(reply->element[1], &missed) != NGX_OK
+        || op->pool == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    n = (reply->elements - 2) / 3;
+
+    if (n > op->u.feed.limit) {
+        return NGX_ERROR;
+    }
+
+    op->u.feed.missed = (missed == 1);
+
+    if (n == 0) {
+        op->rc = NGX_OK;
+        return NGX_OK;
+    }
+
+    ev = ngx_pcalloc(op->pool, n * sizeof(ngx_microshop_feed_event_t));
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        e = &reply->element[2 + 3 * i];
+
+        if (ngx_microshop_rstore_event_id(e[0], &ev[i].id) != NGX_OK
+            || e[1]->type != REDIS_REPLY_STRING
+            || ngx_microshop_rstore_dup(op->pool, &ev[i].data, e[2])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        type = microshop_event_type_find(e[1]->str, e[1]->len);
+        if (type < 0) {
+            /* only the gateway writes the stream */
+            return NGX_ERROR;
+        }
+
+        ev[i].type = (ngx_uint_t) type;
+        ev[i].data.data[ev[i].data.len] = '\0';
+    }
+
+    op->u.feed.events = ev;
+    op->u.feed.nevents = n;
+    op->rc = NGX_OK;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_microshop_rstore_event_id(redisReply *reply, microshop_event_id_t *id)
+{
+    if (reply->type != REDIS_REPLY_STRING
+        || microshop_event_id_parse(reply->str, reply->len, id) != 0)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

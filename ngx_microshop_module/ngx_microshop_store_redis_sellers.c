@@ -324,7 +324,9 @@ ngx_microshop_rstore_seller_done(ngx_microshop_rstore_call_t *call,
             && ngx_microshop_rstore_int(reply->element[0], &done) == NGX_OK
             && done == 1)
         {
+            /* the hold's seller, for a caller that did not know it */
             call->rc = NGX_OK;
+            call->seller = *seller;
         }
 
         return;
@@ -360,6 +362,7 @@ ngx_microshop_rstore_seller_done(ngx_microshop_rstore_call_t *call,
 static void
 ngx_microshop_rstore_sellers_end(ngx_microshop_rstore_call_t *call)
 {
+    u_char              *p;
     ngx_uint_t           status;
     ngx_microshop_op_t  *op;
 
@@ -389,6 +392,18 @@ ngx_microshop_rstore_sellers_end(ngx_microshop_rstore_call_t *call)
     case NGX_MICROSHOP_OP_SETTLE:
         if (call->rc == NGX_OK || !call->status) {
             op->rc = call->rc;
+
+            if (call->rc == NGX_OK && op->u.reserve.seller.len == 0
+                && call->seller.len && op->pool)
+            {
+                /* the hold's seller; out of memory, only it is not told */
+                p = ngx_pstrdup(op->pool, &call->seller);
+
+                if (p) {
+                    op->u.reserve.seller.data = p;
+                    op->u.reserve.seller.len = call->seller.len;
+                }
+            }
 
         } else {
             ngx_microshop_rstore_outage(call->rs, op);

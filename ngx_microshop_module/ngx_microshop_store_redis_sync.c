@@ -21,6 +21,9 @@
  * before a connect are not used (rs->ready_at): a message missed while
  * the node was away never leaves a stale copy in use.
  *
+ * Feeds: every FEED_APPEND publishes its seller on ms:events; each node
+ * that hears it wakes its waiting readers (ngx_microshop_feed_wait.h).
+ *
  * Under ngx_microshop_store_redis.c (which sets the client's ready and
  * message hooks to this file's); above _outage.c, _reply.c and _call.c
  * (ngx_microshop_rstore.h).
@@ -30,6 +33,7 @@
 #include <ngx_core.h>
 
 #include "ngx_microshop_rstore.h"
+#include "ngx_microshop_feed_wait.h"
 #include "microshop_redis_key.h"
 
 
@@ -85,6 +89,15 @@ ngx_microshop_rstore_message(void *data, ngx_str_t *channel,
         && ngx_strncmp(channel->data, "ms:watermark", channel->len) == 0)
     {
         ngx_microshop_rstore_watermark_message(rs, message);
+        return;
+    }
+
+    if (channel->len == sizeof("ms:events") - 1
+        && ngx_strncmp(channel->data, "ms:events", channel->len) == 0)
+    {
+        /* an event was written to a seller's feed, by any node: this
+         * worker's waiting readers read again at its next tick */
+        ngx_microshop_feed_wait_notify();
         return;
     }
 

@@ -55,7 +55,7 @@ def lua(redis_server):
     r = redis_server.client()
     scripts = {name: r.register_script(src)
                for name, src in load_scripts().items()}
-    assert len(scripts) == 21, sorted(scripts)
+    assert len(scripts) == 23, sorted(scripts)
     return r, scripts
 
 
@@ -221,7 +221,8 @@ def test_reserve_settle_sweep_list(lua):
     r, s = lua
     assert stock(s, "A") is None
     assert s["stock_set"](keys=[P + "stock:A"], args=[3]) == 0
-    assert reserve(s, "h1", KEEP, ("A", 2)) == [1, 1, 0]
+    # held: each line's available and held units after the hold follow
+    assert reserve(s, "h1", KEEP, ("A", 2)) == [1, 1, 0, 3, 2]
     # all or nothing: A is short, B (no stock known) is the backend's
     assert reserve(s, "h2", KEEP, ("A", 2), ("B", 1)) == [0, 0, 1, 0]
     assert reserve(s, "h3", KEEP, ("B", 1)) == [1, 0, 0]
@@ -231,7 +232,7 @@ def test_reserve_settle_sweep_list(lua):
     assert settle(s, "h1", 1) == [0, 0]
 
     # past hold=: the sweep makes it pending, once; time gives nothing back
-    assert reserve(s, "h5", 0, ("A", 1)) == [1, 1, 0]
+    assert reserve(s, "h5", 0, ("A", 1)) == [1, 1, 0, 1, 1]
     assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [1, 1]
     assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [0, 1]
     assert stock(s, "A") == [1, 1]
@@ -260,8 +261,8 @@ def test_an_event_settles_unknown_holds(lua):
     s["stock_set"](keys=[q + "stock:ev"], args=[5])
     s["stock_set"](keys=[q + "stock:X"], args=[4])
     assert reserve(s, "h8", KEEP, ("ev", 2), ("X", 1), prefix=q) \
-        == [1, 1, 0, 0]
-    assert reserve(s, "h9", KEEP, ("ev", 1), prefix=q) == [1, 1, 0]
+        == [1, 1, 0, 0, 5, 2, 4, 1]
+    assert reserve(s, "h9", KEEP, ("ev", 1), prefix=q) == [1, 1, 0, 5, 3]
     assert s["hold_unknown"](keys=[q + "hold:h8"], args=[2, q]) == 1
     assert s["hold_unknown"](keys=[q + "hold:none"], args=[2, q]) == 0
 
@@ -298,3 +299,40 @@ def test_the_sellers_set(lua):
         [b"a{b}", b"c"]
     assert s["sellers"](keys=[k], args=["-", "c"]) == 1
     assert r.smembers(k) == {b"a{b}"}
+
+
+def test_feeds(lua):
+    r, s = lua
+    k = "ms:{fd1}:events"
+    p = r.pubsub()
+    p.subscribe("ms:events")
+    assert p.get_message(timeout=1)["type"] == "subscribe"
+
+    assert s["feed_read"](keys=[k], args=["0-0", 10]) == [b"0-0", 0]
+    for i in range(3):
+        assert s["feed_append"](keys=[k], args=[2, "stock.changed",
+                                                '{"n":%d}' % i, "fd1"]) == 1
+        assert p.get_message(timeout=1)["data"] == b"fd1"
+    ids = [e[0] for e in r.xrange(k)]
+    assert len(ids) == 3          # MAXLEN ~: whole nodes only
+
+    out = s["feed_read"](keys=[k], args=["0-0", 10])
+    assert out[:2] == [ids[-1], 0]
+    assert out[2:] == [ids[0], b"stock.changed", b'{"n":0}',
+                       ids[1], b"stock.changed", b'{"n":1}',
+                       ids[2], b"stock.changed", b'{"n":2}']
+    # exclusive, COUNT; limit 0: the last id only
+    assert s["feed_read"](keys=[k], args=[ids[0].decode(), 1])[2::3] \
+        == [ids[1]]
+    assert s["feed_read"](keys=[k], args=["0-0", 0]) == [ids[-1], 0]
+
+    # trimmed: a reader from before the oldest kept may have missed some
+    assert r.xtrim(k, maxlen=1, approximate=False) == 2
+    assert s["feed_read"](keys=[k], args=["0-0", 0])[1] == 1
+    # conservative: ids[1] itself was trimmed, nothing after it was, but
+    # the stream does not tell which ids went
+    assert s["feed_read"](keys=[k], args=[ids[1].decode(), 0])[1] == 1
+    assert s["feed_read"](keys=[k], args=[ids[2].decode(), 5]) \
+        == [ids[2], 0]
+    p.close()
+    r.delete(k)
