@@ -53,6 +53,8 @@ static char *ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_microshop_preconf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_microshop_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_microshop_init_module(ngx_cycle_t *cycle);
+static void ngx_http_microshop_exit_master(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_microshop_init_process(ngx_cycle_t *cycle);
 static void ngx_http_microshop_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_microshop_access_handler(ngx_http_request_t *r);
@@ -312,12 +314,12 @@ ngx_module_t  ngx_http_microshop_module = {
     ngx_http_microshop_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_microshop_init_module,        /* init module */
     ngx_http_microshop_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_microshop_exit_process,       /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_microshop_exit_master,        /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -501,6 +503,38 @@ ngx_http_microshop_init(ngx_conf_t *cf)
     ngx_http_top_body_filter = ngx_http_microshop_body_filter;
 
     return NGX_OK;
+}
+
+
+/* in the master, once the shared memory of the cycle exists */
+
+static ngx_int_t
+ngx_http_microshop_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_microshop_module);
+    if (mmcf) {
+        ngx_microshop_feed_init_module(cycle, mmcf);
+    }
+
+    return NGX_OK;
+}
+
+
+/* in the master as nginx stops: every worker has exited */
+
+static void
+ngx_http_microshop_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_microshop_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_microshop_module);
+    if (mmcf) {
+        ngx_microshop_feed_exit_master(cycle, mmcf);
+    }
 }
 
 

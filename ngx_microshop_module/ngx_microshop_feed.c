@@ -26,7 +26,7 @@
 #define NGX_MICROSHOP_FEED_WAIT_MAX   60000
 
 
-/* microshop_events_out [size=SIZE] [keep=N] */
+/* microshop_events_out [size=SIZE] [keep=N] [state=FILE] */
 
 char *
 ngx_microshop_events_out_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -61,6 +61,21 @@ ngx_microshop_events_out_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": a size of at least 64k",
                                    &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "state=", 6) == 0
+            && value[i].len > 6)
+        {
+            mmcf->feed.state.data = value[i].data + 6;
+            mmcf->feed.state.len = value[i].len - 6;
+
+            if (ngx_conf_full_name(cf->cycle, &mmcf->feed.state, 0)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -282,4 +297,32 @@ ngx_microshop_feed_emit(ngx_http_microshop_main_conf_t *mmcf,
     ngx_microshop_store_post(&mmcf->store, &op);
 
     free(text);
+}
+
+
+void
+ngx_microshop_feed_init_module(ngx_cycle_t *cycle,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    if (!mmcf->feed.on || mmcf->feed.state.len == 0 || ngx_test_config
+        || !mmcf->store.feed->fresh)
+    {
+        /* nginx -t, a reload (the zones are kept), or nothing to read */
+        return;
+    }
+
+    (void) ngx_microshop_store_state_load(cycle, &mmcf->store,
+                                          &mmcf->feed.state);
+}
+
+
+void
+ngx_microshop_feed_exit_master(ngx_cycle_t *cycle,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    if (!mmcf->feed.on || mmcf->feed.state.len == 0) {
+        return;
+    }
+
+    ngx_microshop_store_state_save(cycle, &mmcf->store, &mmcf->feed.state);
 }

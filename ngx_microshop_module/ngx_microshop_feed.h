@@ -1,10 +1,11 @@
 /*
  * ngx_microshop: the sellers' feeds (docs/events.md).
  *
- * microshop_events_out [size=SIZE] [keep=N]                      (http)
+ * microshop_events_out [size=SIZE] [keep=N] [state=FILE]         (http)
  *     keep a feed of events per seller: in a zone of its own of SIZE
  *     (default 4m), or with microshop_redis in a stream per seller; the
- *     last N events of each seller (default 1000) are kept.
+ *     last N events of each seller (default 1000) are kept; with state=,
+ *     the embedded feeds and offline orders outlive a restart.
  * microshop_feed [heartbeat=T] [buffer=SIZE] [max_wait=T]          (loc)
  *     a content handler that serves the feed of the route's seller to a
  *     token with the scope events:read (ngx_microshop_feed_http.c).
@@ -45,6 +46,15 @@ char *ngx_microshop_feed_main_done(ngx_conf_t *cf,
  */
 void ngx_microshop_feed_emit(ngx_http_microshop_main_conf_t *mmcf,
     ngx_str_t *seller, microshop_event_type_e type, json_t *data);
+
+/*
+ * state=FILE: the feeds and the offline orders read back as nginx starts
+ * (fresh zones only, never for nginx -t) and saved as it stops
+ */
+void ngx_microshop_feed_init_module(ngx_cycle_t *cycle,
+    ngx_http_microshop_main_conf_t *mmcf);
+void ngx_microshop_feed_exit_master(ngx_cycle_t *cycle,
+    ngx_http_microshop_main_conf_t *mmcf);
 
 /* whether events are written at all (microshop_events_out) */
 #define ngx_microshop_feed_on(mmcf)  ((mmcf)->feed.on)

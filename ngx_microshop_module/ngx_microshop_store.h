@@ -486,6 +486,18 @@ ngx_int_t ngx_microshop_store_key_client(ngx_pool_t *pool, ngx_str_t *addr,
 ngx_int_t ngx_microshop_store_key_seller(ngx_str_t *key, ngx_str_t *seller);
 
 
+/*
+ * The embedded store across a restart (docs/events.md "Across a
+ * restart"): the feeds and the offline orders saved to path by the master
+ * as nginx stops, and read back by the next one into fresh zones.
+ * Nothing with microshop_redis.
+ */
+void ngx_microshop_store_state_save(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store, ngx_str_t *path);
+ngx_int_t ngx_microshop_store_state_load(ngx_cycle_t *cycle,
+    ngx_microshop_store_t *store, ngx_str_t *path);
+
+
 /* for back ends */
 
 /* a posted op finished: counts op->counter or the error */

@@ -48,6 +48,14 @@ ngx_int_t ngx_microshop_shm_hold_restore(ngx_microshop_zone_t *zone,
 ngx_int_t ngx_microshop_shm_feed_restore(ngx_microshop_store_t *store,
     ngx_str_t *seller, ngx_microshop_feed_event_t *ev, int64_t now);
 
+/* every event of every feed, the zone's oldest first, to handler (under
+ * the feed zone's lock); stops at the first that is not NGX_OK */
+typedef ngx_int_t (*ngx_microshop_feed_each_pt)(void *data,
+    ngx_str_t *seller, ngx_microshop_feed_event_t *ev);
+
+ngx_int_t ngx_microshop_shm_feed_each(ngx_microshop_store_t *store,
+    ngx_microshop_feed_each_pt handler, void *data);
+
 /* FEED_APPEND and FEED_READ (ngx_microshop_store_shm_feed.c), on
  * store->feed under its own lock, not the main zone's */
 ngx_int_t ngx_microshop_shm_feed(ngx_microshop_store_t *store,

@@ -436,3 +436,51 @@ ngx_microshop_shm_feed_restore(ngx_microshop_store_t *store,
 
     return rc;
 }
+
+
+ngx_int_t
+ngx_microshop_shm_feed_each(ngx_microshop_store_t *store,
+    ngx_microshop_feed_each_pt handler, void *data)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    seller;
+    ngx_microshop_rec_t         *rec;
+    ngx_microshop_zone_t        *zone;
+    ngx_microshop_feed_rec_t     fr;
+    ngx_microshop_feed_event_t   ev;
+
+    zone = store->feed;
+    rc = NGX_OK;
+
+    ngx_microshop_zone_lock(zone);
+
+    for (rec = ngx_microshop_zone_last(zone, NGX_MICROSHOP_KIND_FEED_EVENT);
+         rec && rc == NGX_OK;
+         rec = ngx_microshop_zone_prev(zone, NGX_MICROSHOP_KIND_FEED_EVENT,
+                                       rec))
+    {
+        if (rec->key_len < 1 + 8 || rec->value_len < sizeof(fr)) {
+            continue;
+        }
+
+        ngx_memcpy(&fr, ngx_microshop_rec_value(rec), sizeof(fr));
+
+        if (fr.data_len > rec->value_len - sizeof(fr)) {
+            continue;
+        }
+
+        seller.data = ngx_microshop_rec_key(rec);
+        seller.len = rec->key_len - 1 - 8;
+
+        ev.id = fr.id;
+        ev.type = fr.type;
+        ev.data.data = ngx_microshop_rec_value(rec) + sizeof(fr);
+        ev.data.len = fr.data_len;
+
+        rc = handler(data, &seller, &ev);
+    }
+
+    ngx_microshop_zone_unlock(zone);
+
+    return rc;
+}

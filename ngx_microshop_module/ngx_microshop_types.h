@@ -267,6 +267,7 @@ typedef struct {
     ngx_flag_t                 on;          /* microshop_events_out */
     size_t                     size;
     ngx_uint_t                 keep;
+    ngx_str_t                  state;       /* state=FILE, "": none */
     u_char                    *used_file;   /* the first microshop_feed */
     ngx_uint_t                 used_line;
 } ngx_microshop_feed_main_t;

@@ -486,6 +486,8 @@ ngx_microshop_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    zone->fresh = 1;
+
     zone->shpool->data = zone->sh;
     zone->sh->magic = NGX_MICROSHOP_ZONE_MAGIC;
 

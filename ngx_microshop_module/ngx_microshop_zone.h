@@ -190,6 +190,8 @@ typedef struct {
     ngx_microshop_sh_t       *sh;
     ngx_slab_pool_t          *shpool;
     ngx_uint_t                refused;    /* per worker, under the lock */
+    ngx_uint_t                fresh;      /* made by this cycle, not kept
+                                             from the one before */
     time_t                    full_logged;  /* per worker */
     time_t                    quota_logged; /* per worker */
 } ngx_microshop_zone_t;
