@@ -828,7 +828,10 @@ ngx_microshop_feed_stream_write(ngx_microshop_feed_reader_t *fr,
 
     b->pos = b->start;
     b->last = b->start;
-    b->temporary = 1;
+    /* the stream's end alone (a reload, a failed read) is a special
+     * buffer: an empty one in memory is an alert of the writer and an
+     * error, and the client would miss the last chunk */
+    b->temporary = (len != 0);
     b->memory = 0;
     b->flush = 1;
     b->last_buf = last;
