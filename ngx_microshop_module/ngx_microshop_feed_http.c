@@ -78,6 +78,8 @@ static ngx_int_t ngx_microshop_feed_args(ngx_http_request_t *r,
     ngx_microshop_feed_reader_t *fr);
 static ngx_int_t ngx_microshop_feed_invalid(ngx_microshop_feed_reader_t *fr,
     char *title, char *detail);
+static ngx_int_t ngx_microshop_feed_unescape(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_microshop_feed_id_arg(ngx_microshop_feed_reader_t *fr,
     ngx_str_t *value);
 static ngx_uint_t ngx_microshop_feed_wants_stream(ngx_http_request_t *r);
@@ -202,7 +204,8 @@ ngx_microshop_feed_args(ngx_http_request_t *r, ngx_microshop_feed_reader_t *fr)
     ngx_str_t   value, *h;
 
     if (ngx_http_arg(r, (u_char *) "after", 5, &value) == NGX_OK
-        && ngx_microshop_feed_id_arg(fr, &value) != NGX_OK)
+        && (ngx_microshop_feed_unescape(r, &value) != NGX_OK
+            || ngx_microshop_feed_id_arg(fr, &value) != NGX_OK))
     {
         return ngx_microshop_feed_invalid(fr, "Invalid after",
                    "after= is an event id, <ms>-<seq> or <ms>, or $ for "
@@ -258,6 +261,37 @@ ngx_microshop_feed_invalid(ngx_microshop_feed_reader_t *fr, char *title,
                                             "invalid-request", title, detail);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * An argument as the client meant it: ngx_http_arg() leaves it escaped,
+ * and a client's URL encoder sends after=$ as after=%24.
+ */
+
+static ngx_int_t
+ngx_microshop_feed_unescape(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char  *src, *dst, *p;
+
+    if (ngx_strlchr(value->data, value->data + value->len, '%') == NULL) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, value->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = value->data;
+    dst = p;
+
+    ngx_unescape_uri(&dst, &src, value->len, 0);
+
+    value->data = p;
+    value->len = dst - p;
+
+    return NGX_OK;
 }
 
 
