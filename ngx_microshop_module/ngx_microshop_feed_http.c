@@ -63,6 +63,7 @@ typedef struct {
     ngx_chain_t                      *busy;
     off_t                             sent_base; /* c->sent after headers */
     off_t                             written;   /* body bytes given */
+    ngx_int_t                         answer;    /* of a 400 */
 
     unsigned                          stream:1;
     unsigned                          from_now:1;  /* after=$ */
@@ -75,6 +76,10 @@ typedef struct {
 
 static ngx_int_t ngx_microshop_feed_args(ngx_http_request_t *r,
     ngx_microshop_feed_reader_t *fr);
+static ngx_int_t ngx_microshop_feed_invalid(ngx_microshop_feed_reader_t *fr,
+    char *title, char *detail);
+static ngx_int_t ngx_microshop_feed_unescape(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_microshop_feed_id_arg(ngx_microshop_feed_reader_t *fr,
     ngx_str_t *value);
 static ngx_uint_t ngx_microshop_feed_wants_stream(ngx_http_request_t *r);
@@ -157,9 +162,9 @@ ngx_microshop_feed_handler(ngx_http_request_t *r)
     fr->stream = (r->method == NGX_HTTP_GET
                   && ngx_microshop_feed_wants_stream(r));
 
-    rc = ngx_microshop_feed_args(r, fr);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_microshop_feed_args(r, fr) != NGX_OK) {
+        /* answered 400: what sending it returned */
+        return fr->answer;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -199,10 +204,10 @@ ngx_microshop_feed_args(ngx_http_request_t *r, ngx_microshop_feed_reader_t *fr)
     ngx_str_t   value, *h;
 
     if (ngx_http_arg(r, (u_char *) "after", 5, &value) == NGX_OK
-        && ngx_microshop_feed_id_arg(fr, &value) != NGX_OK)
+        && (ngx_microshop_feed_unescape(r, &value) != NGX_OK
+            || ngx_microshop_feed_id_arg(fr, &value) != NGX_OK))
     {
-        return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid-request", "Invalid after",
+        return ngx_microshop_feed_invalid(fr, "Invalid after",
                    "after= is an event id, <ms>-<seq> or <ms>, or $ for "
                    "the events written from now on.");
     }
@@ -210,8 +215,7 @@ ngx_microshop_feed_args(ngx_http_request_t *r, ngx_microshop_feed_reader_t *fr)
     h = ngx_microshop_feed_header(r, "Last-Event-ID");
 
     if (fr->stream && h && ngx_microshop_feed_id_arg(fr, h) != NGX_OK) {
-        return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid-request", "Invalid Last-Event-ID",
+        return ngx_microshop_feed_invalid(fr, "Invalid Last-Event-ID",
                    "Last-Event-ID is an event id the feed sent, "
                    "<ms>-<seq>.");
     }
@@ -220,8 +224,7 @@ ngx_microshop_feed_args(ngx_http_request_t *r, ngx_microshop_feed_reader_t *fr)
         n = ngx_atoi(value.data, value.len);
 
         if (n < 1 || n > NGX_MICROSHOP_FEED_LIMIT_MAX) {
-            return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid-request", "Invalid limit",
+            return ngx_microshop_feed_invalid(fr, "Invalid limit",
                        "limit= is a number of events from 1 to 1000.");
         }
 
@@ -243,14 +246,60 @@ ngx_microshop_feed_args(ngx_http_request_t *r, ngx_microshop_feed_reader_t *fr)
         }
 
         if (n == NGX_ERROR || (ngx_msec_t) n > fr->conf->wait_max) {
-            return ngx_microshop_problem_text(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid-request", "Invalid wait",
+            return ngx_microshop_feed_invalid(fr, "Invalid wait",
                        "wait= is a time (30s, 500ms) up to this feed's "
                        "max_wait=.");
         }
 
         fr->wait = n;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * 400 invalid-request, sent: NGX_DECLINED, and fr->answer is what sending
+ * it returned (NGX_OK once sent), for the handler to return.
+ */
+
+static ngx_int_t
+ngx_microshop_feed_invalid(ngx_microshop_feed_reader_t *fr, char *title,
+    char *detail)
+{
+    fr->answer = ngx_microshop_problem_text(fr->r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid-request", title, detail);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * An argument as the client meant it: ngx_http_arg() leaves it escaped,
+ * and a client's URL encoder sends after=$ as after=%24.
+ */
+
+static ngx_int_t
+ngx_microshop_feed_unescape(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char  *src, *dst, *p;
+
+    if (ngx_strlchr(value->data, value->data + value->len, '%') == NULL) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, value->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = value->data;
+    dst = p;
+
+    ngx_unescape_uri(&dst, &src, value->len, 0);
+
+    value->data = p;
+    value->len = dst - p;
 
     return NGX_OK;
 }
@@ -823,7 +872,10 @@ ngx_microshop_feed_stream_write(ngx_microshop_feed_reader_t *fr,
 
     b->pos = b->start;
     b->last = b->start;
-    b->temporary = 1;
+    /* the stream's end alone (a reload, a failed read) is a special
+     * buffer: an empty one in memory is an alert of the writer and an
+     * error, and the client would miss the last chunk */
+    b->temporary = (len != 0);
     b->memory = 0;
     b->flush = 1;
     b->last_buf = last;

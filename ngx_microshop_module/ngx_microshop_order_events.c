@@ -13,6 +13,7 @@
 #include "ngx_microshop_order_events.h"
 #include "ngx_microshop_feed.h"
 #include "ngx_microshop_request.h"
+#include "ngx_microshop_answer.h"
 #include "ngx_microshop_body.h"
 #include "ngx_microshop_reserve_offline.h"
 
@@ -24,6 +25,8 @@ static void ngx_microshop_event_str(json_t *o, const char *name,
 static json_t *ngx_microshop_event_lines(ngx_microshop_reserve_ctx_t *rs);
 static void ngx_microshop_event_idem(ngx_http_microshop_ctx_t *ctx,
     json_t *o);
+static ngx_table_elt_t *ngx_microshop_event_location(
+    ngx_http_request_t *r);
 
 
 /* the data of a new event; NULL: no feeds (or no memory) */
@@ -102,6 +105,44 @@ ngx_microshop_event_idem(ngx_http_microshop_ctx_t *ctx, json_t *o)
 }
 
 
+/*
+ * The Location the client is sent.  The upstream module sets
+ * r->headers_out.location only when a proxy_redirect rewrote it: a
+ * backend's Location that no rule matched (the usual case) is only in
+ * the headers list.
+ */
+
+static ngx_table_elt_t *
+ngx_microshop_event_location(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_out.location;
+
+    if (h) {
+        return h->hash ? h : NULL;
+    }
+
+    part = &r->headers_out.headers.part;
+    i = 0;
+
+    while ((h = ngx_microshop_header_next(&part, &i)) != NULL) {
+
+        if (h->hash != 0 && h->key.len == sizeof("Location") - 1
+            && ngx_strncasecmp(h->key.data, (u_char *) "Location",
+                               sizeof("Location") - 1)
+               == 0)
+        {
+            return h;
+        }
+    }
+
+    return NULL;
+}
+
+
 void
 ngx_microshop_order_event_reserved(ngx_http_request_t *r,
     ngx_http_microshop_ctx_t *ctx, ngx_str_t *seller)
@@ -171,9 +212,9 @@ ngx_microshop_order_event_settled(ngx_http_request_t *r,
     }
 
     if (commit) {
-        loc = r->headers_out.location;
+        loc = ngx_microshop_event_location(r);
 
-        if (loc && loc->hash) {
+        if (loc) {
             ngx_microshop_event_str(data, "location", loc->value.data,
                                     loc->value.len);
         }
