@@ -882,7 +882,7 @@ ngx_microshop_feed_stream_write(ngx_microshop_feed_reader_t *fr,
     b->tag = (ngx_buf_tag_t) &ngx_microshop_feed_handler;
 
     for (i = 0; i < n; i++) {
-        b->last = ngx_cpymem(b->last, parts[i].data, parts[i].len);
+        b->last = ngx_microshop_cpymem(b->last, parts[i].data, parts[i].len);
     }
 
     fr->written += len;
