@@ -8,6 +8,7 @@
 #include <ngx_event.h>
 
 #include "ngx_microshop_feed_wait.h"
+#include "ngx_microshop_store.h"
 
 
 static void ngx_microshop_feed_tick(ngx_event_t *ev);
@@ -19,7 +20,6 @@ static ngx_uint_t             ngx_microshop_feed_inited;
 static ngx_event_t            ngx_microshop_feed_timer;
 static ngx_microshop_zone_t  *ngx_microshop_feed_zone;
 static ngx_atomic_uint_t      ngx_microshop_feed_seen;
-static ngx_atomic_uint_t      ngx_microshop_feed_notified;
 
 
 static ngx_atomic_uint_t
@@ -27,7 +27,7 @@ ngx_microshop_feed_written(void)
 {
     return ngx_microshop_feed_zone->sh->counters[
                                       NGX_MICROSHOP_COUNTER_FEED_EVENTS]
-           + ngx_microshop_feed_notified;
+           + ngx_microshop_store_feed_heard;
 }
 
 
@@ -87,13 +87,6 @@ ngx_microshop_feed_wait_remove(ngx_microshop_feed_waiter_t *w)
     {
         ngx_del_timer(&ngx_microshop_feed_timer);
     }
-}
-
-
-void
-ngx_microshop_feed_wait_notify(void)
-{
-    ngx_microshop_feed_notified++;
 }
 
 

@@ -6,7 +6,8 @@
  * One timer per worker, armed only while the list is not empty, looks
  * every NGX_MICROSHOP_FEED_TICK ms at the count of events written
  * (microshop_feed_events_total, in the zone all workers share, and what
- * ngx_microshop_feed_wait_notify() counted of other nodes' events) and,
+ * the store heard of other nodes' events, ngx_microshop_store_feed_heard)
+ * and,
  * when it moved, calls every waiter's wake(): each reads its seller's feed
  * again.  An event written by any worker of the node reaches a waiting
  * reader within a tick and a read.  When the worker is shutting down the
@@ -41,9 +42,6 @@ struct ngx_microshop_feed_waiter_s {
 void ngx_microshop_feed_wait_add(ngx_microshop_zone_t *zone,
     ngx_microshop_feed_waiter_t *w);
 void ngx_microshop_feed_wait_remove(ngx_microshop_feed_waiter_t *w);
-
-/* an event was written elsewhere (another node, with Redis) */
-void ngx_microshop_feed_wait_notify(void);
 
 
 #endif /* _NGX_MICROSHOP_FEED_WAIT_H_INCLUDED_ */

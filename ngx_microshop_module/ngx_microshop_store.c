@@ -18,6 +18,9 @@ static const ngx_microshop_store_backend_t  *ngx_microshop_store_backends[] = {
 };
 
 
+/* per worker */
+ngx_uint_t  ngx_microshop_store_feed_heard;
+
 ngx_int_t
 ngx_microshop_store_init_conf(ngx_conf_t *cf, ngx_microshop_store_t *store,
     ngx_microshop_zone_t *local)

@@ -498,6 +498,14 @@ ngx_int_t ngx_microshop_store_state_load(ngx_cycle_t *cycle,
     ngx_microshop_store_t *store, ngx_str_t *path);
 
 
+/*
+ * Events written by other nodes that this worker heard of (Redis pub/sub):
+ * the feeds' waiting readers look at it with the count of events this node
+ * wrote (ngx_microshop_feed_wait.h)
+ */
+extern ngx_uint_t  ngx_microshop_store_feed_heard;
+
+
 /* for back ends */
 
 /* a posted op finished: counts op->counter or the error */

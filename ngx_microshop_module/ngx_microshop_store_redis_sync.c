@@ -22,7 +22,8 @@
  * the node was away never leaves a stale copy in use.
  *
  * Feeds: every FEED_APPEND publishes its seller on ms:events; each node
- * that hears it wakes its waiting readers (ngx_microshop_feed_wait.h).
+ * that hears it counts it (ngx_microshop_store_feed_heard), which wakes
+ * its waiting readers (ngx_microshop_feed_wait.h).
  *
  * Under ngx_microshop_store_redis.c (which sets the client's ready and
  * message hooks to this file's); above _outage.c, _reply.c and _call.c
@@ -33,7 +34,6 @@
 #include <ngx_core.h>
 
 #include "ngx_microshop_rstore.h"
-#include "ngx_microshop_feed_wait.h"
 #include "microshop_redis_key.h"
 
 
@@ -97,7 +97,7 @@ ngx_microshop_rstore_message(void *data, ngx_str_t *channel,
     {
         /* an event was written to a seller's feed, by any node: this
          * worker's waiting readers read again at its next tick */
-        ngx_microshop_feed_wait_notify();
+        ngx_microshop_store_feed_heard++;
         return;
     }
 
