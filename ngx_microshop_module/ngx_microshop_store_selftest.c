@@ -47,6 +47,7 @@
 #define NGX_MICROSHOP_SELFTEST_ANY     0
 #define NGX_MICROSHOP_SELFTEST_LATER   1    /* answers later: cancel */
 #define NGX_MICROSHOP_SELFTEST_KNOBS   2    /* the deferred back end's */
+#define NGX_MICROSHOP_SELFTEST_FEED    3    /* microshop_events_out */
 
 #define NGX_MICROSHOP_SELFTEST_ANSWER                                         \
     "HTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nstored"
@@ -265,6 +266,12 @@ ngx_microshop_selftest_needs(ngx_microshop_selftest_t *st,
 
     if (c->needs == NGX_MICROSHOP_SELFTEST_KNOBS && !st->knobs) {
         return "needs the test knobs of the deferred back end";
+    }
+
+    if (c->needs == NGX_MICROSHOP_SELFTEST_FEED
+        && st->store->feed == NULL && st->store->redis == NULL)
+    {
+        return "needs microshop_events_out";
     }
 
     return NULL;
@@ -621,6 +628,10 @@ ngx_microshop_selftest_key(ngx_microshop_selftest_t *st, u_char *p,
     case NGX_MICROSHOP_OP_STOCK_GET:
     case NGX_MICROSHOP_OP_REVOKE_BEFORE:    /* name: the class */
         return ngx_sprintf(p, "%V\n%s", &st->seller, name);
+
+    case NGX_MICROSHOP_OP_FEED_APPEND:      /* the key is a seller */
+    case NGX_MICROSHOP_OP_FEED_READ:
+        return ngx_sprintf(p, "%V-%s", &st->seller, name);
 
     default:
         return ngx_sprintf(p, "selftest:%V:%s", &st->seller, name);
@@ -2961,6 +2972,136 @@ ngx_microshop_selftest_hold(ngx_microshop_selftest_t *st, ngx_uint_t step)
 }
 
 
+/*
+ * FEED_APPEND (posted) of three events, then FEED_READ: the first page,
+ * oldest first with their types and data, ids increasing; after the
+ * second id the third alone; limit 0 only the newest id; another feed
+ * empty, newest id 0-0
+ */
+
+static void
+ngx_microshop_selftest_feed_post(ngx_microshop_selftest_t *st, char *data)
+{
+    u_char              buf[32];
+    ngx_microshop_op_t  op;
+
+    ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+    op.type = NGX_MICROSHOP_OP_FEED_APPEND;
+    op.u.feed.type = MICROSHOP_EVENT_STOCK_CHANGED;
+    op.u.feed.data.len = ngx_cpystrn(buf, (u_char *) data, sizeof(buf)) - buf;
+    op.u.feed.data.data = buf;
+
+    ngx_microshop_selftest_post(st, &op, "f");
+
+    ngx_memset(buf, 'X', sizeof(buf));
+}
+
+
+static ngx_microshop_selftest_op_t *
+ngx_microshop_selftest_feed_read(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    char *name, microshop_event_id_t *after, ngx_uint_t limit)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_op(st, i, NGX_MICROSHOP_OP_FEED_READ, name);
+
+    if (t) {
+        t->op.u.feed.after = *after;
+        t->op.u.feed.limit = limit;
+    }
+
+    return t;
+}
+
+
+static ngx_int_t
+ngx_microshop_selftest_feed(ngx_microshop_selftest_t *st, ngx_uint_t step)
+{
+    ngx_microshop_op_t          *op;
+    microshop_event_id_t         zero, id;
+    ngx_microshop_feed_event_t  *ev;
+
+    zero.ms = 0;
+    zero.seq = 0;
+
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_feed_post(st, "{\"n\":1}");
+        ngx_microshop_selftest_feed_post(st, "{\"n\":2}");
+        ngx_microshop_selftest_feed_post(st, "{\"n\":3}");
+
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_feed_read(st, 0, "f", &zero, 2));
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_feed_read(st, 1, "other", &zero, 10));
+        return NGX_OK;
+
+    case 1:
+        op = &st->t[0]->op;
+        ev = op->u.feed.events;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK && op->u.feed.nevents == 2 && !op->u.feed.missed,
+            "FEED_READ after 0 limit 2: rc %i, %ui events, missed %ui",
+            op->rc, op->u.feed.nevents, op->u.feed.missed);
+
+        if (st->case_failed) {
+            return NGX_OK;
+        }
+
+        ngx_microshop_selftest_expect(st,
+            ev[0].type == MICROSHOP_EVENT_STOCK_CHANGED
+            && ngx_microshop_selftest_same(&ev[0].data, "{\"n\":1}")
+            && ngx_microshop_selftest_same(&ev[1].data, "{\"n\":2}")
+            && ev[0].data.data[ev[0].data.len] == '\0'
+            && microshop_event_id_cmp(&ev[0].id, &ev[1].id) < 0
+            && microshop_event_id_cmp(&ev[1].id, &op->u.feed.last) < 0,
+            "FEED_READ: the first two events in order, NUL-ended, before "
+            "the newest id");
+
+        op = &st->t[1]->op;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK && op->u.feed.nevents == 0
+            && op->u.feed.last.ms == 0 && op->u.feed.last.seq == 0,
+            "FEED_READ of a feed never written: rc %i, %ui events, last "
+            "%uL-%uL", op->rc, op->u.feed.nevents, op->u.feed.last.ms,
+            op->u.feed.last.seq);
+
+        id = st->t[0]->op.u.feed.events[1].id;
+
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_feed_read(st, 2, "f", &id, 10));
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_feed_read(st, 3, "f", &zero, 0));
+        return NGX_OK;
+
+    case 2:
+        op = &st->t[2]->op;
+
+        ngx_microshop_selftest_expect(st,
+            op->rc == NGX_OK && op->u.feed.nevents == 1
+            && ngx_microshop_selftest_same(&op->u.feed.events[0].data,
+                                           "{\"n\":3}")
+            && microshop_event_id_cmp(&op->u.feed.events[0].id,
+                                      &op->u.feed.last) == 0,
+            "FEED_READ after the second: rc %i, %ui events; expected the "
+            "third, the newest", op->rc, op->u.feed.nevents);
+
+        ngx_microshop_selftest_expect(st,
+            st->t[3]->op.rc == NGX_OK && st->t[3]->op.u.feed.nevents == 0
+            && microshop_event_id_cmp(&st->t[3]->op.u.feed.last,
+                                      &op->u.feed.last) == 0,
+            "FEED_READ limit 0: rc %i, %ui events; expected the newest id "
+            "alone", st->t[3]->op.rc, st->t[3]->op.u.feed.nevents);
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
 static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
 
     /* GCRA: a full bucket of one allows, the next request is denied */
@@ -3079,6 +3220,10 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
       ngx_microshop_selftest_unused_fields },
 
     /* last: every handler ran exactly once over the whole run */
+    /* FEED_APPEND posted, FEED_READ pages, after, limit 0, no feed */
+    { "feed_append_read", NGX_MICROSHOP_SELFTEST_FEED,
+      ngx_microshop_selftest_feed },
+
     { "handlers_exactly_once", NGX_MICROSHOP_SELFTEST_ANY,
       ngx_microshop_selftest_once },
 

@@ -20,6 +20,8 @@ from microshop import SLOW, wait_for
 ENV = "NGX_MICROSHOP_TEST_STORE"
 
 CONF = """
+microshop_events_out;
+
 server {
     listen 127.0.0.1:%(port)d;
 

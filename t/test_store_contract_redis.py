@@ -3,6 +3,7 @@ the conformance suite of t/test_store_contract.py run with microshop_redis
 pointing at a redis-server of the test's own, and what the suite left in
 Redis (docs/redis.md "Keys")."""
 
+import json
 import os
 import re
 import time
@@ -15,6 +16,7 @@ from test_store_contract import ENV, LATE, metric, selftest, switch
 
 CONF = """
 microshop_redis %(url)s timeout=2s;
+microshop_events_out;
 
 server {
     listen 127.0.0.1:%(port)d;
@@ -85,7 +87,16 @@ def test_redis_holds_what_the_suite_wrote(gw, redis_server):
     # every key of a seller is hash-tagged with the whole seller
     for k in r.scan_iter(match="ms:{st-*"):
         assert re.match(rb"ms:\{st-[0-9-]+\}:(rate|idem|inv|event|stock|"
-                        rb"hold|holds)(:|$)", k), k
+                        rb"hold|holds)(:|$)", k) \
+            or re.match(rb"ms:\{st-[0-9-]+-f\}:events$", k), k
+
+    # the feed case's stream: its three events, in order
+    feed = [k for k in r.scan_iter(match="ms:{st-*-f}:events")]
+    assert feed, "no stream of the feed case"
+    entries = r.xrange(feed[0])
+    assert [json.loads(e[1][b"data"]) for e in entries] \
+        == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert {e[1][b"type"] for e in entries} == {b"stock.changed"}
 
 
 def test_suite_runs_again(gw):
