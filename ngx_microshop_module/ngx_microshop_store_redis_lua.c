@@ -643,7 +643,8 @@ static const char  ngx_microshop_redis_lua_feed_append[] =
  * last is 0-0 with no stream.  missed: entries were trimmed (more added
  * than are kept; Redis 7 tells, an older one is taken as trimmed) and
  * after is before the oldest kept, or none is kept: some trimmed one may
- * have come after it (conservative).
+ * have come after it (conservative).  Nothing comes after the last id:
+ * no XRANGE then (an exclusive start past the largest id is an error).
  */
 
 static const char  ngx_microshop_redis_lua_feed_read[] =
@@ -666,7 +667,8 @@ static const char  ngx_microshop_redis_lua_feed_read[] =
     "  if not first or older(ARGV[1], first[1]) then missed = 1 end\n"
     "end\n"
     "local out = {s['last-generated-id'], missed}\n"
-    "if tonumber(ARGV[2]) == 0 then return out end\n"
+    "if tonumber(ARGV[2]) == 0\n"
+    "   or not older(ARGV[1], s['last-generated-id']) then return out end\n"
     "local es = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+',\n"
     "                      'COUNT', ARGV[2])\n"
     "for _, e in ipairs(es) do\n"

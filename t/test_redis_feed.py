@@ -117,6 +117,11 @@ def test_a_stock_put_is_in_the_feed_and_in_the_stream(nodes, keys,
     assert page(a, keys, seller, "?after=" + body["next"])["events"] == []
     assert page(a, keys, seller, "?limit=1&after=0")["events"] == events[:1]
 
+    # nothing comes after the largest id: an empty page, not a 503
+    top = "18446744073709551615-18446744073709551615"
+    assert page(a, keys, seller, "?after=" + top) == {"events": [],
+                                                      "next": top}
+
 
 def test_maxlen_keeps_about_keep_events(nodes, keys, module_redis):
     a = nodes[0]
