@@ -58,6 +58,7 @@ typedef struct {
     ngx_uint_t                        limit;
     ngx_msec_t                        wait;
     ngx_event_t                       timer;     /* wait=, heartbeat= */
+    ngx_event_t                       next;      /* reads the next page */
 
     ngx_chain_t                      *free;
     ngx_chain_t                      *busy;
@@ -91,6 +92,7 @@ static void ngx_microshop_feed_read_done(ngx_http_request_t *r,
     ngx_microshop_op_t *op);
 static void ngx_microshop_feed_wait(ngx_microshop_feed_reader_t *fr);
 static void ngx_microshop_feed_wake(ngx_microshop_feed_waiter_t *w);
+static void ngx_microshop_feed_next(ngx_event_t *ev);
 static void ngx_microshop_feed_timer(ngx_event_t *ev);
 static void ngx_microshop_feed_page(ngx_microshop_feed_reader_t *fr,
     ngx_microshop_op_t *op);
@@ -174,6 +176,10 @@ ngx_microshop_feed_handler(ngx_http_request_t *r)
 
     cln->handler = ngx_microshop_feed_cleanup;
     cln->data = fr;
+
+    fr->next.handler = ngx_microshop_feed_next;
+    fr->next.data = fr;
+    fr->next.log = r->connection->log;
 
     fr->timer.handler = ngx_microshop_feed_timer;
     fr->timer.data = fr;
@@ -369,6 +375,10 @@ ngx_microshop_feed_cleanup(void *data)
         ngx_del_timer(&fr->timer);
     }
 
+    if (fr->next.posted) {
+        ngx_delete_posted_event(&fr->next);
+    }
+
     /* a read still in flight was cancelled by the request's cleanup,
      * which ran before the pool's */
     if (fr->pool) {
@@ -540,6 +550,21 @@ ngx_microshop_feed_wake(ngx_microshop_feed_waiter_t *w)
 
         ngx_microshop_feed_read(fr);
     }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_microshop_feed_next(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_microshop_feed_reader_t  *fr;
+
+    fr = ev->data;
+    c = fr->r->connection;
+
+    ngx_microshop_feed_read(fr);
 
     ngx_http_run_posted_requests(c);
 }
@@ -805,8 +830,12 @@ ngx_microshop_feed_stream_events(ngx_microshop_feed_reader_t *fr,
     fr->pool = NULL;
 
     if (more) {
-        /* a page was full: there may be more at once */
-        ngx_microshop_feed_read(fr);
+        /*
+         * A page was full: there may be more at once.  The next read is
+         * posted, not called: a feed of a million events is never a
+         * million frames deep.
+         */
+        ngx_post_event(&fr->next, &ngx_posted_events);
         return;
     }
 

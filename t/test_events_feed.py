@@ -717,6 +717,21 @@ def test_stream_resume_with_last_event_id(gw, keys):
     s.close()
 
 
+def test_stream_of_a_long_backlog_pages_through_it(gw, keys):
+    # 250 events: three reads of a page of 100, each after the one before
+    seller = new_seller()
+    for n in range(1, 251):
+        put_stock(gw, keys, seller, "B1", n)
+    s = open_stream(gw, keys, seller)
+    got = [s.event(timeout=2) for _ in range(250)]
+    assert [d["data"]["available"] for _, _, d in got] == list(range(1, 251))
+    assert [idkey(i) for i, _, _ in got] == sorted(idkey(i) for i, _, _ in got)
+    # and then it waits for the next one
+    put_stock(gw, keys, seller, "B1", 1000)
+    assert s.event(timeout=1)[2]["data"]["available"] == 1000
+    s.close()
+
+
 def test_stream_heartbeat(gw, keys):
     seller = new_seller()
     s = open_stream(gw, keys, seller)
