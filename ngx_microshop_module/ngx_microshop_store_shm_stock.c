@@ -1184,7 +1184,8 @@ ngx_microshop_offline_take(ngx_microshop_zone_t *zone, ngx_str_t *seller,
         ngx_memcpy(&n, ngx_microshop_rec_value(rec), sizeof(n));
     }
 
-    if (n >= (int64_t) max) {
+    /* unsigned: the restore's max, (ngx_uint_t) -1, is no limit */
+    if ((ngx_uint_t) n >= max) {
         return 0;
     }
 
