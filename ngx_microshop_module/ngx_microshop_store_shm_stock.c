@@ -896,10 +896,6 @@ ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
 
     (void) ngx_microshop_hold_read(rec, &hr, &seller);
 
-    if (hr.state != NGX_MICROSHOP_HOLD_LIVE) {
-        return NGX_OK;
-    }
-
     if (op->u.reserve.why == NGX_MICROSHOP_WHY_OFFLINE && !hr.slot) {
         /* only a hold with an offline slot becomes an offline order */
         return NGX_DECLINED;
@@ -908,6 +904,21 @@ ngx_microshop_shm_hold_unknown(ngx_microshop_zone_t *zone,
     if (op->u.reserve.why != NGX_MICROSHOP_WHY_OFFLINE && hr.slot) {
         ngx_microshop_offline_give(zone, &seller, now);
         hr.slot = 0;
+    }
+
+    if (hr.state != NGX_MICROSHOP_HOLD_LIVE) {
+        /*
+         * hold= ran out before the request ended: pending already, its
+         * units unknown; accepted offline it is an offline order all the
+         * same (only the admin API settles it, it outlives a restart)
+         */
+        if (op->u.reserve.why == NGX_MICROSHOP_WHY_OFFLINE) {
+            hr.why = NGX_MICROSHOP_WHY_OFFLINE;
+        }
+
+        ngx_microshop_hold_write(rec, &hr);
+
+        return NGX_OK;
     }
 
     hr.state = NGX_MICROSHOP_HOLD_UNKNOWN;
@@ -1184,7 +1195,8 @@ ngx_microshop_offline_take(ngx_microshop_zone_t *zone, ngx_str_t *seller,
         ngx_memcpy(&n, ngx_microshop_rec_value(rec), sizeof(n));
     }
 
-    if (n >= (int64_t) max) {
+    /* unsigned: the restore's max, (ngx_uint_t) -1, is no limit */
+    if ((ngx_uint_t) n >= max) {
         return 0;
     }
 
