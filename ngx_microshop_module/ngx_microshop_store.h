@@ -129,6 +129,9 @@ typedef struct {
  * other end of the hold (SETTLE, HOLD_UNKNOWN for another reason) gives
  * the slot back.  So a seller never has more than offline_max offline
  * orders, and a checkout that found no slot fails as without offline=.
+ * An inventory event never settles a hold with a slot: while its request
+ * is in flight it may still become an offline order, which the backend's
+ * count cannot know of.
  */
 typedef enum {
     NGX_MICROSHOP_HOLD_LIVE = 0,      /* its request has not told yet */

@@ -970,6 +970,7 @@ ngx_microshop_hold_event(ngx_microshop_zone_t *zone, ngx_str_t *key,
 
         if (hr.state == NGX_MICROSHOP_HOLD_LIVE
             || hr.why == NGX_MICROSHOP_WHY_OFFLINE
+            || hr.slot
             || hseller.len != seller.len
             || ngx_memcmp(hseller.data, seller.data, seller.len) != 0)
         {
