@@ -189,7 +189,8 @@ ngx_microshop_feed_handler(ngx_http_request_t *r)
     r->read_event_handler = ngx_http_test_reading;
 
     if (fr->stream && ngx_microshop_feed_stream_start(fr) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* the header may be out already: no page of nginx's after it */
+        return NGX_ERROR;
     }
 
     /* held until the reader's last answer */
