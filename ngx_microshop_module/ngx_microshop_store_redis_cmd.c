@@ -407,12 +407,14 @@ ngx_microshop_rstore_cmd_seller(ngx_pool_t *pool, ngx_microshop_op_t *op,
 
     case NGX_MICROSHOP_OP_SETTLE:
         ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, pool,
-                                   NGX_MICROSHOP_REDIS_LUA_SETTLE, 5));
+                                   NGX_MICROSHOP_REDIS_LUA_SETTLE, 6));
         ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller, "hold",
                                                        &op->u.reserve.id));
         ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller,
                                                            "holds", NULL));
-        a->nkeys = 2;
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller,
+                                                           "offline", NULL));
+        a->nkeys = 3;
 
         ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a,
                                               op->u.reserve.commit ? 1 : 0));
@@ -421,14 +423,17 @@ ngx_microshop_rstore_cmd_seller(ngx_pool_t *pool, ngx_microshop_op_t *op,
 
     case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
         ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, pool,
-                                   NGX_MICROSHOP_REDIS_LUA_HOLD_UNKNOWN, 3));
+                                   NGX_MICROSHOP_REDIS_LUA_HOLD_UNKNOWN, 5));
         ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller, "hold",
                                                        &op->u.reserve.id));
-        a->nkeys = 1;
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller,
+                                                           "offline", NULL));
+        a->nkeys = 2;
 
         ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a,
                                                    op->u.reserve.why));
-        return ngx_microshop_rstore_arg_prefix(a, seller);
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_prefix(a, seller));
+        return ngx_microshop_rstore_arg_enc(a, &op->u.reserve.id);
 
     case NGX_MICROSHOP_OP_HOLD_LIST:
         ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, pool,
@@ -473,9 +478,10 @@ ngx_microshop_rstore_cmd_event(ngx_microshop_op_t *op,
     sku.len = op->key.len - seller.len - 1;
 
     ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, a->pool,
-                               NGX_MICROSHOP_REDIS_LUA_EVENT, 13));
+                               NGX_MICROSHOP_REDIS_LUA_EVENT, 14));
 
-    /* KEYS: the event id, the stock, the entry, the seller's holds */
+    /* KEYS: the event id, the stock, the entry, the seller's holds and
+     * offline slots */
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, &seller, "event",
                                                        &op->u.event.id));
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, &seller, "stock",
@@ -484,7 +490,9 @@ ngx_microshop_rstore_cmd_event(ngx_microshop_op_t *op,
                                                        &sku));
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, &seller, "holds",
                                                        NULL));
-    a->nkeys = 4;
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, &seller,
+                                                       "offline", NULL));
+    a->nkeys = 5;
 
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a,
                                                    op->u.event.version));
@@ -529,12 +537,15 @@ ngx_microshop_rstore_cmd_reserve(ngx_microshop_op_t *op,
 
     ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, a->pool,
                                NGX_MICROSHOP_REDIS_LUA_RESERVE,
-                               2 + n + 3 + 3 * n));
+                               3 + n + 4 + 3 * n));
 
-    /* KEYS: the hold, the seller's holds, the stock of every line */
+    /* KEYS: the hold, the seller's holds and offline slots, the stock of
+     * every line */
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller, "hold",
                                                        &op->u.reserve.id));
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller, "holds",
+                                                       NULL));
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_key(a, seller, "offline",
                                                        NULL));
 
     for (i = 0; i < n; i++) {
@@ -542,7 +553,7 @@ ngx_microshop_rstore_cmd_reserve(ngx_microshop_op_t *op,
                                                            &line[i].sku));
     }
 
-    a->nkeys = 2 + n;
+    a->nkeys = 3 + n;
 
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a, op->u.reserve.id.data,
                                                    op->u.reserve.id.len));
@@ -550,6 +561,8 @@ ngx_microshop_rstore_cmd_reserve(ngx_microshop_op_t *op,
                                                        &op->u.reserve.id));
     ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a,
                               ngx_microshop_rstore_span(op->u.reserve.hold)));
+    ngx_microshop_rstore_ok(ngx_microshop_rstore_arg_int(a,
+                                              op->u.reserve.offline_max));
 
     for (i = 0; i < n; i++) {
         ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a, line[i].sku.data,

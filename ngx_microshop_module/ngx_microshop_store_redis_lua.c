@@ -34,6 +34,7 @@
 typedef char  ngx_microshop_redis_lua_consts[
     (NGX_MICROSHOP_HOLD_LIVE == 0 && NGX_MICROSHOP_HOLD_UNKNOWN == 1
      && NGX_MICROSHOP_HOLD_PENDING == 2 && NGX_MICROSHOP_WHY_NO_ANSWER == 4
+     && NGX_MICROSHOP_WHY_OFFLINE == 5
      && NGX_MICROSHOP_IDEM_NEW == 0 && NGX_MICROSHOP_IDEM_IN_PROGRESS == 1
      && NGX_MICROSHOP_IDEM_MISMATCH == 2 && NGX_MICROSHOP_IDEM_DONE == 3
      && NGX_MICROSHOP_IDEM_UNAVAILABLE == 4
@@ -337,10 +338,12 @@ static const char  ngx_microshop_redis_lua_inv_failed[] =
 
 
 /* KEYS: event id, stock (hash a available, h held, v version,
- * n unknown, p set by the admin API), inv, holds.  ARGV: version,
- * has_available, available, has_item, item, etag, ms:inv message, sku,
- * the seller's key prefix.  {result, holds settled, pending ones of
- * them} */
+ * n unknown, p set by the admin API), inv, holds, offline (the
+ * seller's offline slots).  ARGV: version, has_available, available,
+ * has_item, item, etag, ms:inv message, sku, the seller's key prefix.
+ * {result, holds settled, pending ones of them}.  A hold with an offline
+ * slot, or an offline order, is never settled by an event
+ * (ngx_microshop_store.h "Offline slots") */
 
 static const char  ngx_microshop_redis_lua_event[] =
     NGX_MICROSHOP_LUA_NOW
@@ -364,11 +367,16 @@ static const char  ngx_microshop_redis_lua_event[] =
     "    if unknown > 0 then\n"
     "      local sku = ARGV[8]\n"
     "      local todo = {}\n"
+    "      local slots = {}\n"
+    "      for _, m in ipairs(redis.call('SMEMBERS', KEYS[5])) do\n"
+    "        slots[m] = true\n"
+    "      end\n"
     "      for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do\n"
     "        if unknown <= 0 then break end\n"
     "        local hk = prefix .. 'hold:' .. m\n"
-    "        local h = redis.call('HMGET', hk, 's', 'o', 'L')\n"
-    "        if h[1] and tonumber(h[1]) ~= 0 then\n"
+    "        local h = redis.call('HMGET', hk, 's', 'o', 'L', 'w')\n"
+    "        if h[1] and tonumber(h[1]) ~= 0 and not slots[m]\n"
+    "           and tonumber(h[4] or 0) ~= 5 then\n"
     "          local lines = cmsgpack.unpack(h[3])\n"
     "          local open = tonumber(h[2])\n"
     "          local changed = false\n"
@@ -438,19 +446,24 @@ static const char  ngx_microshop_redis_lua_stock_get[] =
 
 /* KEYS: hold (hash i id, c created, d deadline, s state, w why,
  * o open lines, L lines msgpack {sku, encoded sku, quantity, settled}),
- * holds (zset id -> deadline, +inf once pending), stock of each line.
- * ARGV: id, encoded id, hold (ms), then sku, encoded sku, quantity of
- * each line.  {ok, held, short_of_stock of each line}, and once it
- * held, the available and held units of each line after the hold (-1,
- * -1: a line whose stock is not managed) */
+ * holds (zset id -> deadline, +inf once pending), offline (set of the
+ * encoded ids of the seller's holds with an offline slot), stock of each
+ * line.  ARGV: id, encoded id, hold (ms), offline_max (0: no slot), then
+ * sku, encoded sku, quantity of each line.  {ok, held, a slot taken,
+ * short_of_stock of each line}, and once it held, the available and held
+ * units of each line after the hold (-1, -1: a line whose stock is not
+ * managed) */
 
 static const char  ngx_microshop_redis_lua_reserve[] =
     NGX_MICROSHOP_LUA_NOW
-    "local n = (#ARGV - 3) / 3\n"
+    "local n = (#ARGV - 4) / 3\n"
     "local flags, managed, short, avail = {}, {}, false, {}\n"
+    "local omax = tonumber(ARGV[4])\n"
+    "local slots = 0\n"
+    "if omax > 0 then slots = redis.call('SCARD', KEYS[3]) end\n"
     "for i = 1, n do\n"
-    "  local q = tonumber(ARGV[3 + 3 * i])\n"
-    "  local st = redis.call('HMGET', KEYS[2 + i], 'a', 'h')\n"
+    "  local q = tonumber(ARGV[4 + 3 * i])\n"
+    "  local st = redis.call('HMGET', KEYS[3 + i], 'a', 'h')\n"
     "  local a = tonumber(st[1] or -1)\n"
     "  flags[i] = 0\n"
     "  avail[i] = a\n"
@@ -462,14 +475,16 @@ static const char  ngx_microshop_redis_lua_reserve[] =
     "    managed[#managed + 1] = i\n"
     "  end\n"
     "end\n"
-    "if short then return {0, 0, unpack(flags)} end\n"
-    "if #managed == 0 then return {1, 0, unpack(flags)} end\n"
-    "local lines, out = {}, {1, 1, unpack(flags)}\n"
+    "if short then return {0, 0, 0, unpack(flags)} end\n"
+    "if #managed == 0 then return {1, 0, 0, unpack(flags)} end\n"
+    "local slot = 0\n"
+    "if slots < omax then slot = 1 end\n"
+    "local lines, out = {}, {1, 1, slot, unpack(flags)}\n"
     "local stock = {}\n"
     "for _, i in ipairs(managed) do\n"
-    "  local q = tonumber(ARGV[3 + 3 * i])\n"
-    "  stock[i] = redis.call('HINCRBY', KEYS[2 + i], 'h', q)\n"
-    "  lines[#lines + 1] = {ARGV[1 + 3 * i], ARGV[2 + 3 * i], q, 0}\n"
+    "  local q = tonumber(ARGV[4 + 3 * i])\n"
+    "  stock[i] = redis.call('HINCRBY', KEYS[3 + i], 'h', q)\n"
+    "  lines[#lines + 1] = {ARGV[2 + 3 * i], ARGV[3 + 3 * i], q, 0}\n"
     "end\n"
     "for i = 1, n do\n"
     "  if stock[i] then\n"
@@ -484,35 +499,52 @@ static const char  ngx_microshop_redis_lua_reserve[] =
     "redis.call('HSET', KEYS[1], 'i', ARGV[1], 'c', now, 'd', deadline,\n"
     "           's', 0, 'w', 0, 'o', #lines, 'L', cmsgpack.pack(lines))\n"
     "redis.call('ZADD', KEYS[2], deadline, ARGV[2])\n"
+    "if slot == 1 then redis.call('SADD', KEYS[3], ARGV[2]) end\n"
     "return out\n";
 
 
-/* KEYS: hold, holds.  ARGV: commit, prefix, encoded id.
- * {found, was pending} */
+/* KEYS: hold, holds, offline.  ARGV: commit, prefix, encoded id.
+ * {found, was pending}; the hold's offline slot, if any, is given back */
 
 static const char  ngx_microshop_redis_lua_settle[] =
     NGX_MICROSHOP_LUA_UNITS
     "local h = redis.call('HMGET', KEYS[1], 's', 'L')\n"
-    "if not h[1] then return {0, 0} end\n"
+    "local slot = redis.call('SISMEMBER', KEYS[3], ARGV[3])\n"
+    "if not h[1] then\n"
+    "  if slot == 1 then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
+    "  return {0, 0}\n"
+    "end\n"
     "local state = tonumber(h[1])\n"
     "local how = 0\n"
     "if ARGV[1] == '1' then how = 1 end\n"
     "units(ARGV[2], cmsgpack.unpack(h[2]), how, state)\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('ZREM', KEYS[2], ARGV[3])\n"
+    "if slot == 1 then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
     "if state == 2 then return {1, 1} end\n"
     "return {1, 0}\n";
 
 
-/* KEYS: hold.  ARGV: why, prefix.  0: no such hold */
+/* KEYS: hold, offline.  ARGV: why, prefix, encoded id.  0: no such
+ * hold, or why is OFFLINE (5) and the hold has no offline slot; another
+ * why gives the hold's slot back, as ngx_microshop_shm_hold_unknown() */
 
 static const char  ngx_microshop_redis_lua_hold_unknown[] =
     NGX_MICROSHOP_LUA_UNITS
     "local h = redis.call('HMGET', KEYS[1], 's', 'L')\n"
-    "if not h[1] then return 0 end\n"
-    "if tonumber(h[1]) ~= 0 then return 1 end\n"
-    "units(ARGV[2], cmsgpack.unpack(h[2]), 2, 0)\n"
-    "redis.call('HSET', KEYS[1], 's', 1, 'w', ARGV[1])\n"
+    "local slot = redis.call('SISMEMBER', KEYS[2], ARGV[3])\n"
+    "local offline = ARGV[1] == '5'\n"
+    "if not h[1] or (offline and slot == 0) then return 0 end\n"
+    "local live = tonumber(h[1]) == 0\n"
+    "if live then units(ARGV[2], cmsgpack.unpack(h[2]), 2, 0) end\n"
+    "if not offline and slot == 1 then\n"
+    "  redis.call('SREM', KEYS[2], ARGV[3])\n"
+    "end\n"
+    "if live then\n"
+    "  redis.call('HSET', KEYS[1], 's', 1, 'w', ARGV[1])\n"
+    "elseif offline then\n"
+    "  redis.call('HSET', KEYS[1], 'w', 5)\n"
+    "end\n"
     "return 1\n";
 
 

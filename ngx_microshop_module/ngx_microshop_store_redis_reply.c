@@ -263,31 +263,34 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
 
 
 /*
- * {ok, held, short_of_stock of each line}, then once held the available
- * and held units of each line (-1: not managed)
+ * {ok, held, an offline slot taken, short_of_stock of each line}, then
+ * once held the available and held units of each line (-1: not managed)
  */
+
+#define NGX_MICROSHOP_RESERVE_HEAD  3
 
 static ngx_int_t
 ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
 {
-    int64_t                v[2], flag, a, h;
-    ngx_uint_t             i, n, stock;
+    int64_t                v[NGX_MICROSHOP_RESERVE_HEAD], flag, a, h;
+    ngx_uint_t             i, n, k, stock;
     ngx_microshop_line_t  *line;
 
     n = op->u.reserve.nlines;
+    k = NGX_MICROSHOP_RESERVE_HEAD;
 
-    if (ngx_microshop_rstore_ints(reply, 2, v) != NGX_OK
-        || (reply->elements != 2 + n && reply->elements != 2 + 3 * n))
+    if (ngx_microshop_rstore_ints(reply, k, v) != NGX_OK
+        || (reply->elements != k + n && reply->elements != k + 3 * n))
     {
         return NGX_ERROR;
     }
 
-    stock = (reply->elements == 2 + 3 * n && n > 0);
+    stock = (reply->elements == k + 3 * n && n > 0);
 
     for (i = 0; i < n; i++) {
         line = &op->u.reserve.lines[i];
 
-        if (ngx_microshop_rstore_int(reply->element[2 + i], &flag) != NGX_OK) {
+        if (ngx_microshop_rstore_int(reply->element[k + i], &flag) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -299,9 +302,9 @@ ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
             continue;
         }
 
-        if (ngx_microshop_rstore_int(reply->element[2 + n + 2 * i], &a)
+        if (ngx_microshop_rstore_int(reply->element[k + n + 2 * i], &a)
             != NGX_OK
-            || ngx_microshop_rstore_int(reply->element[3 + n + 2 * i], &h)
+            || ngx_microshop_rstore_int(reply->element[k + 1 + n + 2 * i], &h)
                != NGX_OK)
         {
             return NGX_ERROR;
@@ -312,6 +315,7 @@ ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op, redisReply *reply)
     }
 
     op->u.reserve.held = (v[1] == 1);
+    op->u.reserve.offline = (v[1] == 1 && v[2] == 1);
     op->rc = (v[0] == 1) ? NGX_OK : NGX_DECLINED;
 
     return NGX_OK;

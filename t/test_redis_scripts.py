@@ -200,11 +200,12 @@ def test_inventory_and_its_refresh_lock(lua, redis_server):
 P = "ms:{r1}:"
 
 
-def reserve(s, hold_id, hold, *lines, prefix=P):
-    keys = [prefix + "hold:" + hold_id, prefix + "holds"] + \
+def reserve(s, hold_id, hold, *lines, prefix=P, offline_max=0):
+    keys = [prefix + "hold:" + hold_id, prefix + "holds",
+            prefix + "offline"] + \
         [prefix + "stock:" + sku for sku, _ in lines]
-    args = [hold_id, hold_id, hold] + [x for sku, q in lines
-                                       for x in (sku, sku, q)]
+    args = [hold_id, hold_id, hold, offline_max] + \
+        [x for sku, q in lines for x in (sku, sku, q)]
     return s["reserve"](keys=keys, args=args)
 
 
@@ -213,8 +214,15 @@ def stock(s, sku, prefix=P):
 
 
 def settle(s, hold_id, commit, prefix=P):
-    return s["settle"](keys=[prefix + "hold:" + hold_id, prefix + "holds"],
+    return s["settle"](keys=[prefix + "hold:" + hold_id, prefix + "holds",
+                             prefix + "offline"],
                        args=[commit, prefix, hold_id])
+
+
+def hold_unknown(s, hold_id, why, prefix=P):
+    return s["hold_unknown"](keys=[prefix + "hold:" + hold_id,
+                                   prefix + "offline"],
+                             args=[why, prefix, hold_id])
 
 
 def test_reserve_settle_sweep_list(lua):
@@ -222,17 +230,17 @@ def test_reserve_settle_sweep_list(lua):
     assert stock(s, "A") is None
     assert s["stock_set"](keys=[P + "stock:A"], args=[3]) == 0
     # held: each line's available and held units after the hold follow
-    assert reserve(s, "h1", KEEP, ("A", 2)) == [1, 1, 0, 3, 2]
+    assert reserve(s, "h1", KEEP, ("A", 2)) == [1, 1, 0, 0, 3, 2]
     # all or nothing: A is short, B (no stock known) is the backend's
-    assert reserve(s, "h2", KEEP, ("A", 2), ("B", 1)) == [0, 0, 1, 0]
-    assert reserve(s, "h3", KEEP, ("B", 1)) == [1, 0, 0]
+    assert reserve(s, "h2", KEEP, ("A", 2), ("B", 1)) == [0, 0, 0, 1, 0]
+    assert reserve(s, "h3", KEEP, ("B", 1)) == [1, 0, 0, 0]
     assert stock(s, "A") == [3, 2]
     assert settle(s, "h1", 1) == [1, 0]
     assert stock(s, "A") == [1, 0]
     assert settle(s, "h1", 1) == [0, 0]
 
     # past hold=: the sweep makes it pending, once; time gives nothing back
-    assert reserve(s, "h5", 0, ("A", 1)) == [1, 1, 0, 1, 1]
+    assert reserve(s, "h5", 0, ("A", 1)) == [1, 1, 0, 0, 1, 1]
     assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [1, 1]
     assert s["sweep"](keys=[P + "holds"], args=[P, 64]) == [0, 1]
     assert stock(s, "A") == [1, 1]
@@ -261,14 +269,14 @@ def test_an_event_settles_unknown_holds(lua):
     s["stock_set"](keys=[q + "stock:ev"], args=[5])
     s["stock_set"](keys=[q + "stock:X"], args=[4])
     assert reserve(s, "h8", KEEP, ("ev", 2), ("X", 1), prefix=q) \
-        == [1, 1, 0, 0, 5, 2, 4, 1]
-    assert reserve(s, "h9", KEEP, ("ev", 1), prefix=q) == [1, 1, 0, 5, 3]
-    assert s["hold_unknown"](keys=[q + "hold:h8"], args=[2, q]) == 1
-    assert s["hold_unknown"](keys=[q + "hold:none"], args=[2, q]) == 0
+        == [1, 1, 0, 0, 0, 5, 2, 4, 1]
+    assert reserve(s, "h9", KEEP, ("ev", 1), prefix=q) == [1, 1, 0, 0, 5, 3]
+    assert hold_unknown(s, "h8", 2, prefix=q) == 1
+    assert hold_unknown(s, "none", 2, prefix=q) == 0
 
     def event(event_id, version):
         return s["event"](keys=[q + "event:" + event_id, q + "stock:ev",
-                                q + "inv:ev", q + "holds"],
+                                q + "inv:ev", q + "holds", q + "offline"],
                           args=[version, 1, 7, 1, "item", "etag", "e1\nev",
                                 "ev", q])
 
@@ -282,10 +290,58 @@ def test_an_event_settles_unknown_holds(lua):
     listed = s["hold_list"](keys=[q + "holds"], args=[q, 1, 10])
     assert listed[0] == 2
     # h9 unknown too: the next event settles it, h8 had no ev line left
-    assert s["hold_unknown"](keys=[q + "hold:h9"], args=[1, q]) == 1
+    assert hold_unknown(s, "h9", 1, prefix=q) == 1
     assert event("e3", 6) == [0, 1, 0]
     assert stock(s, "ev", prefix=q) == [7, 0]
     assert r.zcard(q + "holds") == 1
+
+
+def test_offline_slots(lua):
+    """offline_max slots per seller (docs/events.md "Offline orders"): a
+    hold takes one while fewer are taken; only a hold with one becomes an
+    offline order (why 5), which no event settles; every other end of the
+    hold gives the slot back."""
+    r, s = lua
+    q = "ms:{o1}:"
+    s["stock_set"](keys=[q + "stock:A"], args=[10])
+    assert reserve(s, "o1", KEEP, ("A", 1), prefix=q, offline_max=2) \
+        == [1, 1, 1, 0, 10, 1]
+    assert reserve(s, "o2", KEEP, ("A", 1), prefix=q, offline_max=2) \
+        == [1, 1, 1, 0, 10, 2]
+    # both slots taken: held, without a slot
+    assert reserve(s, "o3", KEEP, ("A", 1), prefix=q, offline_max=2) \
+        == [1, 1, 0, 0, 10, 3]
+    assert r.smembers(q + "offline") == {b"o1", b"o2"}
+    # no slot: not an offline order (0), the hold is still live
+    assert hold_unknown(s, "o3", 5, prefix=q) == 0
+    assert r.hget(q + "hold:o3", "s") == b"0"
+    # o1 goes offline; o2's request ends another way: its slot comes back
+    assert hold_unknown(s, "o1", 5, prefix=q) == 1
+    assert hold_unknown(s, "o2", 1, prefix=q) == 1
+    assert r.smembers(q + "offline") == {b"o1"}
+    assert r.hmget(q + "hold:o1", "s", "w") == [b"1", b"5"]
+    # an event with the backend's count settles o2, never o1
+    assert s["event"](keys=[q + "event:x1", q + "stock:A", q + "inv:A",
+                            q + "holds", q + "offline"],
+                      args=[1, 1, 9, 0, "", "", "o1\nA", "A", q]) \
+        == [0, 1, 0]
+    assert r.exists(q + "hold:o1") == 1 and r.exists(q + "hold:o2") == 0
+    assert stock(s, "A", prefix=q) == [9, 2]        # o1 and o3 held
+    # a slot is free again
+    assert reserve(s, "o4", KEEP, ("A", 1), prefix=q, offline_max=2) \
+        == [1, 1, 1, 0, 9, 3]
+    # pending already (past hold=), then offline: an offline order
+    r.hset(q + "hold:o4", "s", 2)
+    assert hold_unknown(s, "o4", 5, prefix=q) == 1
+    assert r.hmget(q + "hold:o4", "s", "w") == [b"2", b"5"]
+    # the admin API settles offline orders: their slots come back
+    assert settle(s, "o1", 1) == [0, 0]             # another seller's keys
+    assert settle(s, "o1", 1, prefix=q) == [1, 0]
+    assert settle(s, "o4", 0, prefix=q) == [1, 1]
+    assert r.scard(q + "offline") == 0
+    assert stock(s, "A", prefix=q) == [8, 1]        # o1 sold, o3 held
+    assert settle(s, "o3", 0, prefix=q) == [1, 0]
+    assert stock(s, "A", prefix=q) == [8, 0]
 
 
 def test_the_sellers_set(lua):
