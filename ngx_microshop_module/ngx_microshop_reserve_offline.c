@@ -32,14 +32,6 @@ ngx_microshop_reserve_offline_main_done(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (mmcf->offline_file && mmcf->store.redis) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"microshop_reserve\" offline=accept is not "
-                      "supported with \"microshop_redis\" yet, in %s:%ui",
-                      mmcf->offline_file, mmcf->offline_line);
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
 }
 

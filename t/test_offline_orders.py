@@ -561,14 +561,13 @@ def test_conf_offline_max_invalid(nginx, keys, value):
     assert_conf_refused(rc, err, line, "offline_max=" + value)
 
 
-def test_conf_offline_refused_with_redis(nginx, keys):
+def test_conf_offline_with_redis(nginx, keys):
+    # offline orders in Redis: t/test_redis_offline.py
     n = nginx.new()
-    rc, err, line = n.test_config_at(
-        conf(keys, n.port, "on offline=accept",
-             extra="microshop_redis redis://127.0.0.1:6379;\n"),
-        "offline=accept")
-    assert_conf_refused(rc, err, line,
-                        "not supported with \"microshop_redis\" yet")
+    rc, err = n.test_config(
+        conf(keys, n.port, "on offline=accept offline_max=3",
+             extra="microshop_redis redis://127.0.0.1:%d;\n" % free_port()))
+    assert rc == 0, err
 
 
 # ------------------------------------------------------ restart
