@@ -2443,6 +2443,127 @@ ngx_microshop_selftest_event_settles(ngx_microshop_selftest_t *st,
 }
 
 
+/*
+ * Offline slots (ngx_microshop_store.h): RESERVE with offline_max 2 takes
+ * a slot for two holds, not the third; HOLD_UNKNOWN offline needs a slot,
+ * another why gives it back; an EVENT never settles a hold with one; a
+ * SETTLE gives it back, so the next RESERVE takes one again
+ */
+
+static ngx_microshop_selftest_op_t *
+ngx_microshop_selftest_reserve_slot(ngx_microshop_selftest_t *st,
+    ngx_uint_t i, char *id)
+{
+    ngx_microshop_selftest_op_t  *t;
+
+    t = ngx_microshop_selftest_reserve(st, i, NGX_MICROSHOP_OP_RESERVE, id,
+                                       "ev", 1, NULL, 0);
+    if (t) {
+        t->op.u.reserve.offline_max = 2;
+        t->op.u.reserve.offline = 5;
+    }
+
+    return t;
+}
+
+
+static void
+ngx_microshop_selftest_slot_is(ngx_microshop_selftest_t *st, ngx_uint_t i,
+    ngx_uint_t slot)
+{
+    ngx_microshop_op_t  *op;
+
+    op = &st->t[i]->op;
+
+    ngx_microshop_selftest_expect(st,
+        op->rc == NGX_OK && op->u.reserve.held == 1
+        && op->u.reserve.offline == slot,
+        "RESERVE \"%V\": rc %i, held %ui, offline %ui; expected a hold, "
+        "offline %ui", &op->u.reserve.id, op->rc, op->u.reserve.held,
+        op->u.reserve.offline, slot);
+}
+
+
+static ngx_int_t
+ngx_microshop_selftest_offline_slots(ngx_microshop_selftest_t *st,
+    ngx_uint_t step)
+{
+    switch (step) {
+
+    case 0:
+        ngx_microshop_selftest_submit(st, 0, NGX_MICROSHOP_OP_STOCK_SET, "ev",
+                                      10);
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve_slot(st, 1, "o1"));
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve_slot(st, 2, "o2"));
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve_slot(st, 3, "o3"));
+        return NGX_OK;
+
+    case 1:
+        ngx_microshop_selftest_slot_is(st, 1, 1);
+        ngx_microshop_selftest_slot_is(st, 2, 1);
+        ngx_microshop_selftest_slot_is(st, 3, 0);
+
+        ngx_microshop_selftest_unknown(st, 4, "o3", NGX_MICROSHOP_WHY_OFFLINE);
+        ngx_microshop_selftest_unknown(st, 5, "o1", NGX_MICROSHOP_WHY_OFFLINE);
+        ngx_microshop_selftest_unknown(st, 6, "o2",
+                                       NGX_MICROSHOP_WHY_UPSTREAM_ERROR);
+        return NGX_OK;
+
+    case 2:
+        ngx_microshop_selftest_rc_is(st, 4, NGX_DECLINED,
+                                     "HOLD_UNKNOWN offline without a slot");
+        ngx_microshop_selftest_rc_is(st, 5, NGX_OK, "HOLD_UNKNOWN offline");
+        ngx_microshop_selftest_rc_is(st, 6, NGX_OK, "HOLD_UNKNOWN");
+
+        /* the backend's count (7): settles o2, never o1 */
+        ngx_microshop_selftest_event(st, 7, "eo", 5);
+        ngx_microshop_selftest_list(st, 8, 1);
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve_slot(st, 9, "o4"));
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve_slot(st, 10, "o5"));
+        return NGX_OK;
+
+    case 3:
+        ngx_microshop_selftest_event_is(st, 7, NGX_MICROSHOP_EVENT_ACCEPTED,
+                                        "EVENT");
+        ngx_microshop_selftest_total_is(st, 8, 2);
+        ngx_microshop_selftest_listed(st, 8, 1, NGX_MICROSHOP_HOLD_UNKNOWN,
+                                      NGX_MICROSHOP_WHY_OFFLINE, "ev", 1);
+        ngx_microshop_selftest_listed(st, 8, 3, NGX_MICROSHOP_HOLD_LIVE,
+                                      NGX_MICROSHOP_WHY_NONE, "ev", 1);
+
+        /* o2's slot came back: o4 takes it, o5 finds none */
+        ngx_microshop_selftest_slot_is(st, 9, 1);
+        ngx_microshop_selftest_slot_is(st, 10, 0);
+
+        ngx_microshop_selftest_settle_id(st, 11, "o1", 1);
+        return NGX_OK;
+
+    case 4:
+        ngx_microshop_selftest_rc_is(st, 11, NGX_OK, "SETTLE commit by id");
+
+        ngx_microshop_selftest_exec(st,
+            ngx_microshop_selftest_reserve_slot(st, 12, "o6"));
+        ngx_microshop_selftest_submit(st, 13, NGX_MICROSHOP_OP_STOCK_GET,
+                                      "ev", 0);
+        return NGX_OK;
+
+    case 5:
+        ngx_microshop_selftest_slot_is(st, 12, 1);
+
+        /* 7 counted, o1 sold; o3, o4, o5, o6 held */
+        ngx_microshop_selftest_stock_is(st, 13, 6, 4);
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
 /* an IDEM_BEGIN (with lock) or IDEM_RELEASE of "idem" by owner, submitted */
 
 static void
@@ -3181,6 +3302,10 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
      * of unknown outcome, an older one does not; live holds stay */
     { "event_settles_unknown_holds", NGX_MICROSHOP_SELFTEST_ANY,
       ngx_microshop_selftest_event_settles },
+
+    /* offline_max slots: taken, given back, never settled by an EVENT */
+    { "offline_slots", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_offline_slots },
 
     /* IDEM_BEGIN after the lock ran out: unavailable; IDEM_RELEASE only by
      * the lock's owner */

@@ -87,7 +87,7 @@ def test_redis_holds_what_the_suite_wrote(gw, redis_server):
     # every key of a seller is hash-tagged with the whole seller
     for k in r.scan_iter(match="ms:{st-*"):
         assert re.match(rb"ms:\{st-[0-9-]+\}:(rate|idem|inv|event|stock|"
-                        rb"hold|holds)(:|$)", k) \
+                        rb"hold|holds|offline)(:|$)", k) \
             or re.match(rb"ms:\{st-[0-9-]+-f\}:events$", k), k
 
     # the feed case's stream: its three events, in order
