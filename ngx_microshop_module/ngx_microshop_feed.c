@@ -260,19 +260,13 @@ ngx_microshop_feed_main_done(ngx_conf_t *cf,
 
 void
 ngx_microshop_feed_emit(ngx_http_microshop_main_conf_t *mmcf,
-    ngx_str_t *seller, microshop_event_type_e type, json_t *data)
+    ngx_str_t *seller, microshop_event_type_e type, u_char *data, size_t len)
 {
-    char                *text;
-    ngx_microshop_op_t   op;
+    ngx_microshop_op_t  op;
 
     if (!mmcf->feed.on || seller->len == 0) {
-        json_decref(data);
         return;
     }
-
-    text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-
-    json_decref(data);
 
     ngx_memzero(&op, sizeof(ngx_microshop_op_t));
 
@@ -280,14 +274,8 @@ ngx_microshop_feed_emit(ngx_http_microshop_main_conf_t *mmcf,
     op.key = *seller;
     op.counter = NGX_MICROSHOP_COUNTER_FEED_EVENTS;
     op.u.feed.type = type;
-
-    if (text) {
-        op.u.feed.data.data = (u_char *) text;
-        op.u.feed.data.len = ngx_strlen(text);
-
-    } else {
-        ngx_str_set(&op.u.feed.data, "{}");
-    }
+    op.u.feed.data.data = data;
+    op.u.feed.data.len = len;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "microshop: event %s for \"%V\": %V",
@@ -295,8 +283,6 @@ ngx_microshop_feed_emit(ngx_http_microshop_main_conf_t *mmcf,
 
     /* the back end copies what it needs before post() returns */
     ngx_microshop_store_post(&mmcf->store, &op);
-
-    free(text);
 }
 
 

@@ -22,7 +22,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <jansson.h>
 
 #include "ngx_microshop_types.h"
 #include "microshop_event.h"
@@ -41,11 +40,12 @@ char *ngx_microshop_feed_main_done(ngx_conf_t *cf,
     ngx_http_microshop_main_conf_t *mmcf);
 
 /*
- * An event of type for the seller's feed, with data (an object, NULL for
- * {}; its reference is taken).  Posted: the store gives it its id.
+ * An event of type for the seller's feed, with data (the text of a JSON
+ * object, copied before the call returns).  Posted: the store gives it
+ * its id.
  */
 void ngx_microshop_feed_emit(ngx_http_microshop_main_conf_t *mmcf,
-    ngx_str_t *seller, microshop_event_type_e type, json_t *data);
+    ngx_str_t *seller, microshop_event_type_e type, u_char *data, size_t len);
 
 /*
  * state=FILE: the feeds and the offline orders read back as nginx starts
