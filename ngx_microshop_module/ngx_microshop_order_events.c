@@ -30,6 +30,7 @@
 typedef struct {
     microshop_json_out_t   o;
     u_char                *buf;
+    u_char                 stack[1024];  /* what most events fit in */
 } ngx_microshop_event_out_t;
 
 
@@ -66,9 +67,14 @@ ngx_microshop_event_begin(ngx_http_microshop_main_conf_t *mmcf,
         return NGX_DECLINED;
     }
 
-    e->buf = ngx_alloc(max, ngx_cycle->log);
-    if (e->buf == NULL) {
-        return NGX_ERROR;
+    if (max <= sizeof(e->stack)) {
+        e->buf = e->stack;
+
+    } else {
+        e->buf = ngx_alloc(max, ngx_cycle->log);
+        if (e->buf == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     microshop_json_out_init(&e->o, e->buf, max);
@@ -99,7 +105,9 @@ ngx_microshop_event_end(ngx_http_microshop_main_conf_t *mmcf,
                       microshop_event_type_name(type), seller);
     }
 
-    ngx_free(e->buf);
+    if (e->buf != e->stack) {
+        ngx_free(e->buf);
+    }
 }
 
 
