@@ -16,6 +16,12 @@
 #                the committed corpus
 #   make asan    the module built with ASan+UBSan into build-asan/, the
 #                integration tests run on it (docs/operations.md)
+#   make deb     build/libnginx-mod-http-microshop_<version>_<arch>.deb, as
+#                Debian's own module packages, checked by lintian
+#                (docs/packaging.md)
+#   make test-package
+#                install that package into a clean Debian 12 root
+#                (debootstrap, cached), run it, remove it (t/package/run)
 #
 # The module is built out of tree: /usr/share/nginx/src (from nginx-dev) is
 # copied into build/nginx, configured with Debian's own flags plus
@@ -33,7 +39,8 @@ SOURCES      := $(wildcard ngx_microshop_module/*.c ngx_microshop_module/*.h) co
 EXTRA_CFLAGS ?=
 
 .PHONY: all deps build unit test itest test-deferred run stop bench clean \
-        token-tool fuzz-replay fuzz fuzz-merge build-asan asan
+        token-tool fuzz-replay fuzz fuzz-merge build-asan asan deb \
+        test-package
 
 all: build
 
@@ -105,6 +112,27 @@ build-asan: deps
 
 asan: build-asan token-tool
 	@scripts/asan-suite
+
+# the package (docs/packaging.md): the module and the token tool built
+# again, into build/deb-module/ and build/deb-tools/, with the flags Debian
+# builds its nginx and modules with (dpkg-buildflags, all hardening on)
+DEB_FLAGS    := DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+DEB_MODULE   := $(BUILD)/deb-module
+DEB_TOOL     := $(BUILD)/deb-tools/microshop-token
+
+deb: deps
+	@scripts/install-deps deb
+	$(MAKE) BUILD=$(DEB_MODULE) \
+	    EXTRA_CFLAGS="$$($(DEB_FLAGS) CPPFLAGS) $$($(DEB_FLAGS) CFLAGS)" \
+	    $(DEB_MODULE)/ngx_http_microshop_module.so
+	@# always again: a copy made with other flags would be taken as fresh
+	@mkdir -p $(dir $(DEB_TOOL)) && rm -f $(DEB_TOOL)
+	$(MAKE) -C tools OUT=$(DEB_TOOL) EXTRA_CFLAGS="$$($(DEB_FLAGS) CFLAGS)" \
+	    CPPFLAGS="$$($(DEB_FLAGS) CPPFLAGS)" LDFLAGS="$$($(DEB_FLAGS) LDFLAGS)"
+	@scripts/build-deb $(DEB_MODULE)/ngx_http_microshop_module.so $(DEB_TOOL)
+
+test-package: deb
+	@t/package/run build/libnginx-mod-http-microshop_*.deb
 
 run: build token-tool
 	@scripts/run-demo start
