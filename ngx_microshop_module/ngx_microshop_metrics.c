@@ -246,6 +246,18 @@ static ngx_microshop_metric_t  ngx_microshop_gauge_lines[] = {
     "microshop_token_cache_bytes %uA\n"                                      \
     "# TYPE microshop_token_cache_bound_bytes gauge\n"                       \
     "microshop_token_cache_bound_bytes %uz\n"
+/*
+ * what each zone is and holds, labelled by its name (the microshop_zone,
+ * and microshop_events of microshop_events_out): a line is the name's
+ * head, the escaped zone name, then its tail (docs/operations.md
+ * "Metrics")
+ */
+#define NGX_MICROSHOP_STATUS_ZONE_HEAD  "# TYPE microshop_zone_%s gauge\n"
+#define NGX_MICROSHOP_STATUS_ZONE_NAME  "microshop_zone_%s{zone=\""
+#define NGX_MICROSHOP_STATUS_ZONE_SIZE  "\"} %uz\n"
+#define NGX_MICROSHOP_STATUS_ZONE_KIND  "\",kind=\"%s\"} %uA\n"
+#define NGX_MICROSHOP_STATUS_ZONE_FAMILY_MAX  sizeof("size_bytes")
+#define NGX_MICROSHOP_STATUS_ZONES_MAX  2
 #define NGX_MICROSHOP_STATUS_REDIS                                            \
     "# TYPE microshop_redis_up gauge\nmicroshop_redis_up %d\n"              \
     "# TYPE microshop_redis_connections gauge\n"                            \
@@ -315,7 +327,13 @@ static ngx_microshop_node_line_t  ngx_microshop_node_lines[] = {
 
 
 static ngx_int_t ngx_microshop_status_handler(ngx_http_request_t *r);
-static size_t ngx_microshop_status_size(void);
+static size_t ngx_microshop_status_size(ngx_http_microshop_main_conf_t *mmcf);
+static ngx_uint_t ngx_microshop_status_zone_list(
+    ngx_http_microshop_main_conf_t *mmcf, ngx_microshop_zone_t **zones);
+static u_char *ngx_microshop_status_zones(u_char *p, u_char *last,
+    ngx_http_microshop_main_conf_t *mmcf);
+static u_char *ngx_microshop_status_label(u_char *p, u_char *last,
+    ngx_str_t *value);
 static u_char *ngx_microshop_status_redis(u_char *p, u_char *last,
     ngx_atomic_t *c);
 static u_char *ngx_microshop_status_nodes(u_char *p, u_char *last,
@@ -374,7 +392,7 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
     mmcf = ngx_microshop_main_conf(r);
     c = mmcf->zone->sh->counters;
 
-    len = ngx_microshop_status_size();
+    len = ngx_microshop_status_size(mmcf);
 
     body.data = ngx_pnalloc(r->pool, len);
     if (body.data == NULL) {
@@ -440,6 +458,7 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
                      mmcf->zone->sh->bytes[NGX_MICROSHOP_KIND_TOKEN],
                      mmcf->zone->sh->token_bound);
 
+    p = ngx_microshop_status_zones(p, last, mmcf);
     p = ngx_microshop_status_redis(p, last, c);
     p = ngx_microshop_status_nodes(p, last, mmcf->zone->sh->redis_nodes);
 
@@ -457,10 +476,11 @@ ngx_microshop_status_handler(ngx_http_request_t *r)
  */
 
 static size_t
-ngx_microshop_status_size(void)
+ngx_microshop_status_size(ngx_http_microshop_main_conf_t *mmcf)
 {
-    size_t      len, n;
-    ngx_uint_t  i;
+    size_t                 len, n;
+    ngx_uint_t             i, k, nzones;
+    ngx_microshop_zone_t  *zones[NGX_MICROSHOP_STATUS_ZONES_MAX];
 
     len = ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REQUESTS_HEAD);
 
@@ -503,6 +523,27 @@ ngx_microshop_status_size(void)
            + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ROOM)
            + 5 * NGX_ATOMIC_T_LEN;
 
+    /* a zone's name takes twice its length at most, escaped */
+
+    len += 2 * (ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ZONE_HEAD)
+                + NGX_MICROSHOP_STATUS_ZONE_FAMILY_MAX);
+
+    nzones = ngx_microshop_status_zone_list(mmcf, zones);
+
+    for (i = 0; i < nzones; i++) {
+        n = ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ZONE_NAME)
+            + NGX_MICROSHOP_STATUS_ZONE_FAMILY_MAX + 2 * zones[i]->name.len;
+
+        len += n + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ZONE_SIZE)
+               + NGX_SIZE_T_LEN;
+
+        for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
+            len += n + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_ZONE_KIND)
+                   + ngx_strlen(ngx_microshop_kind_names[k])
+                   + NGX_ATOMIC_T_LEN;
+        }
+    }
+
     len += ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_REDIS)
            + NGX_INT_T_LEN + NGX_ATOMIC_T_LEN;
 
@@ -523,6 +564,99 @@ ngx_microshop_status_size(void)
 
     return len + ngx_microshop_fmt_len(NGX_MICROSHOP_STATUS_BUCKET_END)
            + 3 * NGX_ATOMIC_T_LEN;
+}
+
+
+/* the zones of the page: the microshop_zone, then the feeds' one */
+
+static ngx_uint_t
+ngx_microshop_status_zone_list(ngx_http_microshop_main_conf_t *mmcf,
+    ngx_microshop_zone_t **zones)
+{
+    zones[0] = mmcf->zone;
+
+    if (mmcf->store.feed == NULL) {
+        return 1;
+    }
+
+    zones[1] = mmcf->store.feed;
+
+    return 2;
+}
+
+
+/*
+ * The zone usage lines (docs/operations.md "Metrics"): each zone's size=
+ * and the slot bytes of each kind in it, so that a zone's usage is
+ * sum(microshop_zone_used_bytes) / microshop_zone_size_bytes.
+ */
+
+static u_char *
+ngx_microshop_status_zones(u_char *p, u_char *last,
+    ngx_http_microshop_main_conf_t *mmcf)
+{
+    ngx_uint_t             i, k, n;
+    ngx_microshop_zone_t  *zones[NGX_MICROSHOP_STATUS_ZONES_MAX];
+
+    n = ngx_microshop_status_zone_list(mmcf, zones);
+
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ZONE_HEAD, "size_bytes");
+
+    for (i = 0; i < n; i++) {
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ZONE_NAME,
+                         "size_bytes");
+        p = ngx_microshop_status_label(p, last, &zones[i]->name);
+        p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ZONE_SIZE,
+                         zones[i]->size);
+    }
+
+    p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ZONE_HEAD, "used_bytes");
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < NGX_MICROSHOP_KIND_MAX; k++) {
+            p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ZONE_NAME,
+                             "used_bytes");
+            p = ngx_microshop_status_label(p, last, &zones[i]->name);
+            p = ngx_slprintf(p, last, NGX_MICROSHOP_STATUS_ZONE_KIND,
+                             ngx_microshop_kind_names[k],
+                             zones[i]->sh->bytes[k]);
+        }
+    }
+
+    return p;
+}
+
+
+/* a label value as the text format escapes it: \\, \" and \n */
+
+static u_char *
+ngx_microshop_status_label(u_char *p, u_char *last, ngx_str_t *value)
+{
+    u_char  *s, *end;
+
+    end = value->data + value->len;
+
+    for (s = value->data; s < end && last - p >= 2; s++) {
+
+        switch (*s) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = *s;
+            break;
+
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = *s;
+        }
+    }
+
+    return p;
 }
 
 
