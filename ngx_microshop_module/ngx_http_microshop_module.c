@@ -32,6 +32,7 @@
 #include "ngx_microshop_admin.h"
 #include "ngx_microshop_exchange.h"
 #include "ngx_microshop_policy.h"
+#include "ngx_microshop_usage.h"
 #include "ngx_microshop_events.h"
 #include "ngx_microshop_feed.h"
 #include "ngx_microshop_lint.h"
@@ -201,6 +202,13 @@ static ngx_command_t  ngx_http_microshop_commands[] = {
     { ngx_string("microshop_policy"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_microshop_policy_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("microshop_audit_report"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_microshop_audit_report_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -383,7 +391,8 @@ ngx_http_microshop_init_main_conf(ngx_conf_t *cf, void *conf)
     if (ngx_microshop_token_main_done(cf, mmcf) != NGX_OK
         || ngx_microshop_jwks_main_done(cf, mmcf) != NGX_OK
         || ngx_microshop_feed_main_done(cf, mmcf) != NGX_CONF_OK
-        || ngx_microshop_reserve_offline_main_done(cf, mmcf) != NGX_CONF_OK)
+        || ngx_microshop_reserve_offline_main_done(cf, mmcf) != NGX_CONF_OK
+        || ngx_microshop_usage_main_done(cf, mmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -443,7 +452,8 @@ ngx_http_microshop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || ngx_microshop_reserve_loc_merge(cf, &prev->reserve,
                                            &conf->reserve)
            != NGX_CONF_OK
-        || ngx_microshop_jwks_loc_merge(cf, conf) != NGX_CONF_OK)
+        || ngx_microshop_jwks_loc_merge(cf, conf) != NGX_CONF_OK
+        || ngx_microshop_usage_loc_merge(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -827,6 +837,10 @@ ngx_http_microshop_log_handler(ngx_http_request_t *r)
 
     if (mmcf->audit.file) {
         ngx_microshop_audit_write(r, ctx);
+    }
+
+    if (mmcf->usage.shm_zone) {
+        ngx_microshop_usage_note(r, ctx);
     }
 
     return NGX_OK;

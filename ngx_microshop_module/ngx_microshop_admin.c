@@ -47,30 +47,22 @@ ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_microshop_loc_conf_t *mlcf = conf;
 
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_microshop_scope_rule_t  *rule;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (mlcf->auth == 0) {
         return "cannot be used with \"microshop_auth off\"";
     }
-
-    mlcf->auth = 1;
-    mlcf->token.auth_file = cf->conf_file->file.name.data;
-    mlcf->token.auth_line = cf->conf_file->line;
 
     if (mlcf->scope.rules != NGX_CONF_UNSET_PTR) {
         return "must come before \"microshop_require_scope\": it requires "
                "the scope " NGX_MICROSHOP_ADMIN_SCOPE " itself";
     }
 
-    rule = ngx_microshop_scope_rule_add(cf, &mlcf->scope);
-    if (rule == NULL) {
+    if (ngx_microshop_scope_require_any(cf, mlcf, NGX_MICROSHOP_ADMIN_SCOPE)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    rule->any = 1;
-    ngx_str_set(&rule->methods_text, "*");
-    ngx_str_set(&rule->scopes, NGX_MICROSHOP_ADMIN_SCOPE);
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_microshop_admin_handler;
@@ -82,17 +74,11 @@ ngx_microshop_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_microshop_admin_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                 *route;
-    ngx_microshop_identity_t  *id;
+    ngx_str_t  *route;
 
     /* the access phase checked it; a second look costs nothing */
-    id = ngx_microshop_token_identity(r);
-
-    if (id == NULL
-        || !microshop_scopes_has((char *) id->f[NGX_MICROSHOP_ID_SCOPES].data,
-                                 id->f[NGX_MICROSHOP_ID_SCOPES].len,
-                                 NGX_MICROSHOP_ADMIN_SCOPE,
-                                 sizeof(NGX_MICROSHOP_ADMIN_SCOPE) - 1))
+    if (!ngx_microshop_scope_token_has(r, NGX_MICROSHOP_ADMIN_SCOPE,
+                                       sizeof(NGX_MICROSHOP_ADMIN_SCOPE) - 1))
     {
         return NGX_HTTP_FORBIDDEN;
     }

@@ -137,7 +137,6 @@ ngx_microshop_feed_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t                       i;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_microshop_feed_loc_t        *fl;
-    ngx_microshop_scope_rule_t      *rule;
     ngx_http_microshop_main_conf_t  *mmcf;
 
     if (mlcf->feed) {
@@ -213,18 +212,11 @@ ngx_microshop_feed_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* a token is needed, and it must hold events:read, whatever the
      * method (the handler answers 405 to all but GET and HEAD) */
 
-    mlcf->auth = 1;
-    mlcf->token.auth_file = cf->conf_file->file.name.data;
-    mlcf->token.auth_line = cf->conf_file->line;
-
-    rule = ngx_microshop_scope_rule_add(cf, &mlcf->scope);
-    if (rule == NULL) {
+    if (ngx_microshop_scope_require_any(cf, mlcf, NGX_MICROSHOP_FEED_SCOPE)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    rule->any = 1;
-    ngx_str_set(&rule->methods_text, "*");
-    ngx_str_set(&rule->scopes, NGX_MICROSHOP_FEED_SCOPE);
 
     mlcf->feed = fl;
 

@@ -11,6 +11,7 @@
 #include "ngx_microshop_outcome.h"
 #include "ngx_microshop_conf.h"
 #include "ngx_microshop_scope.h"
+#include "ngx_microshop_token.h"
 #include "ngx_microshop_answer.h"
 #include "microshop_scope.h"
 #include "microshop_token_str.h"
@@ -102,6 +103,76 @@ ngx_microshop_require_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rule->scopes.len = n;
 
     return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_microshop_scope_require_any(ngx_conf_t *cf,
+    ngx_http_microshop_loc_conf_t *mlcf, char *scope)
+{
+    ngx_microshop_scope_rule_t  *rule;
+
+    mlcf->auth = 1;
+    mlcf->token.auth_file = cf->conf_file->file.name.data;
+    mlcf->token.auth_line = cf->conf_file->line;
+
+    rule = ngx_microshop_scope_rule_add(cf, &mlcf->scope);
+    if (rule == NULL) {
+        return NGX_ERROR;
+    }
+
+    rule->any = 1;
+    ngx_str_set(&rule->methods_text, "*");
+    rule->scopes.data = (u_char *) scope;
+    rule->scopes.len = ngx_strlen(scope);
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_microshop_scope_token_has(ngx_http_request_t *r, char *scope, size_t len)
+{
+    ngx_str_t                 *set;
+    ngx_microshop_identity_t  *id;
+
+    id = ngx_microshop_token_identity(r);
+    if (id == NULL) {
+        return 0;
+    }
+
+    set = &id->f[NGX_MICROSHOP_ID_SCOPES];
+
+    return microshop_scopes_has((char *) set->data, set->len, scope, len);
+}
+
+
+ngx_uint_t
+ngx_microshop_scope_next(ngx_str_t *set, u_char **pos, ngx_str_t *scope)
+{
+    u_char  *p, *e, *last;
+
+    p = *pos ? *pos : set->data;
+    last = set->data + set->len;
+
+    while (p && p < last) {
+        e = ngx_strlchr(p, last, ' ');
+        if (e == NULL) {
+            e = last;
+        }
+
+        scope->data = p;
+        scope->len = e - p;
+        p = e + 1;
+
+        if (scope->len) {
+            *pos = p;
+            return 1;
+        }
+    }
+
+    *pos = last;
+    return 0;
 }
 
 

@@ -33,6 +33,25 @@ char *ngx_microshop_seller_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_microshop_scope_rule_t *ngx_microshop_scope_rule_add(ngx_conf_t *cf,
     ngx_microshop_scope_loc_t *slcf);
 
+/*
+ * A content handler's location (microshop_admin, microshop_feed,
+ * microshop_audit_report): a token is required, and it must hold scope
+ * whatever the method.
+ */
+ngx_int_t ngx_microshop_scope_require_any(ngx_conf_t *cf,
+    ngx_http_microshop_loc_conf_t *mlcf, char *scope);
+
+/* 1 when the request's verified token holds the scope (len bytes) */
+ngx_uint_t ngx_microshop_scope_token_has(ngx_http_request_t *r,
+    char *scope, size_t len);
+
+/*
+ * The scopes of a normalized set one after the other: *pos starts at
+ * set->data (or NULL); each call gives the next in *scope, 0 at the end.
+ */
+ngx_uint_t ngx_microshop_scope_next(ngx_str_t *set, u_char **pos,
+    ngx_str_t *scope);
+
 void ngx_microshop_scope_loc_create(ngx_microshop_scope_loc_t *slcf);
 char *ngx_microshop_scope_loc_merge(ngx_conf_t *cf,
     ngx_microshop_scope_loc_t *prev, ngx_microshop_scope_loc_t *conf);

@@ -364,6 +364,24 @@ typedef struct {
 } ngx_microshop_audit_main_t;
 
 
+/* scope usage (microshop_audit_report, docs/audit-playbook.md) */
+
+typedef struct {
+    ngx_shm_zone_t           *shm_zone;   /* NULL: no report, not kept */
+    ngx_uint_t                subjects;   /* the most a report asks for */
+    time_t                    window;     /* the longest window */
+    ngx_array_t               scopes;     /* ngx_str_t: the routes' scopes */
+    ngx_slab_pool_t          *shpool;
+    void                     *usage;      /* microshop_usage_t, in it */
+} ngx_microshop_usage_main_t;
+
+
+typedef struct {
+    time_t                    window;     /* window= */
+    ngx_uint_t                subjects;   /* subjects= */
+} ngx_microshop_usage_loc_t;
+
+
 /* webhook receiver */
 
 #define NGX_MICROSHOP_EVENTS_SECRET_MIN  16
@@ -428,6 +446,7 @@ struct ngx_http_microshop_main_conf_s {
     u_char                     *offline_file; /* the first offline=accept */
     ngx_uint_t                  offline_line;
     ngx_microshop_feed_main_t   feed;     /* microshop_events_out */
+    ngx_microshop_usage_main_t  usage;    /* microshop_audit_report */
 };
 
 
@@ -443,6 +462,7 @@ struct ngx_http_microshop_loc_conf_s {
     ngx_microshop_jwks_loc_t   *jwks;     /* microshop_jwks */
     ngx_microshop_exchange_loc_t *exchange; /* microshop_token_exchange */
     ngx_microshop_feed_loc_t   *feed;     /* microshop_feed */
+    ngx_microshop_usage_loc_t  *usage;    /* microshop_audit_report */
 
     /* set by merge: does any stage run in this location? */
     ngx_flag_t                  enabled;

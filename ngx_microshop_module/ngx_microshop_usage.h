@@ -1,0 +1,48 @@
+/*
+ * ngx_microshop: scope usage kept by the gateway, for the security team's
+ * report (microshop_audit_report, docs/audit-playbook.md): a zone of its
+ * own, "microshop_usage", made when a report is configured, in which the
+ * log phase notes what each verified token was granted and what it
+ * exercised (microshop_usage.c holds the logic).
+ */
+
+#ifndef _NGX_MICROSHOP_USAGE_H_INCLUDED_
+#define _NGX_MICROSHOP_USAGE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_microshop_types.h"
+
+
+#define NGX_MICROSHOP_USAGE_WINDOW    (7 * 86400)
+#define NGX_MICROSHOP_USAGE_SUBJECTS  1000
+
+
+/* once the http block is read: the zone, sized for the reports */
+char *ngx_microshop_usage_main_done(ngx_conf_t *cf,
+    ngx_http_microshop_main_conf_t *mmcf);
+
+/* a location's scope rules: the scopes some route requires */
+char *ngx_microshop_usage_loc_merge(ngx_conf_t *cf,
+    ngx_http_microshop_loc_conf_t *conf);
+
+/* the log phase: what this request's token was granted and exercised */
+void ngx_microshop_usage_note(ngx_http_request_t *r,
+    ngx_http_microshop_ctx_t *ctx);
+
+/* a copy of the usage block, taken under the zone's lock; NULL: error */
+void *ngx_microshop_usage_copy(ngx_http_request_t *r);
+
+/* 1 when some route requires the scope */
+ngx_uint_t ngx_microshop_usage_route_scope(
+    ngx_http_microshop_main_conf_t *mmcf, u_char *scope, size_t len);
+
+/* microshop_audit_report [window=T] [subjects=N] */
+char *ngx_microshop_audit_report_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+#endif /* _NGX_MICROSHOP_USAGE_H_INCLUDED_ */
