@@ -41,7 +41,7 @@ GNU_TIME = "/usr/bin/time"
 INV = "^/v1/sellers/(?<seller>[^/]+)/inventory/(?<sku>[^/]+)$"
 CHK = "^/v1/sellers/(?<seller>[^/]+)/checkout$"
 GEN = "^/v1/sellers/(?<seller>[^/]+)/"
-MINTED_EXP = 1796083200                       # 2026-12-01T00:00:00Z + 30d
+MINTED_EXP = 1799085810          # 2027-01-04T18:03:30Z: minted at 18:03:30, 30d
 
 
 def run(*args, stdin=None, check_rc=None):
@@ -354,7 +354,7 @@ def test_who_can(logs):
     assert doc["minted"] == [
         {"sub": "sync-new", "seller": "s1", "class": "integration",
          "tokens": 1, "last_minted": at("03:30"), "exp": MINTED_EXP,
-         "expires": "2026-12-01T00:00:00.000Z"}]
+         "expires": "2027-01-04T18:03:30.000Z"}]
 
 
 def test_who_can_for_a_seller(logs):
