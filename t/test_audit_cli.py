@@ -796,7 +796,9 @@ def test_missing_file(logs, tmp_path):
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2026-13-01", "-7x",
-                                   "7d", "2026-12-05T25:00:00Z", ""])
+                                   "7d", "2026-12-05T25:00:00Z", "",
+                                   "-99999999d",
+                                   "0001-01-01T00:00:00+01:00"])
 def test_bad_times(logs, value):
     rc, out, err = run("summary", "--from", value, logs["plain"])
     assert rc == 2 and out == ""
