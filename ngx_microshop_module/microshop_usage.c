@@ -8,60 +8,14 @@
 
 #include <string.h>
 
-#include "microshop_usage.h"
-
-
-#define MICROSHOP_USAGE_MAGIC    0x6d737567  /* "msug" */
-#define MICROSHOP_USAGE_VERSION  1
-#define MICROSHOP_USAGE_HASH     (2 * MICROSHOP_USAGE_SCOPES)
-
-
-typedef struct {
-    uint8_t   len;
-    char      name[MICROSHOP_USAGE_SCOPE_LEN];
-} microshop_usage_name_t;
-
-
-struct microshop_usage_s {
-    uint32_t                 magic;
-    uint32_t                 version;
-    microshop_usage_conf_t   conf;
-    uint32_t                 buckets;       /* a power of two */
-    uint32_t                 nclasses;
-    uint32_t                 nsubjects;
-    uint32_t                 nscopes;
-    uint64_t                 folded;
-    uint64_t                 classes_folded;
-    uint64_t                 scopes_lost;
-    uint16_t                 scope_hash[MICROSHOP_USAGE_HASH]; /* i + 1 */
-    microshop_usage_name_t   names[MICROSHOP_USAGE_SCOPES];
-    microshop_usage_entry_t  classes[MICROSHOP_USAGE_CLASSES];
-    microshop_usage_entry_t  others;
-    /* int32_t heads[buckets]; entry subjects[subjects];
-     * uint32_t stamps[CLASSES][hours]; uint32_t counts[CLASSES][hours]
-     * [reasons] */
-};
+#include "microshop_usage_int.h"
 
 
 static uint32_t microshop_usage_buckets(uint32_t subjects);
-static int32_t *microshop_usage_heads(const microshop_usage_t *u);
-static microshop_usage_entry_t *microshop_usage_subjects(
-    const microshop_usage_t *u);
-static uint32_t *microshop_usage_stamps(const microshop_usage_t *u);
-static uint32_t *microshop_usage_counts(const microshop_usage_t *u);
 static uint32_t microshop_usage_hash(const uint8_t *p, size_t len,
     uint32_t h);
-static int microshop_usage_scope(microshop_usage_t *u, const char *name,
-    size_t len, int add);
-static void microshop_usage_touch(microshop_usage_t *u,
-    microshop_usage_entry_t *e, int scope, uint32_t granted,
-    uint32_t exercised);
 static int microshop_usage_name(microshop_usage_entry_t *e,
     const microshop_usage_note_t *n, int with_sub);
-static microshop_usage_entry_t *microshop_usage_class_entry(
-    microshop_usage_t *u, const microshop_usage_note_t *n);
-static microshop_usage_entry_t *microshop_usage_subject_entry(
-    microshop_usage_t *u, const microshop_usage_note_t *n);
 static void microshop_usage_unlink(microshop_usage_t *u,
     microshop_usage_entry_t *e);
 static void microshop_usage_fold(microshop_usage_t *u,
@@ -125,6 +79,21 @@ microshop_usage_same(const microshop_usage_t *u,
            && u->conf.subjects == conf->subjects
            && u->conf.hours == conf->hours
            && u->conf.reasons == conf->reasons;
+}
+
+
+void
+microshop_usage_set_id(microshop_usage_t *u,
+    const uint8_t id[MICROSHOP_USAGE_ID_LEN])
+{
+    memcpy(u->id, id, MICROSHOP_USAGE_ID_LEN);
+}
+
+
+const uint8_t *
+microshop_usage_id(const microshop_usage_t *u)
+{
+    return u->id;
 }
 
 
@@ -309,14 +278,14 @@ microshop_usage_buckets(uint32_t subjects)
 }
 
 
-static int32_t *
+int32_t *
 microshop_usage_heads(const microshop_usage_t *u)
 {
     return (int32_t *) ((uint8_t *) u + sizeof(microshop_usage_t));
 }
 
 
-static microshop_usage_entry_t *
+microshop_usage_entry_t *
 microshop_usage_subjects(const microshop_usage_t *u)
 {
     return (microshop_usage_entry_t *) (microshop_usage_heads(u)
@@ -324,14 +293,14 @@ microshop_usage_subjects(const microshop_usage_t *u)
 }
 
 
-static uint32_t *
+uint32_t *
 microshop_usage_stamps(const microshop_usage_t *u)
 {
     return (uint32_t *) (microshop_usage_subjects(u) + u->conf.subjects);
 }
 
 
-static uint32_t *
+uint32_t *
 microshop_usage_counts(const microshop_usage_t *u)
 {
     return microshop_usage_stamps(u)
@@ -355,7 +324,7 @@ microshop_usage_hash(const uint8_t *p, size_t len, uint32_t h)
 
 /* the index of a scope's name, -1: unknown and not added (or no room) */
 
-static int
+int
 microshop_usage_scope(microshop_usage_t *u, const char *name, size_t len,
     int add)
 {
@@ -398,7 +367,7 @@ microshop_usage_scope(microshop_usage_t *u, const char *name, size_t len,
 
 /* a scope of an entry granted or exercised at these times (0: not) */
 
-static void
+void
 microshop_usage_touch(microshop_usage_t *u, microshop_usage_entry_t *e,
     int scope, uint32_t granted, uint32_t exercised)
 {
@@ -495,7 +464,7 @@ microshop_usage_name(microshop_usage_entry_t *e,
 /* a class's entry; the one without a class is for requests without a
  * verified token.  NULL: no room, or a name that does not fit */
 
-static microshop_usage_entry_t *
+microshop_usage_entry_t *
 microshop_usage_class_entry(microshop_usage_t *u,
     const microshop_usage_note_t *n)
 {
@@ -550,7 +519,7 @@ microshop_usage_class_entry(microshop_usage_t *u,
 /* a subject's entry: found, made, or made in place of the one with the
  * least traffic; the others' entry for names that do not fit */
 
-static microshop_usage_entry_t *
+microshop_usage_entry_t *
 microshop_usage_subject_entry(microshop_usage_t *u,
     const microshop_usage_note_t *n)
 {

@@ -34,6 +34,7 @@
 #define MICROSHOP_USAGE_REASONS_MAX    64
 #define MICROSHOP_USAGE_HOURS_MAX      (31 * 24 + 1)
 #define MICROSHOP_USAGE_SUBJECTS_MAX   100000
+#define MICROSHOP_USAGE_ID_LEN         16
 
 /* a name that is absent (no seller claim, no verified token) */
 #define MICROSHOP_USAGE_HAS_SUB        0x01
@@ -107,6 +108,12 @@ void microshop_usage_init(microshop_usage_t *u,
 /* 1 when u was made with conf (it is kept over a reload), else 0 */
 int microshop_usage_same(const microshop_usage_t *u,
     const microshop_usage_conf_t *conf);
+
+/* the block's id, drawn by the caller when the block is made: a node's
+ * name among others (docs/audit-playbook.md "Several nodes") */
+void microshop_usage_set_id(microshop_usage_t *u,
+    const uint8_t id[MICROSHOP_USAGE_ID_LEN]);
+const uint8_t *microshop_usage_id(const microshop_usage_t *u);
 
 /* a scope name known in advance (a route's or a ceiling's): always kept */
 int microshop_usage_scope_add(microshop_usage_t *u, const char *name,

@@ -565,6 +565,10 @@ ngx_http_microshop_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_microshop_usage_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_microshop_reserve_init_process(cycle);
 }
 

@@ -337,6 +337,20 @@ ngx_microshop_store_op_copy(ngx_microshop_op_t *op, ngx_log_t *log)
         copy->u.feed.last.seq = 0;
         break;
 
+    case NGX_MICROSHOP_OP_USAGE_PUT:
+        if (ngx_microshop_store_str_copy(pool, &copy->u.usage.blob) != NGX_OK)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_MICROSHOP_OP_USAGE_GET:
+        ngx_str_null(&copy->u.usage.blob);
+        copy->u.usage.nodes = NULL;
+        copy->u.usage.nnodes = 0;
+        break;
+
     case NGX_MICROSHOP_OP_REVOKED_LIST:
         copy->u.revoked_list.jtis = NULL;
         copy->u.revoked_list.njtis = 0;

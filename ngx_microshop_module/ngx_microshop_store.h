@@ -71,12 +71,14 @@ typedef enum {
                                          class); u.watermark */
     NGX_MICROSHOP_OP_REVOKED_LIST,    /* u.revoked_list: what is in force */
     NGX_MICROSHOP_OP_FEED_APPEND,     /* key: seller; u.feed: an event */
-    NGX_MICROSHOP_OP_FEED_READ        /* key: seller; u.feed: its events
+    NGX_MICROSHOP_OP_FEED_READ,       /* key: seller; u.feed: its events
                                          after an id */
+    NGX_MICROSHOP_OP_USAGE_PUT,       /* key: this node's name; u.usage */
+    NGX_MICROSHOP_OP_USAGE_GET        /* u.usage: every node's export */
 } ngx_microshop_op_type_e;
 
 /* the last op type: a larger one is no op */
-#define NGX_MICROSHOP_OP_LAST  NGX_MICROSHOP_OP_FEED_READ
+#define NGX_MICROSHOP_OP_LAST  NGX_MICROSHOP_OP_USAGE_GET
 
 
 /*
@@ -199,6 +201,21 @@ typedef struct {
     ngx_uint_t                     type;      /* microshop_event_type_e */
     ngx_str_t                      data;      /* a JSON object */
 } ngx_microshop_feed_event_t;
+
+
+/*
+ * Scope usage across nodes (docs/audit-playbook.md "Several nodes").
+ * USAGE_PUT (post) keeps the export of this node's usage block
+ * (microshop_usage_wire.h) under its name (op->key), for u.usage.keep ms
+ * after the last put.  USAGE_GET (exec) copies the name and export of
+ * every node kept into op->pool, this node's too.  A store of one node
+ * keeps nothing: USAGE_PUT does nothing, USAGE_GET answers NGX_DECLINED
+ * (no other node); the report then reads the node's block alone.
+ */
+typedef struct {
+    ngx_str_t                      node;
+    ngx_str_t                      blob;
+} ngx_microshop_usage_blob_t;
 
 
 /* a hold, as NGX_MICROSHOP_OP_HOLD_LIST lists it (in op->pool) */
@@ -365,6 +382,13 @@ struct ngx_microshop_op_s {
                                                       none yet */
             ngx_uint_t                 missed;     /* read: out */
         } feed;
+
+        struct {
+            ngx_str_t                  blob;       /* put: the export */
+            int64_t                    keep;       /* ms */
+            ngx_microshop_usage_blob_t *nodes;     /* get: out */
+            ngx_uint_t                 nnodes;     /* get: out */
+        } usage;
 
         struct {
             ngx_str_t                  seller;     /* list: "" for all;

@@ -388,6 +388,33 @@ ngx_microshop_rstore_cmd(ngx_pool_t *pool, ngx_microshop_op_t *op,
         a->pool = pool;
         return ngx_microshop_rstore_cmd_feed(op, a, keep);
 
+    case NGX_MICROSHOP_OP_USAGE_PUT:
+    case NGX_MICROSHOP_OP_USAGE_GET:
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_args_init(a, pool,
+                                   op->type == NGX_MICROSHOP_OP_USAGE_PUT
+                                   ? NGX_MICROSHOP_REDIS_LUA_USAGE_PUT
+                                   : NGX_MICROSHOP_REDIS_LUA_USAGE_GET, 4));
+        ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a,
+                                   (u_char *) "ms:usage",
+                                   sizeof("ms:usage") - 1));
+        a->nkeys = 1;
+
+        if (op->type == NGX_MICROSHOP_OP_USAGE_PUT) {
+            if (op->key.len == 0) {
+                return NGX_ERROR;
+            }
+
+            ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a, op->key.data,
+                                                           op->key.len));
+            ngx_microshop_rstore_ok(ngx_microshop_rstore_arg(a,
+                                       op->u.usage.blob.data,
+                                       op->u.usage.blob.len));
+        }
+
+        return ngx_microshop_rstore_arg_int(a,
+                               ngx_max(1, ngx_microshop_rstore_span(
+                                              op->u.usage.keep)));
+
     default:
         return NGX_DECLINED;
     }

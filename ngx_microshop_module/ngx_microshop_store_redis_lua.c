@@ -716,6 +716,56 @@ static const char  ngx_microshop_redis_lua_feed_read[] =
     "return out\n";
 
 
+/*
+ * Scope usage (docs/redis.md "Keys", docs/audit-playbook.md "Several
+ * nodes"): the hash ms:usage holds, per node, t:<node> (when it was last
+ * put, Redis time in ms) and b:<node> (its export).  A node not put for
+ * keep ms is left out, and forgotten by the next put of any node.
+ *
+ * USAGE_PUT.  KEYS: ms:usage.  ARGV: the node, its export, keep.  1
+ */
+
+static const char  ngx_microshop_redis_lua_usage_put[] =
+    NGX_MICROSHOP_LUA_NOW
+    "local keep = tonumber(ARGV[3])\n"
+    "local gone = {}\n"
+    "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
+    "  if string.sub(f, 1, 2) == 't:' then\n"
+    "    local t = tonumber(redis.call('HGET', KEYS[1], f))\n"
+    "    if not t or t < now - keep then\n"
+    "      gone[#gone + 1] = f\n"
+    "      gone[#gone + 1] = 'b:' .. string.sub(f, 3)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end\n"
+    "redis.call('HSET', KEYS[1], 't:' .. ARGV[1], now, 'b:' .. ARGV[1],\n"
+    "           ARGV[2])\n"
+    "redis.call('PEXPIRE', KEYS[1], keep)\n"
+    "return 1\n";
+
+
+/* USAGE_GET.  KEYS: ms:usage.  ARGV: keep.  {node, export, ...} of every
+ * node put less than keep ms ago */
+
+static const char  ngx_microshop_redis_lua_usage_get[] =
+    NGX_MICROSHOP_LUA_NOW
+    "local keep = tonumber(ARGV[1])\n"
+    "local out = {}\n"
+    "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
+    "  if string.sub(f, 1, 2) == 't:' then\n"
+    "    local n = string.sub(f, 3)\n"
+    "    local v = redis.call('HMGET', KEYS[1], f, 'b:' .. n)\n"
+    "    local t = tonumber(v[1])\n"
+    "    if t and t >= now - keep and v[2] then\n"
+    "      out[#out + 1] = n\n"
+    "      out[#out + 1] = v[2]\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+
 static const ngx_str_t  ngx_microshop_redis_lua[] = {
     { sizeof(ngx_microshop_redis_lua_gcra) - 1,
       (u_char *) ngx_microshop_redis_lua_gcra },
@@ -763,6 +813,10 @@ static const ngx_str_t  ngx_microshop_redis_lua[] = {
       (u_char *) ngx_microshop_redis_lua_feed_append },
     { sizeof(ngx_microshop_redis_lua_feed_read) - 1,
       (u_char *) ngx_microshop_redis_lua_feed_read },
+    { sizeof(ngx_microshop_redis_lua_usage_put) - 1,
+      (u_char *) ngx_microshop_redis_lua_usage_put },
+    { sizeof(ngx_microshop_redis_lua_usage_get) - 1,
+      (u_char *) ngx_microshop_redis_lua_usage_get },
 };
 
 typedef char  ngx_microshop_redis_lua_all[

@@ -20,6 +20,8 @@ static ngx_int_t ngx_microshop_rstore_reply_reserve(ngx_microshop_op_t *op,
     redisReply *reply);
 static ngx_int_t ngx_microshop_rstore_reply_feed(ngx_microshop_op_t *op,
     redisReply *reply);
+static ngx_int_t ngx_microshop_rstore_reply_usage(ngx_microshop_op_t *op,
+    redisReply *reply);
 static ngx_int_t ngx_microshop_rstore_event_id(redisReply *reply,
     microshop_event_id_t *id);
 static int ngx_libc_cdecl ngx_microshop_rstore_older(const void *one,
@@ -232,6 +234,9 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
     case NGX_MICROSHOP_OP_FEED_READ:
         return ngx_microshop_rstore_reply_feed(op, reply);
 
+    case NGX_MICROSHOP_OP_USAGE_GET:
+        return ngx_microshop_rstore_reply_usage(op, reply);
+
     case NGX_MICROSHOP_OP_SETTLE:
         if (ngx_microshop_rstore_ints(reply, 1, v) != NGX_OK) {
             return NGX_ERROR;
@@ -249,6 +254,7 @@ ngx_microshop_rstore_reply(ngx_microshop_rstore_store_t *rs,
     case NGX_MICROSHOP_OP_INV_FAILED:
     case NGX_MICROSHOP_OP_HOLD_UNKNOWN:
     case NGX_MICROSHOP_OP_FEED_APPEND:
+    case NGX_MICROSHOP_OP_USAGE_PUT:
         if (ngx_microshop_rstore_int(reply, &v[0]) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -390,6 +396,55 @@ ngx_microshop_rstore_reply_feed(ngx_microshop_op_t *op, redisReply *reply)
 
     op->u.feed.events = ev;
     op->u.feed.nevents = n;
+    op->rc = NGX_OK;
+
+    return NGX_OK;
+}
+
+
+/* a USAGE_GET's reply: {node, export, ...}, copied into op->pool */
+
+static ngx_int_t
+ngx_microshop_rstore_reply_usage(ngx_microshop_op_t *op, redisReply *reply)
+{
+    ngx_uint_t                   i, n;
+    ngx_microshop_usage_blob_t  *nodes;
+
+    op->u.usage.nodes = NULL;
+    op->u.usage.nnodes = 0;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0
+        || op->pool == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    n = reply->elements / 2;
+
+    if (n == 0) {
+        op->rc = NGX_OK;
+        return NGX_OK;
+    }
+
+    nodes = ngx_pcalloc(op->pool, n * sizeof(ngx_microshop_usage_blob_t));
+    if (nodes == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_microshop_rstore_dup(op->pool, &nodes[i].node,
+                                     reply->element[2 * i])
+            != NGX_OK
+            || ngx_microshop_rstore_dup(op->pool, &nodes[i].blob,
+                                        reply->element[2 * i + 1])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    op->u.usage.nodes = nodes;
+    op->u.usage.nnodes = n;
     op->rc = NGX_OK;
 
     return NGX_OK;

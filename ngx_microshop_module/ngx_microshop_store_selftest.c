@@ -3223,6 +3223,83 @@ ngx_microshop_selftest_feed(ngx_microshop_selftest_t *st, ngx_uint_t step)
 }
 
 
+/*
+ * USAGE_PUT (posted), then USAGE_GET: a store of one node keeps no
+ * node's usage, NGX_DECLINED and no node (ngx_microshop_store.h)
+ */
+
+static ngx_int_t
+ngx_microshop_selftest_usage(ngx_microshop_selftest_t *st, ngx_uint_t step)
+{
+    u_char                        blob[16];
+    ngx_uint_t                    i, found;
+    ngx_microshop_op_t            op, *get;
+    ngx_microshop_usage_blob_t   *b;
+    ngx_microshop_selftest_op_t  *t;
+
+    switch (step) {
+
+    case 0:
+        ngx_memzero(&op, sizeof(ngx_microshop_op_t));
+        op.type = NGX_MICROSHOP_OP_USAGE_PUT;
+        ngx_memset(blob, 'u', sizeof(blob));
+        op.u.usage.blob.data = blob;
+        op.u.usage.blob.len = sizeof(blob);
+        op.u.usage.keep = NGX_MICROSHOP_SELFTEST_KEEP;
+
+        ngx_microshop_selftest_post(st, &op, "node");
+        ngx_memset(blob, 'X', sizeof(blob));
+
+        t = ngx_microshop_selftest_op(st, 0, NGX_MICROSHOP_OP_USAGE_GET,
+                                      "node");
+        if (t) {
+            t->op.u.usage.keep = NGX_MICROSHOP_SELFTEST_KEEP;
+        }
+
+        ngx_microshop_selftest_exec(st, t);
+        return NGX_OK;
+
+    case 1:
+        get = &st->t[0]->op;
+
+        if (st->store->redis == NULL) {
+            ngx_microshop_selftest_expect(st,
+                get->rc == NGX_DECLINED && get->u.usage.nnodes == 0,
+                "USAGE_GET of a store of one node: rc %i, %ui nodes; "
+                "expected NGX_DECLINED and none", get->rc,
+                get->u.usage.nnodes);
+            return NGX_OK;
+        }
+
+        /* a shared store: the put is there, under its name, whole */
+        ngx_memzero(blob, sizeof(blob));
+        found = 0;
+
+        for (i = 0; get->rc == NGX_OK && i < get->u.usage.nnodes; i++) {
+            b = &get->u.usage.nodes[i];
+
+            if (b->node.len == st->t[0]->op.key.len
+                && ngx_strncmp(b->node.data, st->t[0]->op.key.data,
+                               b->node.len) == 0)
+            {
+                ngx_memset(blob, 'u', sizeof(blob));
+                found = (b->blob.len == sizeof(blob)
+                         && ngx_memcmp(b->blob.data, blob, sizeof(blob))
+                            == 0);
+            }
+        }
+
+        ngx_microshop_selftest_expect(st, get->rc == NGX_OK && found,
+            "USAGE_GET of a shared store: rc %i, %ui nodes; expected the "
+            "put of \"%V\", whole", get->rc, get->u.usage.nnodes,
+            &st->t[0]->op.key);
+        return NGX_OK;
+    }
+
+    return NGX_DONE;
+}
+
+
 static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
 
     /* GCRA: a full bucket of one allows, the next request is denied */
@@ -3348,6 +3425,10 @@ static ngx_microshop_selftest_case_t  ngx_microshop_selftest_cases[] = {
     /* FEED_APPEND posted, FEED_READ pages, after, limit 0, no feed */
     { "feed_append_read", NGX_MICROSHOP_SELFTEST_FEED,
       ngx_microshop_selftest_feed },
+
+    /* USAGE_PUT posted, USAGE_GET: nothing kept in a store of one node */
+    { "usage_one_node", NGX_MICROSHOP_SELFTEST_ANY,
+      ngx_microshop_selftest_usage },
 
     { "handlers_exactly_once", NGX_MICROSHOP_SELFTEST_ANY,
       ngx_microshop_selftest_once },

@@ -160,6 +160,17 @@ ngx_microshop_store_shm_exec(ngx_microshop_store_t *store,
         return NGX_OK;
     }
 
+    if (op->type == NGX_MICROSHOP_OP_USAGE_PUT
+        || op->type == NGX_MICROSHOP_OP_USAGE_GET)
+    {
+        /* one node: its usage block is all there is (ngx_microshop_store.h) */
+        op->u.usage.nodes = NULL;
+        op->u.usage.nnodes = 0;
+        op->rc = (op->type == NGX_MICROSHOP_OP_USAGE_PUT) ? NGX_OK
+                                                          : NGX_DECLINED;
+        return NGX_OK;
+    }
+
     if (op->type == NGX_MICROSHOP_OP_IS_REVOKED
         && zone->sh->records[NGX_MICROSHOP_KIND_REVOKED] == 0
         && (zone->sh->records[NGX_MICROSHOP_KIND_WATERMARK] == 0

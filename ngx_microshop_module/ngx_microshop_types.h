@@ -373,6 +373,7 @@ typedef struct {
     ngx_array_t               scopes;     /* ngx_str_t: the routes' scopes */
     ngx_slab_pool_t          *shpool;
     void                     *usage;      /* microshop_usage_t, in it */
+    ngx_str_t                 node;       /* this node's name, per worker */
 } ngx_microshop_usage_main_t;
 
 

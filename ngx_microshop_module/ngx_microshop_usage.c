@@ -13,6 +13,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <openssl/rand.h>
 
 #include "ngx_microshop_types.h"
 #include "ngx_microshop_request.h"
@@ -255,6 +256,7 @@ ngx_microshop_usage_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_microshop_main_conf_t  *omcf = data;
 
     size_t                           size;
+    u_char                           id[MICROSHOP_USAGE_ID_LEN];
     ngx_uint_t                       i;
     ngx_str_t                       *s;
     microshop_usage_t               *u;
@@ -293,6 +295,15 @@ ngx_microshop_usage_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     microshop_usage_init(u, &conf);
+
+    /* the node's name in a shared store: new with every new block */
+    if (RAND_bytes(id, sizeof(id)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "microshop_usage: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    microshop_usage_set_id(u, id);
 
 known:
 

@@ -15,10 +15,14 @@
 #include <ngx_http.h>
 
 #include "ngx_microshop_types.h"
+#include "ngx_microshop_store.h"
 
 
 #define NGX_MICROSHOP_USAGE_WINDOW    (7 * 86400)
 #define NGX_MICROSHOP_USAGE_SUBJECTS  1000
+
+/* how often a node puts its usage into a shared store, ms */
+#define NGX_MICROSHOP_USAGE_SHARE     5000
 
 
 /* once the http block is read: the zone, sized for the reports */
@@ -39,6 +43,19 @@ void *ngx_microshop_usage_copy(ngx_http_request_t *r);
 /* 1 when some route requires the scope */
 ngx_uint_t ngx_microshop_usage_route_scope(
     ngx_http_microshop_main_conf_t *mmcf, u_char *scope, size_t len);
+
+/*
+ * across nodes (ngx_microshop_usage_share.c): the node's name and, with a
+ * shared store, the timer of its first worker that puts its usage there
+ */
+ngx_int_t ngx_microshop_usage_init_process(ngx_cycle_t *cycle);
+
+/* ms: how long the store keeps a node's usage after its last put */
+int64_t ngx_microshop_usage_keep(ngx_http_microshop_main_conf_t *mmcf);
+
+/* the other nodes' usage a USAGE_GET read, added into a copy */
+void ngx_microshop_usage_merge_nodes(ngx_http_request_t *r, void *copy,
+    ngx_microshop_op_t *op, ngx_uint_t *merged, ngx_uint_t *skipped);
 
 /* microshop_audit_report [window=T] [subjects=N] */
 char *ngx_microshop_audit_report_directive(ngx_conf_t *cf,

@@ -39,8 +39,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_microshop_audit_report_handler(ngx_http_request_t *r);
+static void ngx_microshop_audit_report_done(ngx_http_request_t *r,
+    ngx_microshop_op_t *op);
 static json_t *ngx_microshop_report_document(ngx_http_request_t *r,
-    ngx_microshop_usage_loc_t *ul);
+    ngx_microshop_usage_loc_t *ul, ngx_microshop_op_t *op);
 static json_t *ngx_microshop_report_classes(ngx_microshop_report_t *rp);
 static json_t *ngx_microshop_report_subjects(ngx_http_request_t *r,
     ngx_microshop_report_t *rp, ngx_uint_t max);
@@ -164,9 +166,8 @@ ngx_microshop_audit_report_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_microshop_audit_report_handler(ngx_http_request_t *r)
 {
-    json_t                         *doc;
-    ngx_int_t                       rc;
-    ngx_http_microshop_loc_conf_t  *mlcf;
+    ngx_int_t            rc;
+    ngx_microshop_op_t  *op;
 
     /* the access phase checked it; a second look costs nothing */
     if (!ngx_microshop_scope_token_has(r, NGX_MICROSHOP_ADMIN_SCOPE,
@@ -186,29 +187,81 @@ ngx_microshop_audit_report_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    mlcf = ngx_microshop_loc_conf(r);
-
-    doc = ngx_microshop_report_document(r, mlcf->usage);
-    if (doc == NULL) {
+    /* the other nodes' usage, if the store is shared (docs/audit-playbook.md
+     * "Several nodes") */
+    op = ngx_pcalloc(r->pool, sizeof(ngx_microshop_op_t));
+    if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    op->type = NGX_MICROSHOP_OP_USAGE_GET;
+    op->pool = r->pool;
+    op->u.usage.keep = ngx_microshop_usage_keep(ngx_microshop_main_conf(r));
+
+    /* the request lives on until the completion finalizes it */
+    r->main->count++;
+
+    ngx_microshop_request_run(r, op, ngx_microshop_audit_report_done);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_microshop_audit_report_done(ngx_http_request_t *r, ngx_microshop_op_t *op)
+{
+    json_t                         *doc;
+    ngx_http_microshop_loc_conf_t  *mlcf;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "microshop audit report: USAGE_GET rc:%i", op->rc);
+
+    if (op->rc == NGX_ERROR) {
+        /* this node alone would call a scope that another node saw used
+         * "never exercised": no report rather than a wrong one */
+        ngx_http_finalize_request(r,
+            ngx_microshop_store_unavailable(r,
+                              "The usage of the other nodes could not be "
+                              "read from the store."));
+        return;
+    }
+
+    mlcf = ngx_microshop_loc_conf(r);
+
+    doc = ngx_microshop_report_document(r, mlcf->usage, op);
+    if (doc == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     /* compact, Cache-Control: no-store: it says who holds what */
-    return ngx_microshop_json_send(r, doc);
+    ngx_http_finalize_request(r, ngx_microshop_json_send(r, doc));
 }
 
 
 static json_t *
 ngx_microshop_report_document(ngx_http_request_t *r,
-    ngx_microshop_usage_loc_t *ul)
+    ngx_microshop_usage_loc_t *ul, ngx_microshop_op_t *op)
 {
+    void                    *copy;
     json_t                  *doc, *v;
+    ngx_uint_t               merged, skipped;
     ngx_microshop_report_t   rp;
 
-    rp.u = ngx_microshop_usage_copy(r);
-    if (rp.u == NULL) {
+    copy = ngx_microshop_usage_copy(r);
+    if (copy == NULL) {
         return NULL;
     }
+
+    /* this node, and the others' in a shared store */
+    merged = 1;
+    skipped = 0;
+
+    if (op->rc == NGX_OK) {
+        ngx_microshop_usage_merge_nodes(r, copy, op, &merged, &skipped);
+    }
+
+    rp.u = copy;
 
     rp.now = ngx_time();
     rp.since = rp.now - ul->window;
@@ -226,6 +279,12 @@ ngx_microshop_report_document(ngx_http_request_t *r,
         || json_object_set_new(doc, "from", ngx_microshop_report_time(
                                                 rp.since)) != 0
         || json_object_set_new(doc, "to", ngx_microshop_report_time(rp.now))
+           != 0
+        || json_object_set_new(doc, "nodes",
+                               json_pack("{s:I,s:I,s:b}",
+                                         "merged", (json_int_t) merged,
+                                         "skipped", (json_int_t) skipped,
+                                         "shared", op->rc == NGX_OK))
            != 0)
     {
         goto failed;

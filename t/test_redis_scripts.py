@@ -55,7 +55,7 @@ def lua(redis_server):
     r = redis_server.client()
     scripts = {name: r.register_script(src)
                for name, src in load_scripts().items()}
-    assert len(scripts) == 23, sorted(scripts)
+    assert len(scripts) == 25, sorted(scripts)
     return r, scripts
 
 
@@ -391,4 +391,27 @@ def test_feeds(lua):
     assert s["feed_read"](keys=[k], args=[ids[2].decode(), 5]) \
         == [ids[2], 0]
     p.close()
+    r.delete(k)
+
+
+def test_usage(lua):
+    """USAGE_PUT keeps a node's export with its time, forgets the nodes not
+    put for keep ms; USAGE_GET lists those kept (docs/redis.md "Keys")."""
+    r, s = lua
+    k = "ms:usage"
+    r.delete(k)
+    assert s["usage_put"](keys=[k], args=["h/1", b"\x00MSUW\xff", 60000]) == 1
+    assert s["usage_put"](keys=[k], args=["h/2", b"two", 60000]) == 1
+    out = s["usage_get"](keys=[k], args=[60000])
+    assert sorted(zip(out[::2], out[1::2])) == [(b"h/1", b"\x00MSUW\xff"),
+                                                (b"h/2", b"two")]
+    assert 59000 < r.pttl(k) <= 60000
+    # h/2 last put long ago: left out, then forgotten by the next put
+    r.hset(k, "t:h/2", int(r.time()[0]) * 1000 - 120000)
+    out = s["usage_get"](keys=[k], args=[60000])
+    assert out == [b"h/1", b"\x00MSUW\xff"]
+    assert r.hexists(k, "b:h/2")
+    assert s["usage_put"](keys=[k], args=["h/1", b"again", 60000]) == 1
+    assert sorted(r.hkeys(k)) == [b"b:h/1", b"t:h/1"]
+    assert r.hget(k, "b:h/1") == b"again"
     r.delete(k)
